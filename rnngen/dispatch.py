@@ -1,0 +1,184 @@
+"""Backends: which implementations of the ops this machine has, and how one is chosen.
+
+Every op has one kernel per backend, all with the same signature (see ``rnngen/ops/*/naive.py``
+for the reference of each). A backend joins by registering its kernels with
+:func:`register_kernel`; from then on the ops can dispatch to it, ``backend="auto"`` may pick
+it and the shared test suite runs it against the reference.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+from typing import Callable
+
+import torch
+
+BACKENDS = ("reference", "cpu", "triton", "cuda")
+# The kernel entry points every complete backend provides.
+KERNELS = ("scan_forward", "scan_backward", "decode_forward", "decode_backward", "sample")
+
+
+class BackendUnavailableError(RuntimeError):
+    """A backend was asked for by name but cannot run here; the message says why."""
+
+
+_kernels: dict[str, dict[str, tuple[Callable, frozenset | None]]] = {b: {} for b in BACKENDS}
+_extension_errors: dict[str, str] = {}
+_warned: set[str] = set()
+
+
+def register_kernel(backend: str, name: str, dtypes=None):
+    """Decorator: register ``fn`` as ``backend``'s kernel ``name`` (one of :data:`KERNELS`).
+
+    ``dtypes`` limits the floating dtypes it accepts (None: any)."""
+    if backend not in BACKENDS or name not in KERNELS:
+        raise ValueError(f"unknown backend/kernel {backend!r}/{name!r}")
+
+    def wrap(fn):
+        _kernels[backend][name] = (fn, None if dtypes is None else frozenset(dtypes))
+        return fn
+
+    return wrap
+
+
+def get_kernel(backend: str, name: str) -> Callable:
+    _load_extensions()
+    return _kernels[backend][name][0]
+
+
+def supports(backend: str, name: str, dtype: torch.dtype) -> bool:
+    """Whether ``backend`` has kernel ``name`` for floating dtype ``dtype``."""
+    _load_extensions()
+    entry = _kernels[backend].get(name)
+    return entry is not None and (entry[1] is None or dtype in entry[1])
+
+
+def _import_extension(module: str, namespace: str) -> None:
+    """Import a compiled extension and register the kernels it defines under ``namespace``."""
+    backend = namespace.removeprefix("rnngen_")
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # ImportError, or an ABI mismatch reported as OSError/RuntimeError
+        _extension_errors[backend] = f"{type(exc).__name__}: {exc}"
+        return
+    ops = getattr(torch.ops, namespace)
+    for name in KERNELS:
+        if hasattr(ops, name) and name not in _kernels[backend]:
+            _kernels[backend][name] = (getattr(ops, name), None)
+
+
+_loaded = False
+
+
+def _load_extensions() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    _import_extension("rnngen._cpu", "rnngen_cpu")
+    _import_extension("rnngen._cuda", "rnngen_cuda")
+
+
+def _triton_importable() -> str | None:
+    try:
+        importlib.import_module("triton")
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def triton_interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def _missing(backend: str) -> str:
+    missing = [k for k in KERNELS if k not in _kernels[backend]]
+    return ", ".join(missing)
+
+
+def backend_status() -> dict[str, str]:
+    """Every backend name mapped to ``"available"`` or the reason it cannot run here."""
+    _load_extensions()
+    status = {"reference": "available"}
+
+    if "cpu" in _extension_errors:
+        status["cpu"] = f"not built (rnngen._cpu did not import: {_extension_errors['cpu']})"
+    elif _missing("cpu"):
+        status["cpu"] = f"built, but this version has no fused CPU kernels for: {_missing('cpu')}"
+    else:
+        status["cpu"] = "available"
+
+    err = _triton_importable()
+    if err:
+        status["triton"] = f"not installed (pip install triton; {err})"
+    elif _missing("triton"):
+        status["triton"] = f"installed, but this version has no Triton kernels for: {_missing('triton')}"
+    elif not (torch.cuda.is_available() or triton_interpreting()):
+        status["triton"] = "installed, no GPU (TRITON_INTERPRET=1 runs it on the CPU, slowly)"
+    else:
+        status["triton"] = "available"
+
+    if "cuda" in _extension_errors:
+        status["cuda"] = f"not built (rnngen._cuda did not import: {_extension_errors['cuda']})"
+    elif _missing("cuda"):
+        status["cuda"] = f"built, but this version has no CUDA kernels for: {_missing('cuda')}"
+    elif not torch.cuda.is_available():
+        status["cuda"] = "built, no CUDA device"
+    else:
+        status["cuda"] = "available"
+    return status
+
+
+def backends() -> list[str]:
+    """The backends usable on this machine, in order of preference for ``auto`` last."""
+    status = backend_status()
+    return [name for name in BACKENDS if status[name] == "available"]
+
+
+def _runs_on(backend: str, device: torch.device) -> bool:
+    if backend == "reference":
+        return True
+    if backend == "cpu":
+        return device.type == "cpu"
+    if backend == "triton":
+        return device.type == "cuda" or (device.type == "cpu" and triton_interpreting())
+    return device.type == "cuda"
+
+
+def resolve(backend: str, device: torch.device, kernel: str, dtype: torch.dtype) -> str:
+    """The concrete backend that runs ``kernel`` for tensors on ``device`` of ``dtype``.
+
+    ``"auto"`` picks cuda > triton on a GPU and cpu on the CPU, and falls back to the reference
+    (warning once per reason) when none of those can run. A backend named explicitly must be
+    able to run, or this raises saying why."""
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a str, one of {('auto',) + BACKENDS}; got {type(backend).__name__}")
+    if backend != "auto" and backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {('auto',) + BACKENDS}; got {backend!r}")
+    status = backend_status()
+    if backend == "auto":
+        preferred = ("cuda", "triton") if device.type == "cuda" else ("cpu",)
+        reasons = []
+        for name in preferred:
+            if status[name] != "available":
+                reasons.append(f"{name}: {status[name]}")
+            elif not supports(name, kernel, dtype):
+                reasons.append(f"{name}: no {kernel} kernel for {dtype}")
+            else:
+                return name
+        message = (f"rnngen: no fused backend runs on {device.type} here ({'; '.join(reasons)}); "
+                   "using the slow pure-PyTorch reference backend. rnngen.backend_status() tells more.")
+        if message not in _warned:
+            _warned.add(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+        return "reference"
+    if status[backend] != "available":
+        raise BackendUnavailableError(f"backend {backend!r} is not available: {status[backend]}")
+    if not _runs_on(backend, device):
+        raise ValueError(f"backend {backend!r} cannot run on {device.type} tensors; "
+                         f"move the inputs or choose another backend")
+    if not supports(backend, kernel, dtype):
+        raise ValueError(f"backend {backend!r} has no {kernel} kernel for {dtype}")
+    return backend

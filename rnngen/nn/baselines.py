@@ -1,0 +1,33 @@
+"""The seed article's model as written there, for equivalence tests and benchmarks.
+
+``SeedRNNImageGenerator`` is the article's ``RNNImageGenerator``: a Python loop of H*W steps,
+each an nn.Linear, an nn.GRUCell and a few tensor ops (several small kernel launches per step,
+which is what rnngen fuses away). One fix: the article keeps the hidden state as [B, 1, 1, H]
+and passes it to GRUCell, which raises ("Expected hidden to be 1D or 2D, got 4D"); here it is
+[B, H], the evident intent.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SeedRNNImageGenerator(nn.Module):
+    def __init__(self, z_dim, h_dim, image_size):
+        super().__init__()
+        self.z_dim = z_dim
+        self.h_dim = h_dim
+        self.image_size = image_size
+        self.fc_init = nn.Linear(z_dim, h_dim)
+        self.rnn = nn.GRUCell(input_size=1, hidden_size=h_dim)
+        self.fc_out = nn.Linear(h_dim, 1)
+
+    def forward(self, z):
+        h = self.fc_init(z)
+        pixels = []
+        for _ in range(self.image_size[0] * self.image_size[1]):
+            x = self.fc_out(h).squeeze(1)
+            pixels.append(x)
+            h = self.rnn(x.unsqueeze(1), h)
+        return torch.stack(pixels, dim=1).view(z.size(0), *self.image_size)

@@ -1,0 +1,44 @@
+"""RNNImageGenerator: the seed article's model, run by the fused decode op.
+
+Same attribute names, shapes, creation order and hence initialisation as the article's class
+(``fc_init`` z -> h, ``rnn`` a GRUCell with one input, ``fc_out`` h -> 1): a state_dict of the
+article's model loads as is. ``forward(z)`` gives the article's image [B, H, W] in value and
+gradient, as one fused op instead of H*W Python steps.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ..ops import _checks, decode
+
+
+def image_shape(image_size) -> tuple[int, int]:
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in size):
+        raise ValueError(f"image_size must be an int or a pair of positive ints, got {image_size!r}")
+    return size
+
+
+class RNNImageGenerator(nn.Module):
+    def __init__(self, z_dim: int, h_dim: int, image_size, backend: str = "auto", device=None, dtype=None):
+        super().__init__()
+        _checks.positive_int("z_dim", z_dim)
+        _checks.positive_int("h_dim", h_dim)
+        self.z_dim, self.h_dim, self.image_size = z_dim, h_dim, image_shape(image_size)
+        self.backend = backend
+        factory = {"device": device, "dtype": dtype}
+        self.fc_init = nn.Linear(z_dim, h_dim, **factory)
+        self.rnn = nn.GRUCell(input_size=1, hidden_size=h_dim, **factory)  # parameters only
+        self.fc_out = nn.Linear(h_dim, 1, **factory)
+
+    def forward(self, z: Tensor) -> Tensor:
+        _checks.tensor("z", z, (None, self.z_dim), dtype=self.fc_init.weight.dtype)
+        height, width = self.image_size
+        rnn = self.rnn
+        out = decode(self.fc_init(z), rnn.weight_ih, rnn.bias_ih, rnn.weight_hh, rnn.bias_hh,
+                     self.fc_out.weight, self.fc_out.bias, height * width, backend=self.backend)
+        return out.view(z.shape[0], height, width)
+
+    def extra_repr(self) -> str:
+        return f"z_dim={self.z_dim}, h_dim={self.h_dim}, image_size={self.image_size}, backend={self.backend!r}"

@@ -1,0 +1,8 @@
+"""The fused ops (scan, decode, sample): public functions, torch.library registration, references."""
+
+from .decode import decode
+from .rng import philox_uniform, sample_uniforms
+from .sample import sample
+from .scan import scan
+
+__all__ = ["scan", "decode", "sample", "philox_uniform", "sample_uniforms"]

@@ -1,0 +1,54 @@
+"""Argument checks shared by the public op functions: run before any kernel, naming the argument."""
+
+from __future__ import annotations
+
+import torch
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def tensor(name: str, value, shape: tuple | None, *, dtype: torch.dtype | None = None,
+           floating: bool = True) -> torch.Tensor:
+    """Check ``value`` is a tensor of ``shape`` (None: any shape; None entries: any size) and dtype."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if floating and value.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
+    if dtype is not None and value.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype} (like the other inputs), got {value.dtype}")
+    if shape is None:
+        return value
+    if value.dim() != len(shape) or any(s is not None and s != v for s, v in zip(shape, value.shape)):
+        want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
+        raise ValueError(f"{name} must have shape {want}, got {list(value.shape)}")
+    return value
+
+
+def same_device(**tensors: torch.Tensor | None) -> torch.device:
+    """The one device all given tensors live on (None entries are skipped)."""
+    device = None
+    first = None
+    for name, t in tensors.items():
+        if t is None:
+            continue
+        if device is None:
+            device, first = t.device, name
+        elif t.device != device:
+            raise ValueError(f"{name} is on {t.device} but {first} is on {device}; "
+                             "all inputs must be on one device")
+    return device
+
+
+def positive_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def bias(name: str, value, size: int, like: torch.Tensor) -> torch.Tensor:
+    """A bias vector of ``size``; None means zeros (so kernels always get a tensor)."""
+    if value is None:
+        return like.new_zeros(size)
+    return tensor(name, value, (size,), dtype=like.dtype)

@@ -1,0 +1,3 @@
+from .op import decode
+
+__all__ = ["decode"]

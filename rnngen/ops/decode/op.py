@@ -1,0 +1,95 @@
+"""The decode op: the seed's RNNImageGenerator loop, where each step's output is the next input.
+
+    x_t = W_out h_{t-1} + b_out,   h_t = GRU(W_ih x_t + b_ih, h_{t-1}),   h_{-1} = h0
+
+With C = 1 and T = H*W this is the seed's ``forward``. Registered as ``torch.ops.rnngen.decode``
+(outputs: every x_t and every h_t, both differentiable) with its backward as the op
+``torch.ops.rnngen.decode_backward``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ... import dispatch
+from .. import _checks
+from . import naive  # noqa: F401  (registers the reference kernels)
+
+
+def decode(h0: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: Tensor, b_hh: Tensor | None,
+           w_out: Tensor, b_out: Tensor | None, steps: int, *, backend: str = "auto",
+           return_hidden: bool = False):
+    """Generate ``steps`` outputs, each fed back as the next step's input.
+
+    Args:
+        h0: [B, H] initial hidden state (the seed: ``fc_init(z)``).
+        w_ih, b_ih: [3H, C], [3H] GRU input weight and bias (nn.GRUCell's ``weight_ih``, ``bias_ih``).
+        w_hh, b_hh: [3H, H], [3H] GRU recurrent weight and bias.
+        w_out, b_out: [C, H], [C] output head (the seed's ``fc_out``).
+        steps: number of steps T (the seed: H*W).
+        return_hidden: also return every hidden state h_t, [B, T, H].
+
+    Returns: out [B, T, C] (and hidden [B, T, H] when ``return_hidden``).
+    Biases may be None (no bias).
+    """
+    _checks.tensor("w_hh", w_hh, (None, None))
+    H = w_hh.shape[1]
+    if w_hh.shape[0] != 3 * H:
+        raise ValueError(f"w_hh must have shape [3H, H], got {list(w_hh.shape)}")
+    dtype = w_hh.dtype
+    _checks.tensor("w_out", w_out, (None, H), dtype=dtype)
+    C = w_out.shape[0]
+    _checks.positive_int("w_out.shape[0] (output size)", C)
+    _checks.tensor("w_ih", w_ih, (3 * H, C), dtype=dtype)
+    _checks.tensor("h0", h0, (None, H), dtype=dtype)
+    _checks.positive_int("steps", steps)
+    b_ih = _checks.bias("b_ih", b_ih, 3 * H, w_hh)
+    b_hh = _checks.bias("b_hh", b_hh, 3 * H, w_hh)
+    b_out = _checks.bias("b_out", b_out, C, w_hh)
+    device = _checks.same_device(h0=h0, w_ih=w_ih, b_ih=b_ih, w_hh=w_hh, b_hh=b_hh, w_out=w_out, b_out=b_out)
+    name = dispatch.resolve(backend, device, "decode_forward", dtype)
+    out, hidden = torch.ops.rnngen.decode(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, steps, name)
+    return (out, hidden) if return_hidden else out
+
+
+@torch.library.custom_op("rnngen::decode", mutates_args=())
+def _decode(h0: Tensor, w_ih: Tensor, b_ih: Tensor, w_hh: Tensor, b_hh: Tensor, w_out: Tensor,
+            b_out: Tensor, steps: int, backend: str) -> tuple[Tensor, Tensor]:
+    kernel = dispatch.get_kernel(backend, "decode_forward")
+    args = (h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out)
+    return tuple(kernel(*(a.contiguous() for a in args), steps))
+
+
+@_decode.register_fake
+def _(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, steps, backend):
+    B, H = h0.shape
+    return h0.new_empty(B, steps, w_out.shape[0]), h0.new_empty(B, steps, H)
+
+
+@torch.library.custom_op("rnngen::decode_backward", mutates_args=())
+def _decode_backward(grad_out: Tensor, grad_hidden: Tensor, h0: Tensor, w_ih: Tensor, b_ih: Tensor,
+                     w_hh: Tensor, b_hh: Tensor, w_out: Tensor, b_out: Tensor, out: Tensor,
+                     hidden: Tensor, backend: str) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    kernel = dispatch.get_kernel(backend, "decode_backward")
+    args = (grad_out, grad_hidden, h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden)
+    return tuple(kernel(*(a.contiguous() for a in args)))
+
+
+@_decode_backward.register_fake
+def _(grad_out, grad_hidden, h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, backend):
+    return tuple(torch.empty_like(x) for x in (h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out))
+
+
+def _setup_context(ctx, inputs, output):
+    *tensors, steps, backend = inputs
+    ctx.save_for_backward(*tensors, *output)
+    ctx.backend = backend
+
+
+def _backward(ctx, grad_out, grad_hidden):
+    grads = torch.ops.rnngen.decode_backward(grad_out, grad_hidden, *ctx.saved_tensors, ctx.backend)
+    return (*grads, None, None)
+
+
+_decode.register_autograd(_backward, setup_context=_setup_context)

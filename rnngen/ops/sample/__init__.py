@@ -1,0 +1,3 @@
+from .op import sample
+
+__all__ = ["sample"]

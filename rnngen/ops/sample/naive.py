@@ -1,0 +1,49 @@
+"""Reference kernel of the sample op: categorical generation with the contract's RNG.
+
+Per step t (h_0 = h0), channel c = t % C:
+    logits = (W_out[c] h_t + b_out[c]) / temperature          (float32)
+    value  = known[t] if known[t] >= 0 else draw(logits, u[t])
+    h_{t+1} = GRU(emb[c][value] + cond, h_t)
+draw: e = exp(logits - max), cdf = cumsum(e) in increasing value order (float32); the value is
+the first k with cdf[k] > u * cdf[K-1] (K-1 if rounding leaves none). Scaling u by the sum
+instead of normalising e saves a division per value and never picks a value of probability 0.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ...dispatch import register_kernel
+from .. import gru_cell
+from ..rng import sample_uniforms
+
+
+def draw(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF draw per row of float32 logits [B, K] with uniforms u [B]."""
+    e = torch.exp(logits - logits.max(dim=-1, keepdim=True).values)
+    cdf = torch.cumsum(e, dim=-1)
+    threshold = u * cdf[:, -1]
+    return (cdf[:, :-1] <= threshold[:, None]).sum(dim=-1)
+
+
+@register_kernel("reference", "sample")
+def sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, row_offset, known):
+    """Values [B, steps] (int64). emb [C, K, 3H], w_out [C, K, H], b_out [C, K], cond [B, 3H],
+    known [B, steps] int64 with -1 where the value is to be drawn (or None)."""
+    dtype = gru_cell.compute_dtype(h0.dtype)
+    h, emb, cond, w_hh, b_hh, w_out, b_out = (x.to(dtype) for x in (h0, emb, cond, w_hh, b_hh, w_out, b_out))
+    B = h.shape[0]
+    C = w_out.shape[0]
+    u = sample_uniforms(seed, B, steps, row_offset, device=h.device)
+    values = torch.empty(B, steps, dtype=torch.int64, device=h.device)
+    for t in range(steps):
+        c = t % C
+        logits = F.linear(h, w_out[c], b_out[c]).float() / temperature
+        v = draw(logits, u[:, t])
+        if known is not None:
+            v = torch.where(known[:, t] >= 0, known[:, t], v)
+        values[:, t] = v
+        if t + 1 < steps:
+            h = gru_cell.step(emb[c][v] + cond, h, w_hh, b_hh)
+    return values

@@ -1,0 +1,113 @@
+"""The sample op: categorical pixel-by-pixel generation, each drawn value fed back as input.
+
+At step t (channel c = t % C) the head W_out[c] turns h_t into logits over K values; a value is
+drawn by inverse CDF with the contract's Philox uniform ``tl.rand(seed, (row_offset + b) * T + t)``
+(or taken from ``known``); its gate row ``emb[c][value]`` plus the row's conditioning vector is
+the next GRU input. Same seed, same image, on every backend. No gradient.
+Registered as ``torch.ops.rnngen.sample``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ... import dispatch
+from .. import _checks
+from . import naive  # noqa: F401  (registers the reference kernel)
+
+
+def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Tensor,
+           b_out: Tensor | None, steps: int, *, cond: Tensor | None = None, temperature: float = 1.0,
+           seed: int = 0, known: Tensor | None = None, mask: Tensor | None = None,
+           row_offset: int = 0, backend: str = "auto") -> Tensor:
+    """Draw ``steps`` categorical values per row.
+
+    Args:
+        h0: [B, H] initial hidden state.
+        emb: [K, 3H] (or [C, K, 3H] for C channels) input gate row of each value:
+            W_ih's column for that one-hot input with b_ih folded in.
+        w_hh, b_hh: [3H, H], [3H] recurrent weight and bias.
+        w_out, b_out: [K, H], [K] (or [C, K, H], [C, K]) output heads.
+        steps: number of values T per row (H*W*C for an image).
+        cond: [B, 3H] conditioning gates added to every step's input gates (class or latent).
+        temperature: > 0; logits are divided by it.
+        seed: any int (taken mod 2**64).
+        known, mask: [B, T] values to force (completion). With ``mask`` (bool), values where it
+            is True are forced; without it, entries >= 0 are forced and -1 means "draw".
+        row_offset: index of this batch's first row in a larger batch (sharded sampling draws
+            the same numbers as one big batch).
+
+    Returns: LongTensor [B, T] of values in 0..K-1.
+    """
+    _checks.tensor("w_hh", w_hh, (None, None))
+    H = w_hh.shape[1]
+    if w_hh.shape[0] != 3 * H:
+        raise ValueError(f"w_hh must have shape [3H, H], got {list(w_hh.shape)}")
+    dtype = w_hh.dtype
+    _checks.tensor("w_out", w_out, None)
+    if w_out.dim() not in (2, 3) or w_out.shape[-1] != H:
+        raise ValueError(f"w_out must have shape [K, H] or [C, K, H] with H={H}, got {list(w_out.shape)}")
+    lead = tuple(w_out.shape[:-1])  # (K,) or (C, K)
+    K = lead[-1]
+    _checks.positive_int("w_out.shape[-2] (number of values K)", K, minimum=2)
+    _checks.tensor("w_out", w_out, (*lead, H), dtype=dtype)
+    _checks.tensor("emb", emb, (*lead, 3 * H), dtype=dtype)
+    b_out = w_out.new_zeros(lead) if b_out is None else _checks.tensor("b_out", b_out, lead, dtype=dtype)
+    if w_out.dim() == 2:  # one channel: the op always takes a channel dimension
+        w_out, emb, b_out = w_out[None], emb[None], b_out[None]
+    _checks.tensor("h0", h0, (None, H), dtype=dtype)
+    B = h0.shape[0]
+    b_hh = _checks.bias("b_hh", b_hh, 3 * H, w_hh)
+    cond = h0.new_zeros(B, 3 * H) if cond is None else _checks.tensor("cond", cond, (B, 3 * H), dtype=dtype)
+    _checks.positive_int("steps", steps)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise TypeError(f"temperature must be a float, got {type(temperature).__name__}")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    _checks.positive_int("row_offset", row_offset, minimum=0)
+    if (row_offset + B) * steps >= 2**63:
+        raise ValueError(f"(row_offset + B) * steps must be below 2**63, got ({row_offset} + {B}) * {steps}")
+    if mask is not None:
+        if known is None:
+            raise ValueError("mask was given without known: pass the known values too")
+        _checks.tensor("mask", mask, (B, steps), dtype=torch.bool, floating=False)
+    if known is not None:
+        _checks.tensor("known", known, (B, steps), floating=False)
+        if known.dtype.is_floating_point or known.dtype.is_complex or known.dtype == torch.bool:
+            raise TypeError(f"known must be an integer tensor, got dtype {known.dtype}")
+        known = known.to(torch.int64)
+        if mask is not None:
+            known = torch.where(mask.to(known.device), known, -1)
+    device = _checks.same_device(h0=h0, emb=emb, cond=cond, w_hh=w_hh, b_hh=b_hh, w_out=w_out,
+                                 b_out=b_out, known=known)
+    name = dispatch.resolve(backend, device, "sample", dtype)
+    seed = seed % 2**64
+    seed = seed - 2**64 if seed >= 2**63 else seed  # the int64 with the same bits
+    args = [x.detach() for x in (h0, emb, cond, w_hh, b_hh, w_out, b_out)]
+    return torch.ops.rnngen.sample(*args, steps, float(temperature), seed, row_offset, known, name)
+
+
+@torch.library.custom_op("rnngen::sample", mutates_args=())
+def _sample(h0: Tensor, emb: Tensor, cond: Tensor, w_hh: Tensor, b_hh: Tensor, w_out: Tensor,
+            b_out: Tensor, steps: int, temperature: float, seed: int, row_offset: int,
+            known: Tensor | None, backend: str) -> Tensor:
+    K = w_out.shape[1]
+    if known is not None:
+        bad = (known < -1) | (known >= K)
+        if bool(bad.any()):  # checked here, on real values, so no kernel ever indexes out of range
+            raise ValueError(f"known values must lie in 0..{K - 1} (or -1 for 'draw'); got "
+                             f"{int(known[bad][0])}")
+        known = known.contiguous()
+    kernel = dispatch.get_kernel(backend, "sample")
+    args = [a.contiguous() for a in (h0, emb, cond, w_hh, b_hh, w_out, b_out)]
+    return kernel(*args, steps, temperature, seed, row_offset, known)
+
+
+@_sample.register_fake
+def _(h0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, row_offset, known, backend):
+    return h0.new_empty(h0.shape[0], steps, dtype=torch.int64)

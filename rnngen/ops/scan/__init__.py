@@ -1,0 +1,3 @@
+from .op import scan
+
+__all__ = ["scan"]

@@ -1,0 +1,52 @@
+"""Reference kernels of the scan op: a plain loop forward, explicit backpropagation through time.
+
+The backward is the specification the fused backward kernels follow:
+1. recompute every step's hidden gates at once, gh = h_prev @ W_hh^T + b_hh, from the saved
+   outputs (one GEMM: all h_prev are known after the forward);
+2. walk time backwards carrying dL/dh; each step yields the gate gradients dgi_t, dgh_t and
+   dL/dh_{t-1} = dh * z + dgh_t @ W_hh (one small product per step: the sequential part);
+3. the weight gradient is one GEMM over all steps after the loop: dW_hh = dgh^T @ h_prev.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ...dispatch import register_kernel
+from .. import gru_cell
+
+
+@register_kernel("reference", "scan_forward")
+def scan_forward(gi, h0, w_hh, b_hh):
+    """All hidden states [B, T, H] of the GRU driven by input gates gi [B, T, 3H] from h0 [B, H]."""
+    dtype = gru_cell.compute_dtype(gi.dtype)
+    gi, h, w_hh, b_hh = (x.to(dtype) for x in (gi, h0, w_hh, b_hh))
+    out = gi.new_empty(gi.shape[0], gi.shape[1], h.shape[1])
+    for t in range(gi.shape[1]):
+        h = gru_cell.step(gi[:, t], h, w_hh, b_hh)
+        out[:, t] = h
+    return out.to(h0.dtype)
+
+
+@register_kernel("reference", "scan_backward")
+def scan_backward(grad_out, gi, h0, w_hh, b_hh, out):
+    """(d_gi, d_h0, d_w_hh, d_b_hh) for the upstream gradient grad_out [B, T, H]."""
+    dtype = gru_cell.compute_dtype(gi.dtype)
+    grad_out, gi_, h0_, w, b, out = (x.to(dtype) for x in (grad_out, gi, h0, w_hh, b_hh, out))
+    B, T, H = out.shape
+    h_prev = torch.cat([h0_[:, None], out[:, :-1]], dim=1)
+    r, z, n, gh_n = gru_cell.gates(gi_, F.linear(h_prev, w, b))
+    d_gi = torch.empty_like(gi_)
+    d_gh = torch.empty_like(gi_)
+    dh = torch.zeros_like(h0_)
+    for t in reversed(range(T)):
+        dh = dh + grad_out[:, t]
+        dgi, dgh, dh_direct = gru_cell.step_backward(dh, r[:, t], z[:, t], n[:, t], gh_n[:, t], h_prev[:, t])
+        d_gi[:, t] = dgi
+        d_gh[:, t] = dgh
+        dh = dh_direct + dgh @ w
+    d_gh = d_gh.reshape(B * T, 3 * H)
+    d_w = d_gh.T @ h_prev.reshape(B * T, H)
+    d_b = d_gh.sum(0)
+    return d_gi.to(gi.dtype), dh.to(h0.dtype), d_w.to(w_hh.dtype), d_b.to(b_hh.dtype)

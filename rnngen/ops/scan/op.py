@@ -1,0 +1,83 @@
+"""The scan op: a GRU over given input gates, every hidden state out (teacher forcing, nn.GRU).
+
+    out[:, t] = h_t,   h_t = GRU(gi[:, t], h_{t-1}),   h_{-1} = h0
+
+``gi`` is the input projection of all steps (one GEMM outside); the fused kernels keep W_hh and
+h on chip for all T steps. Registered as ``torch.ops.rnngen.scan`` with a fake kernel and an
+autograd formula whose backward is the op ``torch.ops.rnngen.scan_backward``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ... import dispatch
+from .. import _checks
+from . import naive  # noqa: F401  (registers the reference kernels)
+
+
+def scan(gi: Tensor, h0: Tensor | None, w_hh: Tensor, b_hh: Tensor | None = None, *,
+         backend: str = "auto") -> Tensor:
+    """Run the GRU recurrence over precomputed input gates.
+
+    Args:
+        gi: [B, T, 3H] input gates ``x_t @ W_ih^T + b_ih`` for every step (gate order r, z, n).
+        h0: [B, H] initial hidden state, or None for zeros.
+        w_hh: [3H, H] recurrent weight (nn.GRU's ``weight_hh_l0``).
+        b_hh: [3H] recurrent bias, or None for none.
+        backend: "auto", "reference", "cpu", "triton" or "cuda".
+
+    Returns: [B, T, H], the hidden state after every step.
+    """
+    _checks.tensor("w_hh", w_hh, (None, None))
+    H = w_hh.shape[1]
+    if w_hh.shape[0] != 3 * H:
+        raise ValueError(f"w_hh must have shape [3H, H], got {list(w_hh.shape)}")
+    _checks.tensor("gi", gi, (None, None, 3 * H), dtype=w_hh.dtype)
+    B, T = gi.shape[:2]
+    _checks.positive_int("gi.shape[1] (number of steps)", T)
+    h0 = gi.new_zeros(B, H) if h0 is None else _checks.tensor("h0", h0, (B, H), dtype=w_hh.dtype)
+    b_hh = _checks.bias("b_hh", b_hh, 3 * H, w_hh)
+    device = _checks.same_device(gi=gi, h0=h0, w_hh=w_hh, b_hh=b_hh)
+    name = dispatch.resolve(backend, device, "scan_forward", gi.dtype)
+    return torch.ops.rnngen.scan(gi, h0, w_hh, b_hh, name)
+
+
+@torch.library.custom_op("rnngen::scan", mutates_args=())
+def _scan(gi: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor, backend: str) -> Tensor:
+    kernel = dispatch.get_kernel(backend, "scan_forward")
+    return kernel(gi.contiguous(), h0.contiguous(), w_hh.contiguous(), b_hh.contiguous())
+
+
+@_scan.register_fake
+def _(gi, h0, w_hh, b_hh, backend):
+    return gi.new_empty(gi.shape[0], gi.shape[1], w_hh.shape[1])
+
+
+@torch.library.custom_op("rnngen::scan_backward", mutates_args=())
+def _scan_backward(grad_out: Tensor, gi: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor,
+                   out: Tensor, backend: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    kernel = dispatch.get_kernel(backend, "scan_backward")
+    args = (grad_out, gi, h0, w_hh, b_hh, out)
+    return tuple(kernel(*(a.contiguous() for a in args)))
+
+
+@_scan_backward.register_fake
+def _(grad_out, gi, h0, w_hh, b_hh, out, backend):
+    return (torch.empty_like(gi), torch.empty_like(h0), torch.empty_like(w_hh), torch.empty_like(b_hh))
+
+
+def _setup_context(ctx, inputs, output):
+    gi, h0, w_hh, b_hh, backend = inputs
+    ctx.save_for_backward(gi, h0, w_hh, b_hh, output)
+    ctx.backend = backend
+
+
+def _backward(ctx, grad_out):
+    gi, h0, w_hh, b_hh, out = ctx.saved_tensors
+    d_gi, d_h0, d_w_hh, d_b_hh = torch.ops.rnngen.scan_backward(grad_out, gi, h0, w_hh, b_hh, out, ctx.backend)
+    return d_gi, d_h0, d_w_hh, d_b_hh, None
+
+
+_scan.register_autograd(_backward, setup_context=_setup_context)
