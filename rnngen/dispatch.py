@@ -1,7 +1,8 @@
 """Backends: which implementations of the ops this machine has, and how one is chosen.
 
 Every op has one kernel per backend, all with the same signature (see ``rnngen/ops/*/naive.py``
-for the reference of each). A backend joins by registering its kernels with
+for the reference of each): contiguous inputs first, then the output buffers, which the op
+allocates (see :func:`new_output`) and the kernel fills; kernels return nothing. A backend joins by registering its kernels with
 :func:`register_kernel`; from then on the ops can dispatch to it, ``backend="auto"`` may pick
 it and the shared test suite runs it against the reference.
 """
@@ -41,6 +42,16 @@ def register_kernel(backend: str, name: str, dtypes=None):
         return fn
 
     return wrap
+
+
+def new_output(shape, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """An uninitialised output buffer for a kernel to fill. With RNNGEN_POISON_OUTPUTS=1 (the
+    tests set it) it is filled with NaN (floats) or -7 (integers) first, so any element a kernel
+    fails to write shows up in the comparison with the reference."""
+    dtype = dtype or like.dtype
+    if os.environ.get("RNNGEN_POISON_OUTPUTS", "0") != "1":
+        return torch.empty(shape, dtype=dtype, device=like.device)
+    return torch.full(shape, float("nan") if dtype.is_floating_point else -7, dtype=dtype, device=like.device)
 
 
 def get_kernel(backend: str, name: str) -> Callable:

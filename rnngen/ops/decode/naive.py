@@ -20,28 +20,24 @@ from .. import gru_cell
 
 
 @register_kernel("reference", "decode_forward")
-def decode_forward(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, steps):
-    """(out [B, T, C], hidden [B, T, H]): every step's output and the hidden state after it."""
+def decode_forward(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden):
+    """Fill out [B, T, C] with every step's output and hidden [B, T, H] with the state after it."""
     dtype = gru_cell.compute_dtype(h0.dtype)
     h, w_ih, b_ih, w_hh, b_hh, w_out, b_out = (x.to(dtype) for x in (h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out))
-    B, H = h.shape
-    out = h.new_empty(B, steps, w_out.shape[0])
-    hidden = h.new_empty(B, steps, H)
-    for t in range(steps):
+    for t in range(out.shape[1]):
         x = F.linear(h, w_out, b_out)
         h = gru_cell.step(F.linear(x, w_ih, b_ih), h, w_hh, b_hh)
         out[:, t] = x
         hidden[:, t] = h
-    return out.to(h0.dtype), hidden.to(h0.dtype)
 
 
 @register_kernel("reference", "decode_backward")
-def decode_backward(grad_out, grad_hidden, h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden):
-    """Gradients of (h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out) for upstream grads of (out, hidden)."""
-    inputs = (h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out)
+def decode_backward(grad_out, grad_hidden, h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden,
+                    d_h0, d_w_ih, d_b_ih, d_w_hh, d_b_hh, d_w_out, d_b_out):
+    """Fill the gradients of (h0, w_ih, ..., b_out) for upstream grads of (out, hidden)."""
     dtype = gru_cell.compute_dtype(h0.dtype)
-    g_out, g_hid, h0_, w_ih_, b_ih_, w_hh_, b_hh_, w_out_, _, out, hidden = (
-        x.to(dtype) for x in (grad_out, grad_hidden, *inputs, out, hidden))
+    g_out, g_hid, h0_, w_ih_, b_ih_, w_hh_, b_hh_, w_out_, out, hidden = (
+        x.to(dtype) for x in (grad_out, grad_hidden, h0, w_ih, b_ih, w_hh, b_hh, w_out, out, hidden))
     B, T, C = out.shape
     H = h0.shape[1]
     h_prev = torch.cat([h0_[:, None], hidden[:, :-1]], dim=1)
@@ -59,4 +55,5 @@ def decode_backward(grad_out, grad_hidden, h0, w_ih, b_ih, w_hh, b_hh, w_out, b_
     d_gi, d_gh, d_x = d_gi.reshape(B * T, -1), d_gh.reshape(B * T, -1), d_x.reshape(B * T, C)
     h_prev, out = h_prev.reshape(B * T, H), out.reshape(B * T, C)
     grads = (dh, d_gi.T @ out, d_gi.sum(0), d_gh.T @ h_prev, d_gh.sum(0), d_x.T @ h_prev, d_x.sum(0))
-    return tuple(g.to(x.dtype) for g, x in zip(grads, inputs))
+    for dst, src in zip((d_h0, d_w_ih, d_b_ih, d_w_hh, d_b_hh, d_w_out, d_b_out), grads):
+        dst.copy_(src)

@@ -56,9 +56,11 @@ def decode(h0: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: Tensor, b_hh: Te
 @torch.library.custom_op("rnngen::decode", mutates_args=())
 def _decode(h0: Tensor, w_ih: Tensor, b_ih: Tensor, w_hh: Tensor, b_hh: Tensor, w_out: Tensor,
             b_out: Tensor, steps: int, backend: str) -> tuple[Tensor, Tensor]:
-    kernel = dispatch.get_kernel(backend, "decode_forward")
-    args = (h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out)
-    return tuple(kernel(*(a.contiguous() for a in args), steps))
+    (B, H), C = h0.shape, w_out.shape[0]
+    out, hidden = dispatch.new_output((B, steps, C), h0), dispatch.new_output((B, steps, H), h0)
+    inputs = (a.contiguous() for a in (h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out))
+    dispatch.get_kernel(backend, "decode_forward")(*inputs, out, hidden)
+    return out, hidden
 
 
 @_decode.register_fake
@@ -71,9 +73,10 @@ def _(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, steps, backend):
 def _decode_backward(grad_out: Tensor, grad_hidden: Tensor, h0: Tensor, w_ih: Tensor, b_ih: Tensor,
                      w_hh: Tensor, b_hh: Tensor, w_out: Tensor, b_out: Tensor, out: Tensor,
                      hidden: Tensor, backend: str) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    kernel = dispatch.get_kernel(backend, "decode_backward")
-    args = (grad_out, grad_hidden, h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden)
-    return tuple(kernel(*(a.contiguous() for a in args)))
+    grads = tuple(dispatch.new_output(x.shape, x) for x in (h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out))
+    inputs = (a.contiguous() for a in (grad_out, grad_hidden, h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden))
+    dispatch.get_kernel(backend, "decode_backward")(*inputs, *grads)
+    return grads
 
 
 @_decode_backward.register_fake

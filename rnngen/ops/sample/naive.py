@@ -28,15 +28,13 @@ def draw(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 
 
 @register_kernel("reference", "sample")
-def sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, row_offset, known):
-    """Values [B, steps] (int64). emb [C, K, 3H], w_out [C, K, H], b_out [C, K], cond [B, 3H],
-    known [B, steps] int64 with -1 where the value is to be drawn (or None)."""
+def sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values):
+    """Fill values [B, T] (int64). emb [C, K, 3H], w_out [C, K, H], b_out [C, K], cond [B, 3H],
+    known [B, T] int64 with -1 where the value is to be drawn (or None)."""
     dtype = gru_cell.compute_dtype(h0.dtype)
     h, emb, cond, w_hh, b_hh, w_out, b_out = (x.to(dtype) for x in (h0, emb, cond, w_hh, b_hh, w_out, b_out))
-    B = h.shape[0]
-    C = w_out.shape[0]
+    (B, steps), C = values.shape, w_out.shape[0]
     u = sample_uniforms(seed, B, steps, row_offset, device=h.device)
-    values = torch.empty(B, steps, dtype=torch.int64, device=h.device)
     for t in range(steps):
         c = t % C
         logits = F.linear(h, w_out[c], b_out[c]).float() / temperature
@@ -46,4 +44,3 @@ def sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, ro
         values[:, t] = v
         if t + 1 < steps:
             h = gru_cell.step(emb[c][v] + cond, h, w_hh, b_hh)
-    return values

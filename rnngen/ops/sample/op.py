@@ -103,9 +103,10 @@ def _sample(h0: Tensor, emb: Tensor, cond: Tensor, w_hh: Tensor, b_hh: Tensor, w
             raise ValueError(f"known values must lie in 0..{K - 1} (or -1 for 'draw'); got "
                              f"{int(known[bad][0])}")
         known = known.contiguous()
-    kernel = dispatch.get_kernel(backend, "sample")
-    args = [a.contiguous() for a in (h0, emb, cond, w_hh, b_hh, w_out, b_out)]
-    return kernel(*args, steps, temperature, seed, row_offset, known)
+    values = dispatch.new_output((h0.shape[0], steps), h0, dtype=torch.int64)
+    inputs = (a.contiguous() for a in (h0, emb, cond, w_hh, b_hh, w_out, b_out))
+    dispatch.get_kernel(backend, "sample")(*inputs, temperature, seed, row_offset, known, values)
+    return values
 
 
 @_sample.register_fake

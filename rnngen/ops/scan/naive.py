@@ -18,20 +18,18 @@ from .. import gru_cell
 
 
 @register_kernel("reference", "scan_forward")
-def scan_forward(gi, h0, w_hh, b_hh):
-    """All hidden states [B, T, H] of the GRU driven by input gates gi [B, T, 3H] from h0 [B, H]."""
+def scan_forward(gi, h0, w_hh, b_hh, out):
+    """Fill out [B, T, H] with the hidden states of the GRU driven by input gates gi [B, T, 3H]."""
     dtype = gru_cell.compute_dtype(gi.dtype)
     gi, h, w_hh, b_hh = (x.to(dtype) for x in (gi, h0, w_hh, b_hh))
-    out = gi.new_empty(gi.shape[0], gi.shape[1], h.shape[1])
     for t in range(gi.shape[1]):
         h = gru_cell.step(gi[:, t], h, w_hh, b_hh)
         out[:, t] = h
-    return out.to(h0.dtype)
 
 
 @register_kernel("reference", "scan_backward")
-def scan_backward(grad_out, gi, h0, w_hh, b_hh, out):
-    """(d_gi, d_h0, d_w_hh, d_b_hh) for the upstream gradient grad_out [B, T, H]."""
+def scan_backward(grad_out, gi, h0, w_hh, b_hh, out, d_gi_out, d_h0_out, d_w_hh_out, d_b_hh_out):
+    """Fill the gradients of (gi, h0, w_hh, b_hh) for the upstream gradient grad_out [B, T, H]."""
     dtype = gru_cell.compute_dtype(gi.dtype)
     grad_out, gi_, h0_, w, b, out = (x.to(dtype) for x in (grad_out, gi, h0, w_hh, b_hh, out))
     B, T, H = out.shape
@@ -49,4 +47,5 @@ def scan_backward(grad_out, gi, h0, w_hh, b_hh, out):
     d_gh = d_gh.reshape(B * T, 3 * H)
     d_w = d_gh.T @ h_prev.reshape(B * T, H)
     d_b = d_gh.sum(0)
-    return d_gi.to(gi.dtype), dh.to(h0.dtype), d_w.to(w_hh.dtype), d_b.to(b_hh.dtype)
+    for dst, src in ((d_gi_out, d_gi), (d_h0_out, dh), (d_w_hh_out, d_w), (d_b_hh_out, d_b)):
+        dst.copy_(src)

@@ -46,8 +46,10 @@ def scan(gi: Tensor, h0: Tensor | None, w_hh: Tensor, b_hh: Tensor | None = None
 
 @torch.library.custom_op("rnngen::scan", mutates_args=())
 def _scan(gi: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor, backend: str) -> Tensor:
-    kernel = dispatch.get_kernel(backend, "scan_forward")
-    return kernel(gi.contiguous(), h0.contiguous(), w_hh.contiguous(), b_hh.contiguous())
+    out = dispatch.new_output((gi.shape[0], gi.shape[1], w_hh.shape[1]), gi)
+    dispatch.get_kernel(backend, "scan_forward")(gi.contiguous(), h0.contiguous(), w_hh.contiguous(),
+                                                  b_hh.contiguous(), out)
+    return out
 
 
 @_scan.register_fake
@@ -58,9 +60,10 @@ def _(gi, h0, w_hh, b_hh, backend):
 @torch.library.custom_op("rnngen::scan_backward", mutates_args=())
 def _scan_backward(grad_out: Tensor, gi: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor,
                    out: Tensor, backend: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    kernel = dispatch.get_kernel(backend, "scan_backward")
-    args = (grad_out, gi, h0, w_hh, b_hh, out)
-    return tuple(kernel(*(a.contiguous() for a in args)))
+    grads = tuple(dispatch.new_output(x.shape, x) for x in (gi, h0, w_hh, b_hh))
+    inputs = (a.contiguous() for a in (grad_out, gi, h0, w_hh, b_hh, out))
+    dispatch.get_kernel(backend, "scan_backward")(*inputs, *grads)
+    return grads
 
 
 @_scan_backward.register_fake

@@ -1,0 +1,89 @@
+"""Shared test machinery: the backends under test, tolerances, and the truth implementations.
+
+The truth is written independently of rnngen's reference: every GRU step is ATen's own
+``torch.gru_cell`` (what nn.GRUCell runs) and gradients come from autograd through the loop.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+import rnngen
+
+# Every backend usable here joins the shared suite; CPU tensors for now (CI has no GPU).
+BACKENDS = [b for b in rnngen.backends() if b in ("reference", "cpu") or
+            (b == "triton" and rnngen.dispatch.triton_interpreting())]
+DTYPES = [torch.float32, torch.float64, torch.bfloat16]
+# (B, T, H): single step, odd sizes (T=63, H=40, B=3), a power of two.
+SHAPES = [(1, 1, 8), (3, 63, 40), (2, 17, 16)]
+SHAPE_IDS = [f"B{b}-T{t}-H{h}" for b, t, h in SHAPES]
+
+
+def supported(backend: str, kernel: str, dtype: torch.dtype) -> bool:
+    return rnngen.dispatch.supports(backend, kernel, dtype)
+
+
+def rel_error(actual: torch.Tensor, truth: torch.Tensor) -> float:
+    actual, truth = actual.detach().double(), truth.detach().double()
+    return float((actual - truth).norm() / truth.norm().clamp_min(1e-30))
+
+
+def assert_matches(actual, truth, low_precision_run=None, name="output"):
+    """The design's tolerance: relative error under 1e-5 (float32) / 1e-10 (float64) against a
+    float64 truth; in bf16/fp16 at most twice the error of a plain PyTorch run in that dtype."""
+    assert not torch.isnan(actual).any(), f"{name}: NaN (an unwritten output element?)"
+    err = rel_error(actual, truth)
+    if actual.dtype == torch.float64:
+        bound = 1e-10
+    elif actual.dtype == torch.float32:
+        bound = 1e-5
+    else:
+        bound = 2 * rel_error(low_precision_run, truth) + 1e-6
+    assert err <= bound, f"{name}: relative error {err:.3g} > {bound:.3g}"
+
+
+def truth_scan(gi, h0, w_hh, b_hh):
+    H = w_hh.shape[1]
+    eye = torch.eye(3 * H, dtype=gi.dtype)  # W_ih = I, b_ih = 0: gru_cell sees gi as its input gates
+    zero = torch.zeros(3 * H, dtype=gi.dtype)
+    h, out = h0, []
+    for t in range(gi.shape[1]):
+        h = torch.gru_cell(gi[:, t], h, eye, w_hh, zero, b_hh)
+        out.append(h)
+    return torch.stack(out, 1)
+
+
+def truth_decode(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, steps):
+    h, outs, hs = h0, [], []
+    for _ in range(steps):
+        x = F.linear(h, w_out, b_out)
+        h = torch.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)
+        outs.append(x)
+        hs.append(h)
+    return torch.stack(outs, 1), torch.stack(hs, 1)
+
+
+def truth_sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, row_offset=0, known=None):
+    """emb [C, K, 3H], w_out [C, K, H], b_out [C, K]; the draw by searchsorted on the CDF."""
+    B, H = h0.shape
+    C, K = w_out.shape[:2]
+    u = rnngen.sample_uniforms(seed, B, steps, row_offset)
+    eye, zero = torch.eye(3 * H, dtype=h0.dtype), torch.zeros(3 * H, dtype=h0.dtype)
+    h, values = h0, []
+    for t in range(steps):
+        logits = (F.linear(h, w_out[t % C], b_out[t % C]).float() / temperature)
+        cdf = torch.cumsum(torch.exp(logits - logits.max(-1, keepdim=True).values), -1)
+        v = torch.searchsorted(cdf, (u[:, t] * cdf[:, -1])[:, None], right=True)[:, 0].clamp_max(K - 1)
+        if known is not None:
+            v = torch.where(known[:, t] >= 0, known[:, t], v)
+        values.append(v)
+        h = torch.gru_cell(emb[t % C][v] + cond, h, eye, w_hh, zero, b_hh)
+    return torch.stack(values, 1)
+
+
+def gru_weights(H, in_size, dtype=torch.float64, scale=1.0):
+    """(w_ih [3H, in], b_ih, w_hh [3H, H], b_hh) with nn.GRU's scale, times ``scale``."""
+    bound = scale / H**0.5
+    return tuple((torch.rand(*shape, dtype=dtype) * 2 - 1) * bound
+                 for shape in ((3 * H, in_size), (3 * H,), (3 * H, H), (3 * H,)))

@@ -1,0 +1,213 @@
+"""The shared suite: every available backend, every op, forward and backward, against the truth.
+
+A new backend joins by registering its kernels (rnngen.dispatch.register_kernel); from then on
+``helpers.BACKENDS`` lists it and every test here runs it.
+"""
+
+import pytest
+import torch
+
+import rnngen
+from helpers import (BACKENDS, DTYPES, SHAPE_IDS, SHAPES, assert_matches, gru_weights, supported,
+                     truth_decode, truth_sample, truth_scan)
+
+
+def _run_and_grads(fn, inputs, dout):
+    """fn(*inputs) and the gradients of sum(out * dout) w.r.t. every input (fla's rule)."""
+    inputs = [x.detach().requires_grad_() for x in inputs]
+    outs = fn(*inputs)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    loss = sum((o.float() * d.float()).sum() for o, d in zip(outs, dout))
+    return outs, torch.autograd.grad(loss, inputs)
+
+
+def _check_all(fn, truth_fn, inputs64, dout64, dtype, names):
+    """Run ``fn`` on ``dtype`` copies and compare outputs and gradients with the float64 truth
+    (and, for low precision, with a plain PyTorch run of the truth in ``dtype``)."""
+    outs, grads = _run_and_grads(fn, [x.to(dtype) for x in inputs64], [d.to(dtype) for d in dout64])
+    t_outs, t_grads = _run_and_grads(truth_fn, inputs64, dout64)
+    low_outs, low_grads = (None,) * len(outs), (None,) * len(grads)
+    if dtype not in (torch.float32, torch.float64):
+        low_outs, low_grads = _run_and_grads(truth_fn, [x.to(dtype) for x in inputs64], [d.to(dtype) for d in dout64])
+    for i, (o, t, low) in enumerate(zip(outs, t_outs, low_outs)):
+        assert o.dtype == dtype
+        assert_matches(o, t, low, name=f"output {i}")
+    for name, g, t, low in zip(names, grads, t_grads, low_grads):
+        assert_matches(g, t, low, name=f"d {name}")
+
+
+@pytest.mark.parametrize("B,T,H", SHAPES, ids=SHAPE_IDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_scan_forward_backward(backend, dtype, B, T, H):
+    if not supported(backend, "scan_forward", dtype):
+        pytest.skip(f"{backend} has no {dtype} scan")
+    _, _, w_hh, b_hh = gru_weights(H, 1)
+    gi, h0 = torch.randn(B, T, 3 * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
+    _check_all(lambda *a: rnngen.scan(*a, backend=backend), truth_scan, [gi, h0, w_hh, b_hh],
+               [torch.randn(B, T, H, dtype=torch.float64)], dtype, ["gi", "h0", "w_hh", "b_hh"])
+
+
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("B,T,H", SHAPES, ids=SHAPE_IDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_decode_forward_backward(backend, dtype, B, T, H, C):
+    if not supported(backend, "decode_forward", dtype):
+        pytest.skip(f"{backend} has no {dtype} decode")
+    w_ih, b_ih, w_hh, b_hh = gru_weights(H, C)
+    w_out, b_out = torch.randn(C, H, dtype=torch.float64) / H**0.5, torch.randn(C, dtype=torch.float64)
+    inputs = [torch.randn(B, H, dtype=torch.float64), w_ih, b_ih, w_hh, b_hh, w_out, b_out]
+    dout = [torch.randn(B, T, C, dtype=torch.float64), torch.randn(B, T, H, dtype=torch.float64)]
+    _check_all(lambda *a: rnngen.decode(*a, T, backend=backend, return_hidden=True),
+               lambda *a: truth_decode(*a, T), inputs, dout, dtype,
+               ["h0", "w_ih", "b_ih", "w_hh", "b_hh", "w_out", "b_out"])
+
+
+def _sample_inputs(B, H, K, C=1, dtype=torch.float32):
+    _, _, w_hh, b_hh = gru_weights(H, 1, dtype)
+    return dict(h0=torch.randn(B, H, dtype=dtype), emb=torch.randn(C, K, 3 * H, dtype=dtype),
+                w_hh=w_hh, b_hh=b_hh, w_out=torch.randn(C, K, H, dtype=dtype) * 2,
+                b_out=torch.randn(C, K, dtype=dtype), cond=torch.randn(B, 3 * H, dtype=dtype) * 0.1)
+
+
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("B,T,H", SHAPES, ids=SHAPE_IDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sample_matches_truth(backend, dtype, B, T, H, C):
+    """Same seed, same values as an independent loop (ATen's gru_cell, searchsorted draw)."""
+    if not supported(backend, "sample", dtype):
+        pytest.skip(f"{backend} has no {dtype} sample")
+    a = _sample_inputs(B, H, K=7, C=C, dtype=dtype)
+    got = rnngen.sample(a["h0"], a["emb"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], T,
+                        cond=a["cond"], temperature=0.8, seed=1234, backend=backend)
+    want = truth_sample(a["h0"], a["emb"], a["cond"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], T, 0.8, 1234)
+    assert got.dtype == torch.int64 and got.shape == (B, T)
+    assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sample_known_values_are_kept_and_fed(backend):
+    B, T, H, K = 3, 30, 16, 5
+    a = _sample_inputs(B, H, K)
+    args = (a["h0"], a["emb"][0], a["w_hh"], a["b_hh"], a["w_out"][0], a["b_out"][0], T)
+    known = torch.randint(0, K, (B, T))
+    mask = torch.rand(B, T) < 0.5
+    got = rnngen.sample(*args, known=known, mask=mask, seed=5, backend=backend)
+    assert torch.equal(got[mask], known[mask])
+    want = truth_sample(a["h0"], a["emb"], torch.zeros(B, 3 * H), a["w_hh"], a["b_hh"], a["w_out"], a["b_out"],
+                        T, 1.0, 5, known=torch.where(mask, known, -1))
+    assert torch.equal(got, want)  # the forced values were fed on, changing later draws
+    # the -1 convention without a mask is the same request
+    assert torch.equal(rnngen.sample(*args, known=torch.where(mask, known, -1), seed=5, backend=backend), got)
+    # everything known: the output is the input
+    assert torch.equal(rnngen.sample(*args, known=known, seed=5, backend=backend), known)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sample_seeds_and_row_offset(backend):
+    B, T, H, K = 4, 20, 8, 6
+    a = _sample_inputs(B, H, K)
+    args = (a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], T)
+    full = rnngen.sample(a["h0"], a["emb"], *args, seed=3, backend=backend)
+    assert torch.equal(full, rnngen.sample(a["h0"], a["emb"], *args, seed=3, backend=backend))
+    assert not torch.equal(full, rnngen.sample(a["h0"], a["emb"], *args, seed=4, backend=backend))
+    # a shard of rows drawn with its row offset equals those rows of the whole batch
+    part = rnngen.sample(a["h0"][2:], a["emb"], *args, seed=3, row_offset=2, backend=backend)
+    assert torch.equal(part, full[2:])
+    # seeds are taken mod 2**64
+    assert torch.equal(rnngen.sample(a["h0"], a["emb"], *args, seed=3 + 2**64, backend=backend), full)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sample_distribution_and_temperature(backend):
+    """With a head that ignores h, draws follow softmax(b_out / temperature)."""
+    B, T, H, K = 64, 50, 4, 4
+    p = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    w_out, b_out = torch.zeros(K, H), p.log()
+    args = (torch.zeros(B, H), torch.randn(K, 3 * H), torch.randn(3 * H, H), None, w_out, b_out, T)
+    freq = torch.bincount(rnngen.sample(*args, seed=11, backend=backend).flatten(), minlength=K) / (B * T)
+    assert (freq - p).abs().max() < 0.03  # 3200 draws: 4+ standard deviations
+    cold = rnngen.sample(*args, temperature=0.01, seed=11, backend=backend)
+    assert (cold == K - 1).all()  # near zero temperature: the most likely value
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_empty_batch(backend):
+    _, _, w_hh, b_hh = gru_weights(8, 1, torch.float32)
+    out = rnngen.scan(torch.randn(0, 5, 24), torch.randn(0, 8), w_hh, b_hh, backend=backend)
+    assert out.shape == (0, 5, 8)
+    values = rnngen.sample(torch.randn(0, 8), torch.randn(3, 24), w_hh, b_hh, torch.randn(3, 8), None, 5,
+                           backend=backend)
+    assert values.shape == (0, 5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nan_in_nan_out(backend):
+    _, _, w_hh, b_hh = gru_weights(8, 1, torch.float32)
+    gi = torch.randn(2, 4, 24)
+    gi[0, 1, 0] = float("nan")
+    out = rnngen.scan(gi, None, w_hh, b_hh, backend=backend)
+    # the NaN enters unit 0 at step 1 and reaches every unit through W_hh from step 2 on
+    assert torch.isnan(out[0, 1, 0]) and torch.isnan(out[0, 2:]).all()
+    assert not torch.isnan(out[1]).any() and not torch.isnan(out[0, 0]).any()
+    bad_head = torch.full((3, 8), float("nan"))
+    values = rnngen.sample(torch.randn(2, 8), torch.randn(3, 24), w_hh, b_hh, bad_head, None, 4, backend=backend)
+    assert values.shape == (2, 4) and ((values >= 0) & (values < 3)).all()  # garbage, but in range
+
+
+def test_reference_gradcheck_float64():
+    """gradcheck through the registered autograd formulas (the explicit BPTT of the reference)."""
+    B, T, H, C = 2, 5, 3, 2
+    _, _, w_hh, b_hh = gru_weights(H, 1)
+    scan_inputs = [torch.randn(B, T, 3 * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64), w_hh, b_hh]
+    assert torch.autograd.gradcheck(lambda *a: rnngen.scan(*a, backend="reference"),
+                                    [x.requires_grad_() for x in scan_inputs])
+    w_ih, b_ih, w_hh, b_hh = gru_weights(H, C)
+    dec_inputs = [torch.randn(B, H, dtype=torch.float64), w_ih, b_ih, w_hh, b_hh,
+                  torch.randn(C, H, dtype=torch.float64), torch.randn(C, dtype=torch.float64)]
+    assert torch.autograd.gradcheck(lambda *a: rnngen.decode(*a, T, backend="reference", return_hidden=True),
+                                    [x.detach().requires_grad_() for x in dec_inputs])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_opcheck_every_op(backend):
+    """torch.library.opcheck: schema, fake kernel, autograd registration, AOT dispatch."""
+    B, T, H, C, K = 2, 6, 8, 2, 5
+    f = torch.float32
+    w_ih, b_ih, w_hh, b_hh = gru_weights(H, C, f)
+    gi, h0 = torch.randn(B, T, 3 * H), torch.randn(B, H)
+    w_out, b_out = torch.randn(C, H), torch.randn(C)
+    req = lambda *xs: [x.clone().requires_grad_() for x in xs]  # noqa: E731
+    out = torch.ops.rnngen.scan(gi, h0, w_hh, b_hh, backend)
+    cases = [
+        (torch.ops.rnngen.scan.default, (*req(gi, h0, w_hh, b_hh), backend)),
+        (torch.ops.rnngen.scan_backward.default, (torch.randn(B, T, H), gi, h0, w_hh, b_hh, out, backend)),
+        (torch.ops.rnngen.decode.default, (*req(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out), T, backend)),
+    ]
+    dec_out, dec_hidden = torch.ops.rnngen.decode(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, T, backend)
+    cases.append((torch.ops.rnngen.decode_backward.default,
+                  (torch.randn(B, T, C), torch.randn(B, T, H), h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out,
+                   dec_out, dec_hidden, backend)))
+    known = torch.full((B, T), -1, dtype=torch.int64)
+    known[0, 2] = 3
+    for k in (None, known):
+        cases.append((torch.ops.rnngen.sample.default,
+                      (h0, torch.randn(C, K, 3 * H), torch.randn(B, 3 * H), w_hh, b_hh, torch.randn(C, K, H),
+                       torch.randn(C, K), T, 0.7, 42, 0, k, backend)))
+    for op, args in cases:
+        torch.library.opcheck(op, args)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_noncontiguous_inputs(dtype):
+    """Strided views give the same result as contiguous copies (the op makes them contiguous)."""
+    B, T, H = 3, 7, 8
+    _, _, w_hh, b_hh = gru_weights(H, 1, dtype)
+    gi = torch.randn(T, B, 3 * H, dtype=dtype).transpose(0, 1)
+    w_t = w_hh.T.contiguous().T
+    assert not gi.is_contiguous() and not w_t.is_contiguous()
+    for backend in BACKENDS:
+        assert torch.equal(rnngen.scan(gi, None, w_t, b_hh, backend=backend),
+                           rnngen.scan(gi.contiguous(), None, w_hh, b_hh, backend=backend))
