@@ -158,6 +158,8 @@ def _runs_on(backend: str, device: torch.device) -> bool:
     return device.type == "cuda"
 
 
+# Under torch.compile, Dynamo runs this eagerly at trace time and bakes the name into the graph.
+@torch.compiler.assume_constant_result
 def resolve(backend: str, device: torch.device, kernel: str, dtype: torch.dtype) -> str:
     """The concrete backend that runs ``kernel`` for tensors on ``device`` of ``dtype``.
 

@@ -1,0 +1,131 @@
+"""Bad input: a clear ValueError/TypeError naming the argument, before any kernel runs."""
+
+import pytest
+import torch
+from torch import nn
+
+import rnngen
+from rnngen.nn import RNNInputError
+
+B, T, H, K = 2, 5, 4, 3
+W_HH, B_HH = torch.randn(3 * H, H), torch.randn(3 * H)
+GI, H0 = torch.randn(B, T, 3 * H), torch.randn(B, H)
+
+
+def _scan(**kw):
+    args = dict(gi=GI, h0=H0, w_hh=W_HH, b_hh=B_HH) | kw
+    return rnngen.scan(args["gi"], args["h0"], args["w_hh"], args["b_hh"], backend=kw.get("backend", "reference"))
+
+
+@pytest.mark.parametrize("kw,error,match", [
+    (dict(gi=torch.randn(B, T, 3 * H + 1)), ValueError, "gi must have shape"),
+    (dict(gi=torch.randn(T, 3 * H)), ValueError, "gi must have shape"),
+    (dict(gi=torch.randn(B, 0, 3 * H)), ValueError, "number of steps"),
+    (dict(gi=GI.double()), TypeError, "gi must have dtype"),
+    (dict(gi=GI.long()), TypeError, "gi must be a floating-point"),
+    (dict(gi=[1.0]), TypeError, "gi must be a torch.Tensor"),
+    (dict(h0=torch.randn(B + 1, H)), ValueError, "h0 must have shape"),
+    (dict(w_hh=torch.randn(3 * H, H + 1)), ValueError, "w_hh must have shape"),
+    (dict(b_hh=torch.randn(H)), ValueError, "b_hh must have shape"),
+    (dict(h0=H0.to("meta")), ValueError, "h0 is on meta"),
+    (dict(backend="gpu"), ValueError, "backend must be one of"),
+    (dict(backend=3), TypeError, "backend must be a str"),
+])
+def test_scan_rejects(kw, error, match):
+    with pytest.raises(error, match=match):
+        _scan(**kw)
+
+
+def test_unavailable_backend_says_why():
+    status = rnngen.backend_status()
+    for name in ("cpu", "triton", "cuda"):
+        if status[name] != "available":
+            with pytest.raises(rnngen.BackendUnavailableError, match=name):
+                _scan(backend=name)
+
+
+def test_decode_rejects():
+    args = [H0, torch.randn(3 * H, 1), None, W_HH, B_HH, torch.randn(1, H), None]
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        rnngen.decode(*args, 0)
+    with pytest.raises(TypeError, match="steps must be an int"):
+        rnngen.decode(*args, 2.0)
+    bad = list(args)
+    bad[1] = torch.randn(3 * H, 2)
+    with pytest.raises(ValueError, match="w_ih must have shape"):
+        rnngen.decode(*bad, 4)
+    bad = list(args)
+    bad[6] = torch.randn(2)
+    with pytest.raises(ValueError, match="b_out must have shape"):
+        rnngen.decode(*bad, 4)
+
+
+def _sample(**kw):
+    args = dict(h0=H0, emb=torch.randn(K, 3 * H), w_hh=W_HH, b_hh=B_HH, w_out=torch.randn(K, H), b_out=None,
+                steps=T) | kw
+    pos = [args.pop(n) for n in ("h0", "emb", "w_hh", "b_hh", "w_out", "b_out", "steps")]
+    return rnngen.sample(*pos, backend="reference", **args)
+
+
+@pytest.mark.parametrize("kw,error,match", [
+    (dict(temperature=0.0), ValueError, "temperature"),
+    (dict(temperature=-1.0), ValueError, "temperature"),
+    (dict(temperature=float("nan")), ValueError, "temperature"),
+    (dict(temperature="hot"), TypeError, "temperature"),
+    (dict(seed=1.5), TypeError, "seed"),
+    (dict(steps=0), ValueError, "steps"),
+    (dict(row_offset=-1), ValueError, "row_offset"),
+    (dict(known=torch.full((B, T), K)), ValueError, "known values"),
+    (dict(known=torch.full((B, T), -2)), ValueError, "known values"),
+    (dict(known=torch.zeros(B, T + 1, dtype=torch.long)), ValueError, "known must have shape"),
+    (dict(known=torch.zeros(B, T)), TypeError, "known must be an integer"),
+    (dict(mask=torch.ones(B, T, dtype=torch.bool)), ValueError, "mask was given without known"),
+    (dict(known=torch.zeros(B, T, dtype=torch.long), mask=torch.ones(B, T)), TypeError, "mask must have dtype"),
+    (dict(emb=torch.randn(K + 1, 3 * H)), ValueError, "emb must have shape"),
+    (dict(w_out=torch.randn(1, H)), ValueError, "number of values"),
+    (dict(w_out=torch.randn(K, H + 1)), ValueError, "w_out must have shape"),
+    (dict(cond=torch.randn(B, H)), ValueError, "cond must have shape"),
+])
+def test_sample_rejects(kw, error, match):
+    with pytest.raises(error, match=match):
+        _sample(**kw)
+
+
+def test_masked_out_known_values_may_be_anything():
+    known = torch.full((B, T), 99)  # out of range, but nowhere selected by the mask
+    known[:, 0] = 1
+    mask = torch.zeros(B, T, dtype=torch.bool)
+    mask[:, 0] = True
+    assert (_sample(known=known, mask=mask)[:, 0] == 1).all()
+
+
+def test_module_errors_match_nn_gru_types():
+    """The drop-in raises RNNInputError: a ValueError, and the RuntimeError nn.GRU raises."""
+    gru, fused = nn.GRU(3, 5), rnngen.FusedPixelGRU(3, 5)
+    cases = [(torch.randn(4, 2, 4), None), (torch.randn(4, 2, 3), torch.randn(1, 3, 5)),
+             (torch.randn(0, 2, 3), None)]
+    for x, hx in cases:
+        with pytest.raises(RuntimeError):
+            gru(x, hx)
+        with pytest.raises(RNNInputError) as info:
+            fused(x, hx)
+        assert isinstance(info.value, ValueError) and isinstance(info.value, RuntimeError)
+    for x in (torch.randn(4, 2, 3, 1), torch.randn(4, 2, 3).double()):
+        with pytest.raises(ValueError):
+            gru(x)
+        with pytest.raises(ValueError):
+            fused(x)
+    with pytest.raises(TypeError, match="input"):
+        fused([1, 2, 3])
+
+
+def test_generator_rejects():
+    model = rnngen.RNNImageGenerator(4, 8, (2, 3))
+    with pytest.raises(ValueError, match="z must have shape"):
+        model(torch.randn(2, 5))
+    with pytest.raises(TypeError, match="z must have dtype"):
+        model(torch.randn(2, 4).double())
+    with pytest.raises(ValueError, match="image_size"):
+        rnngen.RNNImageGenerator(4, 8, (2, 0))
+    with pytest.raises(ValueError, match="z_dim"):
+        rnngen.RNNImageGenerator(0, 8, 3)
