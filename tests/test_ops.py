@@ -138,6 +138,9 @@ def test_empty_batch(backend):
     _, _, w_hh, b_hh = gru_weights(8, 1, torch.float32)
     out = rnngen.scan(torch.randn(0, 5, 24), torch.randn(0, 8), w_hh, b_hh, backend=backend)
     assert out.shape == (0, 5, 8)
+    out, hidden = rnngen.decode(torch.randn(0, 8), torch.randn(24, 2), None, w_hh, b_hh, torch.randn(2, 8), None, 5,
+                                backend=backend, return_hidden=True)
+    assert out.shape == (0, 5, 2) and hidden.shape == (0, 5, 8)
     values = rnngen.sample(torch.randn(0, 8), torch.randn(3, 24), w_hh, b_hh, torch.randn(3, 8), None, 5,
                            backend=backend)
     assert values.shape == (0, 5)
