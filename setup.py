@@ -72,16 +72,27 @@ else:
     class BuildExtension(cpp_extension.BuildExtension):
         """torch's BuildExtension (ninja), where only a forced extension's failure is fatal."""
 
+        def _skip(self, ext, exc):
+            if ext.name == "rnngen._cuda" and force_cuda:
+                raise exc
+            hint = " A C++ compiler (g++) is needed for the cpu backend." if ext.name == "rnngen._cpu" else ""
+            warn(f"{ext.name} was not built ({type(exc).__name__}: {exc}). rnngen still installs and runs "
+                 f"on its pure-PyTorch reference backend; rnngen.backend_status() reports why.{hint}")
+            self._failed = getattr(self, "_failed", set()) | {ext.name}
+
+        def build_extensions(self):
+            try:  # torch checks the compiler for every extension before building any
+                super().build_extensions()
+            except Exception as exc:
+                for ext in self.extensions:
+                    if ext.name not in getattr(self, "_failed", set()):
+                        self._skip(ext, exc)
+
         def build_extension(self, ext):
             try:
                 super().build_extension(ext)
             except Exception as exc:
-                if ext.name == "rnngen._cuda" and force_cuda:
-                    raise
-                warn(f"{ext.name} failed to build ({type(exc).__name__}: {exc}); rnngen still installs, "
-                     f"and rnngen.backend_status() will report that backend as not built. "
-                     f"{'A C++ compiler (g++) is needed for the cpu backend.' if ext.name == 'rnngen._cpu' else ''}")
-                self._failed = getattr(self, "_failed", set()) | {ext.name}
+                self._skip(ext, exc)
 
         def copy_extensions_to_source(self):
             # An editable install copies every built library into the tree: skip the failed ones.
