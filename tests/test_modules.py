@@ -144,3 +144,11 @@ def test_torch_compile_fullgraph(backend):
         g_got = torch.autograd.grad(compiled(x).square().sum(), list(model.parameters()))
         for a, b in zip(g_got, g_want):
             assert torch.allclose(a, b, atol=1e-5)
+    # sampling compiles too: same seed, same values
+    H, K = 8, 5
+    args = (torch.randn(2, H), torch.randn(K, 3 * H), torch.randn(3 * H, H), None, torch.randn(K, H), None, 12)
+
+    def draw(*a):
+        return rnngen.sample(*a, seed=9, temperature=0.5, backend=backend)
+
+    assert torch.equal(torch.compile(draw, fullgraph=True)(*args), draw(*args))

@@ -24,6 +24,15 @@ def tensor(name: str, value, shape: tuple | None, *, dtype: torch.dtype | None =
     return value
 
 
+def recurrent_weight(w_hh) -> int:
+    """Check w_hh is [3H, H] (nn.GRU's weight_hh_l0) and return H."""
+    tensor("w_hh", w_hh, (None, None))
+    H = w_hh.shape[1]
+    if H < 1 or w_hh.shape[0] != 3 * H:
+        raise ValueError(f"w_hh must have shape [3H, H] with H >= 1, got {list(w_hh.shape)}")
+    return H
+
+
 def same_device(**tensors: torch.Tensor | None) -> torch.device:
     """The one device all given tensors live on (None entries are skipped)."""
     device = None

@@ -33,10 +33,7 @@ def decode(h0: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: Tensor, b_hh: Te
     Returns: out [B, T, C] (and hidden [B, T, H] when ``return_hidden``).
     Biases may be None (no bias).
     """
-    _checks.tensor("w_hh", w_hh, (None, None))
-    H = w_hh.shape[1]
-    if w_hh.shape[0] != 3 * H:
-        raise ValueError(f"w_hh must have shape [3H, H], got {list(w_hh.shape)}")
+    H = _checks.recurrent_weight(w_hh)
     dtype = w_hh.dtype
     _checks.tensor("w_out", w_out, (None, H), dtype=dtype)
     C = w_out.shape[0]

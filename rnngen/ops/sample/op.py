@@ -42,10 +42,7 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
 
     Returns: LongTensor [B, T] of values in 0..K-1.
     """
-    _checks.tensor("w_hh", w_hh, (None, None))
-    H = w_hh.shape[1]
-    if w_hh.shape[0] != 3 * H:
-        raise ValueError(f"w_hh must have shape [3H, H], got {list(w_hh.shape)}")
+    H = _checks.recurrent_weight(w_hh)
     dtype = w_hh.dtype
     _checks.tensor("w_out", w_out, None)
     if w_out.dim() not in (2, 3) or w_out.shape[-1] != H:

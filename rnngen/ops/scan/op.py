@@ -30,10 +30,7 @@ def scan(gi: Tensor, h0: Tensor | None, w_hh: Tensor, b_hh: Tensor | None = None
 
     Returns: [B, T, H], the hidden state after every step.
     """
-    _checks.tensor("w_hh", w_hh, (None, None))
-    H = w_hh.shape[1]
-    if w_hh.shape[0] != 3 * H:
-        raise ValueError(f"w_hh must have shape [3H, H], got {list(w_hh.shape)}")
+    H = _checks.recurrent_weight(w_hh)
     _checks.tensor("gi", gi, (None, None, 3 * H), dtype=w_hh.dtype)
     B, T = gi.shape[:2]
     _checks.positive_int("gi.shape[1] (number of steps)", T)
