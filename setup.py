@@ -8,7 +8,8 @@
 - rnngen._cuda (csrc/cuda): built when torch has CUDA and nvcc is found.
     RNNGEN_FORCE_CUDA=1   build it or fail loudly (also builds a CPU-torch failure as an error)
     RNNGEN_SKIP_CUDA=1    never build it
-    TORCH_CUDA_ARCH_LIST  architectures to compile for (default here: "8.0;9.0+PTX")
+    TORCH_CUDA_ARCH_LIST  architectures to compile for (default: the visible GPU's; with none
+                          visible, "8.0;9.0+PTX")
     MAX_JOBS              parallel compile jobs (torch's ninja build)
 """
 
@@ -52,7 +53,7 @@ else:
     include = [os.path.join(ROOT, "csrc")]
     ext_modules.append(cpp_extension.CppExtension(
         "rnngen._cpu", sources("csrc/cpu/*.cpp"), include_dirs=include,
-        extra_compile_args={"cxx": ["-O3", "-std=c++17", *openmp]}, extra_link_args=openmp))
+        extra_compile_args={"cxx": ["-O3", *openmp]}, extra_link_args=openmp))
 
     force_cuda, skip_cuda = flag("RNNGEN_FORCE_CUDA"), flag("RNNGEN_SKIP_CUDA")
     have_cuda = torch.version.cuda is not None and cpp_extension.CUDA_HOME is not None
@@ -64,10 +65,11 @@ else:
             f"has CUDA {torch.version.cuda!r} and CUDA_HOME (nvcc) is {cpp_extension.CUDA_HOME!r}. "
             "Install a CUDA build of torch and the CUDA toolkit.")
     if (have_cuda or force_cuda) and not skip_cuda:
-        os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0+PTX")
+        if not torch.cuda.is_available():  # with a GPU visible, torch compiles for it
+            os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0+PTX")
         ext_modules.append(cpp_extension.CUDAExtension(
             "rnngen._cuda", sources("csrc/cuda/*.cu", "csrc/cuda/*.cpp"), include_dirs=include,
-            extra_compile_args={"cxx": ["-O3", "-std=c++17"], "nvcc": ["-O3", "-std=c++17", "-lineinfo"]}))
+            extra_compile_args={"cxx": ["-O3"], "nvcc": ["-O3", "-lineinfo"]}))
 
     class BuildExtension(cpp_extension.BuildExtension):
         """torch's BuildExtension (ninja), where only a forced extension's failure is fatal."""

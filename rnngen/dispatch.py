@@ -172,9 +172,9 @@ def resolve(backend: str, device: torch.device, kernel: str, dtype: torch.dtype)
         raise ValueError(f"backend must be one of {('auto',) + BACKENDS}; got {backend!r}")
     status = backend_status()
     if backend == "auto":
-        preferred = ("cuda", "triton") if device.type == "cuda" else ("cpu",)
+        preferred = [name for name in ("cuda", "triton", "cpu") if name != "triton" or device.type == "cuda"]
         reasons = []
-        for name in preferred:
+        for name in (name for name in preferred if _runs_on(name, device)):
             if status[name] != "available":
                 reasons.append(f"{name}: {status[name]}")
             elif not supports(name, kernel, dtype):

@@ -72,8 +72,8 @@ def truth_sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, se
     eye, zero = torch.eye(3 * H, dtype=h0.dtype), torch.zeros(3 * H, dtype=h0.dtype)
     h, values = h0, []
     for t in range(steps):
-        logits = (F.linear(h, w_out[t % C], b_out[t % C]).float() / temperature)
-        cdf = torch.cumsum(torch.exp(logits - logits.max(-1, keepdim=True).values), -1)
+        logits = F.linear(h, w_out[t % C], b_out[t % C]).float()
+        cdf = torch.cumsum(torch.exp((logits - logits.max(-1, keepdim=True).values) / temperature), -1)
         v = torch.searchsorted(cdf, (u[:, t] * cdf[:, -1])[:, None], right=True)[:, 0].clamp_max(K - 1)
         if known is not None:
             v = torch.where(known[:, t] >= 0, known[:, t], v)

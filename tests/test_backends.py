@@ -60,6 +60,8 @@ def test_registered_kernel_joins_dispatch(monkeypatch):
     monkeypatch.setattr(dispatch, "_extension_errors", {})
     assert rnngen.backend_status()["cpu"] == "available"
     assert dispatch.resolve("auto", torch.device("cpu"), "scan_forward", torch.float32) == "cpu"
+    # auto never sends tensors of another device (meta, mps, ...) to the CPU kernels
+    assert dispatch.resolve("auto", torch.device("meta"), "scan_forward", torch.float32) == "reference"
     with pytest.raises(ValueError, match="no scan_forward kernel for torch.float64"):
         dispatch.resolve("cpu", torch.device("cpu"), "scan_forward", torch.float64)
     with pytest.raises(ValueError, match="unknown backend/kernel"):

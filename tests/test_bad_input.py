@@ -82,7 +82,10 @@ def _sample(**kw):
     (dict(mask=torch.ones(B, T, dtype=torch.bool)), ValueError, "mask was given without known"),
     (dict(known=torch.zeros(B, T, dtype=torch.long), mask=torch.ones(B, T)), TypeError, "mask must have dtype"),
     (dict(emb=torch.randn(K + 1, 3 * H)), ValueError, "emb must have shape"),
-    (dict(w_out=torch.randn(1, H)), ValueError, "number of values"),
+    (dict(w_out=torch.randn(0, H), emb=torch.randn(0, 3 * H)), ValueError, "number of values"),
+    (dict(w_out=torch.randn(3, K, H), emb=torch.randn(3, K, 3 * H), steps=T), ValueError, "multiple of the number of channels"),
+    (dict(known=torch.zeros(B, T, dtype=torch.long), mask=torch.ones(B, T, dtype=torch.bool, device="meta")),
+     ValueError, "mask is on meta"),
     (dict(w_out=torch.randn(K, H + 1)), ValueError, "w_out must have shape"),
     (dict(cond=torch.randn(B, H)), ValueError, "cond must have shape"),
 ])
@@ -117,6 +120,10 @@ def test_module_errors_match_nn_gru_types():
             fused(x)
     with pytest.raises(TypeError, match="input"):
         fused([1, 2, 3])
+    with pytest.raises(TypeError, match="hx must be a Tensor"):
+        fused(torch.randn(4, 2, 3), (torch.randn(1, 2, 5), torch.randn(1, 2, 5)))
+    with pytest.raises(RNNInputError, match="hx is on meta"):
+        fused(torch.randn(4, 2, 3), torch.randn(1, 2, 5, device="meta"))
 
 
 def test_generator_rejects():

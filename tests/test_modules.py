@@ -64,6 +64,16 @@ def test_fused_gru_unbatched_packed_and_empty(backend):
     assert torch.equal(p_got.batch_sizes, p_want.batch_sizes)
     assert torch.equal(p_got.sorted_indices, p_want.sorted_indices)
     assert torch.allclose(h_got, h_want, atol=1e-6)
+    # ... and gradients through the packed path, to the padded input and h0
+    padded.requires_grad_()
+    h0.requires_grad_()
+    grads = []
+    for module in (fused, gru):
+        out, h_n = module(pack_padded_sequence(padded, lengths, enforce_sorted=False), h0)
+        grads.append(torch.autograd.grad((out.data * out.data).sum() + (h_n * h_n).sum(), [padded, h0]))
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert torch.equal(p_got.unsorted_indices, p_want.unsorted_indices)
     # an empty batch, as nn.GRU allows
     out, h_n = fused(torch.randn(5, 0, 4))
     assert out.shape == (5, 0, 8) and h_n.shape == (2, 0, 8)
@@ -144,11 +154,24 @@ def test_torch_compile_fullgraph(backend):
         g_got = torch.autograd.grad(compiled(x).square().sum(), list(model.parameters()))
         for a, b in zip(g_got, g_want):
             assert torch.allclose(a, b, atol=1e-5)
-    # sampling compiles too: same seed, same values
+    # sampling compiles too, with temperature and seed changing between calls (Dynamo then
+    # passes them as symbolic numbers): same values as eager, no graph break
     H, K = 8, 5
     args = (torch.randn(2, H), torch.randn(K, 3 * H), torch.randn(3 * H, H), None, torch.randn(K, H), None, 12)
 
-    def draw(*a):
-        return rnngen.sample(*a, seed=9, temperature=0.5, backend=backend)
+    def draw(temperature, seed):
+        return rnngen.sample(*args, seed=seed, temperature=temperature, backend=backend)
 
-    assert torch.equal(torch.compile(draw, fullgraph=True)(*args), draw(*args))
+    for dynamic in (None, True):
+        compiled = torch.compile(draw, fullgraph=True, dynamic=dynamic)
+        for temperature, seed in ((0.5, 9), (0.7, 10), (1.3, 2**63 + 5)):
+            assert torch.equal(compiled(temperature, seed), draw(temperature, seed))
+
+
+def test_fused_gru_under_autocast():
+    gru = nn.GRU(3, 8)
+    fused = rnngen.FusedPixelGRU.from_gru(gru)
+    x = torch.randn(5, 2, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, h_n = fused(x)
+    assert torch.allclose(out.float(), gru(x)[0], atol=2e-2)

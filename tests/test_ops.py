@@ -80,10 +80,11 @@ def test_sample_matches_truth(backend, dtype, B, T, H, C):
     if not supported(backend, "sample", dtype):
         pytest.skip(f"{backend} has no {dtype} sample")
     a = _sample_inputs(B, H, K=7, C=C, dtype=dtype)
-    got = rnngen.sample(a["h0"], a["emb"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], T,
+    steps = T * C  # T pixels of C channels each
+    got = rnngen.sample(a["h0"], a["emb"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], steps,
                         cond=a["cond"], temperature=0.8, seed=1234, backend=backend)
-    want = truth_sample(a["h0"], a["emb"], a["cond"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], T, 0.8, 1234)
-    assert got.dtype == torch.int64 and got.shape == (B, T)
+    want = truth_sample(a["h0"], a["emb"], a["cond"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], steps, 0.8, 1234)
+    assert got.dtype == torch.int64 and got.shape == (B, steps)
     assert torch.equal(got, want)
 
 
@@ -129,8 +130,12 @@ def test_sample_distribution_and_temperature(backend):
     args = (torch.zeros(B, H), torch.randn(K, 3 * H), torch.randn(3 * H, H), None, w_out, b_out, T)
     freq = torch.bincount(rnngen.sample(*args, seed=11, backend=backend).flatten(), minlength=K) / (B * T)
     assert (freq - p).abs().max() < 0.03  # 3200 draws: 4+ standard deviations
-    cold = rnngen.sample(*args, temperature=0.01, seed=11, backend=backend)
-    assert (cold == K - 1).all()  # near zero temperature: the most likely value
+    for cold in (0.01, 1e-39):  # near zero temperature: the most likely value (no inf - inf)
+        assert (rnngen.sample(*args, temperature=cold, seed=11, backend=backend) == K - 1).all()
+    # one value only: always it
+    one = rnngen.sample(torch.zeros(2, H), torch.randn(1, 3 * H), torch.randn(3 * H, H), None, torch.randn(1, H), None, 4,
+                        backend=backend)
+    assert (one == 0).all()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

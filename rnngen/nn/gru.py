@@ -90,6 +90,8 @@ class FusedPixelGRU(nn.Module):
             return self._forward_packed(input, hx)
         if not isinstance(input, Tensor):
             raise TypeError(f"input must be a Tensor or PackedSequence, got {type(input).__name__}")
+        if hx is not None and not isinstance(hx, Tensor):
+            raise TypeError(f"hx must be a Tensor (a GRU has no cell state), got {type(hx).__name__}")
         if input.dim() not in (2, 3):
             raise RNNInputError(f"FusedPixelGRU: input must be 2-D (unbatched) or 3-D, got {input.dim()}-D")
         unbatched = input.dim() == 2
@@ -115,8 +117,8 @@ class FusedPixelGRU(nn.Module):
         x, lengths = pad_packed_sequence(packed, batch_first=True)  # rows in the caller's order
         output, h_n = self._run(x, hx, lengths=lengths)
         order = packed.sorted_indices
-        if order is not None:
-            output, lengths = output[order], lengths[order]
+        if order is not None:  # lengths live on the CPU, the indices with the data
+            output, lengths = output[order], lengths[order.cpu()]
         data = pack_padded_sequence(output, lengths, batch_first=True, enforce_sorted=True).data
         return PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices), h_n
 
@@ -137,13 +139,17 @@ class FusedPixelGRU(nn.Module):
             raise RNNInputError(f"FusedPixelGRU: expected hidden size {expected}, got {list(hx.shape)}")
         if hx is not None and hx.dtype != weight.dtype:
             raise RNNInputError(f"FusedPixelGRU: hx dtype ({hx.dtype}) does not match weight dtype ({weight.dtype})")
+        for name, t in (("input", x), ("hx", hx)):
+            if t is not None and t.device != weight.device:
+                raise RNNInputError(f"FusedPixelGRU: {name} is on {t.device} but the parameters are on {weight.device}")
         last = None if lengths is None else (lengths - 1).to(x.device)
         h_n = []
         for layer in range(self.num_layers):
             w_ih, w_hh = getattr(self, f"weight_ih_l{layer}"), getattr(self, f"weight_hh_l{layer}")
             b_ih = getattr(self, f"bias_ih_l{layer}") if self.bias else None
             b_hh = getattr(self, f"bias_hh_l{layer}") if self.bias else None
-            out = scan(F.linear(x, w_ih, b_ih), None if hx is None else hx[layer], w_hh, b_hh, backend=self.backend)
+            gi = F.linear(x, w_ih, b_ih).to(w_hh.dtype)  # under autocast F.linear may return bf16
+            out = scan(gi, None if hx is None else hx[layer].to(w_hh.dtype), w_hh, b_hh, backend=self.backend)
             h_n.append(out[:, -1] if last is None else out[torch.arange(B, device=x.device), last])
             x = out
             if self.dropout and self.training and layer + 1 < self.num_layers:

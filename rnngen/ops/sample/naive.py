@@ -1,12 +1,14 @@
 """Reference kernel of the sample op: categorical generation with the contract's RNG.
 
 Per step t (h_0 = h0), channel c = t % C:
-    logits = (W_out[c] h_t + b_out[c]) / temperature          (float32)
-    value  = known[t] if known[t] >= 0 else draw(logits, u[t])
+    logits = W_out[c] h_t + b_out[c]                           (float32)
+    value  = known[t] if known[t] >= 0 else draw(logits, temperature, u[t])
     h_{t+1} = GRU(emb[c][value] + cond, h_t)
-draw: e = exp(logits - max), cdf = cumsum(e) in increasing value order (float32); the value is
-the first k with cdf[k] > u * cdf[K-1] (K-1 if rounding leaves none). Scaling u by the sum
-instead of normalising e saves a division per value and never picks a value of probability 0.
+draw: e = exp((logits - max) / temperature), cdf = cumsum(e) in increasing value order (float32
+results; torch.cumsum on the CPU accumulates in double, a fused kernel in float32: they can
+differ only on a draw within rounding of a boundary); the value is the first k with
+cdf[k] > u * cdf[K-1] (K-1 if rounding leaves none). Scaling u by the sum instead of normalising
+e saves a division per value and never picks a value of probability 0.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from .. import gru_cell
 from ..rng import sample_uniforms
 
 
-def draw(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Inverse-CDF draw per row of float32 logits [B, K] with uniforms u [B]."""
-    e = torch.exp(logits - logits.max(dim=-1, keepdim=True).values)
+def draw(logits: torch.Tensor, temperature: float, u: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF draw per row of float32 logits [B, K] at ``temperature`` with uniforms u [B].
+
+    The max is subtracted before dividing, so a tiny temperature gives the argmax, not inf - inf."""
+    e = torch.exp((logits - logits.max(dim=-1, keepdim=True).values) / temperature)
     cdf = torch.cumsum(e, dim=-1)
     threshold = u * cdf[:, -1]
     return (cdf[:, :-1] <= threshold[:, None]).sum(dim=-1)
@@ -37,8 +41,7 @@ def sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offse
     u = sample_uniforms(seed, B, steps, row_offset, device=h.device)
     for t in range(steps):
         c = t % C
-        logits = F.linear(h, w_out[c], b_out[c]).float() / temperature
-        v = draw(logits, u[:, t])
+        v = draw(F.linear(h, w_out[c], b_out[c]).float(), temperature, u[:, t])
         if known is not None:
             v = torch.where(known[:, t] >= 0, known[:, t], v)
         values[:, t] = v

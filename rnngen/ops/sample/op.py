@@ -49,7 +49,7 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
         raise ValueError(f"w_out must have shape [K, H] or [C, K, H] with H={H}, got {list(w_out.shape)}")
     lead = tuple(w_out.shape[:-1])  # (K,) or (C, K)
     K = lead[-1]
-    _checks.positive_int("w_out.shape[-2] (number of values K)", K, minimum=2)
+    _checks.positive_int("w_out.shape[-2] (number of values K)", K)
     _checks.tensor("w_out", w_out, (*lead, H), dtype=dtype)
     _checks.tensor("emb", emb, (*lead, 3 * H), dtype=dtype)
     b_out = w_out.new_zeros(lead) if b_out is None else _checks.tensor("b_out", b_out, lead, dtype=dtype)
@@ -60,12 +60,20 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
     b_hh = _checks.bias("b_hh", b_hh, 3 * H, w_hh)
     cond = h0.new_zeros(B, 3 * H) if cond is None else _checks.tensor("cond", cond, (B, 3 * H), dtype=dtype)
     _checks.positive_int("steps", steps)
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-        raise TypeError(f"temperature must be a float, got {type(temperature).__name__}")
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if steps % w_out.shape[0]:
+        raise ValueError(f"steps must be a multiple of the number of channels C={w_out.shape[0]} "
+                         f"(T = H * W * C), got {steps}")
+    if torch.compiler.is_compiling():
+        # Dynamo may pass a temperature or seed that changes between calls as a symbolic number;
+        # checking it this way keeps the graph whole.
+        torch._check(temperature > 0, lambda: "temperature must be > 0")
+    else:
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+            raise TypeError(f"temperature must be a float, got {type(temperature).__name__}")
+        if not (math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     _checks.positive_int("row_offset", row_offset, minimum=0)
     if (row_offset + B) * steps >= 2**63:
         raise ValueError(f"(row_offset + B) * steps must be below 2**63, got ({row_offset} + {B}) * {steps}")
@@ -78,15 +86,18 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
         if known.dtype.is_floating_point or known.dtype.is_complex or known.dtype == torch.bool:
             raise TypeError(f"known must be an integer tensor, got dtype {known.dtype}")
         known = known.to(torch.int64)
-        if mask is not None:
-            known = torch.where(mask.to(known.device), known, -1)
     device = _checks.same_device(h0=h0, emb=emb, cond=cond, w_hh=w_hh, b_hh=b_hh, w_out=w_out,
-                                 b_out=b_out, known=known)
+                                 b_out=b_out, known=known, mask=mask)
+    if mask is not None:
+        known = torch.where(mask, known, -1)
     name = dispatch.resolve(backend, device, "sample", dtype)
-    seed = seed % 2**64
-    seed = seed - 2**64 if seed >= 2**63 else seed  # the int64 with the same bits
+    if isinstance(seed, int):  # a symbolic seed (under torch.compile) is an int64 already
+        seed = seed % 2**64
+        seed = seed - 2**64 if seed >= 2**63 else seed  # the int64 with the same bits
+    if isinstance(temperature, int):
+        temperature = float(temperature)
     args = [x.detach() for x in (h0, emb, cond, w_hh, b_hh, w_out, b_out)]
-    return torch.ops.rnngen.sample(*args, steps, float(temperature), seed, row_offset, known, name)
+    return torch.ops.rnngen.sample(*args, steps, temperature, seed, row_offset, known, name)
 
 
 @torch.library.custom_op("rnngen::sample", mutates_args=())
