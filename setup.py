@@ -53,7 +53,10 @@ else:
     include = [os.path.join(ROOT, "csrc")]
     ext_modules.append(cpp_extension.CppExtension(
         "rnngen._cpu", sources("csrc/cpu/*.cpp"), include_dirs=include,
-        extra_compile_args={"cxx": ["-O3", *openmp]}, extra_link_args=openmp))
+        # -fno-trapping-math lets GCC vectorise the float->int step of the kernels' exp (torch
+        # builds with it too); NaN still propagates.
+        extra_compile_args={"cxx": ["-O3", "-fno-trapping-math", "-fno-math-errno", *openmp]},
+        extra_link_args=openmp))
 
     force_cuda, skip_cuda = flag("RNNGEN_FORCE_CUDA"), flag("RNNGEN_SKIP_CUDA")
     have_cuda = torch.version.cuda is not None and cpp_extension.CUDA_HOME is not None

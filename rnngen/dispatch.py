@@ -66,8 +66,9 @@ def supports(backend: str, name: str, dtype: torch.dtype) -> bool:
     return entry is not None and (entry[1] is None or dtype in entry[1])
 
 
-def _import_extension(module: str, namespace: str) -> None:
-    """Import a compiled extension and register the kernels it defines under ``namespace``."""
+def _import_extension(module: str, namespace: str, dtypes) -> None:
+    """Import a compiled extension and register the kernels it defines under ``namespace``
+    (for the floating ``dtypes`` its kernels are instantiated for)."""
     backend = namespace.removeprefix("rnngen_")
     try:
         importlib.import_module(module)
@@ -77,7 +78,7 @@ def _import_extension(module: str, namespace: str) -> None:
     ops = getattr(torch.ops, namespace)
     for name in KERNELS:
         if hasattr(ops, name) and name not in _kernels[backend]:
-            _kernels[backend][name] = (getattr(ops, name), None)
+            _kernels[backend][name] = (getattr(ops, name), frozenset(dtypes))
 
 
 _loaded = False
@@ -88,8 +89,8 @@ def _load_extensions() -> None:
     if _loaded:
         return
     _loaded = True
-    _import_extension("rnngen._cpu", "rnngen_cpu")
-    _import_extension("rnngen._cuda", "rnngen_cuda")
+    _import_extension("rnngen._cpu", "rnngen_cpu", (torch.float32, torch.float64))
+    _import_extension("rnngen._cuda", "rnngen_cuda", (torch.float32,))
 
 
 def _triton_importable() -> str | None:

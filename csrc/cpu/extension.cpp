@@ -1,6 +1,7 @@
-// rnngen._cpu: the C++ CPU extension. Its ops live in the namespace rnngen_cpu; a kernel named
-// like one of rnngen.dispatch.KERNELS (scan_forward, ...) becomes the "cpu" backend's kernel.
-// This version holds the contract's RNG only; the fused CPU kernels join here.
+// rnngen._cpu: the C++ CPU extension. Its ops live in the namespace rnngen_cpu; each op named
+// like one of rnngen.dispatch.KERNELS becomes the "cpu" backend's kernel. The schemas are here,
+// the kernels beside them (scan.cpp, decode.cpp, sample.cpp). Kernels take contiguous inputs
+// and fill the outputs the op layer allocated (the "(a!)" arguments).
 #include <Python.h>
 
 #include <ATen/ATen.h>
@@ -34,6 +35,17 @@ at::Tensor philox_uniform_cpu(int64_t seed, const at::Tensor& offset) {
 
 TORCH_LIBRARY(rnngen_cpu, m) {
   m.def("philox_uniform(int seed, Tensor offset) -> Tensor");
+  m.def("scan_forward(Tensor gi, Tensor h0, Tensor w_hh, Tensor b_hh, Tensor(a!) out) -> ()");
+  m.def("scan_backward(Tensor grad_out, Tensor gi, Tensor h0, Tensor w_hh, Tensor b_hh, Tensor out, "
+        "Tensor(a!) d_gi, Tensor(b!) d_h0, Tensor(c!) d_w_hh, Tensor(d!) d_b_hh) -> ()");
+  m.def("decode_forward(Tensor h0, Tensor w_ih, Tensor b_ih, Tensor w_hh, Tensor b_hh, Tensor w_out, "
+        "Tensor b_out, Tensor(a!) out, Tensor(b!) hidden) -> ()");
+  m.def("decode_backward(Tensor grad_out, Tensor grad_hidden, Tensor h0, Tensor w_ih, Tensor b_ih, "
+        "Tensor w_hh, Tensor b_hh, Tensor w_out, Tensor b_out, Tensor out, Tensor hidden, Tensor(a!) d_h0, "
+        "Tensor(b!) d_w_ih, Tensor(c!) d_b_ih, Tensor(d!) d_w_hh, Tensor(e!) d_b_hh, Tensor(f!) d_w_out, "
+        "Tensor(g!) d_b_out) -> ()");
+  m.def("sample(Tensor h0, Tensor emb, Tensor cond, Tensor w_hh, Tensor b_hh, Tensor w_out, Tensor b_out, "
+        "float temperature, int seed, int row_offset, Tensor? known, Tensor(a!) values) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(rnngen_cpu, CPU, m) {

@@ -1,0 +1,104 @@
+// Fused CPU decode (the seed's generator): each step's output is the next step's input.
+// The op layer (rnngen/ops/decode/op.py) has checked and made contiguous every input and
+// allocated the outputs. The math follows rnngen/ops/decode/naive.py.
+#include <torch/library.h>
+
+#include <vector>
+
+#include "gru_kernels.h"
+
+namespace rnngen::cpu {
+namespace {
+
+void decode_forward(const at::Tensor& h0, const at::Tensor& w_ih, const at::Tensor& b_ih, const at::Tensor& w_hh,
+                    const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out, at::Tensor& out,
+                    at::Tensor& hidden) {
+  const int64_t B = h0.size(0), H = h0.size(1), T = out.size(1), C = out.size(2), G = 3 * H;
+  // W_hh and W_out both multiply h_{t-1}: one pass over h gives gh and the output x_t.
+  const at::Tensor wt = at::cat({w_hh, w_out}).t().contiguous();  // [H, 3H + C]
+  const at::Tensor bias = at::cat({b_hh, b_out});
+  const at::Tensor wt_ih = w_ih.t().contiguous();  // [C, 3H]
+  AT_DISPATCH_FLOATING_TYPES(h0.scalar_type(), "rnngen_cpu::decode_forward", [&] {
+    using T_ = scalar_t;
+    const T_ *h0_p = h0.const_data_ptr<T_>(), *wt_p = wt.const_data_ptr<T_>(), *bias_p = bias.const_data_ptr<T_>();
+    const T_ *wih_p = wt_ih.const_data_ptr<T_>(), *bih_p = b_ih.const_data_ptr<T_>();
+    T_ *out_p = out.mutable_data_ptr<T_>(), *hid_p = hidden.mutable_data_ptr<T_>();
+    at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
+      const int64_t rows = b1 - b0;
+      std::vector<T_> ghx(rows * (G + C)), gi(rows * G);
+      for (int64_t t = 0; t < T; ++t) {
+        const T_* h_prev = t == 0 ? h0_p + b0 * H : hid_p + (b0 * T + t - 1) * H;
+        const int64_t ld_prev = t == 0 ? H : T * H;
+        gemm_rows(h_prev, ld_prev, rows, wt_p, H, G + C, bias_p, ghx.data(), G + C);
+        for (int64_t r = 0; r < rows; ++r)
+          std::copy_n(ghx.data() + r * (G + C) + G, C, out_p + ((b0 + r) * T + t) * C);
+        gemm_rows(ghx.data() + G, G + C, rows, wih_p, C, G, bih_p, gi.data(), G);
+        for (int64_t r = 0; r < rows; ++r)
+          gru_row(gi.data() + r * G, ghx.data() + r * (G + C), h_prev + r * ld_prev,
+                  hid_p + ((b0 + r) * T + t) * H, H);
+      }
+    });
+  });
+}
+
+void decode_backward(const at::Tensor& grad_out, const at::Tensor& grad_hidden, const at::Tensor& h0,
+                     const at::Tensor& w_ih, const at::Tensor& b_ih, const at::Tensor& w_hh, const at::Tensor& b_hh,
+                     const at::Tensor& w_out, const at::Tensor& b_out, const at::Tensor& out, const at::Tensor& hidden,
+                     at::Tensor& d_h0, at::Tensor& d_w_ih, at::Tensor& d_b_ih, at::Tensor& d_w_hh, at::Tensor& d_b_hh,
+                     at::Tensor& d_w_out, at::Tensor& d_b_out) {
+  const int64_t B = h0.size(0), H = h0.size(1), T = out.size(1), C = out.size(2), G = 3 * H;
+  // Every step's gates at once from the saved outputs and states (two GEMMs), then the reverse loop.
+  const at::Tensor h_prev = at::cat({h0.unsqueeze(1), hidden.narrow(1, 0, T - 1)}, 1);  // [B, T, H]
+  const at::Tensor gi = at::addmm(b_ih, out.view({B * T, C}), w_ih.t());
+  const at::Tensor gh = at::addmm(b_hh, h_prev.view({B * T, H}), w_hh.t());
+  const at::Tensor d_gi = at::empty({B, T, G}, h0.options()), d_gh = at::empty_like(d_gi);
+  const at::Tensor d_x = at::empty({B, T, C}, h0.options());
+  AT_DISPATCH_FLOATING_TYPES(h0.scalar_type(), "rnngen_cpu::decode_backward", [&] {
+    using T_ = scalar_t;
+    const T_ *go_p = grad_out.const_data_ptr<T_>(), *gh_in_p = grad_hidden.const_data_ptr<T_>();
+    const T_ *gi_p = gi.const_data_ptr<T_>(), *gh_p = gh.const_data_ptr<T_>(), *hp_p = h_prev.const_data_ptr<T_>();
+    const T_ *wih_p = w_ih.const_data_ptr<T_>(), *whh_p = w_hh.const_data_ptr<T_>(), *wout_p = w_out.const_data_ptr<T_>();
+    T_ *dgi_p = d_gi.mutable_data_ptr<T_>(), *dgh_p = d_gh.mutable_data_ptr<T_>(), *dx_p = d_x.mutable_data_ptr<T_>();
+    T_* dh0_p = d_h0.mutable_data_ptr<T_>();
+    at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
+      const int64_t rows = b1 - b0;
+      std::vector<T_> dh(rows * H, T_(0)), direct(rows * H), via_hh(rows * H), via_out(rows * H);
+      for (int64_t t = T - 1; t >= 0; --t) {
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t bt = (b0 + r) * T + t;
+          T_* dh_r = dh.data() + r * H;
+          for (int64_t j = 0; j < H; ++j) dh_r[j] += gh_in_p[bt * H + j];
+          gru_row_backward(dh_r, gi_p + bt * G, gh_p + bt * G, hp_p + bt * H, dgi_p + bt * G, dgh_p + bt * G,
+                           direct.data() + r * H, H);
+        }
+        const int64_t first = b0 * T + t;  // rows of step t are T apart in the [B, T, .] buffers
+        // dx_t = dL/dout_t + dgi_t @ W_ih;  dh_{t-1} = dh_t * z + dgh_t @ W_hh + dx_t @ W_out
+        gemm_rows(dgi_p + first * G, T * G, rows, wih_p, G, C, nullptr, dx_p + first * C, T * C);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < C; ++c) dx_p[(first + r * T) * C + c] += go_p[(first + r * T) * C + c];
+        gemm_rows(dgh_p + first * G, T * G, rows, whh_p, G, H, nullptr, via_hh.data(), H);
+        gemm_rows(dx_p + first * C, T * C, rows, wout_p, C, H, nullptr, via_out.data(), H);
+        for (int64_t i = 0; i < rows * H; ++i) dh[i] = direct[i] + via_hh[i] + via_out[i];
+      }
+      std::copy(dh.begin(), dh.end(), dh0_p + b0 * H);
+    });
+  });
+  // Every weight gradient: one GEMM over all steps.
+  const at::Tensor dgi2 = d_gi.view({B * T, G}), dgh2 = d_gh.view({B * T, G}), dx2 = d_x.view({B * T, C});
+  const at::Tensor hp2 = h_prev.view({B * T, H});
+  at::mm_out(d_w_ih, dgi2.t(), out.view({B * T, C}));
+  at::sum_out(d_b_ih, dgi2, 0);
+  at::mm_out(d_w_hh, dgh2.t(), hp2);
+  at::sum_out(d_b_hh, dgh2, 0);
+  at::mm_out(d_w_out, dx2.t(), hp2);
+  at::sum_out(d_b_out, dx2, 0);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(rnngen_cpu, CPU, m) {
+  m.impl("decode_forward", &decode_forward);
+  m.impl("decode_backward", &decode_backward);
+}
+
+}  // namespace rnngen::cpu

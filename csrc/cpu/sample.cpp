@@ -1,0 +1,90 @@
+// Fused CPU sample: logits, the contract's Philox inverse-CDF draw, the drawn value's gate row
+// as the next input, conditioning and forced known values, all inside one loop over the steps.
+// The op layer (rnngen/ops/sample/op.py) has checked every input (known values in range
+// included). The math follows rnngen/ops/sample/naive.py.
+#include <torch/library.h>
+
+#include <optional>
+#include <vector>
+
+#include "../common/philox.h"
+#include "gru_kernels.h"
+
+namespace rnngen::cpu {
+
+// Inverse-CDF draw from float32 logits (overwritten): e = exp((l - max) / temperature),
+// cdf = running float32 sum in value order, the first k with cdf[k] > u * cdf[K-1], else K-1.
+RNNGEN_CLONES int64_t draw(float* logits, int64_t K, float temperature, float u) {
+  float m = logits[0];
+  for (int64_t k = 1; k < K; ++k) m = logits[k] > m ? logits[k] : m;
+#pragma omp simd
+  for (int64_t k = 0; k < K; ++k) logits[k] = exp_fast((logits[k] - m) / temperature);
+  float total = 0.0f;
+  for (int64_t k = 0; k < K; ++k) logits[k] = total += logits[k];  // now the cdf
+  const float threshold = u * total;
+  for (int64_t k = 0; k + 1 < K; ++k)
+    if (logits[k] > threshold) return k;
+  return K - 1;
+}
+
+namespace {
+
+void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond, const at::Tensor& w_hh,
+            const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out, double temperature, int64_t seed,
+            int64_t row_offset, const std::optional<at::Tensor>& known, at::Tensor& values) {
+  const int64_t B = h0.size(0), H = h0.size(1), C = w_out.size(0), K = w_out.size(1), T = values.size(1), G = 3 * H;
+  // Per channel c, [W_hh; W_out[c]]^T: one pass over h_t gives the next gates and the logits.
+  std::vector<at::Tensor> wts, biases;
+  for (int64_t c = 0; c < C; ++c) {
+    wts.push_back(at::cat({w_hh, w_out[c]}).t().contiguous());  // [H, 3H + K]
+    biases.push_back(at::cat({b_hh, b_out[c]}));
+  }
+  const int64_t* known_p = known.has_value() ? known->const_data_ptr<int64_t>() : nullptr;
+  int64_t* val_p = values.mutable_data_ptr<int64_t>();
+  const uint64_t key = static_cast<uint64_t>(seed);
+  const float temp = static_cast<float>(temperature);
+  AT_DISPATCH_FLOATING_TYPES(h0.scalar_type(), "rnngen_cpu::sample", [&] {
+    using T_ = scalar_t;
+    std::vector<const T_*> wt_p, bias_p;
+    for (int64_t c = 0; c < C; ++c) {
+      wt_p.push_back(wts[c].const_data_ptr<T_>());
+      bias_p.push_back(biases[c].const_data_ptr<T_>());
+    }
+    const T_ *h0_p = h0.const_data_ptr<T_>(), *emb_p = emb.const_data_ptr<T_>(), *cond_p = cond.const_data_ptr<T_>();
+    at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
+      const int64_t rows = b1 - b0;
+      std::vector<T_> h(h0_p + b0 * H, h0_p + b1 * H), h_next(rows * H), ghl(rows * (G + K)), gi(G);
+      std::vector<float> logits(K);
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t c = t % C;
+        gemm_rows(h.data(), H, rows, wt_p[c], H, G + K, bias_p[c], ghl.data(), G + K);
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t b = b0 + r;
+          int64_t v = known_p ? known_p[b * T + t] : -1;
+          if (v < 0) {
+            const T_* l = ghl.data() + r * (G + K) + G;
+            for (int64_t k = 0; k < K; ++k) logits[k] = static_cast<float>(l[k]);
+            const uint64_t offset = static_cast<uint64_t>(row_offset + b) * static_cast<uint64_t>(T) + t;
+            v = draw(logits.data(), K, temp, philox_uniform(key, offset));
+          }
+          val_p[b * T + t] = v;
+          if (t + 1 < T) {  // h_{t+1} = GRU(emb[c][v] + cond, h_t)
+            const T_* e = emb_p + (c * K + v) * G;
+            const T_* cd = cond_p + b * G;
+            for (int64_t i = 0; i < G; ++i) gi[i] = e[i] + cd[i];
+            gru_row(gi.data(), ghl.data() + r * (G + K), h.data() + r * H, h_next.data() + r * H, H);
+          }
+        }
+        std::swap(h, h_next);
+      }
+    });
+  });
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(rnngen_cpu, CPU, m) {
+  m.impl("sample", &sample);
+}
+
+}  // namespace rnngen::cpu

@@ -1,0 +1,84 @@
+// Fused CPU scan: forward (every hidden state of the GRU over given input gates) and backward.
+// The op layer (rnngen/ops/scan/op.py) has checked shapes and dtypes and made every input
+// contiguous; outputs are allocated there. The math follows rnngen/ops/scan/naive.py.
+#include <torch/library.h>
+
+#include <vector>
+
+#include "gru_kernels.h"
+
+namespace rnngen::cpu {
+namespace {
+
+void scan_forward(const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& w_hh, const at::Tensor& b_hh,
+                  at::Tensor& out) {
+  const int64_t B = gi.size(0), T = gi.size(1), H = h0.size(1);
+  AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "rnngen_cpu::scan_forward", [&] {
+    using T_ = scalar_t;
+    const at::Tensor wt = w_hh.t().contiguous();  // [H, 3H]: step t's gates are h @ wt
+    const T_ *gi_p = gi.const_data_ptr<T_>(), *h0_p = h0.const_data_ptr<T_>();
+    const T_ *wt_p = wt.const_data_ptr<T_>(), *b_p = b_hh.const_data_ptr<T_>();
+    T_* out_p = out.mutable_data_ptr<T_>();
+    at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
+      const int64_t rows = b1 - b0;
+      std::vector<T_> gh(rows * 3 * H);
+      for (int64_t t = 0; t < T; ++t) {
+        // h_{t-1} of row b: h0[b] at t = 0, else out[b, t-1] (rows T*H apart)
+        const T_* h_prev = t == 0 ? h0_p + b0 * H : out_p + (b0 * T + t - 1) * H;
+        const int64_t ld_prev = t == 0 ? H : T * H;
+        gemm_rows(h_prev, ld_prev, rows, wt_p, H, 3 * H, b_p, gh.data(), 3 * H);
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t b = b0 + r;
+          gru_row(gi_p + (b * T + t) * 3 * H, gh.data() + r * 3 * H, h_prev + r * ld_prev, out_p + (b * T + t) * H, H);
+        }
+      }
+    });
+  });
+}
+
+void scan_backward(const at::Tensor& grad_out, const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& w_hh,
+                   const at::Tensor& b_hh, const at::Tensor& out, at::Tensor& d_gi, at::Tensor& d_h0,
+                   at::Tensor& d_w_hh, at::Tensor& d_b_hh) {
+  const int64_t B = gi.size(0), T = gi.size(1), H = h0.size(1);
+  // Every step's hidden gates at once (one GEMM: all h_{t-1} are known), then the reverse loop.
+  const at::Tensor h_prev = at::cat({h0.unsqueeze(1), out.narrow(1, 0, T - 1)}, 1);  // [B, T, H]
+  const at::Tensor gh = at::addmm(b_hh, h_prev.view({B * T, H}), w_hh.t());           // [B*T, 3H]
+  const at::Tensor d_gh = at::empty({B, T, 3 * H}, gi.options());
+  AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "rnngen_cpu::scan_backward", [&] {
+    using T_ = scalar_t;
+    const T_ *go_p = grad_out.const_data_ptr<T_>(), *gi_p = gi.const_data_ptr<T_>();
+    const T_ *hp_p = h_prev.const_data_ptr<T_>(), *gh_p = gh.const_data_ptr<T_>();
+    const T_* w_p = w_hh.const_data_ptr<T_>();  // [3H, H]: dL/dh_{t-1} += dgh @ w_hh
+    T_ *dgi_p = d_gi.mutable_data_ptr<T_>(), *dgh_p = d_gh.mutable_data_ptr<T_>();
+    T_* dh0_p = d_h0.mutable_data_ptr<T_>();
+    at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
+      const int64_t rows = b1 - b0;
+      std::vector<T_> dh(rows * H, T_(0)), direct(rows * H), through_w(rows * H);
+      for (int64_t t = T - 1; t >= 0; --t) {
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t bt = (b0 + r) * T + t;
+          T_* dh_r = dh.data() + r * H;
+          for (int64_t j = 0; j < H; ++j) dh_r[j] += go_p[bt * H + j];
+          gru_row_backward(dh_r, gi_p + bt * 3 * H, gh_p + bt * 3 * H, hp_p + bt * H, dgi_p + bt * 3 * H,
+                           dgh_p + bt * 3 * H, direct.data() + r * H, H);
+        }
+        gemm_rows(dgh_p + (b0 * T + t) * 3 * H, T * 3 * H, rows, w_p, 3 * H, H, nullptr, through_w.data(), H);
+        for (int64_t i = 0; i < rows * H; ++i) dh[i] = direct[i] + through_w[i];
+      }
+      std::copy(dh.begin(), dh.end(), dh0_p + b0 * H);
+    });
+  });
+  // The weight gradient: one GEMM over all steps.
+  const at::Tensor d_gh2 = d_gh.view({B * T, 3 * H});
+  at::mm_out(d_w_hh, d_gh2.t(), h_prev.view({B * T, H}));
+  at::sum_out(d_b_hh, d_gh2, 0);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(rnngen_cpu, CPU, m) {
+  m.impl("scan_forward", &scan_forward);
+  m.impl("scan_backward", &scan_backward);
+}
+
+}  // namespace rnngen::cpu
