@@ -15,8 +15,9 @@ void decode_forward(const at::Tensor& h0, const at::Tensor& w_ih, const at::Tens
                     at::Tensor& hidden) {
   const int64_t B = h0.size(0), H = h0.size(1), T = out.size(1), C = out.size(2), G = 3 * H;
   // W_hh and W_out both multiply h_{t-1}: one pass over h gives gh and the output x_t.
-  const at::Tensor wt = at::cat({w_hh, w_out}).t().contiguous();  // [H, 3H + C]
-  const at::Tensor bias = at::cat({b_hh, b_out});
+  const at::Tensor wt = fused_transpose(w_hh, w_out);  // [H, padded(3H + C)]
+  const at::Tensor bias = fused_bias(b_hh, b_out);
+  const int64_t N = wt.size(1);
   const at::Tensor wt_ih = w_ih.t().contiguous();  // [C, 3H]
   AT_DISPATCH_FLOATING_TYPES(h0.scalar_type(), "rnngen_cpu::decode_forward", [&] {
     using T_ = scalar_t;
@@ -25,16 +26,16 @@ void decode_forward(const at::Tensor& h0, const at::Tensor& w_ih, const at::Tens
     T_ *out_p = out.mutable_data_ptr<T_>(), *hid_p = hidden.mutable_data_ptr<T_>();
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
       const int64_t rows = b1 - b0;
-      std::vector<T_> ghx(rows * (G + C)), gi(rows * G);
+      std::vector<T_> ghx(rows * N), gi(rows * G);
       for (int64_t t = 0; t < T; ++t) {
         const T_* h_prev = t == 0 ? h0_p + b0 * H : hid_p + (b0 * T + t - 1) * H;
         const int64_t ld_prev = t == 0 ? H : T * H;
-        gemm_rows(h_prev, ld_prev, rows, wt_p, H, G + C, bias_p, ghx.data(), G + C);
+        gemm_rows(h_prev, ld_prev, rows, wt_p, H, N, bias_p, ghx.data(), N);
         for (int64_t r = 0; r < rows; ++r)
-          std::copy_n(ghx.data() + r * (G + C) + G, C, out_p + ((b0 + r) * T + t) * C);
-        gemm_rows(ghx.data() + G, G + C, rows, wih_p, C, G, bih_p, gi.data(), G);
+          std::copy_n(ghx.data() + r * N + G, C, out_p + ((b0 + r) * T + t) * C);
+        gemm_rows(ghx.data() + G, N, rows, wih_p, C, G, bih_p, gi.data(), G);
         for (int64_t r = 0; r < rows; ++r)
-          gru_row(gi.data() + r * G, ghx.data() + r * (G + C), h_prev + r * ld_prev,
+          gru_row(gi.data() + r * G, ghx.data() + r * N, h_prev + r * ld_prev,
                   hid_p + ((b0 + r) * T + t) * H, H);
       }
     });

@@ -147,6 +147,8 @@ RNNGEN_INLINE void gru_row_backward_impl(const T* __restrict__ dh, const T* __re
 }
 
 // Entry points: float through target_clones, double generic (defined in gru_kernels.cpp).
+// gemm_rows hands blocks of many rows (where a BLAS call's fixed cost is small against the work)
+// to ATen's GEMM (MKL or oneDNN), single-threaded inside the caller's thread.
 void gemm_rows(const float* x, int64_t ldx, int64_t rows, const float* wt, int64_t K, int64_t N,
                const float* bias, float* out, int64_t ldo);
 void gemm_rows(const double* x, int64_t ldx, int64_t rows, const double* wt, int64_t K, int64_t N,
@@ -157,6 +159,21 @@ void gru_row_backward(const float* dh, const float* gi, const float* gh, const f
                       float* dgh, float* dh_direct, int64_t H);
 void gru_row_backward(const double* dh, const double* gi, const double* gh, const double* h, double* dgi,
                       double* dgh, double* dh_direct, int64_t H);
+
+// Columns of a fused weight padded to a multiple of 16 floats, so every row of it starts on a
+// 64-byte boundary: [W_a; W_b]^T as one [K, padded(N_a + N_b)] matrix, zeros in the padding.
+inline int64_t padded(int64_t n) { return (n + 15) / 16 * 16; }
+
+inline at::Tensor fused_transpose(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor cat = at::cat({a, b});  // [N_a + N_b, K]
+  at::Tensor wt = at::zeros({cat.size(1), padded(cat.size(0))}, cat.options());
+  wt.narrow(1, 0, cat.size(0)).copy_(cat.t());
+  return wt;
+}
+
+inline at::Tensor fused_bias(const at::Tensor& a, const at::Tensor& b) {
+  return at::constant_pad_nd(at::cat({a, b}), {0, padded(a.size(0) + b.size(0)) - a.size(0) - b.size(0)});
+}
 
 // The rows each thread takes: the batch split evenly over the threads (B=1: one thread).
 inline int64_t row_grain(int64_t rows) {

@@ -36,9 +36,10 @@ void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond,
   // Per channel c, [W_hh; W_out[c]]^T: one pass over h_t gives the next gates and the logits.
   std::vector<at::Tensor> wts, biases;
   for (int64_t c = 0; c < C; ++c) {
-    wts.push_back(at::cat({w_hh, w_out[c]}).t().contiguous());  // [H, 3H + K]
-    biases.push_back(at::cat({b_hh, b_out[c]}));
+    wts.push_back(fused_transpose(w_hh, w_out[c]));  // [H, padded(3H + K)]
+    biases.push_back(fused_bias(b_hh, b_out[c]));
   }
+  const int64_t N = wts[0].size(1);
   const int64_t* known_p = known.has_value() ? known->const_data_ptr<int64_t>() : nullptr;
   int64_t* val_p = values.mutable_data_ptr<int64_t>();
   const uint64_t key = static_cast<uint64_t>(seed);
@@ -53,16 +54,16 @@ void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond,
     const T_ *h0_p = h0.const_data_ptr<T_>(), *emb_p = emb.const_data_ptr<T_>(), *cond_p = cond.const_data_ptr<T_>();
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
       const int64_t rows = b1 - b0;
-      std::vector<T_> h(h0_p + b0 * H, h0_p + b1 * H), h_next(rows * H), ghl(rows * (G + K)), gi(G);
+      std::vector<T_> h(h0_p + b0 * H, h0_p + b1 * H), h_next(rows * H), ghl(rows * N), gi(G);
       std::vector<float> logits(K);
       for (int64_t t = 0; t < T; ++t) {
         const int64_t c = t % C;
-        gemm_rows(h.data(), H, rows, wt_p[c], H, G + K, bias_p[c], ghl.data(), G + K);
+        gemm_rows(h.data(), H, rows, wt_p[c], H, N, bias_p[c], ghl.data(), N);
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t b = b0 + r;
           int64_t v = known_p ? known_p[b * T + t] : -1;
           if (v < 0) {
-            const T_* l = ghl.data() + r * (G + K) + G;
+            const T_* l = ghl.data() + r * N + G;
             for (int64_t k = 0; k < K; ++k) logits[k] = static_cast<float>(l[k]);
             const uint64_t offset = static_cast<uint64_t>(row_offset + b) * static_cast<uint64_t>(T) + t;
             v = draw(logits.data(), K, temp, philox_uniform(key, offset));
@@ -72,7 +73,7 @@ void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond,
             const T_* e = emb_p + (c * K + v) * G;
             const T_* cd = cond_p + b * G;
             for (int64_t i = 0; i < G; ++i) gi[i] = e[i] + cd[i];
-            gru_row(gi.data(), ghl.data() + r * (G + K), h.data() + r * H, h_next.data() + r * H, H);
+            gru_row(gi.data(), ghl.data() + r * N, h.data() + r * H, h_next.data() + r * H, H);
           }
         }
         std::swap(h, h_next);
