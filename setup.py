@@ -85,6 +85,13 @@ else:
                  f"on its pure-PyTorch reference backend; rnngen.backend_status() reports why.{hint}")
             self._failed = getattr(self, "_failed", set()) | {ext.name}
 
+        def run(self):
+            # A library an earlier build left in the tree must not outlive a failed rebuild.
+            for ext in self.extensions:
+                for stale in glob.glob(os.path.join(ROOT, *ext.name.split(".")) + ".*.so"):
+                    os.remove(stale)
+            super().run()
+
         def build_extensions(self):
             try:  # torch checks the compiler for every extension before building any
                 super().build_extensions()

@@ -1,6 +1,7 @@
 """Backend discovery and selection."""
 
 import importlib
+import os
 import warnings
 
 import pytest
@@ -66,3 +67,11 @@ def test_registered_kernel_joins_dispatch(monkeypatch):
         dispatch.resolve("cpu", torch.device("cpu"), "scan_forward", torch.float64)
     with pytest.raises(ValueError, match="unknown backend/kernel"):
         dispatch.register_kernel("tpu", "scan_forward")
+
+
+def test_ci_builds_the_cpu_backend():
+    """In CI (a compiler is there) a failed C++ build must fail the run, not quietly drop the
+    cpu backend from every parametrised test."""
+    if not os.environ.get("CI"):
+        pytest.skip("only enforced in CI")
+    assert rnngen.backend_status()["cpu"] == "available"

@@ -14,15 +14,14 @@ void decode_forward(const at::Tensor& h0, const at::Tensor& w_ih, const at::Tens
                     const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out, at::Tensor& out,
                     at::Tensor& hidden) {
   const int64_t B = h0.size(0), H = h0.size(1), T = out.size(1), C = out.size(2), G = 3 * H;
-  // W_hh and W_out both multiply h_{t-1}: one pass over h gives gh and the output x_t.
-  const at::Tensor wt = fused_transpose(w_hh, w_out);  // [H, padded(3H + C)]
-  const at::Tensor bias = fused_bias(b_hh, b_out);
-  const int64_t N = wt.size(1);
-  const at::Tensor wt_ih = w_ih.t().contiguous();  // [C, 3H]
+  // W_hh and W_out both multiply h_{t-1}: one pass over h gives gh (columns 0..3H) and x_t.
+  const PackedWeight w = pack_weight(at::cat({w_hh, w_out}));  // [3H + C, H]
+  const at::Tensor bias = at::cat({b_hh, b_out});
+  const PackedWeight w_in = pack_weight(w_ih);  // gi = x_t @ w_ih^T + b_ih
+  const int64_t N = G + C;
   AT_DISPATCH_FLOATING_TYPES(h0.scalar_type(), "rnngen_cpu::decode_forward", [&] {
     using T_ = scalar_t;
-    const T_ *h0_p = h0.const_data_ptr<T_>(), *wt_p = wt.const_data_ptr<T_>(), *bias_p = bias.const_data_ptr<T_>();
-    const T_ *wih_p = wt_ih.const_data_ptr<T_>(), *bih_p = b_ih.const_data_ptr<T_>();
+    const T_ *h0_p = h0.const_data_ptr<T_>(), *bias_p = bias.const_data_ptr<T_>(), *bih_p = b_ih.const_data_ptr<T_>();
     T_ *out_p = out.mutable_data_ptr<T_>(), *hid_p = hidden.mutable_data_ptr<T_>();
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
       const int64_t rows = b1 - b0;
@@ -30,10 +29,10 @@ void decode_forward(const at::Tensor& h0, const at::Tensor& w_ih, const at::Tens
       for (int64_t t = 0; t < T; ++t) {
         const T_* h_prev = t == 0 ? h0_p + b0 * H : hid_p + (b0 * T + t - 1) * H;
         const int64_t ld_prev = t == 0 ? H : T * H;
-        gemm_rows(h_prev, ld_prev, rows, wt_p, H, N, bias_p, ghx.data(), N);
+        gemm(h_prev, ld_prev, rows, w, bias_p, ghx.data(), N);
         for (int64_t r = 0; r < rows; ++r)
           std::copy_n(ghx.data() + r * N + G, C, out_p + ((b0 + r) * T + t) * C);
-        gemm_rows(ghx.data() + G, N, rows, wih_p, C, G, bih_p, gi.data(), G);
+        gemm(ghx.data() + G, N, rows, w_in, bih_p, gi.data(), G);
         for (int64_t r = 0; r < rows; ++r)
           gru_row(gi.data() + r * G, ghx.data() + r * N, h_prev + r * ld_prev,
                   hid_p + ((b0 + r) * T + t) * H, H);
@@ -54,11 +53,12 @@ void decode_backward(const at::Tensor& grad_out, const at::Tensor& grad_hidden, 
   const at::Tensor gh = at::addmm(b_hh, h_prev.view({B * T, H}), w_hh.t());
   const at::Tensor d_gi = at::empty({B, T, G}, h0.options()), d_gh = at::empty_like(d_gi);
   const at::Tensor d_x = at::empty({B, T, C}, h0.options());
+  const PackedWeight w_ih_back = pack_weight(w_ih.t()), w_hh_back = pack_weight(w_hh.t());
+  const PackedWeight w_out_back = pack_weight(w_out.t());
   AT_DISPATCH_FLOATING_TYPES(h0.scalar_type(), "rnngen_cpu::decode_backward", [&] {
     using T_ = scalar_t;
     const T_ *go_p = grad_out.const_data_ptr<T_>(), *gh_in_p = grad_hidden.const_data_ptr<T_>();
     const T_ *gi_p = gi.const_data_ptr<T_>(), *gh_p = gh.const_data_ptr<T_>(), *hp_p = h_prev.const_data_ptr<T_>();
-    const T_ *wih_p = w_ih.const_data_ptr<T_>(), *whh_p = w_hh.const_data_ptr<T_>(), *wout_p = w_out.const_data_ptr<T_>();
     T_ *dgi_p = d_gi.mutable_data_ptr<T_>(), *dgh_p = d_gh.mutable_data_ptr<T_>(), *dx_p = d_x.mutable_data_ptr<T_>();
     T_* dh0_p = d_h0.mutable_data_ptr<T_>();
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
@@ -74,11 +74,12 @@ void decode_backward(const at::Tensor& grad_out, const at::Tensor& grad_hidden, 
         }
         const int64_t first = b0 * T + t;  // rows of step t are T apart in the [B, T, .] buffers
         // dx_t = dL/dout_t + dgi_t @ W_ih;  dh_{t-1} = dh_t * z + dgh_t @ W_hh + dx_t @ W_out
-        gemm_rows(dgi_p + first * G, T * G, rows, wih_p, G, C, nullptr, dx_p + first * C, T * C);
+        const T_* none = nullptr;
+        gemm(dgi_p + first * G, T * G, rows, w_ih_back, none, dx_p + first * C, T * C);
         for (int64_t r = 0; r < rows; ++r)
           for (int64_t c = 0; c < C; ++c) dx_p[(first + r * T) * C + c] += go_p[(first + r * T) * C + c];
-        gemm_rows(dgh_p + first * G, T * G, rows, whh_p, G, H, nullptr, via_hh.data(), H);
-        gemm_rows(dx_p + first * C, T * C, rows, wout_p, C, H, nullptr, via_out.data(), H);
+        gemm(dgh_p + first * G, T * G, rows, w_hh_back, none, via_hh.data(), H);
+        gemm(dx_p + first * C, T * C, rows, w_out_back, none, via_out.data(), H);
         for (int64_t i = 0; i < rows * H; ++i) dh[i] = direct[i] + via_hh[i] + via_out[i];
       }
       std::copy(dh.begin(), dh.end(), dh0_p + b0 * H);

@@ -6,54 +6,64 @@ namespace rnngen::cpu {
 
 namespace {
 
-RNNGEN_CLONES void gemm_rows_small(const float* x, int64_t ldx, int64_t rows, const float* wt, int64_t K, int64_t N,
-                                   const float* bias, float* out, int64_t ldo) {
-  gemm_rows_impl(x, ldx, rows, wt, K, N, bias, out, ldo);
+RNNGEN_CLONES void gemm_columns_f32(const float* x, int64_t ldx, int64_t rows, const PackedWeight& w, int64_t tile0,
+                                    int64_t tile1, bool with_tail, const float* bias, float* out, int64_t ldo) {
+  gemm_packed_impl(x, ldx, rows, w, tile0, tile1, with_tail, bias, out, ldo);
 }
 
-// Below this many rows the plain loops beat a BLAS call (measured on a Sapphire Rapids core).
+// From this many rows on a BLAS call beats the packed tiles (measured on a Sapphire Rapids core).
 constexpr int64_t kBlasRows = 8;
 
 template <typename T>
-void gemm_rows_blas(const T* x, int64_t ldx, int64_t rows, const T* wt, int64_t K, int64_t N, const T* bias,
-                    T* out, int64_t ldo) {
+void gemm_blas(const T* x, int64_t ldx, int64_t rows, const PackedWeight& w, const T* bias, T* out, int64_t ldo) {
   const auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
-  const at::Tensor xs = at::from_blob(const_cast<T*>(x), {rows, K}, {ldx, 1}, options);
-  const at::Tensor ws = at::from_blob(const_cast<T*>(wt), {K, N}, {N, 1}, options);
-  at::Tensor os = at::from_blob(out, {rows, N}, {ldo, 1}, options);
+  const at::Tensor xs = at::from_blob(const_cast<T*>(x), {rows, w.K}, {ldx, 1}, options);
+  at::Tensor os = at::from_blob(out, {rows, w.N}, {ldo, 1}, options);
   if (bias) {
-    at::addmm_out(os, at::from_blob(const_cast<T*>(bias), {N}, options), xs, ws);
+    at::addmm_out(os, at::from_blob(const_cast<T*>(bias), {w.N}, options), xs, w.plain.t());
   } else {
-    at::mm_out(os, xs, ws);
+    at::mm_out(os, xs, w.plain.t());
   }
 }
 
 }  // namespace
 
-void gemm_rows(const float* x, int64_t ldx, int64_t rows, const float* wt, int64_t K, int64_t N,
-               const float* bias, float* out, int64_t ldo) {
+void gemm(const float* x, int64_t ldx, int64_t rows, const PackedWeight& w, const float* bias, float* out,
+          int64_t ldo) {
   if (rows >= kBlasRows) {
-    gemm_rows_blas(x, ldx, rows, wt, K, N, bias, out, ldo);
+    gemm_blas(x, ldx, rows, w, bias, out, ldo);
   } else {
-    gemm_rows_small(x, ldx, rows, wt, K, N, bias, out, ldo);
+    gemm_columns_f32(x, ldx, rows, w, 0, w.tiles, true, bias, out, ldo);
   }
 }
 
-void gemm_rows(const double* x, int64_t ldx, int64_t rows, const double* wt, int64_t K, int64_t N,
-               const double* bias, double* out, int64_t ldo) {
+void gemm(const double* x, int64_t ldx, int64_t rows, const PackedWeight& w, const double* bias, double* out,
+          int64_t ldo) {
   if (rows >= kBlasRows) {
-    gemm_rows_blas(x, ldx, rows, wt, K, N, bias, out, ldo);
+    gemm_blas(x, ldx, rows, w, bias, out, ldo);
   } else {
-    gemm_rows_impl(x, ldx, rows, wt, K, N, bias, out, ldo);
+    gemm_packed_impl(x, ldx, rows, w, 0, w.tiles, true, bias, out, ldo);
   }
 }
 
-RNNGEN_CLONES void gru_row(const float* gi, const float* gh, const float* h, float* h_new, int64_t H) {
-  gru_row_impl(gi, gh, h, h_new, H);
+void gemm_columns(const float* x, int64_t ldx, int64_t rows, const PackedWeight& w, int64_t tile0, int64_t tile1,
+                  const float* bias, float* out, int64_t ldo) {
+  gemm_columns_f32(x, ldx, rows, w, tile0, tile1, false, bias, out, ldo);
 }
 
-void gru_row(const double* gi, const double* gh, const double* h, double* h_new, int64_t H) {
-  gru_row_impl(gi, gh, h, h_new, H);
+void gemm_columns(const double* x, int64_t ldx, int64_t rows, const PackedWeight& w, int64_t tile0, int64_t tile1,
+                  const double* bias, double* out, int64_t ldo) {
+  gemm_packed_impl(x, ldx, rows, w, tile0, tile1, false, bias, out, ldo);
+}
+
+RNNGEN_CLONES void gru_units(const float* gi, int64_t gi_stride, const float* gh, int64_t gh_stride, const float* h,
+                             float* h_new, int64_t n) {
+  gru_units_impl(gi, gi_stride, gh, gh_stride, h, h_new, n);
+}
+
+void gru_units(const double* gi, int64_t gi_stride, const double* gh, int64_t gh_stride, const double* h,
+               double* h_new, int64_t n) {
+  gru_units_impl(gi, gi_stride, gh, gh_stride, h, h_new, n);
 }
 
 RNNGEN_CLONES void gru_row_backward(const float* dh, const float* gi, const float* gh, const float* h, float* dgi,

@@ -17,6 +17,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 #define RNNGEN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -59,12 +61,12 @@ RNNGEN_INLINE T tanh_fast(T x) {
   return T(1) - T(2) / (T(1) + exp_fast(T(2) * x));
 }
 
-// out[r, n] = bias[n] + sum_k x[r, k] * wt[k, n] for r < rows, n < N. x rows are ldx apart,
-// out rows ldo apart; wt is K x N contiguous; bias may be null. Four rows at a time against a
-// column tile, four k at a time, so each accumulator load/store feeds four FMAs.
+// out[r, n] = bias[n] + sum_k x[r, k] * wt[k, n] for r < rows, n < N. Rows of x, wt and out
+// are ldx, ldw and ldo apart; bias may be null. Four rows at a time against a column tile, four
+// k at a time, so each accumulator load/store feeds four FMAs.
 template <typename T>
 RNNGEN_INLINE void gemm_rows_impl(const T* __restrict__ x, int64_t ldx, int64_t rows,
-                                  const T* __restrict__ wt, int64_t K, int64_t N,
+                                  const T* __restrict__ wt, int64_t ldw, int64_t K, int64_t N,
                                   const T* __restrict__ bias, T* __restrict__ out, int64_t ldo) {
   constexpr int64_t RB = 4, NB = 256;
   T acc[RB][NB];
@@ -81,10 +83,10 @@ RNNGEN_INLINE void gemm_rows_impl(const T* __restrict__ x, int64_t ldx, int64_t 
       }
       int64_t k = 0;
       for (; k + 4 <= K; k += 4) {
-        const T* w0 = wt + k * N + n0;
-        const T* w1 = w0 + N;
-        const T* w2 = w1 + N;
-        const T* w3 = w2 + N;
+        const T* w0 = wt + k * ldw + n0;
+        const T* w1 = w0 + ldw;
+        const T* w2 = w1 + ldw;
+        const T* w3 = w2 + ldw;
         for (int64_t r = 0; r < rb; ++r) {
           const T* xr = x + (r0 + r) * ldx + k;
           const T x0 = xr[0], x1 = xr[1], x2 = xr[2], x3 = xr[3];
@@ -94,7 +96,7 @@ RNNGEN_INLINE void gemm_rows_impl(const T* __restrict__ x, int64_t ldx, int64_t 
         }
       }
       for (; k < K; ++k) {
-        const T* w0 = wt + k * N + n0;
+        const T* w0 = wt + k * ldw + n0;
         for (int64_t r = 0; r < rb; ++r) {
           const T x0 = x[(r0 + r) * ldx + k];
           T* a = acc[r];
@@ -107,16 +109,90 @@ RNNGEN_INLINE void gemm_rows_impl(const T* __restrict__ x, int64_t ldx, int64_t 
   }
 }
 
-// One GRU step for one row, every unit: h_new = (1 - z) n + z h (gate order r, z, n).
+// Weights packed for the per-step GEMM out = x @ W^T (W is [N, K]): columns in tiles of 64, each
+// tile's K x 64 block contiguous, so the K loop streams memory in order; the last N % 64
+// columns stay as a plain K x rest matrix. `plain` keeps W itself for the BLAS path.
+struct PackedWeight {
+  int64_t K = 0, N = 0, tiles = 0;
+  at::Tensor packed, tail, plain;
+};
+
+inline PackedWeight pack_weight(const at::Tensor& w) {
+  PackedWeight p;
+  p.N = w.size(0);
+  p.K = w.size(1);
+  p.tiles = p.N / 64;
+  p.plain = w.contiguous();
+  p.packed = p.plain.narrow(0, 0, p.tiles * 64).view({p.tiles, 64, p.K}).transpose(1, 2).contiguous();
+  p.tail = p.plain.narrow(0, p.tiles * 64, p.N - p.tiles * 64).t().contiguous();
+  return p;
+}
+
+// The float GEMM's register-blocked core: RB rows x 64 columns (4 vectors of 16) of out stay in
+// registers for the whole K loop; each k loads 4 weight vectors once for all RB rows, so the
+// loop runs at FMA rate instead of accumulator load/store rate (RB = 4: 16 accumulators).
+typedef float f32x16 __attribute__((vector_size(64), aligned(4), may_alias));
+
+template <int RB>
+RNNGEN_INLINE void gemm_tile(const float* __restrict__ x, int64_t ldx, const float* __restrict__ w, int64_t K,
+                             const float* __restrict__ bias, float* __restrict__ out, int64_t ldo) {
+  f32x16 acc[RB][4];
+  for (int r = 0; r < RB; ++r)
+    for (int v = 0; v < 4; ++v) acc[r][v] = bias ? *reinterpret_cast<const f32x16*>(bias + 16 * v) : f32x16{};
+  for (int64_t k = 0; k < K; ++k) {
+    const f32x16* wk = reinterpret_cast<const f32x16*>(w + k * 64);
+    const f32x16 w0 = wk[0], w1 = wk[1], w2 = wk[2], w3 = wk[3];
+    for (int r = 0; r < RB; ++r) {
+      const float xv = x[r * ldx + k];
+      acc[r][0] += xv * w0;
+      acc[r][1] += xv * w1;
+      acc[r][2] += xv * w2;
+      acc[r][3] += xv * w3;
+    }
+  }
+  for (int r = 0; r < RB; ++r)
+    for (int v = 0; v < 4; ++v) *reinterpret_cast<f32x16*>(out + r * ldo + 16 * v) = acc[r][v];
+}
+
+// double (the tests' dtype): the same tiles, plain loops.
+template <int RB>
+RNNGEN_INLINE void gemm_tile(const double* __restrict__ x, int64_t ldx, const double* __restrict__ w, int64_t K,
+                             const double* __restrict__ bias, double* __restrict__ out, int64_t ldo) {
+  gemm_rows_impl(x, ldx, RB, w, 64, K, 64, bias, out, ldo);
+}
+
+// Columns [64 * tile0, 64 * tile1) of out = bias + x @ W^T (plus the tail columns when
+// with_tail): out points at column 64 * tile0 of row 0, bias at column 0.
 template <typename T>
-RNNGEN_INLINE void gru_row_impl(const T* __restrict__ gi, const T* __restrict__ gh, const T* h,
-                                T* h_new, int64_t H) {
+RNNGEN_INLINE void gemm_packed_impl(const T* x, int64_t ldx, int64_t rows, const PackedWeight& p, int64_t tile0,
+                                    int64_t tile1, bool with_tail, const T* bias, T* out, int64_t ldo) {
+  const T* packed = p.packed.const_data_ptr<T>();
+  for (int64_t tile = tile0; tile < tile1; ++tile) {
+    const T* w = packed + tile * p.K * 64;
+    const T* b = bias ? bias + tile * 64 : nullptr;
+    T* o = out + (tile - tile0) * 64;
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) gemm_tile<4>(x + r * ldx, ldx, w, p.K, b, o + r * ldo, ldo);
+    for (; r < rows; ++r) gemm_tile<1>(x + r * ldx, ldx, w, p.K, b, o + r * ldo, ldo);
+  }
+  const int64_t rest = p.N - p.tiles * 64;
+  if (with_tail && rest > 0)
+    gemm_rows_impl(x, ldx, rows, p.tail.const_data_ptr<T>(), rest, p.K, rest, bias ? bias + p.tiles * 64 : nullptr,
+                   out + (p.tiles - tile0) * 64, ldo);
+}
+
+// One GRU step for one row over n units: h_new = (1 - z) n + z h, gate order r, z, n. Gate g of
+// unit j is gi[g * gi_stride + j] and gh[g * gh_stride + j] (stride H for whole rows, smaller
+// for a thread's slice of the units).
+template <typename T>
+RNNGEN_INLINE void gru_units_impl(const T* __restrict__ gi, int64_t gi_stride, const T* __restrict__ gh,
+                                  int64_t gh_stride, const T* h, T* h_new, int64_t n) {
 #pragma omp simd
-  for (int64_t j = 0; j < H; ++j) {
+  for (int64_t j = 0; j < n; ++j) {
     const T r = sigmoid(gi[j] + gh[j]);
-    const T z = sigmoid(gi[H + j] + gh[H + j]);
-    const T n = tanh_fast(gi[2 * H + j] + r * gh[2 * H + j]);
-    h_new[j] = (T(1) - z) * n + z * h[j];
+    const T z = sigmoid(gi[gi_stride + j] + gh[gh_stride + j]);
+    const T c = tanh_fast(gi[2 * gi_stride + j] + r * gh[2 * gh_stride + j]);
+    h_new[j] = (T(1) - z) * c + z * h[j];
   }
 }
 
@@ -147,38 +223,48 @@ RNNGEN_INLINE void gru_row_backward_impl(const T* __restrict__ dh, const T* __re
 }
 
 // Entry points: float through target_clones, double generic (defined in gru_kernels.cpp).
-// gemm_rows hands blocks of many rows (where a BLAS call's fixed cost is small against the work)
-// to ATen's GEMM (MKL or oneDNN), single-threaded inside the caller's thread.
-void gemm_rows(const float* x, int64_t ldx, int64_t rows, const float* wt, int64_t K, int64_t N,
-               const float* bias, float* out, int64_t ldo);
-void gemm_rows(const double* x, int64_t ldx, int64_t rows, const double* wt, int64_t K, int64_t N,
-               const double* bias, double* out, int64_t ldo);
-void gru_row(const float* gi, const float* gh, const float* h, float* h_new, int64_t H);
-void gru_row(const double* gi, const double* gh, const double* h, double* h_new, int64_t H);
+// gemm hands blocks of many rows (where a BLAS call's fixed cost is small against the work) to
+// ATen's GEMM (MKL or oneDNN), single-threaded inside the caller's thread; fewer rows take the
+// packed tiles. gemm_columns computes only the tiles [tile0, tile1) (a thread's share).
+void gemm(const float* x, int64_t ldx, int64_t rows, const PackedWeight& w, const float* bias, float* out, int64_t ldo);
+void gemm(const double* x, int64_t ldx, int64_t rows, const PackedWeight& w, const double* bias, double* out,
+          int64_t ldo);
+void gemm_columns(const float* x, int64_t ldx, int64_t rows, const PackedWeight& w, int64_t tile0, int64_t tile1,
+                  const float* bias, float* out, int64_t ldo);
+void gemm_columns(const double* x, int64_t ldx, int64_t rows, const PackedWeight& w, int64_t tile0, int64_t tile1,
+                  const double* bias, double* out, int64_t ldo);
+void gru_units(const float* gi, int64_t gi_stride, const float* gh, int64_t gh_stride, const float* h, float* h_new,
+               int64_t n);
+void gru_units(const double* gi, int64_t gi_stride, const double* gh, int64_t gh_stride, const double* h,
+               double* h_new, int64_t n);
+
+// One GRU step for one whole row of H units (gates H apart in gi and gh).
+template <typename T>
+inline void gru_row(const T* gi, const T* gh, const T* h, T* h_new, int64_t H) {
+  gru_units(gi, H, gh, H, h, h_new, H);
+}
 void gru_row_backward(const float* dh, const float* gi, const float* gh, const float* h, float* dgi,
                       float* dgh, float* dh_direct, int64_t H);
 void gru_row_backward(const double* dh, const double* gi, const double* gh, const double* h, double* dgi,
                       double* dgh, double* dh_direct, int64_t H);
 
-// Columns of a fused weight padded to a multiple of 16 floats, so every row of it starts on a
-// 64-byte boundary: [W_a; W_b]^T as one [K, padded(N_a + N_b)] matrix, zeros in the padding.
-inline int64_t padded(int64_t n) { return (n + 15) / 16 * 16; }
 
-inline at::Tensor fused_transpose(const at::Tensor& a, const at::Tensor& b) {
-  const at::Tensor cat = at::cat({a, b});  // [N_a + N_b, K]
-  at::Tensor wt = at::zeros({cat.size(1), padded(cat.size(0))}, cat.options());
-  wt.narrow(1, 0, cat.size(0)).copy_(cat.t());
-  return wt;
-}
-
-inline at::Tensor fused_bias(const at::Tensor& a, const at::Tensor& b) {
-  return at::constant_pad_nd(at::cat({a, b}), {0, padded(a.size(0) + b.size(0)) - a.size(0) - b.size(0)});
-}
-
-// The rows each thread takes: the batch split evenly over the threads (B=1: one thread).
+// The rows each thread takes: the batch split evenly over the threads.
 inline int64_t row_grain(int64_t rows) {
   const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
   return std::max<int64_t>(1, (rows + threads - 1) / threads);
 }
+
+// With fewer rows than threads (B = 1 on a laptop is the common case) splitting rows leaves
+// cores idle, and one core streaming all of W_hh from its L2 each step is bandwidth-bound. Then
+// the forward kernels split the hidden units instead: each thread holds its slice of the weights
+// in its own L2, and the threads meet at a barrier once (sample: twice) per step.
+inline int units_threads(int64_t rows, int64_t H) {
+  const int threads = at::get_num_threads();
+  return rows < threads && H % (64 * threads) == 0 ? threads : 1;
+}
+
+// Thread `part` of `parts` owns units [first, first + H / parts): whole 64-column tiles.
+inline int64_t unit_slice_begin(int64_t H, int64_t part, int64_t parts) { return part * (H / parts); }
 
 }  // namespace rnngen::cpu

@@ -33,24 +33,22 @@ void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond,
             const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out, double temperature, int64_t seed,
             int64_t row_offset, const std::optional<at::Tensor>& known, at::Tensor& values) {
   const int64_t B = h0.size(0), H = h0.size(1), C = w_out.size(0), K = w_out.size(1), T = values.size(1), G = 3 * H;
-  // Per channel c, [W_hh; W_out[c]]^T: one pass over h_t gives the next gates and the logits.
-  std::vector<at::Tensor> wts, biases;
+  // Per channel c, [W_hh; W_out[c]]: one pass over h_t gives the next gates and the logits.
+  std::vector<PackedWeight> ws;
+  std::vector<at::Tensor> biases;
   for (int64_t c = 0; c < C; ++c) {
-    wts.push_back(fused_transpose(w_hh, w_out[c]));  // [H, padded(3H + K)]
-    biases.push_back(fused_bias(b_hh, b_out[c]));
+    ws.push_back(pack_weight(at::cat({w_hh, w_out[c]})));  // [3H + K, H]
+    biases.push_back(at::cat({b_hh, b_out[c]}));
   }
-  const int64_t N = wts[0].size(1);
+  const int64_t N = G + K;
   const int64_t* known_p = known.has_value() ? known->const_data_ptr<int64_t>() : nullptr;
   int64_t* val_p = values.mutable_data_ptr<int64_t>();
   const uint64_t key = static_cast<uint64_t>(seed);
   const float temp = static_cast<float>(temperature);
   AT_DISPATCH_FLOATING_TYPES(h0.scalar_type(), "rnngen_cpu::sample", [&] {
     using T_ = scalar_t;
-    std::vector<const T_*> wt_p, bias_p;
-    for (int64_t c = 0; c < C; ++c) {
-      wt_p.push_back(wts[c].const_data_ptr<T_>());
-      bias_p.push_back(biases[c].const_data_ptr<T_>());
-    }
+    std::vector<const T_*> bias_p;
+    for (int64_t c = 0; c < C; ++c) bias_p.push_back(biases[c].const_data_ptr<T_>());
     const T_ *h0_p = h0.const_data_ptr<T_>(), *emb_p = emb.const_data_ptr<T_>(), *cond_p = cond.const_data_ptr<T_>();
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
       const int64_t rows = b1 - b0;
@@ -58,7 +56,7 @@ void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond,
       std::vector<float> logits(K);
       for (int64_t t = 0; t < T; ++t) {
         const int64_t c = t % C;
-        gemm_rows(h.data(), H, rows, wt_p[c], H, N, bias_p[c], ghl.data(), N);
+        gemm(h.data(), H, rows, ws[c], bias_p[c], ghl.data(), N);
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t b = b0 + r;
           int64_t v = known_p ? known_p[b * T + t] : -1;

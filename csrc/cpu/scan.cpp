@@ -1,6 +1,7 @@
 // Fused CPU scan: forward (every hidden state of the GRU over given input gates) and backward.
 // The op layer (rnngen/ops/scan/op.py) has checked shapes and dtypes and made every input
 // contiguous; outputs are allocated there. The math follows rnngen/ops/scan/naive.py.
+#include <omp.h>
 #include <torch/library.h>
 
 #include <vector>
@@ -10,15 +11,39 @@
 namespace rnngen::cpu {
 namespace {
 
+// Fewer rows than threads: the threads split the hidden units (see units_threads).
+template <typename T_>
+void scan_forward_units(const T_* gi_p, const T_* h0_p, const PackedWeight& w, const T_* b_p, T_* out_p, int64_t B,
+                        int64_t T, int64_t H, int threads) {
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t S = H / threads, j0 = unit_slice_begin(H, omp_get_thread_num(), threads);
+    std::vector<T_> gh(B * 3 * S);  // this thread's gates r|z|n of its units, per row
+    for (int64_t t = 0; t < T; ++t) {
+      const T_* h_prev = t == 0 ? h0_p : out_p + (t - 1) * H;
+      const int64_t ld_prev = t == 0 ? H : T * H;
+      for (int64_t g = 0; g < 3; ++g)
+        gemm_columns(h_prev, ld_prev, B, w, (g * H + j0) / 64, (g * H + j0 + S) / 64, b_p, gh.data() + g * S, 3 * S);
+      for (int64_t b = 0; b < B; ++b)
+        gru_units(gi_p + (b * T + t) * 3 * H + j0, H, gh.data() + b * 3 * S, S, h_prev + b * ld_prev + j0,
+                  out_p + (b * T + t) * H + j0, S);
+#pragma omp barrier
+    }
+  }
+}
+
 void scan_forward(const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& w_hh, const at::Tensor& b_hh,
                   at::Tensor& out) {
   const int64_t B = gi.size(0), T = gi.size(1), H = h0.size(1);
+  const PackedWeight w = pack_weight(w_hh);  // step t's gates: h_{t-1} @ w_hh^T + b_hh
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "rnngen_cpu::scan_forward", [&] {
     using T_ = scalar_t;
-    const at::Tensor wt = w_hh.t().contiguous();  // [H, 3H]: step t's gates are h @ wt
-    const T_ *gi_p = gi.const_data_ptr<T_>(), *h0_p = h0.const_data_ptr<T_>();
-    const T_ *wt_p = wt.const_data_ptr<T_>(), *b_p = b_hh.const_data_ptr<T_>();
+    const T_ *gi_p = gi.const_data_ptr<T_>(), *h0_p = h0.const_data_ptr<T_>(), *b_p = b_hh.const_data_ptr<T_>();
     T_* out_p = out.mutable_data_ptr<T_>();
+    if (const int threads = units_threads(B, H); threads > 1) {
+      scan_forward_units(gi_p, h0_p, w, b_p, out_p, B, T, H, threads);
+      return;
+    }
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
       const int64_t rows = b1 - b0;
       std::vector<T_> gh(rows * 3 * H);
@@ -26,7 +51,7 @@ void scan_forward(const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& 
         // h_{t-1} of row b: h0[b] at t = 0, else out[b, t-1] (rows T*H apart)
         const T_* h_prev = t == 0 ? h0_p + b0 * H : out_p + (b0 * T + t - 1) * H;
         const int64_t ld_prev = t == 0 ? H : T * H;
-        gemm_rows(h_prev, ld_prev, rows, wt_p, H, 3 * H, b_p, gh.data(), 3 * H);
+        gemm(h_prev, ld_prev, rows, w, b_p, gh.data(), 3 * H);
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t b = b0 + r;
           gru_row(gi_p + (b * T + t) * 3 * H, gh.data() + r * 3 * H, h_prev + r * ld_prev, out_p + (b * T + t) * H, H);
@@ -44,11 +69,11 @@ void scan_backward(const at::Tensor& grad_out, const at::Tensor& gi, const at::T
   const at::Tensor h_prev = at::cat({h0.unsqueeze(1), out.narrow(1, 0, T - 1)}, 1);  // [B, T, H]
   const at::Tensor gh = at::addmm(b_hh, h_prev.view({B * T, H}), w_hh.t());           // [B*T, 3H]
   const at::Tensor d_gh = at::empty({B, T, 3 * H}, gi.options());
+  const PackedWeight w_back = pack_weight(w_hh.t());  // dL/dh_{t-1} += dgh_t @ w_hh
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "rnngen_cpu::scan_backward", [&] {
     using T_ = scalar_t;
     const T_ *go_p = grad_out.const_data_ptr<T_>(), *gi_p = gi.const_data_ptr<T_>();
     const T_ *hp_p = h_prev.const_data_ptr<T_>(), *gh_p = gh.const_data_ptr<T_>();
-    const T_* w_p = w_hh.const_data_ptr<T_>();  // [3H, H]: dL/dh_{t-1} += dgh @ w_hh
     T_ *dgi_p = d_gi.mutable_data_ptr<T_>(), *dgh_p = d_gh.mutable_data_ptr<T_>();
     T_* dh0_p = d_h0.mutable_data_ptr<T_>();
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
@@ -62,7 +87,7 @@ void scan_backward(const at::Tensor& grad_out, const at::Tensor& gi, const at::T
           gru_row_backward(dh_r, gi_p + bt * 3 * H, gh_p + bt * 3 * H, hp_p + bt * H, dgi_p + bt * 3 * H,
                            dgh_p + bt * 3 * H, direct.data() + r * H, H);
         }
-        gemm_rows(dgh_p + (b0 * T + t) * 3 * H, T * 3 * H, rows, w_p, 3 * H, H, nullptr, through_w.data(), H);
+        gemm(dgh_p + (b0 * T + t) * 3 * H, T * 3 * H, rows, w_back, static_cast<const T_*>(nullptr), through_w.data(), H);
         for (int64_t i = 0; i < rows * H; ++i) dh[i] = direct[i] + through_w[i];
       }
       std::copy(dh.begin(), dh.end(), dh0_p + b0 * H);
