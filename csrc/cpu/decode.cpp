@@ -1,6 +1,7 @@
 // Fused CPU decode (the seed's generator): each step's output is the next step's input.
 // The op layer (rnngen/ops/decode/op.py) has checked and made contiguous every input and
 // allocated the outputs. The math follows rnngen/ops/decode/naive.py.
+#include <omp.h>
 #include <torch/library.h>
 
 #include <vector>
@@ -9,6 +10,36 @@
 
 namespace rnngen::cpu {
 namespace {
+
+// Fewer rows than threads: the threads split the hidden units (see units_threads). Each one
+// computes the step's output x_t itself (C values: cheaper than another barrier).
+template <typename T_>
+void decode_forward_units(const T_* h0_p, const PackedWeight& w_hh, const T_* b_hh, const PackedWeight& w_out,
+                          const T_* b_out, const PackedWeight& w_ih, const T_* b_ih, T_* out_p, T_* hid_p, int64_t B,
+                          int64_t T, int64_t H, int64_t C, int threads) {
+#pragma omp parallel num_threads(threads)
+  {
+    const int part = omp_get_thread_num();
+    const int64_t S = H / threads, j0 = unit_slice_begin(H, part, threads);
+    std::vector<T_> gh(B * 3 * S), gi(B * 3 * S), x(B * C);
+    for (int64_t t = 0; t < T; ++t) {
+      const T_* h_prev = t == 0 ? h0_p : hid_p + (t - 1) * H;
+      const int64_t ld_prev = t == 0 ? H : T * H;
+      gemm(h_prev, ld_prev, B, w_out, b_out, x.data(), C);
+      for (int64_t g = 0; g < 3; ++g) {
+        const int64_t tile0 = (g * H + j0) / 64, tile1 = (g * H + j0 + S) / 64;
+        gemm_columns(h_prev, ld_prev, B, w_hh, tile0, tile1, b_hh, gh.data() + g * S, 3 * S);
+        gemm_columns(x.data(), C, B, w_ih, tile0, tile1, b_ih, gi.data() + g * S, 3 * S);
+      }
+      for (int64_t b = 0; b < B; ++b) {
+        gru_units(gi.data() + b * 3 * S, S, gh.data() + b * 3 * S, S, h_prev + b * ld_prev + j0,
+                  hid_p + (b * T + t) * H + j0, S);
+        if (part == 0) std::copy_n(x.data() + b * C, C, out_p + (b * T + t) * C);
+      }
+#pragma omp barrier
+    }
+  }
+}
 
 void decode_forward(const at::Tensor& h0, const at::Tensor& w_ih, const at::Tensor& b_ih, const at::Tensor& w_hh,
                     const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out, at::Tensor& out,
@@ -23,6 +54,11 @@ void decode_forward(const at::Tensor& h0, const at::Tensor& w_ih, const at::Tens
     using T_ = scalar_t;
     const T_ *h0_p = h0.const_data_ptr<T_>(), *bias_p = bias.const_data_ptr<T_>(), *bih_p = b_ih.const_data_ptr<T_>();
     T_ *out_p = out.mutable_data_ptr<T_>(), *hid_p = hidden.mutable_data_ptr<T_>();
+    if (const int threads = units_threads(B, H); threads > 1) {
+      decode_forward_units(h0_p, pack_weight(w_hh), b_hh.const_data_ptr<T_>(), pack_weight(w_out),
+                           b_out.const_data_ptr<T_>(), w_in, bih_p, out_p, hid_p, B, T, H, C, threads);
+      return;
+    }
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
       const int64_t rows = b1 - b0;
       std::vector<T_> ghx(rows * N), gi(rows * G);

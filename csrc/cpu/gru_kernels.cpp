@@ -16,6 +16,8 @@ constexpr int64_t kBlasRows = 8;
 
 template <typename T>
 void gemm_blas(const T* x, int64_t ldx, int64_t rows, const PackedWeight& w, const T* bias, T* out, int64_t ldo) {
+  // Kernels run below autograd; the weights may still carry requires_grad.
+  const at::AutoDispatchBelowADInplaceOrView below_autograd;
   const auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
   const at::Tensor xs = at::from_blob(const_cast<T*>(x), {rows, w.K}, {ldx, 1}, options);
   at::Tensor os = at::from_blob(out, {rows, w.N}, {ldo, 1}, options);
