@@ -44,6 +44,7 @@ void decode_forward_units(const T_* h0_p, const PackedWeight& w_hh, const T_* b_
 void decode_forward(const at::Tensor& h0, const at::Tensor& w_ih, const at::Tensor& b_ih, const at::Tensor& w_hh,
                     const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out, at::Tensor& out,
                     at::Tensor& hidden) {
+  const at::AutoDispatchBelowADInplaceOrView below_autograd;  // the weights may require grad
   const int64_t B = h0.size(0), H = h0.size(1), T = out.size(1), C = out.size(2), G = 3 * H;
   // W_hh and W_out both multiply h_{t-1}: one pass over h gives gh (columns 0..3H) and x_t.
   const PackedWeight w = pack_weight(at::cat({w_hh, w_out}));  // [3H + C, H]
@@ -82,6 +83,7 @@ void decode_backward(const at::Tensor& grad_out, const at::Tensor& grad_hidden, 
                      const at::Tensor& w_out, const at::Tensor& b_out, const at::Tensor& out, const at::Tensor& hidden,
                      at::Tensor& d_h0, at::Tensor& d_w_ih, at::Tensor& d_b_ih, at::Tensor& d_w_hh, at::Tensor& d_b_hh,
                      at::Tensor& d_w_out, at::Tensor& d_b_out) {
+  const at::AutoDispatchBelowADInplaceOrView below_autograd;  // the weights may require grad
   const int64_t B = h0.size(0), H = h0.size(1), T = out.size(1), C = out.size(2), G = 3 * H;
   // Every step's gates at once from the saved outputs and states (two GEMMs), then the reverse loop.
   const at::Tensor h_prev = at::cat({h0.unsqueeze(1), hidden.narrow(1, 0, T - 1)}, 1);  // [B, T, H]

@@ -11,41 +11,16 @@ RNNGEN_CLONES void gemm_columns_f32(const float* x, int64_t ldx, int64_t rows, c
   gemm_packed_impl(x, ldx, rows, w, tile0, tile1, with_tail, bias, out, ldo);
 }
 
-// From this many rows on a BLAS call beats the packed tiles (measured on a Sapphire Rapids core).
-constexpr int64_t kBlasRows = 8;
-
-template <typename T>
-void gemm_blas(const T* x, int64_t ldx, int64_t rows, const PackedWeight& w, const T* bias, T* out, int64_t ldo) {
-  // Kernels run below autograd; the weights may still carry requires_grad.
-  const at::AutoDispatchBelowADInplaceOrView below_autograd;
-  const auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
-  const at::Tensor xs = at::from_blob(const_cast<T*>(x), {rows, w.K}, {ldx, 1}, options);
-  at::Tensor os = at::from_blob(out, {rows, w.N}, {ldo, 1}, options);
-  if (bias) {
-    at::addmm_out(os, at::from_blob(const_cast<T*>(bias), {w.N}, options), xs, w.plain.t());
-  } else {
-    at::mm_out(os, xs, w.plain.t());
-  }
-}
-
 }  // namespace
 
 void gemm(const float* x, int64_t ldx, int64_t rows, const PackedWeight& w, const float* bias, float* out,
           int64_t ldo) {
-  if (rows >= kBlasRows) {
-    gemm_blas(x, ldx, rows, w, bias, out, ldo);
-  } else {
-    gemm_columns_f32(x, ldx, rows, w, 0, w.tiles, true, bias, out, ldo);
-  }
+  gemm_columns_f32(x, ldx, rows, w, 0, w.tiles, true, bias, out, ldo);
 }
 
 void gemm(const double* x, int64_t ldx, int64_t rows, const PackedWeight& w, const double* bias, double* out,
           int64_t ldo) {
-  if (rows >= kBlasRows) {
-    gemm_blas(x, ldx, rows, w, bias, out, ldo);
-  } else {
-    gemm_packed_impl(x, ldx, rows, w, 0, w.tiles, true, bias, out, ldo);
-  }
+  gemm_packed_impl(x, ldx, rows, w, 0, w.tiles, true, bias, out, ldo);
 }
 
 void gemm_columns(const float* x, int64_t ldx, int64_t rows, const PackedWeight& w, int64_t tile0, int64_t tile1,

@@ -32,6 +32,7 @@ namespace {
 void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond, const at::Tensor& w_hh,
             const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out, double temperature, int64_t seed,
             int64_t row_offset, const std::optional<at::Tensor>& known, at::Tensor& values) {
+  const at::AutoDispatchBelowADInplaceOrView below_autograd;  // the weights may require grad
   const int64_t B = h0.size(0), H = h0.size(1), C = w_out.size(0), K = w_out.size(1), T = values.size(1), G = 3 * H;
   // Per channel c, [W_hh; W_out[c]]: one pass over h_t gives the next gates and the logits.
   std::vector<PackedWeight> ws;

@@ -34,6 +34,7 @@ void scan_forward_units(const T_* gi_p, const T_* h0_p, const PackedWeight& w, c
 
 void scan_forward(const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& w_hh, const at::Tensor& b_hh,
                   at::Tensor& out) {
+  const at::AutoDispatchBelowADInplaceOrView below_autograd;  // the weights may require grad
   const int64_t B = gi.size(0), T = gi.size(1), H = h0.size(1);
   const PackedWeight w = pack_weight(w_hh);  // step t's gates: h_{t-1} @ w_hh^T + b_hh
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "rnngen_cpu::scan_forward", [&] {
@@ -64,6 +65,7 @@ void scan_forward(const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& 
 void scan_backward(const at::Tensor& grad_out, const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& w_hh,
                    const at::Tensor& b_hh, const at::Tensor& out, at::Tensor& d_gi, at::Tensor& d_h0,
                    at::Tensor& d_w_hh, at::Tensor& d_b_hh) {
+  const at::AutoDispatchBelowADInplaceOrView below_autograd;  // the weights may require grad
   const int64_t B = gi.size(0), T = gi.size(1), H = h0.size(1);
   // Every step's hidden gates at once (one GEMM: all h_{t-1} are known), then the reverse loop.
   const at::Tensor h_prev = at::cat({h0.unsqueeze(1), out.narrow(1, 0, T - 1)}, 1);  // [B, T, H]
