@@ -17,6 +17,7 @@ template <typename T_>
 void decode_forward_units(const T_* h0_p, const PackedWeight& w_hh, const T_* b_hh, const PackedWeight& w_out,
                           const T_* b_out, const PackedWeight& w_ih, const T_* b_ih, T_* out_p, T_* hid_p, int64_t B,
                           int64_t T, int64_t H, int64_t C, int threads) {
+  SpinBarrier barrier(threads);
 #pragma omp parallel num_threads(threads)
   {
     const int part = omp_get_thread_num();
@@ -36,7 +37,7 @@ void decode_forward_units(const T_* h0_p, const PackedWeight& w_hh, const T_* b_
                   hid_p + (b * T + t) * H + j0, S);
         if (part == 0) std::copy_n(x.data() + b * C, C, out_p + (b * T + t) * C);
       }
-#pragma omp barrier
+      barrier.wait();
     }
   }
 }

@@ -15,6 +15,7 @@ namespace {
 template <typename T_>
 void scan_forward_units(const T_* gi_p, const T_* h0_p, const PackedWeight& w, const T_* b_p, T_* out_p, int64_t B,
                         int64_t T, int64_t H, int threads) {
+  SpinBarrier barrier(threads);
 #pragma omp parallel num_threads(threads)
   {
     const int64_t S = H / threads, j0 = unit_slice_begin(H, omp_get_thread_num(), threads);
@@ -27,7 +28,7 @@ void scan_forward_units(const T_* gi_p, const T_* h0_p, const PackedWeight& w, c
       for (int64_t b = 0; b < B; ++b)
         gru_units(gi_p + (b * T + t) * 3 * H + j0, H, gh.data() + b * 3 * S, S, h_prev + b * ld_prev + j0,
                   out_p + (b * T + t) * H + j0, S);
-#pragma omp barrier
+      barrier.wait();
     }
   }
 }
