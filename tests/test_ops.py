@@ -48,6 +48,24 @@ def test_scan_forward_backward(backend, dtype, B, T, H):
                [torch.randn(B, T, H, dtype=torch.float64)], dtype, ["gi", "h0", "w_hh", "b_hh"])
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_scan_keeps_gates_only_for_a_backward(backend):
+    """The forward keeps the hidden gates when a backward will follow; the backward gives the same
+    gradients from them as from recomputing them."""
+    B, T, H = 3, 11, 128
+    _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32)
+    gi, h0 = torch.randn(B, T, 3 * H), torch.randn(B, H)
+    out, gates = torch.ops.rnngen.scan(gi, h0, w_hh, b_hh, True, backend)
+    assert torch.allclose(gates, torch.nn.functional.linear(torch.cat([h0[:, None], out[:, :-1]], 1), w_hh, b_hh),
+                          atol=1e-5)
+    assert torch.ops.rnngen.scan(gi, h0, w_hh, b_hh, False, backend)[1].numel() == 0
+    g = torch.randn(B, T, H)
+    kept = torch.ops.rnngen.scan_backward(g, gi, h0, w_hh, b_hh, out, gates, backend)
+    recomputed = torch.ops.rnngen.scan_backward(g, gi, h0, w_hh, b_hh, out, torch.empty(0), backend)
+    for a, b in zip(kept, recomputed):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("C", [1, 3])
 @pytest.mark.parametrize("B,T,H", SHAPES, ids=SHAPE_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -188,10 +206,13 @@ def test_opcheck_every_op(backend):
     gi, h0 = torch.randn(B, T, 3 * H), torch.randn(B, H)
     w_out, b_out = torch.randn(C, H), torch.randn(C)
     req = lambda *xs: [x.clone().requires_grad_() for x in xs]  # noqa: E731
-    out = torch.ops.rnngen.scan(gi, h0, w_hh, b_hh, backend)
+    out, gates = torch.ops.rnngen.scan(gi, h0, w_hh, b_hh, True, backend)
     cases = [
-        (torch.ops.rnngen.scan.default, (*req(gi, h0, w_hh, b_hh), backend)),
-        (torch.ops.rnngen.scan_backward.default, (torch.randn(B, T, H), gi, h0, w_hh, b_hh, out, backend)),
+        (torch.ops.rnngen.scan.default, (*req(gi, h0, w_hh, b_hh), True, backend)),
+        (torch.ops.rnngen.scan.default, (gi, h0, w_hh, b_hh, False, backend)),
+        (torch.ops.rnngen.scan_backward.default, (torch.randn(B, T, H), gi, h0, w_hh, b_hh, out, gates, backend)),
+        (torch.ops.rnngen.scan_backward.default,
+         (torch.randn(B, T, H), gi, h0, w_hh, b_hh, out, torch.empty(0), backend)),
         (torch.ops.rnngen.decode.default, (*req(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out), T, backend)),
     ]
     dec_out, dec_hidden = torch.ops.rnngen.decode(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, T, backend)

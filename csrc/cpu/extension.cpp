@@ -35,8 +35,8 @@ at::Tensor philox_uniform_cpu(int64_t seed, const at::Tensor& offset) {
 
 TORCH_LIBRARY(rnngen_cpu, m) {
   m.def("philox_uniform(int seed, Tensor offset) -> Tensor");
-  m.def("scan_forward(Tensor gi, Tensor h0, Tensor w_hh, Tensor b_hh, Tensor(a!) out) -> ()");
-  m.def("scan_backward(Tensor grad_out, Tensor gi, Tensor h0, Tensor w_hh, Tensor b_hh, Tensor out, "
+  m.def("scan_forward(Tensor gi, Tensor h0, Tensor w_hh, Tensor b_hh, Tensor(a!) out, Tensor(b!) gates) -> ()");
+  m.def("scan_backward(Tensor grad_out, Tensor gi, Tensor h0, Tensor w_hh, Tensor b_hh, Tensor out, Tensor gates, "
         "Tensor(a!) d_gi, Tensor(b!) d_h0, Tensor(c!) d_w_hh, Tensor(d!) d_b_hh) -> ()");
   m.def("decode_forward(Tensor h0, Tensor w_ih, Tensor b_ih, Tensor w_hh, Tensor b_hh, Tensor w_out, "
         "Tensor b_out, Tensor(a!) out, Tensor(b!) hidden) -> ()");

@@ -13,8 +13,8 @@ namespace {
 
 // Fewer rows than threads: the threads split the hidden units (see units_threads).
 template <typename T_>
-void scan_forward_units(const T_* gi_p, const T_* h0_p, const PackedWeight& w, const T_* b_p, T_* out_p, int64_t B,
-                        int64_t T, int64_t H, int threads) {
+void scan_forward_units(const T_* gi_p, const T_* h0_p, const PackedWeight& w, const T_* b_p, T_* out_p,
+                        T_* gates_p, int64_t B, int64_t T, int64_t H, int threads) {
   SpinBarrier barrier(threads);
 #pragma omp parallel num_threads(threads)
   {
@@ -25,16 +25,20 @@ void scan_forward_units(const T_* gi_p, const T_* h0_p, const PackedWeight& w, c
       const int64_t ld_prev = t == 0 ? H : T * H;
       for (int64_t g = 0; g < 3; ++g)
         gemm_columns(h_prev, ld_prev, B, w, (g * H + j0) / 64, (g * H + j0 + S) / 64, b_p, gh.data() + g * S, 3 * S);
-      for (int64_t b = 0; b < B; ++b)
+      for (int64_t b = 0; b < B; ++b) {
         gru_units(gi_p + (b * T + t) * 3 * H + j0, H, gh.data() + b * 3 * S, S, h_prev + b * ld_prev + j0,
                   out_p + (b * T + t) * H + j0, S);
+        if (gates_p)
+          for (int64_t g = 0; g < 3; ++g)
+            std::copy_n(gh.data() + b * 3 * S + g * S, S, gates_p + (b * T + t) * 3 * H + g * H + j0);
+      }
       barrier.wait();
     }
   }
 }
 
 void scan_forward(const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& w_hh, const at::Tensor& b_hh,
-                  at::Tensor& out) {
+                  at::Tensor& out, at::Tensor& gates) {
   const at::AutoDispatchBelowADInplaceOrView below_autograd;  // the weights may require grad
   const int64_t B = gi.size(0), T = gi.size(1), H = h0.size(1);
   const PackedWeight w = pack_weight(w_hh);  // step t's gates: h_{t-1} @ w_hh^T + b_hh
@@ -42,21 +46,25 @@ void scan_forward(const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& 
     using T_ = scalar_t;
     const T_ *gi_p = gi.const_data_ptr<T_>(), *h0_p = h0.const_data_ptr<T_>(), *b_p = b_hh.const_data_ptr<T_>();
     T_* out_p = out.mutable_data_ptr<T_>();
+    T_* gates_p = gates.numel() ? gates.mutable_data_ptr<T_>() : nullptr;  // kept for the backward
     if (const int threads = units_threads(B, H); threads > 1) {
-      scan_forward_units(gi_p, h0_p, w, b_p, out_p, B, T, H, threads);
+      scan_forward_units(gi_p, h0_p, w, b_p, out_p, gates_p, B, T, H, threads);
       return;
     }
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
       const int64_t rows = b1 - b0;
-      std::vector<T_> gh(rows * 3 * H);
+      std::vector<T_> scratch(gates_p ? 0 : rows * 3 * H);
       for (int64_t t = 0; t < T; ++t) {
         // h_{t-1} of row b: h0[b] at t = 0, else out[b, t-1] (rows T*H apart)
         const T_* h_prev = t == 0 ? h0_p + b0 * H : out_p + (b0 * T + t - 1) * H;
         const int64_t ld_prev = t == 0 ? H : T * H;
-        gemm(h_prev, ld_prev, rows, w, b_p, gh.data(), 3 * H);
+        // the step's hidden gates go straight into the saved gates when there are any
+        T_* gh = gates_p ? gates_p + (b0 * T + t) * 3 * H : scratch.data();
+        const int64_t ld_gh = gates_p ? T * 3 * H : 3 * H;
+        gemm(h_prev, ld_prev, rows, w, b_p, gh, ld_gh);
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t b = b0 + r;
-          gru_row(gi_p + (b * T + t) * 3 * H, gh.data() + r * 3 * H, h_prev + r * ld_prev, out_p + (b * T + t) * H, H);
+          gru_row(gi_p + (b * T + t) * 3 * H, gh + r * ld_gh, h_prev + r * ld_prev, out_p + (b * T + t) * H, H);
         }
       }
     });
@@ -64,13 +72,15 @@ void scan_forward(const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& 
 }
 
 void scan_backward(const at::Tensor& grad_out, const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& w_hh,
-                   const at::Tensor& b_hh, const at::Tensor& out, at::Tensor& d_gi, at::Tensor& d_h0,
+                   const at::Tensor& b_hh, const at::Tensor& out, const at::Tensor& gates, at::Tensor& d_gi,
+                   at::Tensor& d_h0,
                    at::Tensor& d_w_hh, at::Tensor& d_b_hh) {
   const at::AutoDispatchBelowADInplaceOrView below_autograd;  // the weights may require grad
   const int64_t B = gi.size(0), T = gi.size(1), H = h0.size(1);
-  // Every step's hidden gates at once (one GEMM: all h_{t-1} are known), then the reverse loop.
+  // Every step's hidden gates: kept by the forward, or recomputed at once (one GEMM: all h_{t-1}
+  // are known); then the reverse loop.
   const at::Tensor h_prev = at::cat({h0.unsqueeze(1), out.narrow(1, 0, T - 1)}, 1);  // [B, T, H]
-  const at::Tensor gh = at::addmm(b_hh, h_prev.view({B * T, H}), w_hh.t());           // [B*T, 3H]
+  const at::Tensor gh = gates.numel() ? gates : at::addmm(b_hh, h_prev.view({B * T, H}), w_hh.t());
   const at::Tensor d_gh = at::empty({B, T, 3 * H}, gi.options());
   const PackedWeight w_back = pack_weight(w_hh.t());  // dL/dh_{t-1} += dgh_t @ w_hh
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "rnngen_cpu::scan_backward", [&] {

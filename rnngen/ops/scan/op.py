@@ -3,8 +3,9 @@
     out[:, t] = h_t,   h_t = GRU(gi[:, t], h_{t-1}),   h_{-1} = h0
 
 ``gi`` is the input projection of all steps (one GEMM outside); the fused kernels keep W_hh and
-h on chip for all T steps. Registered as ``torch.ops.rnngen.scan`` with a fake kernel and an
-autograd formula whose backward is the op ``torch.ops.rnngen.scan_backward``.
+h on chip for all T steps. Registered as ``torch.ops.rnngen.scan`` (outputs: the hidden states
+and, when asked, every step's hidden gates for the backward) with a fake kernel and an autograd
+formula whose backward is the op ``torch.ops.rnngen.scan_backward``.
 """
 
 from __future__ import annotations
@@ -38,46 +39,57 @@ def scan(gi: Tensor, h0: Tensor | None, w_hh: Tensor, b_hh: Tensor | None = None
     b_hh = _checks.bias("b_hh", b_hh, 3 * H, w_hh)
     device = _checks.same_device(gi=gi, h0=h0, w_hh=w_hh, b_hh=b_hh)
     name = dispatch.resolve(backend, device, "scan_forward", gi.dtype)
-    return torch.ops.rnngen.scan(gi, h0, w_hh, b_hh, name)
+    # When a backward will follow, the forward keeps every step's hidden gates (B*T*3H values)
+    # so the backward need not recompute them; otherwise it keeps nothing.
+    save_gates = torch.is_grad_enabled() and any(x.requires_grad for x in (gi, h0, w_hh, b_hh))
+    return torch.ops.rnngen.scan(gi, h0, w_hh, b_hh, save_gates, name)[0]
 
 
 @torch.library.custom_op("rnngen::scan", mutates_args=())
-def _scan(gi: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor, backend: str) -> Tensor:
+def _scan(gi: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor, save_gates: bool,
+          backend: str) -> tuple[Tensor, Tensor]:
     out = dispatch.new_output((gi.shape[0], gi.shape[1], w_hh.shape[1]), gi)
+    gates = dispatch.new_output(_gates_shape(gi, save_gates), gi)
     dispatch.get_kernel(backend, "scan_forward")(gi.contiguous(), h0.contiguous(), w_hh.contiguous(),
-                                                  b_hh.contiguous(), out)
-    return out
+                                                  b_hh.contiguous(), out, gates)
+    return out, gates
+
+
+def _gates_shape(gi: Tensor, save_gates: bool) -> tuple:
+    """The saved hidden gates: [B, T, 3H], or an empty tensor when none are kept."""
+    return tuple(gi.shape) if save_gates else (0,)
 
 
 @_scan.register_fake
-def _(gi, h0, w_hh, b_hh, backend):
-    return gi.new_empty(gi.shape[0], gi.shape[1], w_hh.shape[1])
+def _(gi, h0, w_hh, b_hh, save_gates, backend):
+    return gi.new_empty(gi.shape[0], gi.shape[1], w_hh.shape[1]), gi.new_empty(_gates_shape(gi, save_gates))
 
 
 @torch.library.custom_op("rnngen::scan_backward", mutates_args=())
 def _scan_backward(grad_out: Tensor, gi: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor,
-                   out: Tensor, backend: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                   out: Tensor, gates: Tensor, backend: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     grads = tuple(dispatch.new_output(x.shape, x) for x in (gi, h0, w_hh, b_hh))
-    inputs = (a.contiguous() for a in (grad_out, gi, h0, w_hh, b_hh, out))
+    inputs = (a.contiguous() for a in (grad_out, gi, h0, w_hh, b_hh, out, gates))
     dispatch.get_kernel(backend, "scan_backward")(*inputs, *grads)
     return grads
 
 
 @_scan_backward.register_fake
-def _(grad_out, gi, h0, w_hh, b_hh, out, backend):
+def _(grad_out, gi, h0, w_hh, b_hh, out, gates, backend):
     return (torch.empty_like(gi), torch.empty_like(h0), torch.empty_like(w_hh), torch.empty_like(b_hh))
 
 
 def _setup_context(ctx, inputs, output):
-    gi, h0, w_hh, b_hh, backend = inputs
-    ctx.save_for_backward(gi, h0, w_hh, b_hh, output)
+    gi, h0, w_hh, b_hh, save_gates, backend = inputs
+    ctx.save_for_backward(gi, h0, w_hh, b_hh, *output)
     ctx.backend = backend
+    ctx.mark_non_differentiable(output[1])
 
 
-def _backward(ctx, grad_out):
-    gi, h0, w_hh, b_hh, out = ctx.saved_tensors
-    d_gi, d_h0, d_w_hh, d_b_hh = torch.ops.rnngen.scan_backward(grad_out, gi, h0, w_hh, b_hh, out, ctx.backend)
-    return d_gi, d_h0, d_w_hh, d_b_hh, None
+def _backward(ctx, grad_out, _grad_gates):
+    gi, h0, w_hh, b_hh, out, gates = ctx.saved_tensors
+    d_gi, d_h0, d_w_hh, d_b_hh = torch.ops.rnngen.scan_backward(grad_out, gi, h0, w_hh, b_hh, out, gates, ctx.backend)
+    return d_gi, d_h0, d_w_hh, d_b_hh, None, None
 
 
 _scan.register_autograd(_backward, setup_context=_setup_context)
