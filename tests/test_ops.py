@@ -106,6 +106,23 @@ def test_sample_matches_truth(backend, dtype, B, T, H, C):
     assert torch.equal(got, want)
 
 
+@pytest.mark.parametrize("C", [1, 2])
+@pytest.mark.parametrize("B", [1, 3])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sample_matches_truth_wide(backend, B, C):
+    """H and K multiples of 128 at B=1: the fused CPU kernel then splits units and logits over
+    two threads; known values too."""
+    H, K, steps = 128, 128, 16 * C
+    a = _sample_inputs(B, H, K=K, C=C)
+    known = torch.full((B, steps), -1)
+    known[:, 3] = 5
+    got = rnngen.sample(a["h0"], a["emb"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], steps, cond=a["cond"],
+                        temperature=1.1, seed=77, known=known, backend=backend)
+    want = truth_sample(a["h0"], a["emb"], a["cond"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], steps, 1.1, 77,
+                        known=known)
+    assert torch.equal(got, want)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_sample_known_values_are_kept_and_fed(backend):
     B, T, H, K = 3, 30, 16, 5

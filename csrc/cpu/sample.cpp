@@ -2,6 +2,7 @@
 // as the next input, conditioning and forced known values, all inside one loop over the steps.
 // The op layer (rnngen/ops/sample/op.py) has checked every input (known values in range
 // included). The math follows rnngen/ops/sample/naive.py.
+#include <omp.h>
 #include <torch/library.h>
 
 #include <optional>
@@ -29,6 +30,58 @@ RNNGEN_CLONES int64_t draw(float* logits, int64_t K, float temperature, float u)
 
 namespace {
 
+// The draw for row b at step t: the known value, or the inverse-CDF draw from its logits.
+template <typename T_>
+int64_t value_at(const T_* logits, float* scratch, int64_t K, float temperature, uint64_t key, int64_t row_offset,
+                 int64_t b, int64_t t, int64_t T, const int64_t* known) {
+  if (known && known[b * T + t] >= 0) return known[b * T + t];
+  for (int64_t k = 0; k < K; ++k) scratch[k] = static_cast<float>(logits[k]);
+  const uint64_t offset = static_cast<uint64_t>(row_offset + b) * static_cast<uint64_t>(T) + t;
+  return draw(scratch, K, temperature, philox_uniform(key, offset));
+}
+
+// Fewer rows than threads (see units_threads): each thread computes its slice of the hidden
+// units' gates and of the logits; after a barrier every thread draws the same value from the
+// shared logits (same inputs, same order: the same number), feeds its units, and the threads
+// meet again before the next step.
+template <typename T_>
+void sample_units(const T_* h0_p, const T_* emb_p, const T_* cond_p, const PackedWeight& w_hh, const T_* b_hh,
+                  const std::vector<PackedWeight>& w_out, const T_* b_out, float temperature, uint64_t key,
+                  int64_t row_offset, const int64_t* known, int64_t* val_p, int64_t B, int64_t T, int64_t H,
+                  int64_t C, int64_t K, int threads) {
+  const int64_t G = 3 * H;
+  std::vector<T_> h(h0_p, h0_p + B * H), h_next(B * H), logits(B * K);
+  SpinBarrier barrier(threads);
+#pragma omp parallel num_threads(threads)
+  {
+    const int part = omp_get_thread_num();
+    const int64_t S = H / threads, j0 = unit_slice_begin(H, part, threads);
+    const int64_t kt = K / 64 / threads, kt0 = part * kt;  // this thread's 64-wide logit tiles
+    std::vector<T_> gh(B * 3 * S), gi(3 * S);
+    std::vector<float> scratch(K);
+    T_ *cur = h.data(), *next = h_next.data();
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t c = t % C;
+      for (int64_t g = 0; g < 3; ++g)
+        gemm_columns(cur, H, B, w_hh, (g * H + j0) / 64, (g * H + j0 + S) / 64, b_hh, gh.data() + g * S, 3 * S);
+      gemm_columns(cur, H, B, w_out[c], kt0, kt0 + kt, b_out + c * K, logits.data() + kt0 * 64, K);
+      barrier.wait();
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t v = value_at(logits.data() + b * K, scratch.data(), K, temperature, key, row_offset, b, t, T, known);
+        if (part == 0) val_p[b * T + t] = v;
+        if (t + 1 < T) {  // this thread's units of h_{t+1} = GRU(emb[c][v] + cond, h_t)
+          for (int64_t g = 0; g < 3; ++g)
+            for (int64_t i = 0; i < S; ++i)
+              gi[g * S + i] = emb_p[(c * K + v) * G + g * H + j0 + i] + cond_p[b * G + g * H + j0 + i];
+          gru_units(gi.data(), S, gh.data() + b * 3 * S, S, cur + b * H + j0, next + b * H + j0, S);
+        }
+      }
+      std::swap(cur, next);
+      barrier.wait();
+    }
+  }
+}
+
 void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond, const at::Tensor& w_hh,
             const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out, double temperature, int64_t seed,
             int64_t row_offset, const std::optional<at::Tensor>& known, at::Tensor& values) {
@@ -51,6 +104,13 @@ void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond,
     std::vector<const T_*> bias_p;
     for (int64_t c = 0; c < C; ++c) bias_p.push_back(biases[c].const_data_ptr<T_>());
     const T_ *h0_p = h0.const_data_ptr<T_>(), *emb_p = emb.const_data_ptr<T_>(), *cond_p = cond.const_data_ptr<T_>();
+    if (const int threads = units_threads(B, H); threads > 1 && K % (64 * threads) == 0) {
+      std::vector<PackedWeight> heads;
+      for (int64_t c = 0; c < C; ++c) heads.push_back(pack_weight(w_out[c]));
+      sample_units(h0_p, emb_p, cond_p, pack_weight(w_hh), b_hh.const_data_ptr<T_>(), heads,
+                   b_out.const_data_ptr<T_>(), temp, key, row_offset, known_p, val_p, B, T, H, C, K, threads);
+      return;
+    }
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
       const int64_t rows = b1 - b0;
       std::vector<T_> h(h0_p + b0 * H, h0_p + b1 * H), h_next(rows * H), ghl(rows * N), gi(G);
@@ -60,13 +120,7 @@ void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond,
         gemm(h.data(), H, rows, ws[c], bias_p[c], ghl.data(), N);
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t b = b0 + r;
-          int64_t v = known_p ? known_p[b * T + t] : -1;
-          if (v < 0) {
-            const T_* l = ghl.data() + r * N + G;
-            for (int64_t k = 0; k < K; ++k) logits[k] = static_cast<float>(l[k]);
-            const uint64_t offset = static_cast<uint64_t>(row_offset + b) * static_cast<uint64_t>(T) + t;
-            v = draw(logits.data(), K, temp, philox_uniform(key, offset));
-          }
+          const int64_t v = value_at(ghl.data() + r * N + G, logits.data(), K, temp, key, row_offset, b, t, T, known_p);
           val_p[b * T + t] = v;
           if (t + 1 < T) {  // h_{t+1} = GRU(emb[c][v] + cond, h_t)
             const T_* e = emb_p + (c * K + v) * G;
