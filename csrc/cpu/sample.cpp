@@ -17,6 +17,7 @@ namespace rnngen::cpu {
 // cdf = running float32 sum in value order, the first k with cdf[k] > u * cdf[K-1], else K-1.
 RNNGEN_CLONES int64_t draw(float* logits, int64_t K, float temperature, float u) {
   float m = logits[0];
+#pragma omp simd reduction(max : m)
   for (int64_t k = 1; k < K; ++k) m = logits[k] > m ? logits[k] : m;
 #pragma omp simd
   for (int64_t k = 0; k < K; ++k) logits[k] = exp_fast((logits[k] - m) / temperature);
