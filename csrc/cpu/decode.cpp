@@ -14,7 +14,7 @@ namespace {
 // Fewer rows than threads: the threads split the hidden units (see units_threads). Each one
 // computes the step's output x_t itself (C values: cheaper than another barrier).
 template <typename T_>
-void decode_forward_units(const T_* h0_p, const PackedWeight& w_hh, const T_* b_hh, const PackedWeight& w_out,
+void decode_forward_units(const T_* h0_p, const PackedWeight& w_hh, const T_* b_hh, const T_* w_out,
                           const T_* b_out, const PackedWeight& w_ih, const T_* b_ih, T_* out_p, T_* hid_p, int64_t B,
                           int64_t T, int64_t H, int64_t C, int threads) {
   SpinBarrier barrier(threads);
@@ -26,7 +26,8 @@ void decode_forward_units(const T_* h0_p, const PackedWeight& w_hh, const T_* b_
     for (int64_t t = 0; t < T; ++t) {
       const T_* h_prev = t == 0 ? h0_p : hid_p + (t - 1) * H;
       const int64_t ld_prev = t == 0 ? H : T * H;
-      gemm(h_prev, ld_prev, B, w_out, b_out, x.data(), C);
+      for (int64_t b = 0; b < B; ++b)  // x_t: C dot products (C is small: the seed has C = 1)
+        for (int64_t c = 0; c < C; ++c) x[b * C + c] = b_out[c] + dot(h_prev + b * ld_prev, w_out + c * H, H);
       for (int64_t g = 0; g < 3; ++g) {
         const int64_t tile0 = (g * H + j0) / 64, tile1 = (g * H + j0 + S) / 64;
         gemm_columns(h_prev, ld_prev, B, w_hh, tile0, tile1, b_hh, gh.data() + g * S, 3 * S);
@@ -57,7 +58,7 @@ void decode_forward(const at::Tensor& h0, const at::Tensor& w_ih, const at::Tens
     const T_ *h0_p = h0.const_data_ptr<T_>(), *bias_p = bias.const_data_ptr<T_>(), *bih_p = b_ih.const_data_ptr<T_>();
     T_ *out_p = out.mutable_data_ptr<T_>(), *hid_p = hidden.mutable_data_ptr<T_>();
     if (const int threads = units_threads(B, H); threads > 1) {
-      decode_forward_units(h0_p, pack_weight(w_hh), b_hh.const_data_ptr<T_>(), pack_weight(w_out),
+      decode_forward_units(h0_p, pack_weight(w_hh), b_hh.const_data_ptr<T_>(), w_out.const_data_ptr<T_>(),
                            b_out.const_data_ptr<T_>(), w_in, bih_p, out_p, hid_p, B, T, H, C, threads);
       return;
     }

@@ -33,6 +33,10 @@ void gemm_columns(const double* x, int64_t ldx, int64_t rows, const PackedWeight
   gemm_packed_impl(x, ldx, rows, w, tile0, tile1, false, bias, out, ldo);
 }
 
+RNNGEN_CLONES float dot(const float* a, const float* b, int64_t n) { return dot_impl(a, b, n); }
+
+double dot(const double* a, const double* b, int64_t n) { return dot_impl(a, b, n); }
+
 RNNGEN_CLONES void gru_units(const float* gi, int64_t gi_stride, const float* gh, int64_t gh_stride, const float* h,
                              float* h_new, int64_t n) {
   gru_units_impl(gi, gi_stride, gh, gh_stride, h, h_new, n);

@@ -112,7 +112,7 @@ RNNGEN_INLINE void gemm_rows_impl(const T* __restrict__ x, int64_t ldx, int64_t 
 
 // Weights packed for the per-step GEMM out = x @ W^T (W is [N, K]): columns in tiles of 64, each
 // tile's K x 64 block contiguous, so the K loop streams memory in order; the last N % 64
-// columns stay as a plain K x rest matrix. (Measured on a Sapphire Rapids core: faster than an
+// rows of W (the last N % 64 columns of out) stay plain, each done as a dot product. (Measured on a Sapphire Rapids core: faster than an
 // MKL call per step from 1 to 64 rows, where a call's fixed cost and a GEMM shape this thin
 // both hurt.)
 struct PackedWeight {
@@ -127,7 +127,7 @@ inline PackedWeight pack_weight(const at::Tensor& w) {
   p.tiles = p.N / 64;
   const at::Tensor plain = w.detach().contiguous();
   p.packed = plain.narrow(0, 0, p.tiles * 64).view({p.tiles, 64, p.K}).transpose(1, 2).contiguous();
-  p.tail = plain.narrow(0, p.tiles * 64, p.N - p.tiles * 64).t().contiguous();
+  p.tail = plain.narrow(0, p.tiles * 64, p.N - p.tiles * 64).contiguous();
   return p;
 }
 
@@ -164,6 +164,14 @@ RNNGEN_INLINE void gemm_tile(const double* __restrict__ x, int64_t ldx, const do
   gemm_rows_impl(x, ldx, RB, w, 64, K, 64, bias, out, ldo);
 }
 
+template <typename T>
+RNNGEN_INLINE T dot_impl(const T* a, const T* b, int64_t n) {
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
 // Columns [64 * tile0, 64 * tile1) of out = bias + x @ W^T (plus the tail columns when
 // with_tail): out points at column 64 * tile0 of row 0, bias at column 0.
 template <typename T>
@@ -179,9 +187,12 @@ RNNGEN_INLINE void gemm_packed_impl(const T* x, int64_t ldx, int64_t rows, const
     for (; r < rows; ++r) gemm_tile<1>(x + r * ldx, ldx, w, p.K, b, o + r * ldo, ldo);
   }
   const int64_t rest = p.N - p.tiles * 64;
-  if (with_tail && rest > 0)
-    gemm_rows_impl(x, ldx, rows, p.tail.const_data_ptr<T>(), rest, p.K, rest, bias ? bias + p.tiles * 64 : nullptr,
-                   out + (p.tiles - tile0) * 64, ldo);
+  if (!with_tail || rest == 0) return;
+  const T* tail = p.tail.const_data_ptr<T>();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < rest; ++c)
+      out[r * ldo + (p.tiles - tile0) * 64 + c] =
+          (bias ? bias[p.tiles * 64 + c] : T(0)) + dot_impl(x + r * ldx, tail + c * p.K, p.K);
 }
 
 // One GRU step for one row over n units: h_new = (1 - z) n + z h, gate order r, z, n. Gate g of
@@ -234,6 +245,8 @@ void gemm_columns(const float* x, int64_t ldx, int64_t rows, const PackedWeight&
                   const float* bias, float* out, int64_t ldo);
 void gemm_columns(const double* x, int64_t ldx, int64_t rows, const PackedWeight& w, int64_t tile0, int64_t tile1,
                   const double* bias, double* out, int64_t ldo);
+float dot(const float* a, const float* b, int64_t n);
+double dot(const double* a, const double* b, int64_t n);
 void gru_units(const float* gi, int64_t gi_stride, const float* gh, int64_t gh_stride, const float* h, float* h_new,
                int64_t n);
 void gru_units(const double* gi, int64_t gi_stride, const double* gh, int64_t gh_stride, const double* h,
