@@ -257,3 +257,30 @@ def test_noncontiguous_inputs(dtype):
     for backend in BACKENDS:
         assert torch.equal(rnngen.scan(gi, None, w_t, b_hh, backend=backend),
                            rnngen.scan(gi.contiguous(), None, w_hh, b_hh, backend=backend))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_results_do_not_depend_on_the_thread_count(backend):
+    """One thread (rows split over one) and all threads (the CPU kernels split the units at B=1)
+    give the same numbers."""
+    B, T, H, K = 1, 12, 128, 128
+    a = _sample_inputs(B, H, K)
+    gi = torch.randn(B, T, 3 * H)
+    w_ih, b_ih, _, _ = gru_weights(H, 2, torch.float32)
+    w_out, b_out = torch.randn(2, H) / H**0.5, torch.randn(2)
+
+    def run():
+        return (rnngen.scan(gi, a["h0"], a["w_hh"], a["b_hh"], backend=backend),
+                rnngen.decode(a["h0"], w_ih, b_ih, a["w_hh"], a["b_hh"], w_out, b_out, T, backend=backend),
+                rnngen.sample(a["h0"], a["emb"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], T, seed=3,
+                              backend=backend))
+
+    threads = torch.get_num_threads()
+    many = run()
+    torch.set_num_threads(1)
+    try:
+        one = run()
+    finally:
+        torch.set_num_threads(threads)
+    for x, y in zip(many, one):
+        assert torch.equal(x, y)

@@ -273,9 +273,15 @@ inline int64_t row_grain(int64_t rows) {
 // cores idle, and one core streaming all of W_hh from its L2 each step is bandwidth-bound. Then
 // the forward kernels split the hidden units instead: each thread holds its slice of the weights
 // in its own L2, and the threads meet at a barrier once (sample: twice) per step.
-inline int units_threads(int64_t rows, int64_t H) {
+// The number of threads to split units over: the most (up to the intra-op thread count) that
+// give every thread whole 64-wide tiles of H (and of K, the logits, when given); 1 means "split
+// rows instead".
+inline int units_threads(int64_t rows, int64_t H, int64_t K = 0) {
   const int threads = at::get_num_threads();
-  return rows < threads && H % (64 * threads) == 0 ? threads : 1;
+  if (rows >= threads) return 1;
+  for (int t = threads; t >= 2; --t)
+    if (H % (64 * t) == 0 && K % (64 * t) == 0) return t;
+  return 1;
 }
 
 // The per-step meeting point of the unit-split kernels: a spinning, sense-counting barrier. An

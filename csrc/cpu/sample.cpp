@@ -105,7 +105,7 @@ void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond,
     std::vector<const T_*> bias_p;
     for (int64_t c = 0; c < C; ++c) bias_p.push_back(biases[c].const_data_ptr<T_>());
     const T_ *h0_p = h0.const_data_ptr<T_>(), *emb_p = emb.const_data_ptr<T_>(), *cond_p = cond.const_data_ptr<T_>();
-    if (const int threads = units_threads(B, H); threads > 1 && K % (64 * threads) == 0) {
+    if (const int threads = units_threads(B, H, K); threads > 1) {
       std::vector<PackedWeight> heads;
       for (int64_t c = 0; c < C; ++c) heads.push_back(pack_weight(w_out[c]));
       sample_units(h0_p, emb_p, cond_p, pack_weight(w_hh), b_hh.const_data_ptr<T_>(), heads,
