@@ -48,18 +48,20 @@ void decode_forward(const at::Tensor& h0, const at::Tensor& w_ih, const at::Tens
                     at::Tensor& hidden) {
   const at::AutoDispatchBelowADInplaceOrView below_autograd;  // the weights may require grad
   const int64_t B = h0.size(0), H = h0.size(1), T = out.size(1), C = out.size(2), G = 3 * H;
-  // W_hh and W_out both multiply h_{t-1}: one pass over h gives gh (columns 0..3H) and x_t.
-  const PackedWeight w = pack_weight(at::cat({w_hh, w_out}));  // [3H + C, H]
-  const at::Tensor bias = at::cat({b_hh, b_out});
   const PackedWeight w_in = pack_weight(w_ih);  // gi = x_t @ w_ih^T + b_ih
+  const int threads = units_threads(B, H);
+  // Rows split: W_hh and W_out both multiply h_{t-1}, so one pass over h gives gh (columns
+  // 0..3H) and x_t. Units split: W_hh alone (each thread computes x_t as C dot products).
+  const PackedWeight w = pack_weight(threads > 1 ? w_hh : at::cat({w_hh, w_out}));
+  const at::Tensor bias = at::cat({b_hh, b_out});
   const int64_t N = G + C;
   AT_DISPATCH_FLOATING_TYPES(h0.scalar_type(), "rnngen_cpu::decode_forward", [&] {
     using T_ = scalar_t;
     const T_ *h0_p = h0.const_data_ptr<T_>(), *bias_p = bias.const_data_ptr<T_>(), *bih_p = b_ih.const_data_ptr<T_>();
     T_ *out_p = out.mutable_data_ptr<T_>(), *hid_p = hidden.mutable_data_ptr<T_>();
-    if (const int threads = units_threads(B, H); threads > 1) {
-      decode_forward_units(h0_p, pack_weight(w_hh), b_hh.const_data_ptr<T_>(), w_out.const_data_ptr<T_>(),
-                           b_out.const_data_ptr<T_>(), w_in, bih_p, out_p, hid_p, B, T, H, C, threads);
+    if (threads > 1) {
+      decode_forward_units(h0_p, w, b_hh.const_data_ptr<T_>(), w_out.const_data_ptr<T_>(), b_out.const_data_ptr<T_>(),
+                           w_in, bih_p, out_p, hid_p, B, T, H, C, threads);
       return;
     }
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {

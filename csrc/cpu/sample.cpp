@@ -88,11 +88,13 @@ void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond,
             int64_t row_offset, const std::optional<at::Tensor>& known, at::Tensor& values) {
   const at::AutoDispatchBelowADInplaceOrView below_autograd;  // the weights may require grad
   const int64_t B = h0.size(0), H = h0.size(1), C = w_out.size(0), K = w_out.size(1), T = values.size(1), G = 3 * H;
-  // Per channel c, [W_hh; W_out[c]]: one pass over h_t gives the next gates and the logits.
+  const int threads = units_threads(B, H, K);
+  // Rows split: per channel c, [W_hh; W_out[c]], so one pass over h_t gives the next gates and
+  // the logits. Units split: W_hh and the heads packed apart (each thread takes a slice of each).
   std::vector<PackedWeight> ws;
   std::vector<at::Tensor> biases;
   for (int64_t c = 0; c < C; ++c) {
-    ws.push_back(pack_weight(at::cat({w_hh, w_out[c]})));  // [3H + K, H]
+    ws.push_back(pack_weight(threads > 1 ? w_out[c] : at::cat({w_hh, w_out[c]})));
     biases.push_back(at::cat({b_hh, b_out[c]}));
   }
   const int64_t N = G + K;
@@ -105,10 +107,8 @@ void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond,
     std::vector<const T_*> bias_p;
     for (int64_t c = 0; c < C; ++c) bias_p.push_back(biases[c].const_data_ptr<T_>());
     const T_ *h0_p = h0.const_data_ptr<T_>(), *emb_p = emb.const_data_ptr<T_>(), *cond_p = cond.const_data_ptr<T_>();
-    if (const int threads = units_threads(B, H, K); threads > 1) {
-      std::vector<PackedWeight> heads;
-      for (int64_t c = 0; c < C; ++c) heads.push_back(pack_weight(w_out[c]));
-      sample_units(h0_p, emb_p, cond_p, pack_weight(w_hh), b_hh.const_data_ptr<T_>(), heads,
+    if (threads > 1) {
+      sample_units(h0_p, emb_p, cond_p, pack_weight(w_hh), b_hh.const_data_ptr<T_>(), ws,
                    b_out.const_data_ptr<T_>(), temp, key, row_offset, known_p, val_p, B, T, H, C, K, threads);
       return;
     }
