@@ -71,6 +71,7 @@ def _sample(**kw):
     (dict(temperature=0.0), ValueError, "temperature"),
     (dict(temperature=-1.0), ValueError, "temperature"),
     (dict(temperature=float("nan")), ValueError, "temperature"),
+    (dict(temperature=1e-46), ValueError, "temperature"),  # 0 in float32
     (dict(temperature="hot"), TypeError, "temperature"),
     (dict(seed=1.5), TypeError, "seed"),
     (dict(steps=0), ValueError, "steps"),

@@ -17,13 +17,16 @@ template <typename T_>
 void decode_forward_units(const T_* h0_p, const PackedWeight& w_hh, const T_* b_hh, const T_* w_out,
                           const T_* b_out, const PackedWeight& w_ih, const T_* b_ih, T_* out_p, T_* hid_p, int64_t B,
                           int64_t T, int64_t H, int64_t C, int threads) {
-  SpinBarrier barrier(threads);
+  SpinBarrier barrier;
 #pragma omp parallel num_threads(threads)
   {
-    const int part = omp_get_thread_num();
-    const int64_t S = H / threads, j0 = unit_slice_begin(H, part, threads);
+    const UnitShare share = unit_share(H);
+#pragma omp single
+    barrier.reset(share.parts);
+    const int part = share.part;
+    const int64_t S = H / share.parts, j0 = part * S;
     std::vector<T_> gh(B * 3 * S), gi(B * 3 * S), x(B * C);
-    for (int64_t t = 0; t < T; ++t) {
+    for (int64_t t = 0; t < T && share.active; ++t) {
       const T_* h_prev = t == 0 ? h0_p : hid_p + (t - 1) * H;
       const int64_t ld_prev = t == 0 ? H : T * H;
       for (int64_t b = 0; b < B; ++b)  // x_t: C dot products (C is small: the seed has C = 1)

@@ -12,6 +12,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -19,6 +20,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <thread>
 #include <utility>
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
@@ -277,35 +279,57 @@ inline int64_t row_grain(int64_t rows) {
 // give every thread whole 64-wide tiles of H (and of K, the logits, when given); 1 means "split
 // rows instead".
 inline int units_threads(int64_t rows, int64_t H, int64_t K = 0) {
-  const int threads = at::get_num_threads();
+  if (at::in_parallel_region()) return 1;  // called from a parallel region: no team to split over
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int threads = std::min(at::get_num_threads(), cores);  // more spinning threads than cores stall
   if (rows >= threads) return 1;
   for (int t = threads; t >= 2; --t)
     if (H % (64 * t) == 0 && K % (64 * t) == 0) return t;
   return 1;
 }
 
-// The per-step meeting point of the unit-split kernels: a spinning, sense-counting barrier. An
-// OpenMP barrier costs about a microsecond here, as much as a step's work at H=128.
+// This thread's share inside a unit-split region. OpenMP may form a smaller team than asked
+// (OMP_DYNAMIC, OMP_THREAD_LIMIT): the split is then redone for the team it got or, if that
+// team does not divide H (and K) into whole tiles, thread 0 does all the work alone.
+struct UnitShare {
+  int parts = 1, part = 0;
+  bool active = true;
+};
+
+inline UnitShare unit_share(int64_t H, int64_t K = 0) {
+  const int team = omp_get_num_threads(), id = omp_get_thread_num();
+  if (H % (64 * team) == 0 && K % (64 * team) == 0) return {team, id, true};
+  return {1, 0, id == 0};
+}
+
+// The per-step meeting point of the unit-split kernels: a spinning barrier (an OpenMP barrier
+// costs about a microsecond here, as much as a step's work at H=128). After a few thousand
+// spins it yields, in case a thread shares its core with another.
 class SpinBarrier {
  public:
-  explicit SpinBarrier(int threads) : threads_(threads) {}
+  // Called by one thread (omp single) before any wait.
+  void reset(int threads) { threads_ = threads; }
+
   void wait() {
     const int generation = generation_.load(std::memory_order_acquire);
     if (arrived_.fetch_add(1, std::memory_order_acq_rel) == threads_ - 1) {
       arrived_.store(0, std::memory_order_relaxed);
       generation_.fetch_add(1, std::memory_order_release);
-    } else {
-      while (generation_.load(std::memory_order_acquire) == generation) __builtin_ia32_pause();
+      return;
+    }
+    for (int spins = 0; generation_.load(std::memory_order_acquire) == generation; ++spins) {
+      if (spins < 4096) {
+        __builtin_ia32_pause();
+      } else {
+        std::this_thread::yield();
+      }
     }
   }
 
  private:
-  const int threads_;
+  int threads_ = 1;
   alignas(64) std::atomic<int> arrived_{0};
   alignas(64) std::atomic<int> generation_{0};
 };
-
-// Thread `part` of `parts` owns units [first, first + H / parts): whole 64-column tiles.
-inline int64_t unit_slice_begin(int64_t H, int64_t part, int64_t parts) { return part * (H / parts); }
 
 }  // namespace rnngen::cpu

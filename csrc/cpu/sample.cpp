@@ -24,6 +24,7 @@ RNNGEN_CLONES int64_t draw(float* logits, int64_t K, float temperature, float u)
   float total = 0.0f;
   for (int64_t k = 0; k < K; ++k) logits[k] = total += logits[k];  // now the cdf
   const float threshold = u * total;
+  if (threshold != threshold) return 0;  // NaN logits: value 0, as the reference draws
   for (int64_t k = 0; k + 1 < K; ++k)
     if (logits[k] > threshold) return k;
   return K - 1;
@@ -52,16 +53,19 @@ void sample_units(const T_* h0_p, const T_* emb_p, const T_* cond_p, const Packe
                   int64_t C, int64_t K, int threads) {
   const int64_t G = 3 * H;
   std::vector<T_> h(h0_p, h0_p + B * H), h_next(B * H), logits(B * K);
-  SpinBarrier barrier(threads);
+  SpinBarrier barrier;
 #pragma omp parallel num_threads(threads)
   {
-    const int part = omp_get_thread_num();
-    const int64_t S = H / threads, j0 = unit_slice_begin(H, part, threads);
-    const int64_t kt = K / 64 / threads, kt0 = part * kt;  // this thread's 64-wide logit tiles
+    const UnitShare share = unit_share(H, K);
+#pragma omp single
+    barrier.reset(share.parts);
+    const int part = share.part;
+    const int64_t S = H / share.parts, j0 = part * S;
+    const int64_t kt = K / 64 / share.parts, kt0 = part * kt;  // this thread's 64-wide logit tiles
     std::vector<T_> gh(B * 3 * S), gi(3 * S);
     std::vector<float> scratch(K);
     T_ *cur = h.data(), *next = h_next.data();
-    for (int64_t t = 0; t < T; ++t) {
+    for (int64_t t = 0; t < T && share.active; ++t) {
       const int64_t c = t % C;
       for (int64_t g = 0; g < 3; ++g)
         gemm_columns(cur, H, B, w_hh, (g * H + j0) / 64, (g * H + j0 + S) / 64, b_hh, gh.data() + g * S, 3 * S);

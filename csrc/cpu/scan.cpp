@@ -15,12 +15,15 @@ namespace {
 template <typename T_>
 void scan_forward_units(const T_* gi_p, const T_* h0_p, const PackedWeight& w, const T_* b_p, T_* out_p,
                         T_* gates_p, int64_t B, int64_t T, int64_t H, int threads) {
-  SpinBarrier barrier(threads);
+  SpinBarrier barrier;
 #pragma omp parallel num_threads(threads)
   {
-    const int64_t S = H / threads, j0 = unit_slice_begin(H, omp_get_thread_num(), threads);
+    const UnitShare share = unit_share(H);
+#pragma omp single
+    barrier.reset(share.parts);
+    const int64_t S = H / share.parts, j0 = share.part * S;
     std::vector<T_> gh(B * 3 * S);  // this thread's gates r|z|n of its units, per row
-    for (int64_t t = 0; t < T; ++t) {
+    for (int64_t t = 0; t < T && share.active; ++t) {
       const T_* h_prev = t == 0 ? h0_p : out_p + (t - 1) * H;
       const int64_t ld_prev = t == 0 ? H : T * H;
       for (int64_t g = 0; g < 3; ++g)

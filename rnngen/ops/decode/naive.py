@@ -52,7 +52,7 @@ def decode_backward(grad_out, grad_hidden, h0, w_ih, b_ih, w_hh, b_hh, w_out, b_
         dx = g_out[:, t] + dgi @ w_ih_
         dh = dh_direct + dgh @ w_hh_ + dx @ w_out_
         d_gi[:, t], d_gh[:, t], d_x[:, t] = dgi, dgh, dx
-    d_gi, d_gh, d_x = d_gi.reshape(B * T, -1), d_gh.reshape(B * T, -1), d_x.reshape(B * T, C)
+    d_gi, d_gh, d_x = d_gi.reshape(B * T, 3 * H), d_gh.reshape(B * T, 3 * H), d_x.reshape(B * T, C)
     h_prev, out = h_prev.reshape(B * T, H), out.reshape(B * T, C)
     grads = (dh, d_gi.T @ out, d_gi.sum(0), d_gh.T @ h_prev, d_gh.sum(0), d_x.T @ h_prev, d_x.sum(0))
     for dst, src in zip((d_h0, d_w_ih, d_b_ih, d_w_hh, d_b_hh, d_w_out, d_b_out), grads):

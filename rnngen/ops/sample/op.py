@@ -19,6 +19,9 @@ from .. import _checks
 from . import naive  # noqa: F401  (registers the reference kernel)
 
 
+_MIN_TEMPERATURE = torch.finfo(torch.float32).tiny
+
+
 def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Tensor,
            b_out: Tensor | None, steps: int, *, cond: Tensor | None = None, temperature: float = 1.0,
            seed: int = 0, known: Tensor | None = None, mask: Tensor | None = None,
@@ -70,8 +73,9 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
     else:
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
             raise TypeError(f"temperature must be a float, got {type(temperature).__name__}")
-        if not (math.isfinite(temperature) and temperature > 0):
-            raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+        if not (math.isfinite(temperature) and temperature >= _MIN_TEMPERATURE):
+            raise ValueError(f"temperature must be a finite number >= {_MIN_TEMPERATURE:.3g} (float32's "
+                             f"smallest normal; logits are divided by it in float32), got {temperature}")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     _checks.positive_int("row_offset", row_offset, minimum=0)
