@@ -17,7 +17,7 @@ BACKENDS = [b for b in rnngen.backends() if b in ("reference", "cpu") or
 DTYPES = [torch.float32, torch.float64, torch.bfloat16]
 # (B, T, H): single step, odd sizes (T=63, H=40, B=3), a power of two, and B=1 with H a
 # multiple of 128 (the fused CPU kernels then split the units over two threads), and B=17
-# (CPU: blocks of 8+ rows per thread take the BLAS path).
+# (CPU: 9 rows per thread, two 4-row register tiles and a single row).
 SHAPES = [(1, 1, 8), (3, 63, 40), (2, 17, 16), (1, 9, 128), (17, 5, 24)]
 SHAPE_IDS = [f"B{b}-T{t}-H{h}" for b, t, h in SHAPES]
 

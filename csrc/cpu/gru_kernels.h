@@ -1,10 +1,11 @@
 // Building blocks of the fused CPU kernels (scan.cpp, decode.cpp, sample.cpp).
 //
 // Each kernel splits the batch rows over threads (at::parallel_for) and every thread runs the
-// whole time loop for its rows: no synchronisation between steps. Per step the work is a small
-// GEMM (rows x K times a pre-transposed weight K x N, K and N the GRU sizes) plus fused gate
-// arithmetic, both written as plain loops that GCC vectorises: the weights stay hot in the
-// core's L2 (W_hh is 768 KiB at H=256 in float32) for all steps.
+// whole time loop for its rows: no synchronisation between steps. With fewer rows than threads
+// the forward kernels split the hidden units instead (units_threads, below). Per step the work
+// is a small GEMM against weights packed once per call into 64-column tiles (PackedWeight) plus
+// fused gate arithmetic: the weights stay hot in the core's L2 (W_hh is 768 KiB at H=256 in
+// float32) for all steps.
 //
 // float kernels are compiled for AVX-512, AVX2 and baseline x86-64 (target_clones: the loader
 // picks the best the CPU has); double (used by the tests) takes the generic path.
