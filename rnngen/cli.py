@@ -1,18 +1,124 @@
 """The ``rnngen`` command (also ``python -m rnngen``).
 
-    rnngen info              which backends run here, and why the others do not
-    rnngen demo [--backend]  a short tour of the ops: drop-in equivalence, the seed's
-                             generator fused vs its Python loop, a seeded sample
+    rnngen demo --out DIR        the main job: train a class-conditional PixelGRU on the built-in
+                                 digits, write samples, completions, metrics and the checkpoint
+    rnngen train --data SPEC --out DIR       train a model (PixelGRU or the seed's generator)
+    rnngen sample [--checkpoint PATH] --out PNG   sample images (default: the bundled digits model)
+    rnngen complete [--checkpoint PATH] --out PNG complete partial images (e.g. the top half)
+    rnngen eval [--checkpoint PATH]          test bits/dim
+    rnngen info                              which backends run here, and why the others do not
+
+Every error ends in one line on stderr and exit status 2 (set RNNGEN_DEBUG=1 for a traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
+from importlib import resources
 
+import numpy as np
 import torch
 
+BACKENDS = ["auto", "reference", "cpu", "triton", "cuda"]
+
+
+def pretrained_path() -> str:
+    """The bundled class-conditional digits model (trained by ``rnngen train``, see the README)."""
+    return str(resources.files("rnngen").joinpath("pretrained", "digits.pt"))
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _data_options(parser: argparse.ArgumentParser, default: str | None) -> None:
+    from .data import DATASET_HELP
+
+    fallback = default or "the checkpoint's"
+    parser.add_argument("--data", default=default, help=f"{DATASET_HELP} (default: {fallback})")
+    parser.add_argument("--levels", type=int, help="re-quantise pixels to this many levels")
+    parser.add_argument("--binarize", action="store_true", help="two levels, threshold at half intensity")
+    parser.add_argument("--image-size", type=int, help="resize images to this size (square)")
+    parser.add_argument("--channels", type=int, choices=[1, 3], help="1 = grey, 3 = RGB")
+
+
+def _data_spec(args) -> dict:
+    return {"spec": args.data, "levels": args.levels, "binarize": args.binarize,
+            "image_size": args.image_size, "channels": args.channels}
+
+
+def _load_data(spec: dict):
+    from .data import load_dataset
+
+    return load_dataset(spec["spec"], levels=spec.get("levels"), binarize=bool(spec.get("binarize")),
+                        image_size=spec.get("image_size"), channels=spec.get("channels"))
+
+
+def _checkpoint_data(args, payload) -> dict:
+    """The data options of a command: the command line's where given, else the checkpoint's."""
+    spec = dict(payload.get("data") or {"spec": "digits"})
+    if args.data is not None:
+        spec = _data_spec(args)
+    return spec
+
+
+def _labels_for(model, n: int, labels: str | None) -> tuple[torch.Tensor | None, int]:
+    """Labels for ``n`` samples (a row per class for conditional models) and the grid's columns."""
+    if model.num_classes is None:
+        if labels:
+            raise ValueError("--labels given, but the model is unconditional")
+        return None, max(1, min(16, round(math.sqrt(n)))) if n else 1
+    try:
+        classes = (list(range(model.num_classes)) if not labels
+                   else [int(v) for v in labels.split(",") if v.strip()])
+    except ValueError:
+        raise ValueError(f"--labels must be comma-separated class numbers, got {labels!r}") from None
+    if not classes:
+        raise ValueError("--labels names no class")
+    bad = [c for c in classes if not 0 <= c < model.num_classes]
+    if bad:
+        raise ValueError(f"--labels must be in 0..{model.num_classes - 1}, got {bad[0]}")
+    per_class = max(1, n // len(classes))
+    return torch.tensor(classes).repeat_interleave(per_class), per_class
+
+
+def _save_arrays(path: str, images: torch.Tensor, labels: torch.Tensor | None, **extra) -> None:
+    arrays = {"images": (images[:, 0] if images.shape[1] == 1 else images).numpy().astype(np.int64)}
+    if labels is not None:
+        arrays["labels"] = labels.numpy().astype(np.int64)
+    arrays.update({k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in extra.items()})
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f".tmp-{os.getpid()}.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _mask(kind: str, shape: tuple[int, int]) -> torch.Tensor:
+    """A known-pixel mask [H, W]: True where the pixel is given."""
+    height, width = shape
+    mask = torch.zeros(height, width, dtype=torch.bool)
+    if kind == "top-half":
+        mask[: height // 2] = True
+    elif kind == "left-half":
+        mask[:, : width // 2] = True
+    elif kind == "top-quarter":
+        mask[: height // 4] = True
+    elif kind.endswith(".npy"):
+        if not os.path.isfile(kind):
+            raise FileNotFoundError(f"--mask file not found: {kind}")
+        array = np.load(kind, allow_pickle=False)
+        if array.shape != (height, width):
+            raise ValueError(f"--mask {kind} must hold an array of shape {[height, width]}, got {list(array.shape)}")
+        mask = torch.from_numpy(array.astype(bool))
+    else:
+        raise ValueError(f"--mask must be top-half, top-quarter, left-half or a .npy file, got {kind!r}")
+    return mask
+
+
+# --------------------------------------------------------------------------- commands
 
 def _info(args) -> int:
     import rnngen
@@ -24,72 +130,296 @@ def _info(args) -> int:
     return 0
 
 
-def _time(fn, repeats: int = 3) -> float:
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+def _build_model(args, data):
+    from .models import PixelGRU, SeedVAE
+
+    channels, height, width = data.train.shape
+    if args.model == "seed-vae":
+        if channels != 1:
+            raise ValueError("--model seed-vae generates grey images; use --channels 1")
+        return "SeedVAE", SeedVAE((height, width), levels=data.train.levels, z_dim=args.z_dim,
+                                  hidden_size=args.hidden, backend=args.backend)
+    num_classes = data.train.num_classes if (args.conditional and data.train.labels is not None) else None
+    if args.conditional and num_classes is None:
+        raise ValueError(f"--conditional needs labelled data; {args.data} has no labels")
+    return "PixelGRU", PixelGRU((height, width), channels=channels, levels=data.train.levels,
+                                hidden_size=args.hidden, num_classes=num_classes, dropout=args.dropout,
+                                backend=args.backend)
 
 
-def _demo(args) -> int:
-    import rnngen
-    from rnngen.nn.baselines import SeedRNNImageGenerator
+def _train(args) -> int:
+    from .models import MODELS
+    from .training import TrainSettings, load_checkpoint, train
+    from .training.trainer import CHECKPOINT
 
-    _info(args)
     torch.manual_seed(args.seed)
-
-    print("\n1. FusedPixelGRU as a drop-in for nn.GRU (2 layers, T=63, B=3, H=40):")
-    gru = torch.nn.GRU(5, 40, num_layers=2, batch_first=True)
-    fused = rnngen.FusedPixelGRU.from_gru(gru, backend=args.backend)
-    x = torch.randn(3, 63, 5, requires_grad=True)
-    (out_ref, _), (out, _) = gru(x), fused(x)
-    g_ref, = torch.autograd.grad(out_ref.sum(), x)
-    g, = torch.autograd.grad(out.sum(), x)
-    print(f"   max |output - nn.GRU| = {(out - out_ref).abs().max():.2e}, "
-          f"max |d input - nn.GRU's| = {(g - g_ref).abs().max():.2e}")
-
-    ran = rnngen.dispatch.resolve(args.backend, torch.device("cpu"), "decode_forward", torch.float32)
-    print(f"\n2. The seed's generator (z=100, h={args.hidden}, 28x28, B=16), the decode op ({ran} backend) "
-          "vs the seed's Python loop:")
-    seed_model = SeedRNNImageGenerator(100, args.hidden, (28, 28))
-    model = rnngen.RNNImageGenerator(100, args.hidden, (28, 28), backend=args.backend)
-    model.load_state_dict(seed_model.state_dict())  # the seed's state_dict loads as is
-    z = torch.randn(16, 100)
-    with torch.no_grad():
-        diff = (model(z) - seed_model(z)).abs().max()
-        t_seed, t_model = _time(lambda: seed_model(z)), _time(lambda: model(z))
-    print(f"   max |image - seed's| = {diff:.2e}; seed loop {t_seed * 1e3:.0f} ms, "
-          f"rnngen ({ran}) {t_model * 1e3:.0f} ms on this machine")
-
-    print("\n3. Categorical sampling (untrained 16-level model, 12x12, seed 7), twice:")
-    H, K, side = 32, 16, 12
-    w_hh, w_out, emb = torch.randn(3 * H, H) / H**0.5, torch.randn(K, H), torch.randn(K, 3 * H)
-    draws = [rnngen.sample(torch.zeros(1, H), emb, w_hh, None, w_out, None, side * side, seed=7,
-                           backend=args.backend) for _ in range(2)]
-    print(f"   identical: {torch.equal(*draws)}")
-    shades = " .:-=+*#%@@@@@@@"
-    for row in draws[0].view(side, side).tolist():
-        print("   " + "".join(shades[v] * 2 for v in row))
+    if args.resume:
+        saved = load_checkpoint(os.path.join(args.out, CHECKPOINT))
+        data_spec = saved["data"]
+        data = _load_data(data_spec)
+        settings = TrainSettings(**{**saved["train"], **({"steps": args.steps} if args.steps else {})})
+        kind, model = saved["model"], MODELS[saved["model"]](**saved["config"], backend=args.backend)
+    else:
+        data_spec = _data_spec(args)
+        data = _load_data(data_spec)
+        kind, model = _build_model(args, data)
+        settings = TrainSettings(steps=args.steps or 2000, batch_size=args.batch_size, lr=args.lr,
+                                 weight_decay=args.weight_decay, warmup=args.warmup, grad_clip=args.grad_clip,
+                                 shift=args.shift, eval_every=args.eval_every,
+                                 checkpoint_every=args.checkpoint_every, seed=args.seed)
+    print(f"training {kind} ({sum(p.numel() for p in model.parameters()):,} parameters) on {data.name}: "
+          f"{len(data.train)} train / {len(data.test)} test images of {list(data.train.shape)}, "
+          f"{data.train.levels} levels")
+    metrics = train(model, data, args.out, settings, meta={"model": kind, "data": data_spec}, resume=args.resume,
+                    progress=not args.no_progress)
+    _export(model, kind, data_spec, metrics, os.path.join(args.out, "model.pt"))
+    print(f"test bits/dim {metrics['test_bits_per_dim']:.3f} (train {metrics['train_loss_last']:.3f}); "
+          f"checkpoint {os.path.join(args.out, CHECKPOINT)}, weights {os.path.join(args.out, 'model.pt')}")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _export(model, kind: str, data_spec: dict, metrics: dict, path: str) -> None:
+    """The trained weights alone (no optimiser state): what ``sample`` needs, small enough to share."""
+    from .training import save_checkpoint
+
+    save_checkpoint(path, {"model": kind, "config": model.config, "state": model.state_dict(),
+                           "data": data_spec, "metrics": {"test_bits_per_dim": metrics.get("test_bits_per_dim"),
+                                                          "steps": metrics.get("steps")}})
+
+
+def _open_model(args):
+    from .models import load_model
+
+    path = args.checkpoint or pretrained_path()
+    return load_model(path, backend=args.backend)
+
+
+def _sample(args) -> int:
+    from .images import save_grid
+
+    model, payload = _open_model(args)
+    if args.n < 1:
+        raise ValueError(f"--n must be >= 1, got {args.n}")
+    labels, columns = _labels_for(model, args.n, args.labels)
+    n = args.n if labels is None else len(labels)
+    start = time.perf_counter()
+    images = model.sample(n, labels=labels, temperature=args.temperature, seed=args.seed)
+    seconds = time.perf_counter() - start
+    save_grid(args.out, images, model.levels, columns=columns)
+    if args.save_array:
+        _save_arrays(args.save_array, images, labels)
+    print(f"{n} samples in {seconds:.2f} s -> {args.out}" + (f", {args.save_array}" if args.save_array else ""))
+    return 0
+
+
+def _complete(args) -> int:
+    from .images import save_grid
+
+    model, payload = _open_model(args)
+    if not hasattr(model, "complete"):
+        raise ValueError(f"a {payload['model']} cannot complete images (it has no pixel likelihood); use PixelGRU")
+    if args.images:
+        if not os.path.isfile(args.images):
+            raise FileNotFoundError(f"--images file not found: {args.images}")
+        with np.load(args.images, allow_pickle=False) as arrays:
+            if "images" not in arrays:
+                raise ValueError(f"--images {args.images} has no 'images' array")
+            images = torch.from_numpy(arrays["images"].astype(np.int64))
+            labels = torch.from_numpy(arrays["labels"].astype(np.int64)) if "labels" in arrays else None
+        images = images[: args.n]
+        labels = labels[: args.n] if labels is not None else None
+    else:
+        data = _load_data(_checkpoint_data(args, payload)).test
+        images, labels = data.images[: args.n].long(), None if data.labels is None else data.labels[: args.n]
+    if model.num_classes is None:
+        labels = None
+    elif labels is None:
+        raise ValueError("the model is class-conditional: the images need labels (an 'labels' array)")
+    if images.dim() == 3:
+        images = images[:, None]
+    mask = _mask(args.mask, model.image_size)
+    rows = []
+    for s in range(args.samples):
+        rows.append(model.complete(images, mask, labels=labels, temperature=args.temperature,
+                                   seed=args.seed + s))
+    masked = torch.where(mask, images, 0)
+    # One row per image: the original, the part given, then the completions.
+    grid = torch.stack([images, masked, *rows], dim=1).flatten(0, 1)
+    save_grid(args.out, grid, model.levels, columns=2 + args.samples)
+    if args.save_array:
+        _save_arrays(args.save_array, torch.stack(rows, 1).flatten(0, 1), None, originals=images, mask=mask)
+    print(f"{len(images)} images x {args.samples} completions ({args.mask} given) -> {args.out}")
+    return 0
+
+
+def _eval(args) -> int:
+    from .training import evaluate
+
+    model, payload = _open_model(args)
+    data = _load_data(_checkpoint_data(args, payload))
+    split = data.test if args.split == "test" else data.train
+    if (split.levels, split.shape) != (model.levels, (model.channels, *model.image_size)):
+        raise ValueError(f"the data ({split.levels} levels, {list(split.shape)}) does not match the model "
+                         f"({model.levels} levels, {[model.channels, *model.image_size]})")
+    bpd = evaluate(model, split)
+    print(f"{args.split} bits/dim: {bpd:.4f} ({len(split)} images of {data.name})")
+    return 0
+
+
+def _demo(args) -> int:
+    from .data import load_dataset
+    from .images import save_grid
+    from .models import PixelGRU
+    from .training import TrainSettings, train
+
+    os.makedirs(args.out, exist_ok=True)
+    torch.manual_seed(args.seed)
+    data = load_dataset("digits")
+    model = PixelGRU(8, levels=17, hidden_size=args.hidden, num_classes=10, dropout=DEMO["dropout"],
+                     backend=args.backend)
+    settings = TrainSettings(steps=args.steps, batch_size=DEMO["batch_size"], lr=DEMO["lr"],
+                             weight_decay=DEMO["weight_decay"], shift=DEMO["shift"], warmup=min(100, args.steps),
+                             eval_every=max(1, args.steps // 5), checkpoint_every=max(1, args.steps // 5),
+                             seed=args.seed)
+    print(f"1. Training a class-conditional PixelGRU (hidden {args.hidden}) on the built-in digits "
+          f"({len(data.train)} train / {len(data.test)} test, 8x8, 17 levels), {args.steps} steps:")
+    meta = {"model": "PixelGRU", "data": {"spec": "digits"}}
+    metrics = train(model, data, args.out, settings, meta=meta, progress=not args.no_progress)
+    _export(model, "PixelGRU", meta["data"], metrics, os.path.join(args.out, "model.pt"))
+    model.eval()
+
+    per_class = 10
+    labels = torch.arange(10).repeat_interleave(per_class)
+    samples = model.sample(len(labels), labels=labels, seed=args.seed)
+    save_grid(os.path.join(args.out, "samples.png"), samples, 17, columns=per_class)
+    _save_arrays(os.path.join(args.out, "samples.npz"), samples, labels)
+
+    test = data.test
+    picks = torch.stack([torch.nonzero(test.labels == d)[0, 0] for d in range(10)])
+    originals, mask = test.images[picks].long(), _mask("top-half", (8, 8))
+    completions = [model.complete(originals, mask, labels=test.labels[picks], seed=args.seed + s) for s in range(4)]
+    grid = torch.stack([originals, torch.where(mask, originals, 0), *completions], 1).flatten(0, 1)
+    save_grid(os.path.join(args.out, "completions.png"), grid, 17, columns=6)
+
+    # Sampling speed: the fused backend against the plain per-step loop (the reference backend).
+    from .dispatch import resolve
+
+    fused = resolve(args.backend, torch.device("cpu"), "sample", torch.float32)
+    timings = {}
+    for name in (fused, "reference"):
+        model.sample(10, labels=labels[:10], seed=1, backend=name)  # warm-up
+        start = time.perf_counter()
+        model.sample(len(labels), labels=labels, seed=1, backend=name)
+        timings[name] = time.perf_counter() - start
+    print(f"\n2. Test bits/dim: {metrics['test_bits_per_dim']:.3f} "
+          f"(an independent per-pixel model gets 2.44, the maximum is log2(17) = 4.09)")
+    print(f"3. Sampling 100 digits (64 steps each): {fused} backend {timings[fused] * 1e3:.1f} ms, plain "
+          f"PyTorch loop (reference backend) {timings['reference'] * 1e3:.1f} ms: "
+          f"{timings['reference'] / timings[fused]:.1f}x on this machine")
+    print(f"4. Wrote {args.out}/samples.png (a row per digit), completions.png (original, top half given, "
+          f"4 completions), samples.npz, metrics.json, checkpoint.pt, model.pt")
+    return 0
+
+
+# The demo's training recipe (the same as the bundled model's, see README "Image generation").
+DEMO = {"hidden": 256, "steps": 3000, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.01, "dropout": 0.2, "shift": 1}
+
+
+# --------------------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnngen", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
+
+    def backend_option(p):
+        p.add_argument("--backend", default="auto", choices=BACKENDS, help="backend of the fused ops")
+
     sub.add_parser("info", help="list the backends and why unavailable ones are").set_defaults(run=_info)
-    demo = sub.add_parser("demo", help="a short tour of the ops on this machine")
-    demo.add_argument("--backend", default="auto", choices=["auto", "reference", "cpu", "triton", "cuda"])
-    demo.add_argument("--hidden", type=int, default=128, help="hidden size of the seed generator")
+
+    demo = sub.add_parser("demo", help="the main job: train on the built-in digits, sample, complete")
+    demo.add_argument("--out", default="rnngen-demo", help="output folder (default: rnngen-demo)")
+    demo.add_argument("--steps", type=int, default=DEMO["steps"], help=f"training steps (default {DEMO['steps']})")
+    demo.add_argument("--hidden", type=int, default=DEMO["hidden"])
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    backend_option(demo)
     demo.set_defaults(run=_demo)
-    args = parser.parse_args(argv)
+
+    train = sub.add_parser("train", help="train a model on a dataset")
+    _data_options(train, "digits")
+    train.add_argument("--out", required=True, help="output folder: checkpoint.pt, model.pt, metrics.json")
+    train.add_argument("--model", choices=["pixelgru", "seed-vae"], default="pixelgru")
+    train.add_argument("--hidden", type=int, default=256, help="GRU hidden size")
+    train.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=True,
+                       help="condition on the class label when the data has labels (default on)")
+    train.add_argument("--dropout", type=float, default=0.2)
+    train.add_argument("--z-dim", type=int, default=16, help="latent size (seed-vae)")
+    train.add_argument("--steps", type=int, help="training steps (default 2000; with --resume: the saved run's)")
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=float, default=3e-3)
+    train.add_argument("--weight-decay", type=float, default=0.01)
+    train.add_argument("--warmup", type=int, default=100)
+    train.add_argument("--grad-clip", type=float, default=1.0)
+    train.add_argument("--shift", type=int, default=1, help="augment by shifts of up to this many pixels")
+    train.add_argument("--eval-every", type=int, default=500)
+    train.add_argument("--checkpoint-every", type=int, default=500)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    train.add_argument("--no-progress", action="store_true")
+    backend_option(train)
+    train.set_defaults(run=_train)
+
+    sample = sub.add_parser("sample", help="sample images from a trained model")
+    sample.add_argument("--checkpoint", help="checkpoint.pt or model.pt (default: the bundled digits model)")
+    sample.add_argument("--out", required=True, help="PNG grid to write")
+    sample.add_argument("--n", type=int, default=100, help="number of samples (split over the classes)")
+    sample.add_argument("--labels", help="comma-separated classes, a row each (default: all)")
+    sample.add_argument("--temperature", type=float, default=1.0)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--save-array", metavar="NPZ", help="also write the values (images, labels) here")
+    backend_option(sample)
+    sample.set_defaults(run=_sample)
+
+    complete = sub.add_parser("complete", help="complete partial images")
+    complete.add_argument("--checkpoint", help="checkpoint.pt or model.pt (default: the bundled digits model)")
+    complete.add_argument("--out", required=True, help="PNG grid to write")
+    _data_options(complete, None)
+    complete.add_argument("--images", metavar="NPZ", help="images (and labels) to complete, instead of --data's test split")
+    complete.add_argument("--n", type=int, default=10, help="number of images")
+    complete.add_argument("--mask", default="top-half", help="top-half, top-quarter, left-half or FILE.npy (True = given)")
+    complete.add_argument("--samples", type=int, default=4, help="completions per image")
+    complete.add_argument("--temperature", type=float, default=1.0)
+    complete.add_argument("--seed", type=int, default=0)
+    complete.add_argument("--save-array", metavar="NPZ")
+    backend_option(complete)
+    complete.set_defaults(run=_complete)
+
+    evaluate = sub.add_parser("eval", help="bits/dim of a model on a dataset")
+    evaluate.add_argument("--checkpoint", help="checkpoint.pt or model.pt (default: the bundled digits model)")
+    _data_options(evaluate, None)
+    evaluate.add_argument("--split", choices=["test", "train"], default="test")
+    backend_option(evaluate)
+    evaluate.set_defaults(run=_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for name in ("n", "samples", "steps", "hidden"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            print(f"rnngen {args.command}: error: --{name} must be >= 1, got {value}", file=sys.stderr)
+            return 2
     try:
         return args.run(args)
-    except (ValueError, TypeError, RuntimeError) as exc:
-        print(f"rnngen {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"rnngen {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, never a traceback (RNNGEN_DEBUG=1 shows it)
+        if os.environ.get("RNNGEN_DEBUG") == "1":
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"rnngen {args.command}: error: {message or type(exc).__name__}", file=sys.stderr)
         return 2
 
 

@@ -1,4 +1,4 @@
-"""The rnngen command."""
+"""The rnngen command: info and argument errors (the image commands: test_train_cli.py)."""
 
 import subprocess
 import sys
@@ -13,17 +13,19 @@ def test_info(capsys):
         assert name in out
 
 
-def test_demo_runs(capsys):
-    assert main(["demo", "--backend", "reference", "--hidden", "16"]) == 0
-    out = capsys.readouterr().out
-    assert "identical: True" in out and "max |image - seed's|" in out
-
-
-def test_bad_arguments_exit_nonzero_without_traceback():
-    run = subprocess.run([sys.executable, "-m", "rnngen", "demo", "--backend", "cuda"],
-                         capture_output=True, text=True)
-    if "available" not in run.stdout.split("cuda")[-1][:20]:
-        assert run.returncode == 2
-        assert "Traceback" not in run.stderr and "error" in run.stderr
+def test_bad_arguments_exit_nonzero_without_traceback(tmp_path):
     run = subprocess.run([sys.executable, "-m", "rnngen", "nonsense"], capture_output=True, text=True)
     assert run.returncode == 2 and "Traceback" not in run.stderr
+    run = subprocess.run([sys.executable, "-m", "rnngen", "sample", "--out", str(tmp_path / "x.png"), "--n", "0"],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "Traceback" not in run.stderr and "--n must be >= 1" in run.stderr
+
+
+def test_unavailable_backend_is_one_line(tmp_path, capsys):
+    import rnngen
+
+    if rnngen.backend_status()["cuda"] == "available":
+        return
+    assert main(["sample", "--out", str(tmp_path / "x.png"), "--backend", "cuda", "--n", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "backend 'cuda' is not available" in err and len(err.strip().splitlines()) == 1

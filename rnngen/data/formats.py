@@ -1,0 +1,208 @@
+"""Readers for the on-disk formats. Each returns a dict with ``train`` and ``test`` as
+(uint8 images [N, C, H, W], int64 labels [N] or None), ``levels`` of the stored values and,
+where known, ``num_classes`` and ``class_names``. A wrong or damaged file raises
+:class:`DataFormatError` naming the file and what is wrong with it."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pickle
+from importlib import resources
+
+import numpy as np
+import torch
+
+
+class DataFormatError(ValueError):
+    """A data file is missing, truncated or not in the expected format."""
+
+
+# ----------------------------------------------------------------------------------- digits
+
+def read_digits() -> dict:
+    with resources.files(__package__).joinpath("digits.npz").open("rb") as f:
+        arrays = np.load(f)
+        images, labels = arrays["images"], arrays["labels"]
+    images = torch.from_numpy(images).to(torch.uint8)[:, None]      # [1797, 1, 8, 8], 0..16
+    labels = torch.from_numpy(labels).to(torch.int64)
+    test = torch.arange(len(labels)) % 5 == 4                        # the documented fixed split
+    return {"train": (images[~test], labels[~test]), "test": (images[test], labels[test]),
+            "levels": 17, "num_classes": 10, "class_names": tuple(str(d) for d in range(10))}
+
+
+# ---------------------------------------------------------------------- MNIST (IDX files)
+
+_IDX_NAMES = {
+    ("train", "images"): ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
+    ("train", "labels"): ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte"),
+    ("test", "images"): ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"),
+    ("test", "labels"): ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"),
+}
+
+
+def _find(directory: str, names) -> str:
+    for name in names:
+        for candidate in (name, name + ".gz"):
+            path = os.path.join(directory, candidate)
+            if os.path.isfile(path):
+                return path
+    raise DataFormatError(f"{directory}: no {names[0]} (or .gz) found")
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        if path.endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        with open(path, "rb") as f:
+            return f.read()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataFormatError(f"{path}: cannot be read ({exc})") from None
+
+
+def read_idx(path: str, ndim: int) -> np.ndarray:
+    """One IDX file of unsigned bytes with ``ndim`` dimensions (3 for images, 1 for labels)."""
+    data = _read_bytes(path)
+    if len(data) < 4 + 4 * ndim:
+        raise DataFormatError(f"{path}: too short for an IDX header ({len(data)} bytes)")
+    zero, dtype_code, dims = data[0:2], data[2], data[3]
+    if zero != b"\0\0" or dtype_code != 0x08 or dims != ndim:
+        raise DataFormatError(f"{path}: not an IDX file of unsigned bytes with {ndim} dimension(s) "
+                              f"(magic {data[:4].hex()}, want 000008{ndim:02x})")
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    body = memoryview(data)[4 + 4 * ndim:]
+    if len(body) != int(np.prod(shape)):
+        raise DataFormatError(f"{path}: header says {shape} = {int(np.prod(shape))} bytes of data, "
+                              f"the file holds {len(body)} (truncated or corrupt)")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape)
+
+
+def read_idx_dir(directory: str) -> dict:
+    out = {"levels": 256, "num_classes": 10}
+    for split in ("train", "test"):
+        images = read_idx(_find(directory, _IDX_NAMES[(split, "images")]), 3)
+        labels_path = _find(directory, _IDX_NAMES[(split, "labels")])
+        labels = read_idx(labels_path, 1)
+        if len(labels) != len(images):
+            raise DataFormatError(f"{labels_path}: {len(labels)} labels for {len(images)} images")
+        if labels.size and labels.max() > 9:
+            raise DataFormatError(f"{labels_path}: label {labels.max()} out of range 0..9")
+        out[split] = (torch.from_numpy(images.copy())[:, None], torch.from_numpy(labels.astype(np.int64)))
+    return out
+
+
+# -------------------------------------------------------------------- CIFAR-10 (python)
+
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles CIFAR's batch dicts without running code: only numpy's array reconstruction is
+    allowed; any other global (the way a hostile pickle runs code) is refused."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _read_cifar_batch(path: str) -> tuple[torch.Tensor, torch.Tensor]:
+    try:
+        with open(path, "rb") as f:
+            batch = _ArraysOnly(io.BytesIO(f.read()), encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            UnicodeDecodeError, OSError) as exc:
+        raise DataFormatError(f"{path}: not a CIFAR-10 python batch ({exc})") from None
+    if not isinstance(batch, dict):
+        raise DataFormatError(f"{path}: not a CIFAR-10 python batch (a {type(batch).__name__}, not a dict)")
+    data, labels = batch.get(b"data", batch.get("data")), batch.get(b"labels", batch.get("labels"))
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise DataFormatError(f"{path}: 'data' must be a uint8 array [N, 3072]")
+    labels = np.asarray(labels if labels is not None else [], dtype=np.int64)
+    if labels.shape != (data.shape[0],) or (labels.size and (labels.min() < 0 or labels.max() > 9)):
+        raise DataFormatError(f"{path}: 'labels' must be {data.shape[0]} values in 0..9")
+    images = torch.from_numpy(data.reshape(-1, 3, 32, 32).copy())   # stored as R plane, G, B
+    return images, torch.from_numpy(labels)
+
+
+def read_cifar10(directory: str) -> dict:
+    nested = os.path.join(directory, "cifar-10-batches-py")
+    if os.path.isdir(nested) and not os.path.isfile(os.path.join(directory, "test_batch")):
+        directory = nested
+    train_files = sorted(f for f in os.listdir(directory) if f.startswith("data_batch_"))
+    if not train_files:
+        raise DataFormatError(f"{directory}: no data_batch_* files (CIFAR-10 python version)")
+    if not os.path.isfile(os.path.join(directory, "test_batch")):
+        raise DataFormatError(f"{directory}: no test_batch file (CIFAR-10 python version)")
+    parts = [_read_cifar_batch(os.path.join(directory, f)) for f in train_files]
+    names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    return {"train": (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])),
+            "test": _read_cifar_batch(os.path.join(directory, "test_batch")),
+            "levels": 256, "num_classes": 10, "class_names": names}
+
+
+# ------------------------------------------------------------------------ image folders
+
+_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+def _image_files(directory: str) -> list[str]:
+    found = []
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        found.extend(os.path.join(root, f) for f in sorted(files) if f.lower().endswith(_IMAGE_EXTENSIONS))
+    return found
+
+
+def _load_image(path: str, mode: str, size: tuple[int, int] | None):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert(mode)
+            if size is not None and image.size != (size[1], size[0]):
+                image = image.resize((size[1], size[0]), Image.Resampling.BOX if
+                                     image.size[0] >= size[1] else Image.Resampling.BILINEAR)
+            array = np.asarray(image, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataFormatError(f"{path}: not a readable image ({exc})") from None
+    return array[:, :, None] if array.ndim == 2 else array
+
+
+def read_folder(directory: str, channels: int = 1, image_size: tuple[int, int] | None = None) -> dict:
+    split_dirs = [os.path.join(directory, s) for s in ("train", "test")]
+    if all(os.path.isdir(d) for d in split_dirs):
+        groups = {"train": _image_files(split_dirs[0]), "test": _image_files(split_dirs[1])}
+        roots = {"train": split_dirs[0], "test": split_dirs[1]}
+    else:
+        files = _image_files(directory)
+        groups = {"train": [f for i, f in enumerate(files) if i % 10 != 9],
+                  "test": [f for i, f in enumerate(files) if i % 10 == 9]}
+        roots = {"train": directory, "test": directory}
+    if not groups["train"]:
+        raise DataFormatError(f"{directory}: no image files ({', '.join(_IMAGE_EXTENSIONS)})")
+    if not groups["test"]:
+        raise DataFormatError(f"{directory}: no test images (need at least 10 images, or train/ and test/)")
+
+    # Classes: the first path component under the split root, when every image has one.
+    def class_of(path: str, root: str) -> str | None:
+        parts = os.path.relpath(path, root).split(os.sep)
+        return parts[0] if len(parts) > 1 else None
+
+    classes = {s: [class_of(f, roots[s]) for f in groups[s]] for s in groups}
+    labelled = all(c is not None for s in classes for c in classes[s])
+    names = tuple(sorted({c for s in classes for c in classes[s]})) if labelled else None
+
+    mode = "L" if channels == 1 else "RGB"
+    if image_size is None:  # the first image's size for all
+        first = _load_image(groups["train"][0], mode, None)
+        image_size = first.shape[:2]
+    out = {"levels": 256, "num_classes": len(names) if names else None, "class_names": names}
+    for split, files in groups.items():
+        arrays = np.stack([_load_image(f, mode, image_size) for f in files])     # [N, H, W, C]
+        images = torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous()
+        labels = torch.tensor([names.index(c) for c in classes[split]]) if names else None
+        out[split] = (images, labels)
+    return out

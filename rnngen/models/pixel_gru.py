@@ -1,0 +1,238 @@
+"""PixelGRU: a categorical raster-order image model on the fused scan and sample ops.
+
+An image [C, H, W] of values 0..levels-1 is read as a sequence of T = H*W*C sub-pixels in raster
+order, colour channels as sub-steps (pixel (i, j) channel c is step (i*W + j)*C + c). With h_0
+from the class label (and/or a latent vector):
+
+    p(x_t | x_<t) = softmax(W_out[c_t] h_t + b_out[c_t])          c_t = t % C
+    h_{t+1}      = GRU(emb[c_t][x_t] + cond, h_t)
+
+``emb[c][k]`` is the GRU's input gate row for value k of channel c (a one-hot input's W_ih
+column with b_ih folded in), ``cond`` [3H] the per-image conditioning gates. Training is teacher
+forcing: one gather for all input gates, the fused ``scan`` for the recurrence, one batched
+head, cross-entropy. Sampling and completion are one fused ``sample`` op.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..nn.generator import image_shape
+from ..ops import sample as sample_op
+from ..ops import scan
+
+
+class PixelGRU(nn.Module):
+    """Categorical pixel-by-pixel GRU.
+
+    Args:
+        image_size: int or (height, width).
+        channels: colour channels (1 grey, 3 RGB), generated as sub-steps of each pixel.
+        levels: values per sub-pixel (256 for 8-bit images, 17 for the built-in digits).
+        hidden_size: GRU hidden size H.
+        num_classes: condition on a class label in 0..num_classes-1 (None: unconditional).
+        latent_size: condition on a latent vector of this size too (0: none).
+        dropout: dropout on the hidden states before the output head (training only).
+        input_dropout: dropout on each step's input gates (training only).
+        backend: backend of the fused ops ("auto", "reference", "cpu", "triton", "cuda").
+    """
+
+    def __init__(self, image_size, channels: int = 1, levels: int = 256, hidden_size: int = 256,
+                 num_classes: int | None = None, latent_size: int = 0, dropout: float = 0.0,
+                 input_dropout: float = 0.0, backend: str = "auto"):
+        super().__init__()
+        height, width = image_shape(image_size)
+        for name, value, low in (("channels", channels, 1), ("levels", levels, 2),
+                                 ("hidden_size", hidden_size, 1), ("latent_size", latent_size, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
+                                        or num_classes < 1):
+            raise ValueError(f"num_classes must be None or an int >= 1, got {num_classes!r}")
+        for name, value in (("dropout", dropout), ("input_dropout", input_dropout)):
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0 <= value < 1):
+                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+        self.image_size, self.channels, self.levels = (height, width), channels, levels
+        self.hidden_size, self.num_classes, self.latent_size = hidden_size, num_classes, latent_size
+        self.dropout, self.input_dropout, self.backend = float(dropout), float(input_dropout), backend
+
+        C, K, H = channels, levels, hidden_size
+        bound = 1 / math.sqrt(H)  # nn.GRU's initialisation
+        self.input_gates = nn.Parameter(torch.empty(C, K, 3 * H).uniform_(-bound, bound))
+        self.weight_hh = nn.Parameter(torch.empty(3 * H, H).uniform_(-bound, bound))
+        self.bias_hh = nn.Parameter(torch.empty(3 * H).uniform_(-bound, bound))
+        self.head_weight = nn.Parameter(torch.empty(C, K, H).uniform_(-bound, bound))
+        self.head_bias = nn.Parameter(torch.zeros(C, K))
+        self.h0 = nn.Parameter(torch.zeros(H))
+        if num_classes is not None:
+            self.class_h0 = nn.Embedding(num_classes, H)
+            self.class_gates = nn.Embedding(num_classes, 3 * H)
+            nn.init.normal_(self.class_h0.weight, std=0.5)
+            nn.init.normal_(self.class_gates.weight, std=0.1)
+        if latent_size:
+            self.latent_h0 = nn.Linear(latent_size, H)
+            self.latent_gates = nn.Linear(latent_size, 3 * H, bias=False)
+
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    def config(self) -> dict:
+        """The constructor arguments (plain values), enough to rebuild the model from a checkpoint."""
+        return {"image_size": list(self.image_size), "channels": self.channels, "levels": self.levels,
+                "hidden_size": self.hidden_size, "num_classes": self.num_classes,
+                "latent_size": self.latent_size, "dropout": self.dropout,
+                "input_dropout": self.input_dropout}
+
+    @property
+    def steps(self) -> int:
+        """Sequence length T = H * W * C."""
+        return self.image_size[0] * self.image_size[1] * self.channels
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.config.items())
+
+    # ------------------------------------------------------------------ conditioning
+
+    def _condition(self, n: int, labels: Tensor | None, latents: Tensor | None) -> tuple[Tensor, Tensor]:
+        """h_0 [n, H] and conditioning gates [n, 3H] for a batch of n images."""
+        H = self.hidden_size
+        pre_h0 = self.h0.expand(n, H)
+        cond = self.h0.new_zeros(n, 3 * H)
+        if self.num_classes is not None:
+            labels = self._check_labels(labels, n)
+            pre_h0 = pre_h0 + self.class_h0(labels)
+            cond = cond + self.class_gates(labels)
+        elif labels is not None:
+            raise ValueError("labels given, but this model is unconditional (num_classes=None)")
+        if self.latent_size:
+            if latents is None:
+                raise ValueError(f"latents [n, {self.latent_size}] are required: this model has latent_size "
+                                 f"{self.latent_size}")
+            if latents.shape != (n, self.latent_size):
+                raise ValueError(f"latents must have shape [{n}, {self.latent_size}], got {list(latents.shape)}")
+            latents = latents.to(self.h0)
+            pre_h0 = pre_h0 + self.latent_h0(latents)
+            cond = cond + self.latent_gates(latents)
+        elif latents is not None:
+            raise ValueError("latents given, but this model has latent_size=0")
+        return torch.tanh(pre_h0), cond
+
+    def _check_labels(self, labels, n: int) -> Tensor:
+        if labels is None:
+            raise ValueError(f"labels are required: this model is class-conditional ({self.num_classes} classes)")
+        labels = torch.as_tensor(labels, device=self.h0.device)
+        if labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+            raise TypeError(f"labels must be integers, got {labels.dtype}")
+        if labels.shape != (n,):
+            raise ValueError(f"labels must have shape [{n}], got {list(labels.shape)}")
+        if n and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(f"labels must be in 0..{self.num_classes - 1}, got values "
+                             f"{labels.min().item()}..{labels.max().item()}")
+        return labels.long()
+
+    # ------------------------------------------------------------------ layout
+
+    def _to_sequence(self, images: Tensor, name: str = "images") -> Tensor:
+        """[N, C, H, W] (or [N, H, W] for one channel) integer values -> [N, T] raster order."""
+        if not isinstance(images, Tensor):
+            raise TypeError(f"{name} must be a Tensor, got {type(images).__name__}")
+        if images.is_floating_point() or images.is_complex() or images.dtype == torch.bool:
+            raise TypeError(f"{name} must hold integer pixel values 0..{self.levels - 1}, got {images.dtype}")
+        shape = (self.channels, *self.image_size)
+        if images.dim() == 3 and self.channels == 1:
+            images = images[:, None]
+        if images.dim() != 4 or tuple(images.shape[1:]) != shape:
+            raise ValueError(f"{name} must have shape [N, {', '.join(map(str, shape))}], got {list(images.shape)}")
+        if images.numel() and (images.min() < 0 or images.max() >= self.levels):
+            raise ValueError(f"{name} values must be in 0..{self.levels - 1}, got "
+                             f"{images.min().item()}..{images.max().item()}")
+        return images.long().permute(0, 2, 3, 1).reshape(images.shape[0], -1)
+
+    def _to_images(self, sequence: Tensor) -> Tensor:
+        height, width = self.image_size
+        return sequence.view(-1, height, width, self.channels).permute(0, 3, 1, 2).contiguous()
+
+    # ------------------------------------------------------------------ likelihood
+
+    def forward(self, images: Tensor, labels: Tensor | None = None, latents: Tensor | None = None) -> Tensor:
+        """Negative log-likelihood of each image in nats, [N] (teacher forcing)."""
+        return self.log_prob_terms(images, labels, latents).sum(dim=1)
+
+    def log_prob_terms(self, images: Tensor, labels=None, latents=None) -> Tensor:
+        """Per-sub-pixel negative log-likelihood in nats, [N, T] (raster order)."""
+        x = self._to_sequence(images)
+        n, T = x.shape
+        C, K, H = self.channels, self.levels, self.hidden_size
+        h0, cond = self._condition(n, labels, latents)
+        if T > 1:
+            # Input gates of steps 1..T-1: the previous sub-pixel's row of its channel's table.
+            channel = torch.arange(T - 1, device=x.device) % C
+            gi = F.embedding(channel * K + x[:, :-1], self.input_gates.view(C * K, 3 * H))
+            gi = F.dropout(gi, self.input_dropout, self.training) + cond[:, None]
+            states = torch.cat([h0[:, None], scan(gi, h0, self.weight_hh, self.bias_hh, backend=self.backend)], 1)
+        else:
+            states = h0[:, None]
+        states = F.dropout(states, self.dropout, self.training)
+        # Every pixel's C sub-steps side by side: each channel's head applied to its own steps.
+        states = states.view(n, T // C, C, H)
+        logits = torch.einsum("npch,ckh->npck", states, self.head_weight) + self.head_bias
+        nll = F.cross_entropy(logits.reshape(-1, K), x.reshape(-1), reduction="none")
+        return nll.view(n, T)
+
+    def bits_per_dim(self, images: Tensor, labels=None, latents=None) -> Tensor:
+        """Negative log-likelihood per sub-pixel in bits, [N]."""
+        return self(images, labels, latents) / (self.steps * math.log(2))
+
+    # ------------------------------------------------------------------ generation
+
+    @torch.no_grad()
+    def sample(self, n: int, labels=None, temperature: float = 1.0, seed: int = 0, *, latents=None,
+               row_offset: int = 0, backend: str | None = None) -> Tensor:
+        """``n`` images, LongTensor [n, C, H, W], drawn by the fused sample op. The same seed
+        gives the same images on every backend; ``row_offset`` is the index of this batch's first
+        image in a larger batch, so shards of a batch draw what the whole batch would."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"n must be an int >= 0, got {n!r}")
+        return self._generate(n, labels, latents, temperature, seed, None, row_offset, backend)
+
+    @torch.no_grad()
+    def complete(self, images: Tensor, mask: Tensor, labels=None, temperature: float = 1.0, seed: int = 0, *,
+                 latents=None, row_offset: int = 0, backend: str | None = None) -> Tensor:
+        """Keep ``images`` where ``mask`` is True and sample the rest, LongTensor [N, C, H, W].
+
+        ``mask``: bool [N, C, H, W], [N, H, W] or [H, W] (broadcast over images and channels),
+        e.g. the top half. Each sampled value is conditioned on every value before it in raster
+        order, known or sampled (pixels after a sampled one are not looked at)."""
+        x = self._to_sequence(images)
+        n = x.shape[0]
+        if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+            raise TypeError(f"mask must be a bool Tensor, got {getattr(mask, 'dtype', type(mask).__name__)}")
+        full = (n, self.channels, *self.image_size)
+        m = mask
+        if m.dim() == 2:
+            m = m[None, None]
+        elif m.dim() == 3:
+            m = m[:, None]
+        try:
+            m = m.to(x.device).expand(full)
+        except RuntimeError:
+            raise ValueError(f"mask must have shape [H, W], [N, H, W] or [N, C, H, W] matching images "
+                             f"{list(full)}, got {list(mask.shape)}") from None
+        known = torch.where(self._to_sequence(m.long()) > 0, x, -1)
+        return self._generate(n, labels, latents, temperature, seed, known, row_offset, backend)
+
+    def _generate(self, n, labels, latents, temperature, seed, known, row_offset, backend) -> Tensor:
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+            raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
+        h0, cond = self._condition(n, labels, latents)
+        if n == 0:
+            return torch.zeros(0, self.channels, *self.image_size, dtype=torch.long, device=h0.device)
+        values = sample_op(h0, self.input_gates, self.weight_hh, self.bias_hh, self.head_weight, self.head_bias,
+                           self.steps, cond=cond, temperature=float(temperature), seed=seed, known=known,
+                           row_offset=row_offset, backend=backend or self.backend)
+        return self._to_images(values)
+

@@ -1,0 +1,213 @@
+"""The training loop behind ``rnngen train`` and ``rnngen demo``.
+
+Any model whose ``forward(images, labels)`` returns each image's loss in nats (negative
+log-likelihood, or a bound on it) and that has ``steps`` (values per image) trains here: AdamW,
+linear warm-up then cosine decay, gradient clipping, optional augmentation by small shifts,
+periodic test bits/dim, atomic checkpoints and ``metrics.json``.
+
+Every step's batch, shifts and dropout masks come from generators seeded by (seed, step), so a
+run resumed from a checkpoint ends exactly where an uninterrupted run ends.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+
+from ..data import DataSplit, ImageDataset
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.json"
+
+
+@dataclass
+class TrainSettings:
+    steps: int = 2000
+    batch_size: int = 64          # images per optimiser step
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    warmup: int = 100             # steps of linear warm-up
+    grad_clip: float = 1.0        # max gradient norm (0: none)
+    shift: int = 0                # augmentation: shift each image by up to this many pixels
+    eval_every: int = 250         # steps between test bits/dim evaluations (0: only at the end)
+    checkpoint_every: int = 500   # steps between checkpoints (0: only at the end)
+    ema: float = 0.0              # decay of an exponential moving average of the weights, which
+                                  # is then what is evaluated and saved for sampling (0: none)
+    seed: int = 0
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kind = float if f.type in ("float", float) else int
+            if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+                raise ValueError(f"{f.name} must be {'a number' if kind is float else 'an int'}, got {value!r}")
+        for name in ("steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("weight_decay", "warmup", "grad_clip", "shift", "eval_every", "checkpoint_every", "seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+
+    def learning_rate(self, step: int) -> float:
+        if step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
+        progress = (step - self.warmup) / max(1, self.steps - self.warmup)
+        return self.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _generator(seed: int, step: int, purpose: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 7 + purpose)
+
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
+    """The images of global step ``step``: a random subset (an epoch-free shuffle, so resuming and
+    any number of processes see the same batches)."""
+    return torch.randperm(n, generator=_generator(seed, step, 0))[:batch_size]
+
+
+def shift_images(images: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Shift each image by up to ``shift`` pixels each way, filling with 0 (the background)."""
+    if shift == 0:
+        return images
+    n, _, height, width = images.shape
+    padded = F.pad(images, (shift, shift, shift, shift))
+    offsets = torch.randint(0, 2 * shift + 1, (n, 2), generator=generator)
+    return torch.stack([padded[i, :, dy:dy + height, dx:dx + width] for i, (dy, dx) in enumerate(offsets.tolist())])
+
+
+@torch.no_grad()
+def evaluate(model, data: ImageDataset, batch_size: int = 256, weights: dict | None = None) -> float:
+    """Mean bits per dimension of ``model`` on ``data`` (eval mode), with ``weights`` (a
+    state_dict, e.g. the moving average) in place of the model's own while it runs."""
+    was_training = model.training
+    model.eval()
+    saved = None
+    if weights is not None:
+        saved = {k: v.clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(weights)
+    total = 0.0
+    try:
+        for start in range(0, len(data), batch_size):
+            images = data.images[start:start + batch_size]
+            labels = None if data.labels is None or model.num_classes is None else data.labels[start:start + batch_size]
+            total += model(images, labels).double().sum().item()
+    finally:
+        if saved is not None:
+            model.load_state_dict(saved)
+        model.train(was_training)
+    return total / (len(data) * model.steps * math.log(2))
+
+
+def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta: dict, resume: bool = False,
+          progress: bool = True, log=print) -> dict:
+    """Train ``model`` on ``data.train``; checkpoints and metrics go to ``out_dir``.
+
+    ``meta`` (plain values: the model kind and dataset spec) is stored in every checkpoint so
+    ``rnngen sample/eval/--resume`` can rebuild the model and data. Returns the metrics."""
+    from tqdm.auto import tqdm
+
+    os.makedirs(out_dir, exist_ok=True)
+    checkpoint_path = os.path.join(out_dir, CHECKPOINT)
+    conditional = getattr(model, "num_classes", None) is not None
+    if conditional and data.train.labels is None:
+        raise ValueError(f"a class-conditional model needs labelled data; {data.name} has no labels")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    start, metrics = 0, {"world_size": 1, "history": [], "train_loss_first": None}
+    # The moving average of the weights (floating tensors of the state_dict), when asked for.
+    ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if settings.ema else None
+    if resume:
+        if not os.path.exists(checkpoint_path):
+            raise CheckpointError(f"--resume: no checkpoint in {out_dir}")
+        saved = load_checkpoint(checkpoint_path)
+        try:
+            model.load_state_dict(saved.get("raw_state", saved["state"]))
+            optimizer.load_state_dict(saved["optimizer"])
+            if settings.ema:
+                averaged = saved["state"]
+                ema = {k: averaged[k].clone() for k in ema}
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"{checkpoint_path}: does not fit this model ({str(exc).splitlines()[0]})") from None
+        start, metrics = int(saved["step"]), dict(saved["metrics"])
+        log(f"resuming from {checkpoint_path} at step {start}")
+
+    def checkpoint(step: int) -> None:
+        weights = {"state": ema, "raw_state": model.state_dict()} if ema else {"state": model.state_dict()}
+        save_checkpoint(checkpoint_path, {"model": meta["model"], "config": model.config, **weights,
+                                          "optimizer": optimizer.state_dict(), "step": step, "metrics": metrics,
+                                          "train": asdict(settings), "data": meta["data"]})
+
+    losses: list[float] = list(metrics.get("recent_losses", []))
+    model.train()
+    begin = time.perf_counter()
+    bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, disable=not progress,
+               desc="train", unit="step", dynamic_ncols=True)
+    for step in bar:
+        index = batch_indices(len(data.train), settings.batch_size, settings.seed, step)
+        images = shift_images(data.train.images[index], settings.shift, _generator(settings.seed, step, 1))
+        labels = data.train.labels[index] if conditional else None
+        torch.manual_seed(_generator(settings.seed, step, 2).initial_seed())   # dropout masks
+        for group in optimizer.param_groups:
+            group["lr"] = settings.learning_rate(step)
+        loss = model(images, labels).mean() / (model.steps * math.log(2))      # bits per dim
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if settings.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        optimizer.step()
+        if ema:
+            with torch.no_grad():
+                for key, value in model.state_dict().items():
+                    if value.is_floating_point():
+                        ema[key].lerp_(value, 1 - settings.ema)
+                    else:
+                        ema[key].copy_(value)
+
+        value = loss.item()
+        if not math.isfinite(value):
+            raise FloatingPointError(f"training diverged at step {step} (loss {value}); try a smaller --lr")
+        if metrics["train_loss_first"] is None:
+            metrics["train_loss_first"] = value
+        losses = (losses + [value])[-50:]
+        metrics["recent_losses"] = losses
+        metrics["train_loss_last"] = sum(losses) / len(losses)
+        bar.set_postfix(bits_per_dim=f"{metrics['train_loss_last']:.3f}", refresh=False)
+        done = step + 1
+        if (settings.eval_every and done % settings.eval_every == 0) or done == settings.steps:
+            test_bpd = evaluate(model, data.test, weights=ema)
+            metrics["history"].append({"step": done, "train_bits_per_dim": metrics["train_loss_last"],
+                                       "test_bits_per_dim": test_bpd})
+            metrics["test_bits_per_dim"] = test_bpd
+            bar.write(f"step {done}: train {metrics['train_loss_last']:.3f} bits/dim, test {test_bpd:.3f} bits/dim")
+        if (settings.checkpoint_every and done % settings.checkpoint_every == 0) or done == settings.steps:
+            metrics["steps"] = done
+            checkpoint(done)
+    bar.close()
+    if start >= settings.steps and "test_bits_per_dim" not in metrics:
+        metrics["test_bits_per_dim"] = evaluate(model, data.test, weights=ema)
+    metrics["steps"] = settings.steps
+    metrics["seconds"] = metrics.get("seconds", 0.0) + time.perf_counter() - begin
+    if ema:  # the caller gets the averaged model, as saved
+        model.load_state_dict(ema)
+    metrics.update({"model": meta["model"], "config": model.config, "data": meta["data"], "train": asdict(settings)})
+    write_json(os.path.join(out_dir, METRICS), {k: v for k, v in metrics.items() if k != "recent_losses"})
+    return metrics
+
+
+def write_json(path: str, obj) -> None:
+    """Write JSON atomically (temp file + rename)."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)

@@ -1,0 +1,145 @@
+"""Image models: PixelGRU's likelihood against an independent loop, its samples against its
+likelihood, sampling and completion on every backend, argument checks; SeedVAE's loss."""
+
+import itertools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers import BACKENDS
+from rnngen.models import PixelGRU, SeedVAE
+
+
+def _model(channels=1, levels=5, hidden=8, size=(3, 2), num_classes=3):
+    torch.manual_seed(0)
+    model = PixelGRU(size, channels=channels, levels=levels, hidden_size=hidden, num_classes=num_classes,
+                     backend="reference")
+    with torch.no_grad():  # away from the zero/symmetric initial values
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    return model.eval()
+
+
+def _truth_nll(model, images, labels):
+    """Step by step with torch.gru_cell, in float64: h_0 from the label, then each sub-pixel's
+    log-probability from its channel's head and its value fed on through its channel's table."""
+    m = {k: v.double() for k, v in model.state_dict().items()}
+    C, K, H = model.channels, model.levels, model.hidden_size
+    seq = images.long().permute(0, 2, 3, 1).reshape(len(images), -1)
+    h = torch.tanh(m["h0"] + m["class_h0.weight"][labels])
+    cond = m["class_gates.weight"][labels]
+    eye, zero = torch.eye(3 * H, dtype=torch.float64), torch.zeros(3 * H, dtype=torch.float64)
+    total = torch.zeros(len(images), dtype=torch.float64)
+    for t in range(seq.shape[1]):
+        c = t % C
+        logp = F.log_softmax(h @ m["head_weight"][c].T + m["head_bias"][c], -1)
+        total -= logp.gather(1, seq[:, t:t + 1])[:, 0]
+        h = torch.gru_cell(m["input_gates"][c][seq[:, t]] + cond, h, eye, m["weight_hh"], zero, m["bias_hh"])
+    return total
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_nll_matches_a_step_by_step_loop(backend, channels):
+    model = _model(channels=channels)
+    model.backend = backend
+    images = torch.randint(0, 5, (4, channels, 3, 2))
+    labels = torch.tensor([0, 2, 1, 2])
+    nll = model(images, labels)
+    truth = _truth_nll(model, images, labels)
+    torch.testing.assert_close(nll.double(), truth, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(model.bits_per_dim(images, labels), nll / (6 * channels * math.log(2)))
+    nll.sum().backward()  # the fused scan's backward runs
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_likelihood_normalised_and_samples_follow_it():
+    """All 3^4 images of a 2x2, 3-level model: probabilities sum to 1, and 20000 samples
+    (the fused sample op) have those frequencies."""
+    model = _model(levels=3, size=(2, 2), num_classes=None)
+    images = torch.tensor(list(itertools.product(range(3), repeat=4))).view(-1, 1, 2, 2)
+    p = torch.exp(-model(images).double()).detach()
+    assert abs(p.sum().item() - 1) < 1e-5
+    draws = model.sample(20000, seed=3, backend=BACKENDS[-1])
+    index = (draws.view(-1, 4) * torch.tensor([27, 9, 3, 1])).sum(1)
+    freq = torch.bincount(index, minlength=81).double() / 20000
+    assert (freq - p).abs().max() < 4 * math.sqrt(p.max() / 20000) + 1e-3
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_same_seed_same_images_on_every_backend(channels):
+    model = _model(channels=channels, levels=7, hidden=16, size=(4, 3))
+    labels = torch.tensor([0, 1, 2, 1, 0])
+    results = [model.sample(5, labels=labels, seed=11, temperature=0.8, backend=b) for b in BACKENDS]
+    for other in results[1:]:
+        assert torch.equal(results[0], other)
+    assert results[0].shape == (5, channels, 4, 3) and results[0].dtype == torch.long
+    assert 0 <= int(results[0].min()) and int(results[0].max()) < 7
+    # Shards with row_offset draw what the whole batch draws.
+    shards = torch.cat([model.sample(2, labels=labels[:2], seed=11, temperature=0.8),
+                        model.sample(3, labels=labels[2:], seed=11, temperature=0.8, row_offset=2)])
+    assert torch.equal(shards, results[0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_complete_keeps_known_pixels(backend):
+    model = _model(levels=6, hidden=16, size=(4, 4))
+    images = torch.randint(0, 6, (3, 1, 4, 4))
+    labels = torch.tensor([0, 1, 2])
+    top = torch.zeros(4, 4, dtype=torch.bool)
+    top[:2] = True
+    out = model.complete(images, top, labels=labels, seed=5, backend=backend)
+    assert torch.equal(out[:, :, :2], images[:, :, :2])
+    full = model.complete(images, torch.ones(3, 4, 4, dtype=torch.bool), labels=labels, backend=backend)
+    assert torch.equal(full, images)
+    # Completion's free pixels follow the model given the known ones: with all but the last
+    # pixel known, the last one's frequencies match the conditional probabilities.
+    last = torch.ones(4, 4, dtype=torch.bool)
+    last[3, 3] = False
+    one = images[:1].repeat(4000, 1, 1, 1)
+    draws = model.complete(one, last, labels=torch.zeros(4000, dtype=torch.long), seed=1, backend=backend)
+    freq = torch.bincount(draws[:, 0, 3, 3], minlength=6).double() / 4000
+    candidates = images[:1].repeat(6, 1, 1, 1)
+    candidates[:, 0, 3, 3] = torch.arange(6)
+    p = torch.softmax(-model(candidates, torch.zeros(6, dtype=torch.long)).double(), 0)
+    assert (freq - p).abs().max() < 0.04
+
+
+def test_argument_checks_name_the_argument():
+    model = _model()
+    images = torch.randint(0, 5, (2, 1, 3, 2))
+    with pytest.raises(ValueError, match="n must be"):
+        model.sample(-1, labels=torch.tensor([]))
+    with pytest.raises(ValueError, match="temperature"):
+        model.sample(2, labels=torch.tensor([0, 1]), temperature=0)
+    with pytest.raises(ValueError, match="labels must be in 0..2"):
+        model.sample(2, labels=torch.tensor([0, 3]))
+    with pytest.raises(ValueError, match="labels are required"):
+        model(images)
+    with pytest.raises(ValueError, match="images values must be in 0..4"):
+        model(images + 5, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=r"images must have shape \[N, 1, 3, 2\]"):
+        model(images[:, :, :2], torch.tensor([0, 1]))
+    with pytest.raises(TypeError, match="images must hold integer"):
+        model(images.float(), torch.tensor([0, 1]))
+    with pytest.raises(TypeError, match="mask must be a bool"):
+        model.complete(images, torch.ones(3, 2), labels=torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="hidden_size"):
+        PixelGRU(8, hidden_size=0)
+    assert model.sample(0, labels=torch.zeros(0, dtype=torch.long)).shape == (0, 1, 3, 2)
+
+
+def test_seed_vae_discretised_gaussian_is_normalised_and_trains():
+    model = SeedVAE((4, 4), levels=5, z_dim=3, hidden_size=8, encoder_size=16, backend="reference")
+    mean = torch.rand(1, 1) * 1.2 - 0.1
+    probs = torch.stack([model.log_likelihood(torch.tensor([[k / 4]]), mean).exp() for k in range(5)])
+    assert abs(probs.sum().item() - 1) < 1e-5
+    images = torch.randint(0, 5, (6, 1, 4, 4))
+    loss = model(images)
+    assert loss.shape == (6,) and torch.isfinite(loss).all()
+    loss.mean().backward()
+    assert model.generator.rnn.weight_hh.grad.abs().sum() > 0  # through the decode op
+    samples = model.sample(3, seed=2)
+    assert samples.shape == (3, 1, 4, 4) and torch.equal(samples, model.sample(3, seed=2))

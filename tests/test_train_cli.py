@@ -1,0 +1,183 @@
+"""Training, checkpoints and the image commands: train / resume / sample / complete / eval / demo,
+and what happens with bad, truncated or hostile files."""
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from rnngen.cli import main, pretrained_path
+from rnngen.data import load_dataset
+from rnngen.models import PixelGRU, load_model
+from rnngen.training import CheckpointError, TrainSettings, load_checkpoint, save_checkpoint, train
+
+TINY = ["--hidden", "16", "--batch-size", "16", "--no-progress"]
+
+
+def _run(*args):
+    """The command in a fresh process: exit status, stdout, stderr."""
+    done = subprocess.run([sys.executable, "-m", "rnngen", *args], capture_output=True, text=True)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_train_writes_checkpoint_and_metrics_and_the_loss_falls(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--out", str(out), "--steps", "60", "--eval-every", "30", *TINY]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("world_size", "train_loss_first", "train_loss_last", "test_bits_per_dim"):
+        assert key in metrics
+    assert metrics["world_size"] == 1 and metrics["steps"] == 60 and len(metrics["history"]) == 2
+    assert metrics["train_loss_last"] < metrics["train_loss_first"] - 0.2
+    assert metrics["test_bits_per_dim"] < 4.09  # below the uniform model's log2(17)
+    model, payload = load_model(str(out / "checkpoint.pt"))
+    assert payload["step"] == 60 and isinstance(model, PixelGRU) and model.num_classes == 10
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.json", "model.pt"]  # no temp files
+    assert "test bits/dim" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, ema):
+    data = load_dataset("digits")
+    meta = {"model": "PixelGRU", "data": {"spec": "digits"}}
+
+    def fresh():
+        torch.manual_seed(0)
+        return PixelGRU(8, levels=17, hidden_size=16, num_classes=10, dropout=0.2, backend="reference")
+
+    settings = TrainSettings(steps=12, batch_size=8, shift=1, eval_every=0, checkpoint_every=5, ema=ema)
+    whole = fresh()
+    train(whole, data, str(tmp_path / "a"), settings, meta=meta, progress=False)
+    # "Killed" after step 10: keep the checkpoint of step 10, start a new process' model from scratch.
+    part = fresh()
+    train(part, data, str(tmp_path / "b"), TrainSettings(**{**settings.__dict__, "steps": 10}), meta=meta,
+          progress=False)
+    resumed = fresh()
+    train(resumed, data, str(tmp_path / "b"), settings, meta=meta, resume=True, progress=False)
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=name)
+    saved = load_checkpoint(str(tmp_path / "b" / "checkpoint.pt"))
+    assert ("raw_state" in saved) == bool(ema)  # with EMA: the average to sample, the raw weights to resume
+
+
+def test_sample_complete_eval_commands(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--out", str(out), "--steps", "5", *TINY]) == 0
+    png, npz = tmp_path / "s.png", tmp_path / "s.npz"
+    assert main(["sample", "--checkpoint", str(out / "model.pt"), "--out", str(png), "--n", "20",
+                 "--labels", "3,7", "--save-array", str(npz), "--seed", "4"]) == 0
+    from PIL import Image
+
+    with Image.open(png) as image:
+        assert image.size[0] > 10 * 64 and image.size[1] > 2 * 64  # two rows of 10 upscaled digits
+    arrays = np.load(npz)
+    assert arrays["images"].shape == (20, 8, 8) and arrays["labels"].tolist() == [3] * 10 + [7] * 10
+    assert 0 <= arrays["images"].min() and arrays["images"].max() <= 16
+    # Same seed, same images.
+    assert main(["sample", "--checkpoint", str(out / "model.pt"), "--out", str(png), "--n", "20",
+                 "--labels", "3,7", "--save-array", str(tmp_path / "t.npz"), "--seed", "4"]) == 0
+    assert np.array_equal(np.load(tmp_path / "t.npz")["images"], arrays["images"])
+
+    assert main(["complete", "--checkpoint", str(out / "checkpoint.pt"), "--out", str(tmp_path / "c.png"),
+                 "--n", "3", "--samples", "2", "--save-array", str(tmp_path / "c.npz")]) == 0
+    completed = np.load(tmp_path / "c.npz")
+    assert completed["images"].shape == (6, 8, 8)
+    originals = np.repeat(completed["originals"][:, 0], 2, axis=0)
+    assert np.array_equal(completed["images"][:, :4], originals[:, :4])   # the given top half is kept
+    assert main(["eval", "--checkpoint", str(out / "model.pt")]) == 0
+
+
+def test_bundled_model_samples_at_once(tmp_path):
+    assert os.path.isfile(pretrained_path())
+    code, stdout, stderr = _run("sample", "--out", str(tmp_path / "x.png"), "--n", "10")
+    assert code == 0, stderr
+    assert (tmp_path / "x.png").stat().st_size > 0
+
+
+def _expect_one_line_error(args, match):
+    code, stdout, stderr = _run(*args)
+    assert code == 2, (stdout, stderr)
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert match in stderr, stderr
+
+
+class _Hostile:
+    def __reduce__(self):
+        return (os.system, ("touch hacked-by-checkpoint",))
+
+
+def test_bad_truncated_and_hostile_checkpoints(tmp_path, monkeypatch):
+    good = tmp_path / "good.pt"
+    data = load_dataset("digits")
+    model = PixelGRU(8, levels=17, hidden_size=8, num_classes=10)
+    save_checkpoint(str(good), {"model": "PixelGRU", "config": model.config, "state": model.state_dict()})
+    out = str(tmp_path / "x.png")
+
+    _expect_one_line_error(["sample", "--checkpoint", str(tmp_path / "missing.pt"), "--out", out], "not found")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    _expect_one_line_error(["sample", "--checkpoint", str(truncated), "--out", out], "truncated.pt")
+    text = tmp_path / "text.pt"
+    text.write_text("hello")
+    _expect_one_line_error(["eval", "--checkpoint", str(text)], "not a checkpoint")
+
+    # A torch.save file whose unpickling would run a command: refused, and nothing runs.
+    monkeypatch.chdir(tmp_path)
+    hostile = tmp_path / "hostile.pt"
+    torch.save({"format": "rnngen-checkpoint", "version": 1, "model": "PixelGRU", "payload": _Hostile()}, hostile)
+    _expect_one_line_error(["sample", "--checkpoint", str(hostile), "--out", out], "refused")
+    with pytest.raises(CheckpointError, match="refused"):
+        load_checkpoint(str(hostile))
+    assert not (tmp_path / "hacked-by-checkpoint").exists()
+
+    newer = tmp_path / "newer.pt"
+    save_checkpoint(str(newer), {"model": "PixelGRU", "config": model.config, "state": model.state_dict(), "version": 99})
+    _expect_one_line_error(["sample", "--checkpoint", str(newer), "--out", out], "newer")
+    wrong = tmp_path / "wrong.pt"
+    save_checkpoint(str(wrong), {"model": "PixelGRU", "config": {**model.config, "hidden_size": 9},
+                                 "state": model.state_dict()})
+    _expect_one_line_error(["sample", "--checkpoint", str(wrong), "--out", out], "does not describe a valid")
+    _expect_one_line_error(["sample", "--checkpoint", str(good), "--out", out, "--labels", "3,12"], "--labels")
+    _expect_one_line_error(["sample", "--checkpoint", str(good), "--out", out, "--temperature", "0"], "temperature")
+    _expect_one_line_error(["train", "--data", "mnist:/nowhere", "--out", str(tmp_path / "r")], "not found")
+    _expect_one_line_error(["train", "--data", "digits", "--out", str(tmp_path / "r2"), "--resume"], "not found")
+    del data
+
+
+def test_interrupted_checkpoint_write_keeps_the_old_one(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    model = PixelGRU(4, levels=3, hidden_size=4)
+    save_checkpoint(str(path), {"model": "PixelGRU", "config": model.config, "state": model.state_dict()})
+    before = path.read_bytes()
+
+    def crash(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise KeyboardInterrupt  # e.g. Ctrl-C in the middle of the write
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(str(path), {"model": "PixelGRU", "config": model.config, "state": model.state_dict()})
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["checkpoint.pt"]
+
+
+def test_demo_writes_everything(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--steps", "20", "--hidden", "16", "--no-progress"]) == 0
+    for name in ("samples.png", "completions.png", "samples.npz", "metrics.json", "checkpoint.pt", "model.pt"):
+        assert (out / name).is_file(), name
+    arrays = np.load(out / "samples.npz")
+    assert arrays["images"].shape == (100, 8, 8) and arrays["labels"].tolist() == [d for d in range(10) for _ in range(10)]
+    assert "test_bits_per_dim" in json.loads((out / "metrics.json").read_text())
+    printed = capsys.readouterr().out
+    assert "Test bits/dim" in printed and "Sampling 100 digits" in printed
+
+
+def test_hostile_pickle_helper_really_runs_code(tmp_path, monkeypatch):
+    """The hostile payloads above are real: plain pickle would run them."""
+    monkeypatch.chdir(tmp_path)
+    pickle.loads(pickle.dumps(_Hostile()))
+    assert (tmp_path / "hacked-by-checkpoint").exists()
