@@ -182,7 +182,8 @@ def _cuda_graph(fn: Callable[[], Any]) -> Callable[[], Any]:
     return replay
 
 
-_NO_COMPILE = "torch.compile baseline off (default with --quick; --compile turns it on)"
+_NO_COMPILE = ("torch.compile baseline off (the default in quick mode; on with --compile, "
+               "or --bench-compile in the pytest suite)")
 
 
 def _compile(fn):
