@@ -36,7 +36,7 @@ def _prepare(workload, impl, compile_timeout):
     key = (workload.spec, impl.name)
     if key not in _prepared:
         try:
-            with time_limit(compile_timeout if impl.compiles else None):
+            with time_limit(compile_timeout if impl.builds else None):
                 fn = impl.make()
                 out = fn()
             workload.check(impl, out)

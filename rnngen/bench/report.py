@@ -7,6 +7,7 @@ earlier ``bench/bench_cpu.py`` wrote (bench/results/cpu-*-2026-11-26.json).
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
 
@@ -42,10 +43,14 @@ def machine_line(machine: dict[str, Any]) -> str:
     return ", ".join(str(p) for p in parts)
 
 
+_QUICK = "QUICK MODE (tiny sizes, 2 rounds: a smoke test, not a measurement)"
+
+
 def header(machine: dict[str, Any], settings: dict[str, Any]) -> str:
     runs = settings.get("repeats")
     how = f"median of {runs} alternating rounds" if runs else "medians"
-    return f"# {machine_line(machine)}; {settings.get('dtype', 'float32')}, {how}, speed-up = baseline / rnngen"
+    quick = f"\n# {_QUICK}" if settings.get("quick") else ""
+    return f"# {machine_line(machine)}; {settings.get('dtype', 'float32')}, {how}, speed-up = baseline / rnngen{quick}"
 
 
 _COLUMNS = (("workload", 44), ("baseline", 34), ("base ms", 9), ("backend", 9), ("rnngen ms", 9), ("speed-up", 9))
@@ -64,7 +69,8 @@ def table_line(row: dict[str, Any]) -> str:
     if row["status"] == "ok":
         cells = (row["workload"], row["baseline"], _ms(row["baseline_s"]), row["backend"], _ms(row["rnngen_s"]),
                  f"{row['speedup']:.2f}x")
-        return "  ".join(f"{str(c):<{w}}" if i < 2 else f"{str(c):>{w}}" for i, (c, (_, w)) in enumerate(zip(cells, _COLUMNS)))
+        return "  ".join(f"{str(c):<{w}}" if i < 2 else f"{str(c):>{w}}"
+                         for i, (c, (_, w)) in enumerate(zip(cells, _COLUMNS, strict=True)))
     who = row.get("impl") or row.get("baseline") or row.get("backend")
     timing = f" (baseline {_ms(row['baseline_s'])} ms)" if row.get("baseline_s") is not None else ""
     return f"{row['workload']:<44}  {who}: {row['status'].upper()}{timing}: {row.get('reason')}"
@@ -84,7 +90,8 @@ def markdown(result: dict[str, Any]) -> str:
     out = [f"Measured on {machine_line(result['machine'])}; "
            f"{rows[0]['dtype'] if rows else 'float32'}, "
            f"{f'median of {repeats} alternating rounds' if repeats else 'medians'}, "
-           "outputs checked against the baseline first.", ""]
+           "outputs checked against the baseline first."
+           + (f" {_QUICK}." if result.get("settings", {}).get("quick") else ""), ""]
     head = ["workload", "baseline", "baseline ms"]
     for b in backends:
         head += [f"rnngen `{b}` ms", "speed-up"]
@@ -138,7 +145,7 @@ def plot(result: dict[str, Any], path: str) -> None:
                 ys.append(labels.index(f"{r['workload']}\nvs {r['baseline']}") + k * height - 0.4 + height / 2)
                 xs.append(r["speedup"])
         bars = ax.barh(ys, xs, height=height, label=f"rnngen {backend}")
-        for y, x in zip(ys, xs):
+        for y, x in zip(ys, xs, strict=True):
             ax.annotate(f"{x:.1f}x", (x, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
         del bars
     ax.axvline(1.0, color="black", linewidth=0.8)
@@ -148,7 +155,8 @@ def plot(result: dict[str, Any], path: str) -> None:
     ax.set_yticklabels(labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("speed-up over the baseline (baseline time / rnngen time; > 1 is faster)")
-    ax.set_title(f"rnngen speed-ups\n{machine_line(result['machine'])}", fontsize=8)
+    title = "rnngen speed-ups" + (f" - {_QUICK}" if result.get("settings", {}).get("quick") else "")
+    ax.set_title(title + "\n" + textwrap.fill(machine_line(result["machine"]), 110), fontsize=8)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -59,13 +59,13 @@ def run_workload(workload: Workload, machine: dict[str, Any], dtype: str, repeat
             continue
         start = time.perf_counter()
         try:
-            with time_limit(compile_timeout if impl.compiles else None):
+            with time_limit(compile_timeout if impl.builds else None):
                 fn = impl.make()
                 out = fn()
             if device == "cuda":
                 torch.cuda.synchronize()
         except (Exception, TimeLimitExceeded) as exc:
-            if impl.compiles:
+            if impl.builds:
                 torch._dynamo.reset()
             failed(impl, "failed", _reason(exc))
             continue
@@ -88,7 +88,8 @@ def run_workload(workload: Workload, machine: dict[str, Any], dtype: str, repeat
             rows.append({**common, "baseline": base.name, "backend": cand.backend, "impl": cand.name,
                          "role": "rnngen", "status": "ok", "reason": None,
                          "baseline_s": statistics.median(tb), "rnngen_s": statistics.median(tc),
-                         "speedup": paired_speedup(tb, tc), "speedup_of_medians": statistics.median(tb) / statistics.median(tc),
+                         "speedup": paired_speedup(tb, tc),
+                         "speedup_of_medians": statistics.median(tb) / statistics.median(tc),
                          "baseline_times_s": tb, "rnngen_times_s": tc, "repeats": repeats, "warmup": warmup,
                          "baseline_first_call_s": first_call[base.name], "rnngen_first_call_s": first_call[cand.name]})
         if not candidates:
@@ -120,7 +121,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="the torch.compile baseline (default: on, off with --quick)")
     p.add_argument("--compile-timeout", type=float, default=300, metavar="S",
-                   help="seconds one torch.compile baseline may take to build before it is recorded as failed")
+                   help="seconds a baseline that builds code (torch.compile, FlashRNN's JIT build) may take "
+                        "on its first call before it is recorded as failed (default 300)")
     p.add_argument("--no-cuda-graph", action="store_true", help="leave out the CUDA-graph baseline")
     p.add_argument("--no-flashrnn", action="store_true", help="leave out the FlashRNN baseline")
     p.add_argument("--from-json", metavar="FILE", help="run nothing: report a JSON written earlier")

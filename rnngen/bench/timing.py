@@ -123,7 +123,7 @@ def side_by_side(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int, d
 
 def paired_speedup(baseline: list[float], candidate: list[float]) -> float:
     """The median over rounds of baseline time / candidate time, each ratio taken within one round."""
-    return statistics.median(b / c for b, c in zip(baseline, candidate))
+    return statistics.median(b / c for b, c in zip(baseline, candidate, strict=True))
 
 
 class TimeLimitExceeded(Exception):

@@ -13,7 +13,7 @@ the previous hidden state), so no step can be skipped.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -89,7 +89,8 @@ class Impl:
     make: Callable[[], Callable[[], Any]] | None   # builds the timed function (may compile or capture)
     backend: str | None = None                    # rnngen backend, or the library behind a baseline
     skip: str | None = None                       # why it does not run here
-    compiles: bool = False                        # make() or its first call runs torch.compile
+    builds: bool = False                          # make() or its first call compiles code (torch.compile,
+                                                  # FlashRNN's JIT build): limited by --compile-timeout
 
 
 @dataclass
@@ -153,7 +154,7 @@ def close_enough(actual, expected, tolerance: float, what: str) -> None:
     actual = actual if isinstance(actual, tuple) else (actual,)
     expected = expected if isinstance(expected, tuple) else (expected,)
     assert len(actual) == len(expected), f"{what}: {len(actual)} outputs, expected {len(expected)}"
-    for i, (a, e) in enumerate(zip(actual, expected)):
+    for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
         label = "output" if i == 0 else f"gradient {i}"
         assert tuple(a.shape) == tuple(e.shape), f"{what}: {label} has shape {list(a.shape)}, expected {list(e.shape)}"
         err = (a.double() - e.double()).abs().max().item() if a.numel() else 0.0
@@ -220,7 +221,7 @@ def _generator(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
 
     impls = [Impl("seed eager loop", "baseline", lambda: _with_grads(spec.grad, lambda: seed(z), params, dout),
                   backend="eager")]
-    impls.append(Impl("torch.compile step", "baseline", compiled_step_loop, backend="inductor", compiles=True,
+    impls.append(Impl("torch.compile step", "baseline", compiled_step_loop, backend="inductor", builds=True,
                       skip=None if opts.compile else _NO_COMPILE))
     if opts.device == "cuda":
         impls.append(Impl("CUDA graph of the loop", "baseline",
@@ -229,7 +230,8 @@ def _generator(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
                                 else None if opts.cuda_graph else "CUDA graph baseline off")))
     for backend in candidates:
         def make(backend=backend):
-            model = rnngen.RNNImageGenerator(spec.z_dim, spec.hidden, (spec.side, spec.side), backend=backend, **factory)
+            model = rnngen.RNNImageGenerator(spec.z_dim, spec.hidden, (spec.side, spec.side), backend=backend,
+                                             **factory)
             model.load_state_dict(seed.state_dict())
             return _with_grads(spec.grad, lambda: model(z), list(model.parameters()), dout)
         impls.append(Impl(f"rnngen {backend}", "rnngen", make, backend=backend))
@@ -295,7 +297,7 @@ def _sampling(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
         return _in_mode(False, lambda: loop(h0, T, step=step))
 
     impls = [Impl("eager multinomial loop", "baseline", eager, backend="eager"),
-             Impl("torch.compile step", "baseline", compiled_step_loop, backend="inductor", compiles=True,
+             Impl("torch.compile step", "baseline", compiled_step_loop, backend="inductor", builds=True,
                   skip=None if opts.compile else _NO_COMPILE)]
     if opts.device == "cuda":
         impls.append(Impl("CUDA graph of the loop", "baseline",
@@ -371,7 +373,7 @@ def _scan(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
             except Exception as exc:  # not installed, or its import needs something missing
                 skip = f"flashrnn does not import: {type(exc).__name__}: {exc}"
         impls.append(Impl("FlashRNN fused GRU", "baseline", lambda: _flashrnn_gru(gru, x, spec.grad, dout),
-                          backend="flashrnn", skip=skip))
+                          backend="flashrnn", skip=skip, builds=True))
     for backend in candidates:
         def make(backend=backend):
             fused = rnngen.FusedPixelGRU.from_gru(gru, backend=backend)
