@@ -188,7 +188,12 @@ _NO_COMPILE = ("torch.compile baseline off (the default in quick mode; on with -
 
 
 def _compile(fn):
-    return torch.compile(fn, dynamic=False)
+    """torch.compile for one workload: Dynamo's caches are reset first (every workload compiles
+    the same step code with other weights and shapes, and past the recompile limit Dynamo would
+    quietly run it eagerly), and fullgraph=True makes a graph break an error, recorded as the
+    baseline's failure, instead of a half-compiled baseline."""
+    torch._dynamo.reset()
+    return torch.compile(fn, dynamic=False, fullgraph=True)
 
 
 # -- the seed's generator ---------------------------------------------------------------------------
