@@ -20,7 +20,10 @@ def pytest_generate_tests(metafunc):
     quick = config.getoption("--bench-quick")
     compile_on = config.getoption("--bench-compile")
     candidates, _ = candidate_backends("cpu", config.getoption("--bench-backends"))
-    opts = Options(device="cpu", backends=tuple(candidates), compile=not quick if compile_on is None else compile_on)
+    off = ("--no-bench-compile" if compile_on is False
+           else "the default with --bench-quick; --bench-compile turns it on")
+    opts = Options(device="cpu", backends=tuple(candidates), compile=not quick if compile_on is None else compile_on,
+                   compile_off=f"torch.compile baseline off ({off})")
     cases, ids = [], []
     for spec in specs(quick):
         workload = _workloads.setdefault(spec, build(spec, opts, candidates))

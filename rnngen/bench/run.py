@@ -155,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         return error(str(exc))
     opts = Options(device=args.device, dtype=DTYPES[args.dtype], backends=tuple(candidates),
                    compile=args.compile if args.compile is not None else not args.quick,
+                   compile_off="torch.compile baseline off (" + ("--no-compile)" if args.compile is False
+                                                               else "the default with --quick; --compile turns it on)"),
                    cuda_graph=not args.no_cuda_graph, flashrnn=not args.no_flashrnn)
     repeats = args.repeats or (2 if args.quick else 7)
     warmup = args.warmup if args.warmup is not None else 1

@@ -78,6 +78,7 @@ class Options:
     dtype: torch.dtype = torch.float32
     backends: tuple[str, ...] = ("cpu",)          # rnngen backends to measure
     compile: bool = True                          # the torch.compile baseline
+    compile_off: str = "torch.compile baseline off"  # the reason given when it is off
     cuda_graph: bool = True                       # the CUDA-graph baseline (GPU only)
     flashrnn: bool = True                         # the FlashRNN baseline (GPU scan only)
 
@@ -183,10 +184,6 @@ def _cuda_graph(fn: Callable[[], Any]) -> Callable[[], Any]:
     return replay
 
 
-_NO_COMPILE = ("torch.compile baseline off (the default in quick mode; on with --compile, "
-               "or --bench-compile in the pytest suite)")
-
-
 def _compile(fn):
     """torch.compile for one workload: Dynamo's caches are reset first (every workload compiles
     the same step code with other weights and shapes, and past the recompile limit Dynamo would
@@ -227,7 +224,7 @@ def _generator(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
     impls = [Impl("seed eager loop", "baseline", lambda: _with_grads(spec.grad, lambda: seed(z), params, dout),
                   backend="eager")]
     impls.append(Impl("torch.compile step", "baseline", compiled_step_loop, backend="inductor", builds=True,
-                      skip=None if opts.compile else _NO_COMPILE))
+                      skip=None if opts.compile else opts.compile_off))
     if opts.device == "cuda":
         impls.append(Impl("CUDA graph of the loop", "baseline",
                           lambda: _cuda_graph(_in_mode(False, lambda: seed(z))), backend="cudagraph",
@@ -303,7 +300,7 @@ def _sampling(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
 
     impls = [Impl("eager multinomial loop", "baseline", eager, backend="eager"),
              Impl("torch.compile step", "baseline", compiled_step_loop, backend="inductor", builds=True,
-                  skip=None if opts.compile else _NO_COMPILE)]
+                  skip=None if opts.compile else opts.compile_off)]
     if opts.device == "cuda":
         impls.append(Impl("CUDA graph of the loop", "baseline",
                           lambda: _cuda_graph(_in_mode(False, lambda: loop(h0, T))), backend="cudagraph",
