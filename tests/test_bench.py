@@ -147,3 +147,19 @@ def test_flashrnn_adapter_matches_nn_gru(monkeypatch):
         ref = gru(x)[0]
         grads = torch.autograd.grad((ref * dout).sum(), list(gru.parameters()))
     workloads.close_enough(out, (ref.detach(), *grads), 1e-5, "flashrnn adapter")
+
+
+def test_markdown_keeps_baselines_without_rnngen_and_lists_failures():
+    from rnngen.bench import report
+
+    machine = {"device": "cuda", "device_name": "Some GPU", "cuda": "13.0", "cudnn": 91000, "threads": 16,
+               "torch": "2.11.0", "rnngen": "0.1.0"}
+    common = {"workload": "w", "dtype": "float32"}
+    rows = [{**common, "baseline": "eager", "backend": None, "status": "no rnngen", "baseline_s": 0.5,
+             "reason": "no rnngen backend measured here"},
+            {**common, "baseline": "FlashRNN fused GRU", "backend": None, "impl": "FlashRNN fused GRU",
+             "status": "failed", "reason": "ImportError: x"}]
+    text = report.markdown({"machine": machine, "settings": {"repeats": 7}, "rows": rows})
+    assert "Some GPU" in text and "| w | eager | 500.0 |" in text
+    assert "FlashRNN fused GRU failed: ImportError: x" in text
+    assert "FAILED" in report.table_line(rows[1])
