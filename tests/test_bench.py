@@ -163,3 +163,11 @@ def test_markdown_keeps_baselines_without_rnngen_and_lists_failures():
     assert "Some GPU" in text and "| w | eager | 500.0 |" in text
     assert "FlashRNN fused GRU failed: ImportError: x" in text
     assert "FAILED" in report.table_line(rows[1])
+
+
+def test_spent_budget_skips_the_remaining_workloads(tmp_path):
+    out = tmp_path / "b.json"
+    assert rnngen.bench.main(["--quick", "--budget", "0", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == len(workloads.specs(quick=True))
+    assert all(r["status"] == "skipped" and "--budget" in r["reason"] for r in rows)

@@ -71,7 +71,7 @@ def table_line(row: dict[str, Any]) -> str:
                  f"{row['speedup']:.2f}x")
         return "  ".join(f"{str(c):<{w}}" if i < 2 else f"{str(c):>{w}}"
                          for i, (c, (_, w)) in enumerate(zip(cells, _COLUMNS, strict=True)))
-    who = row.get("impl") or row.get("baseline") or row.get("backend")
+    who = row.get("impl") or row.get("baseline") or row.get("backend") or "the workload"
     timing = f" (baseline {_ms(row['baseline_s'])} ms)" if row.get("baseline_s") is not None else ""
     return f"{row['workload']:<44}  {who}: {row['status'].upper()}{timing}: {row.get('reason')}"
 
@@ -111,7 +111,8 @@ def markdown(result: dict[str, Any]) -> str:
     if others:
         out.append("")
         for r in others:
-            out.append(f"- {r['workload']}: {r.get('impl') or r.get('baseline')} {r['status']}: {r.get('reason')}")
+            who = r.get("impl") or r.get("baseline") or "the workload"
+            out.append(f"- {r['workload']}: {who} {r['status']}: {r.get('reason')}")
     return "\n".join(out)
 
 

@@ -127,6 +127,9 @@ def parser() -> argparse.ArgumentParser:
                         "on its first call before it is recorded as failed (default 300)")
     p.add_argument("--no-cuda-graph", action="store_true", help="leave out the CUDA-graph baseline")
     p.add_argument("--no-flashrnn", action="store_true", help="leave out the FlashRNN baseline")
+    p.add_argument("--budget", type=float, metavar="S",
+                   help="stop starting workloads after S seconds (the rest are recorded as skipped); "
+                        "code builds are limited to the time left")
     p.add_argument("--from-json", metavar="FILE", help="run nothing: report a JSON written earlier")
     return p
 
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info(args.device)
     settings = {"quick": args.quick, "repeats": repeats, "warmup": warmup, "backends": candidates,
                 "backends_left_out": left_out, "compile": opts.compile, "compile_timeout_s": args.compile_timeout,
-                "dtype": args.dtype}
+                "budget_s": args.budget, "dtype": args.dtype}
     print(report.header(machine, settings))
     for name, why in left_out.items():
         print(f"# backend {name} not measured: {why}")
@@ -174,11 +177,23 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table_head(), flush=True)
 
     rows = []
+    started = time.perf_counter()
     for spec in specs(args.quick):
         if args.filter and not any(text in spec.name for text in args.filter):
             continue
+        build_limit = args.compile_timeout
+        if args.budget is not None:
+            left = args.budget - (time.perf_counter() - started)
+            if left <= 0:
+                row = {"workload": spec.name, "kind": spec.kind, "shapes": spec.shapes(), "dtype": args.dtype,
+                       **machine, "baseline": None, "backend": None, "impl": None, "role": None,
+                       "status": "skipped", "reason": f"--budget {args.budget:g} s spent"}
+                print(report.table_line(row), flush=True)
+                rows.append(row)
+                continue
+            build_limit = min(build_limit, left)
         workload = build(spec, opts, candidates)
-        new = run_workload(workload, machine, args.dtype, repeats, warmup, args.compile_timeout, args.device)
+        new = run_workload(workload, machine, args.dtype, repeats, warmup, build_limit, args.device)
         for row in new:
             print(report.table_line(row), flush=True)
         rows += new
