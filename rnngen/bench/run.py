@@ -47,6 +47,7 @@ def run_workload(workload: Workload, machine: dict[str, Any], dtype: str, repeat
 
     def failed(impl: Impl, status: str, reason: str) -> None:
         rows.append({**common, "baseline": impl.name if impl.role == "baseline" else None,
+                     "baseline_kind": impl.backend if impl.role == "baseline" else None,
                      "backend": impl.backend if impl.role == "rnngen" else None, "impl": impl.name,
                      "role": impl.role, "status": status, "reason": reason})
 
@@ -79,14 +80,19 @@ def run_workload(workload: Workload, machine: dict[str, Any], dtype: str, repeat
         fns[impl.name] = fn
         ready.append(impl)
 
-    times = side_by_side(fns, repeats, warmup, device) if fns else {}
+    try:
+        times = side_by_side(fns, repeats, warmup, device) if fns else {}
+    except Exception as exc:  # e.g. out of memory with everything resident at once: nothing is timed
+        for impl in ready:
+            failed(impl, "failed", f"while timing: {_reason(exc)}")
+        return rows
     baselines = [i for i in ready if i.role == "baseline"]
     candidates = [i for i in ready if i.role == "rnngen"]
     for base in baselines:
         for cand in candidates:
             tb, tc = times[base.name], times[cand.name]
-            rows.append({**common, "baseline": base.name, "backend": cand.backend, "impl": cand.name,
-                         "role": "rnngen", "status": "ok", "reason": None,
+            rows.append({**common, "baseline": base.name, "baseline_kind": base.backend, "backend": cand.backend,
+                         "impl": cand.name, "role": "rnngen", "status": "ok", "reason": None,
                          "baseline_s": statistics.median(tb), "rnngen_s": statistics.median(tc),
                          "speedup": paired_speedup(tb, tc),
                          "speedup_of_medians": statistics.median(tb) / statistics.median(tc),
@@ -94,7 +100,8 @@ def run_workload(workload: Workload, machine: dict[str, Any], dtype: str, repeat
                          "baseline_first_call_s": first_call[base.name], "rnngen_first_call_s": first_call[cand.name]})
         if not candidates:
             tb = times[base.name]
-            rows.append({**common, "baseline": base.name, "backend": None, "impl": base.name, "role": "baseline",
+            rows.append({**common, "baseline": base.name, "baseline_kind": base.backend, "backend": None,
+                         "impl": base.name, "role": "baseline",
                          "status": "no rnngen", "reason": "no rnngen backend measured here",
                          "baseline_s": statistics.median(tb), "baseline_times_s": tb, "repeats": repeats,
                          "warmup": warmup, "baseline_first_call_s": first_call[base.name]})
