@@ -29,6 +29,12 @@ def pytest_addoption(parser):
                     help="seconds a torch.compile baseline may take to build before the test fails")
 
 
+def pytest_configure(config):
+    if not config.pluginmanager.hasplugin("benchmark"):
+        raise pytest.UsageError("the bench/ suite needs pytest-benchmark: pip install pytest-benchmark "
+                                "(or run python -m rnngen.bench, which needs nothing more)")
+
+
 @pytest.fixture(scope="session")
 def bench_settings(request):
     config = request.config
