@@ -1,22 +1,173 @@
-"""The CPU benchmark runs (tiny sizes) so it cannot rot; it asserts no speed."""
+"""The benchmark suite runs (tiny sizes) so it cannot rot; nothing here asserts a speed."""
 
-import importlib.util
+import json
 import pathlib
+import subprocess
+import types
+import sys
 
 import pytest
+import torch
 
 import rnngen
+import rnngen.bench
+from rnngen.bench import workloads
+from rnngen.bench.timing import TimeLimitExceeded, time_limit
 
-BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench" / "bench_cpu.py"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+needs_cpu = pytest.mark.skipif(rnngen.backend_status()["cpu"] != "available", reason="cpu backend not built")
 
 
-@pytest.mark.skipif(rnngen.backend_status()["cpu"] != "available", reason="cpu backend not built")
-def test_bench_cpu_quick(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("bench_cpu", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    out = tmp_path / "cpu.json"
-    assert bench.main(["--quick", "--json", str(out)]) == 0
-    rows = __import__("json").loads(out.read_text())
-    assert len(rows) == 4 and all(r["rnngen_s"] > 0 and r["baseline_s"] > 0 and r["cpu"] for r in rows)
-    assert "speed-up" in capsys.readouterr().out
+@pytest.fixture(scope="module")
+def quick_json(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    assert rnngen.bench.main(["--quick", "--json", str(out)]) == 0
+    return out
+
+
+def test_quick_run_writes_every_workload(quick_json, capsys):
+    result = json.loads(quick_json.read_text())
+    rows = result["rows"]
+    names = {spec.name for spec in workloads.specs(quick=True)}
+    assert {r["workload"] for r in rows} == names
+    for row in rows:  # every row names what it was measured on and with
+        for key in ("device", "device_name", "threads", "dtype", "shapes", "torch", "rnngen", "status"):
+            assert row[key] not in (None, ""), (key, row)
+    assert result["machine"]["device"] == "cpu" and result["settings"]["quick"]
+    if "cpu" in rnngen.backends():
+        ok = [r for r in rows if r["status"] == "ok"]
+        assert {r["workload"] for r in ok} == names and all(r["backend"] == "cpu" for r in ok)
+        for r in ok:
+            assert r["baseline_s"] > 0 and r["rnngen_s"] > 0 and r["speedup"] > 0
+            assert len(r["baseline_times_s"]) == len(r["rnngen_times_s"]) == r["repeats"]
+    # quick mode leaves torch.compile out, saying so
+    assert all(r["status"] == "skipped" for r in rows if r.get("impl") == "torch.compile step")
+
+
+def test_report_from_json(quick_json, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "chart.png"
+    assert rnngen.bench.main(["--from-json", str(quick_json), "--markdown", "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "speed-up" in out and "| workload | baseline |" in out and "Measured on" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_matplotlib_is_one_clear_error(quick_json, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    assert rnngen.bench.main(["--from-json", str(quick_json), "--plot", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "matplotlib" in err and "rnngen[bench]" in err
+
+
+def test_legacy_json_reports():
+    legacy = sorted((ROOT / "bench" / "results").glob("cpu-*.json"))
+    if not legacy:
+        pytest.skip("no bench/results/cpu-*.json")
+    assert rnngen.bench.main(["--from-json", str(legacy[0]), "--markdown"]) == 0
+
+
+def test_failing_compile_is_recorded_not_fatal(tmp_path, monkeypatch):
+    def broken(fn):
+        raise RuntimeError("no compiler here")
+    monkeypatch.setattr(workloads, "_compile", broken)
+    out = tmp_path / "c.json"
+    assert rnngen.bench.main(["--quick", "--compile", "-k", "B=1 no grad", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    failed = [r for r in rows if r.get("impl") == "torch.compile step"]
+    assert failed and all(r["status"] == "failed" and "no compiler here" in r["reason"] for r in failed)
+
+
+def test_time_limit():
+    with pytest.raises(TimeLimitExceeded):
+        with time_limit(0.05):
+            while True:
+                pass
+    with time_limit(5):  # a block that ends in time is left alone
+        pass
+
+
+@needs_cpu
+def test_a_wrong_answer_fails_the_run(tmp_path, monkeypatch, capsys):
+    real = rnngen.RNNImageGenerator.forward
+    monkeypatch.setattr(rnngen.RNNImageGenerator, "forward", lambda self, z: real(self, z) + 0.1)
+    out = tmp_path / "w.json"
+    assert rnngen.bench.main(["--quick", "-k", "B=1 no grad", "--json", str(out)]) == 1
+    rows = json.loads(out.read_text())["rows"]
+    wrong = [r for r in rows if r["status"] == "wrong"]
+    assert wrong and wrong[0]["backend"] == "cpu" and "rnngen_s" not in wrong[0]
+    assert "WRONG OUTPUT" in capsys.readouterr().err
+
+
+def test_cuda_device_refused_without_a_gpu(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert rnngen.bench.main(["--device", "cuda", "--quick"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_pytest_benchmark_suite_quick(tmp_path):
+    pytest.importorskip("pytest_benchmark")
+    out = tmp_path / "pb.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider", "--bench-quick",
+                           "--benchmark-json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    benchmarks = json.loads(out.read_text())["benchmarks"]
+    assert {b["extra_info"]["workload"] for b in benchmarks} == {s.name for s in workloads.specs(quick=True)}
+    assert all(b["extra_info"]["device_name"] and b["stats"]["rounds"] == 2 for b in benchmarks)
+
+
+def test_flashrnn_adapter_matches_nn_gru(monkeypatch):
+    """FlashRNN needs a GPU; this runs the benchmark's adapter (gate orders, R layout, the four
+    biases) against a pure-PyTorch stand-in written from FlashRNN's own reference GRU (its
+    ``vanilla`` backend), forward and backward, against nn.GRU."""
+    def stand_in(Wx, R, b, states=None, function="lstm", config=None, backend="cuda_fused", dtype="bfloat16"):
+        assert function == "gru" and dtype == "float32"
+        B, T, G, NH, D = Wx.shape
+        assert (G, NH) == (3, 1) and tuple(R.shape) == (3, NH, D, D) and tuple(b.shape) == (4, NH, D)
+        h, hs = Wx.new_zeros(B, NH, D), []
+        for t in range(T):
+            ry = torch.einsum("ghdp,bhp->bghd", R, h)  # R[g] @ h, R given as [gate, head, out, in]
+            g = ry[:, 0] + b[0]
+            r = torch.sigmoid(Wx[:, t, 0] + ry[:, 1] + b[1])
+            z = torch.sigmoid(Wx[:, t, 1] + ry[:, 2] + b[2])
+            h = z * h + (1 - z) * torch.tanh(Wx[:, t, 2] + b[3] + r * g)
+            hs.append(h)
+        hs = torch.stack(hs, 1)  # [B, T, NH, D]; FlashRNN returns [states, B, T, NH, D]
+        return hs[None], hs[:, -1:][None]
+
+    module = types.ModuleType("flashrnn.flashrnn")
+    module.flashrnn = stand_in
+    monkeypatch.setitem(sys.modules, "flashrnn", types.ModuleType("flashrnn"))
+    monkeypatch.setitem(sys.modules, "flashrnn.flashrnn", module)
+    gru = torch.nn.GRU(1, 16, batch_first=True)
+    x, dout = torch.randn(3, 10, 1), torch.randn(3, 10, 16)
+    out = workloads._flashrnn_gru(gru, x, True, dout)()
+    with torch.enable_grad():
+        ref = gru(x)[0]
+        grads = torch.autograd.grad((ref * dout).sum(), list(gru.parameters()))
+    workloads.close_enough(out, (ref.detach(), *grads), 1e-5, "flashrnn adapter")
+
+
+def test_markdown_keeps_baselines_without_rnngen_and_lists_failures():
+    from rnngen.bench import report
+
+    machine = {"device": "cuda", "device_name": "Some GPU", "cuda": "13.0", "cudnn": 91000, "threads": 16,
+               "torch": "2.11.0", "rnngen": "0.1.0"}
+    common = {"workload": "w", "dtype": "float32"}
+    rows = [{**common, "baseline": "eager", "backend": None, "status": "no rnngen", "baseline_s": 0.5,
+             "reason": "no rnngen backend measured here"},
+            {**common, "baseline": "FlashRNN fused GRU", "backend": None, "impl": "FlashRNN fused GRU",
+             "status": "failed", "reason": "ImportError: x"}]
+    text = report.markdown({"machine": machine, "settings": {"repeats": 7}, "rows": rows})
+    assert "Some GPU" in text and "| w | eager | 500.0 |" in text
+    assert "FlashRNN fused GRU failed: ImportError: x" in text
+    assert "FAILED" in report.table_line(rows[1])
+
+
+def test_spent_budget_skips_the_remaining_workloads(tmp_path):
+    out = tmp_path / "b.json"
+    assert rnngen.bench.main(["--quick", "--budget", "0", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == len(workloads.specs(quick=True))
+    assert all(r["status"] == "skipped" and "--budget" in r["reason"] for r in rows)
