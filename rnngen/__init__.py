@@ -1,10 +1,13 @@
 """rnngen: fused GRU kernels for pixel-by-pixel (raster-order) image generation.
 
 Layers: ops (``rnngen.ops``: scan, decode, sample, registered with torch.library) -> backends
-(``rnngen.dispatch``: reference, cpu, triton, cuda) -> modules (``rnngen.nn``) -> CLI.
+(``rnngen.dispatch``: reference, cpu, triton, cuda) -> modules (``rnngen.nn``) -> image models
+(``rnngen.models``), data (``rnngen.data``), training (``rnngen.training``) -> CLI.
 """
 
 from .dispatch import BackendUnavailableError, backend_status, backends
+from .data import load_dataset
+from .models import PixelGRU, SeedVAE, load_model
 from .nn import FusedPixelGRU, RNNImageGenerator, RNNInputError
 from .ops import decode, philox_uniform, sample, sample_uniforms, scan
 
@@ -13,5 +16,6 @@ __version__ = "0.1.0"
 __all__ = [
     "scan", "decode", "sample", "philox_uniform", "sample_uniforms",
     "FusedPixelGRU", "RNNImageGenerator", "RNNInputError",
+    "PixelGRU", "SeedVAE", "load_model", "load_dataset",
     "backends", "backend_status", "BackendUnavailableError", "__version__",
 ]

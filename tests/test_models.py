@@ -12,10 +12,10 @@ from helpers import BACKENDS
 from rnngen.models import PixelGRU, SeedVAE
 
 
-def _model(channels=1, levels=5, hidden=8, size=(3, 2), num_classes=3):
+def _model(channels=1, levels=5, hidden=8, size=(3, 2), num_classes=3, per_column=False):
     torch.manual_seed(0)
     model = PixelGRU(size, channels=channels, levels=levels, hidden_size=hidden, num_classes=num_classes,
-                     backend="reference")
+                     per_column=per_column, backend="reference")
     with torch.no_grad():  # away from the zero/symmetric initial values
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.3)
@@ -24,16 +24,19 @@ def _model(channels=1, levels=5, hidden=8, size=(3, 2), num_classes=3):
 
 def _truth_nll(model, images, labels):
     """Step by step with torch.gru_cell, in float64: h_0 from the label, then each sub-pixel's
-    log-probability from its channel's head and its value fed on through its channel's table."""
+    log-probability from its channel's head and its value fed on through its channel's table
+    (with per_column: the table of its column and channel)."""
     m = {k: v.double() for k, v in model.state_dict().items()}
     C, K, H = model.channels, model.levels, model.hidden_size
+    W = model.image_size[1]
     seq = images.long().permute(0, 2, 3, 1).reshape(len(images), -1)
     h = torch.tanh(m["h0"] + m["class_h0.weight"][labels])
     cond = m["class_gates.weight"][labels]
     eye, zero = torch.eye(3 * H, dtype=torch.float64), torch.zeros(3 * H, dtype=torch.float64)
     total = torch.zeros(len(images), dtype=torch.float64)
     for t in range(seq.shape[1]):
-        c = t % C
+        channel, column = t % C, (t // C) % W
+        c = column * C + channel if model.per_column else channel
         logp = F.log_softmax(h @ m["head_weight"][c].T + m["head_bias"][c], -1)
         total -= logp.gather(1, seq[:, t:t + 1])[:, 0]
         h = torch.gru_cell(m["input_gates"][c][seq[:, t]] + cond, h, eye, m["weight_hh"], zero, m["bias_hh"])
@@ -41,9 +44,9 @@ def _truth_nll(model, images, labels):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("channels", [1, 3])
-def test_nll_matches_a_step_by_step_loop(backend, channels):
-    model = _model(channels=channels)
+@pytest.mark.parametrize("channels,per_column", [(1, False), (3, False), (3, True)])
+def test_nll_matches_a_step_by_step_loop(backend, channels, per_column):
+    model = _model(channels=channels, per_column=per_column)
     model.backend = backend
     images = torch.randint(0, 5, (4, channels, 3, 2))
     labels = torch.tensor([0, 2, 1, 2])
@@ -58,7 +61,7 @@ def test_nll_matches_a_step_by_step_loop(backend, channels):
 def test_likelihood_normalised_and_samples_follow_it():
     """All 3^4 images of a 2x2, 3-level model: probabilities sum to 1, and 20000 samples
     (the fused sample op) have those frequencies."""
-    model = _model(levels=3, size=(2, 2), num_classes=None)
+    model = _model(levels=3, size=(2, 2), num_classes=None, per_column=True)
     images = torch.tensor(list(itertools.product(range(3), repeat=4))).view(-1, 1, 2, 2)
     p = torch.exp(-model(images).double()).detach()
     assert abs(p.sum().item() - 1) < 1e-5
@@ -68,9 +71,9 @@ def test_likelihood_normalised_and_samples_follow_it():
     assert (freq - p).abs().max() < 4 * math.sqrt(p.max() / 20000) + 1e-3
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-def test_same_seed_same_images_on_every_backend(channels):
-    model = _model(channels=channels, levels=7, hidden=16, size=(4, 3))
+@pytest.mark.parametrize("channels,per_column", [(1, False), (3, False), (1, True)])
+def test_same_seed_same_images_on_every_backend(channels, per_column):
+    model = _model(channels=channels, levels=7, hidden=16, size=(4, 3), per_column=per_column)
     labels = torch.tensor([0, 1, 2, 1, 0])
     results = [model.sample(5, labels=labels, seed=11, temperature=0.8, backend=b) for b in BACKENDS]
     for other in results[1:]:

@@ -8,7 +8,9 @@ from the class label (and/or a latent vector):
     h_{t+1}      = GRU(emb[c_t][x_t] + cond, h_t)
 
 ``emb[c][k]`` is the GRU's input gate row for value k of channel c (a one-hot input's W_ih
-column with b_ih folded in), ``cond`` [3H] the per-image conditioning gates. Training is teacher
+column with b_ih folded in), ``cond`` [3H] the per-image conditioning gates. With
+``per_column`` the tables repeat every row instead of every pixel (C = W * channels), so each
+column has its own input table and head: position information the ops carry for free. Training is teacher
 forcing: one gather for all input gates, the fused ``scan`` for the recurrence, one batched
 head, cross-entropy. Sampling and completion are one fused ``sample`` op.
 """
@@ -38,12 +40,15 @@ class PixelGRU(nn.Module):
         latent_size: condition on a latent vector of this size too (0: none).
         dropout: dropout on the hidden states before the output head (training only).
         input_dropout: dropout on each step's input gates (training only).
+        per_column: give every image column its own input table and output head (the tables
+            are indexed by column and channel), so the model knows where in a row it is without
+            having to count; costs W times the table parameters, no time.
         backend: backend of the fused ops ("auto", "reference", "cpu", "triton", "cuda").
     """
 
     def __init__(self, image_size, channels: int = 1, levels: int = 256, hidden_size: int = 256,
                  num_classes: int | None = None, latent_size: int = 0, dropout: float = 0.0,
-                 input_dropout: float = 0.0, backend: str = "auto"):
+                 input_dropout: float = 0.0, per_column: bool = False, backend: str = "auto"):
         super().__init__()
         height, width = image_shape(image_size)
         for name, value, low in (("channels", channels, 1), ("levels", levels, 2),
@@ -59,8 +64,11 @@ class PixelGRU(nn.Module):
         self.image_size, self.channels, self.levels = (height, width), channels, levels
         self.hidden_size, self.num_classes, self.latent_size = hidden_size, num_classes, latent_size
         self.dropout, self.input_dropout, self.backend = float(dropout), float(input_dropout), backend
+        self.per_column = bool(per_column)
 
-        C, K, H = channels, levels, hidden_size
+        # The ops' "channels": the period of the tables along the sequence. Step t uses table
+        # t % C, which is its channel c, or (column j, channel c) as j*channels + c with per_column.
+        C, K, H = self.tables, levels, hidden_size
         bound = 1 / math.sqrt(H)  # nn.GRU's initialisation
         self.input_gates = nn.Parameter(torch.empty(C, K, 3 * H).uniform_(-bound, bound))
         self.weight_hh = nn.Parameter(torch.empty(3 * H, H).uniform_(-bound, bound))
@@ -85,7 +93,12 @@ class PixelGRU(nn.Module):
         return {"image_size": list(self.image_size), "channels": self.channels, "levels": self.levels,
                 "hidden_size": self.hidden_size, "num_classes": self.num_classes,
                 "latent_size": self.latent_size, "dropout": self.dropout,
-                "input_dropout": self.input_dropout}
+                "input_dropout": self.input_dropout, "per_column": self.per_column}
+
+    @property
+    def tables(self) -> int:
+        """Number of input tables / output heads: one per channel (and column, with per_column)."""
+        return self.channels * (self.image_size[1] if self.per_column else 1)
 
     @property
     def steps(self) -> int:
@@ -166,7 +179,7 @@ class PixelGRU(nn.Module):
         """Per-sub-pixel negative log-likelihood in nats, [N, T] (raster order)."""
         x = self._to_sequence(images)
         n, T = x.shape
-        C, K, H = self.channels, self.levels, self.hidden_size
+        C, K, H = self.tables, self.levels, self.hidden_size
         h0, cond = self._condition(n, labels, latents)
         if T > 1:
             # Input gates of steps 1..T-1: the previous sub-pixel's row of its channel's table.
@@ -177,7 +190,7 @@ class PixelGRU(nn.Module):
         else:
             states = h0[:, None]
         states = F.dropout(states, self.dropout, self.training)
-        # Every pixel's C sub-steps side by side: each channel's head applied to its own steps.
+        # Each period of C steps side by side: each table's head applied to its own steps.
         states = states.view(n, T // C, C, H)
         logits = torch.einsum("npch,ckh->npck", states, self.head_weight) + self.head_bias
         nll = F.cross_entropy(logits.reshape(-1, K), x.reshape(-1), reduction="none")
