@@ -79,6 +79,9 @@ int main(int argc, char** argv) {
       for (long C : {1L, 3L})
         for (long K : {1L, 2L, 256L, 1024L}) {
           show("sample", B, H, C, K, plan_sample(B, H, C, K, sms, limit));
+          const ClusterPlan cp = plan_sample_cluster(B, H, C, K, sms / kClusterBlocks, limit);
+          std::printf("sample_cluster %ld %ld %ld %ld %d 1 1 %lld\n", B, H, C, K, cp.rows,
+                      static_cast<long long>(cp.smem_bytes));
           if (K == 1) {
             show("decode_forward", B, H, C, 0, plan_decode_forward(B, H, C, sms, limit));
             show("decode_backward", B, H, C, 0, plan_decode_backward(B, H, C, sms, limit));
@@ -115,6 +118,9 @@ def test_shared_memory_plans_fit(arch, tmp_path_factory):
     tmp = str(tmp_path_factory.getbasetemp())
     static = max([0] + [int(n) for s in SOURCES for n in re.findall(r"(\d+) bytes smem", ptxas_log(s, arch, tmp))])
     for p in plans(arch, tmp):
+        if p["kernel"] == "sample_cluster":  # sm_90 only, where it applies (else rows = 0)
+            assert p["smem"] + static <= SMEM_LIMIT[arch], p
+            continue
         assert p["rows"] in (1, 2, 4, 8), p  # every size up to H = 4096 runs fused
         assert p["smem"] + static <= SMEM_LIMIT[arch], p
         if p["H"] <= 512:  # rows per block only halve for very large states
@@ -127,6 +133,11 @@ def test_shared_memory_plans_fit(arch, tmp_path_factory):
     assert by["sample", 64, 128, 1, 256]["weights"] == (arch == "sm_90")
     assert not by["sample", 64, 256, 1, 256]["weights"]
     assert by["sample", 64, 64, 1, 256]["weights"] and by["sample", 64, 64, 1, 256]["head"]
+    # the sm_90 cluster variant holds H = 256 (1 or 3 channels of 256 values) split over 8 blocks
+    if arch == "sm_90":
+        for C in (1, 3):
+            assert by["sample_cluster", 64, 256, C, 256]["rows"] == 4
+    assert by["sample_cluster", 64, 100, 1, 256]["rows"] == 0  # H not a multiple of 32
 
 
 CELL_PROBE = r"""

@@ -76,4 +76,49 @@ inline KernelPlan plan_scan_backward(int64_t B, int64_t H, int sms, int64_t smem
   return plan_kernel(B, H4 + G4, 3 * H * H4, 0, sms, smem_limit);
 }
 
+// sample on sm_90 when W_hh does not fit one block (H >= 256 in float32): a thread-block
+// cluster of kClusterBlocks blocks shares one tile of rows; block q holds the columns of W_hh^T
+// for units [q H/N, (q+1) H/N) (their r, z and n gates: 3 H^2 / N floats) and a 1/N slice of
+// the head's K columns in its shared memory, plus the full h of its rows; each step the blocks
+// exchange logits and h slices through distributed shared memory (two cluster barriers).
+// Needs H a multiple of 4 N. rows = 0: not applicable (then plan_sample's path runs).
+constexpr int kClusterBlocks = 8;  // the portable maximum cluster size
+
+struct ClusterPlan {
+  int rows = 0;
+  int64_t units = 0;      // hidden units per block (H / N)
+  int64_t head_cols = 0;  // logit columns per block (a multiple of 4)
+  int64_t smem_bytes = 0;
+  int64_t clusters = 0;
+};
+
+inline int64_t sample_cluster_floats(int rows, int64_t H, int64_t C, int64_t K, int64_t S, int64_t KQ) {
+  const int64_t K4 = round4(K);
+  return H * 3 * S + 3 * S + C * H * KQ + C * KQ                            // weights and biases
+         + rows * (round4(H) + 3 * S + KQ + S + K4) + round4(kMaxRows)      // state per row, drawn values
+         + 8 * rows * (3 * S + KQ);                                          // partial sums (k split, <= 8 parts)
+}
+
+// Rows per cluster: the fewest (a power of two up to kMaxRows) that need at most max_clusters
+// clusters (first sms / N; the launcher re-plans with the number the device reports it can run
+// at once, as a cluster's blocks must share one GPC), halved while they do not fit.
+inline ClusterPlan plan_sample_cluster(int64_t B, int64_t H, int64_t C, int64_t K, int64_t max_clusters,
+                                       int64_t smem_limit) {
+  ClusterPlan p;
+  const int64_t N = kClusterBlocks;
+  if (H % (4 * N) != 0 || B == 0) return p;
+  const int64_t S = H / N, KQ = round4((round4(K) + N - 1) / N);
+  int rows = 1;
+  while (rows < kMaxRows && (B + rows - 1) / rows > (max_clusters > 0 ? max_clusters : 1)) rows *= 2;
+  while (rows > 1 && sample_cluster_floats(rows, H, C, K, S, KQ) * 4 > smem_limit) rows /= 2;
+  const int64_t bytes = sample_cluster_floats(rows, H, C, K, S, KQ) * 4;
+  if (bytes > smem_limit) return p;
+  p.rows = rows;
+  p.units = S;
+  p.head_cols = KQ;
+  p.smem_bytes = bytes;
+  p.clusters = (B + rows - 1) / rows;
+  return p;
+}
+
 }  // namespace rnngen::cuda

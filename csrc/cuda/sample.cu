@@ -30,10 +30,25 @@
 // - Limits: R halves while one block's state exceeds the device's opt-in shared memory; one
 //   row's state alone must fit (sample: 4H + K floats; about H <= 14000 on sm_90), else the
 //   launcher returns cudaErrorInvalidConfiguration and the op raises.
+// - sm_90 (Hopper) cluster variant, sample only: when W_hh^T does not fit one block (H >= 128 on
+//   sm_80 class limits, H >= 256 on sm_90) and H is a multiple of 32, a cluster of 8 blocks
+//   shares each row tile; block q keeps in shared memory the W_hh^T columns of units
+//   [q H/8, (q+1) H/8) (all three gates: 1.5 H^2 bytes, 96 KB at H = 256) and 1/8 of the head's
+//   logit columns, computes those gates and logits (k split over the warps), and the blocks
+//   exchange logits and h slices through distributed shared memory, two cluster barriers per
+//   step; every block draws the same value from the gathered logits. Rows per cluster: the
+//   fewest that need no more clusters than the device runs at once (cudaOccupancyMaxActiveClusters).
+//   Used only when the kernel was compiled for sm_90 (binaryVersion >= 90), the device is
+//   sm_90 or newer, the split fits (H = 256 with K = 256 and C = 1 or 3: 155 / 219 KB per
+//   block) and RNNGEN_CUDA_CLUSTERS is not "0"; otherwise the one-block path above runs.
 // - decode keeps [W_hh^T | W_out^T] like sample (C outputs instead of K logits) and reads W_ih
 //   [3H, C] from global memory (C is small); scan forward keeps W_hh^T only. The backward
 //   kernels keep W_hh itself (the product dh += dgh @ W_hh) with the same rule and carry dL/dh
 //   in shared memory; their weight gradients are GEMMs (cuBLAS) after the reverse loop.
+#include <cstdlib>
+
+#include <cooperative_groups.h>
+
 #include "gru_device.cuh"
 #include "launchers.h"
 
@@ -124,6 +139,193 @@ __global__ void __launch_bounds__(kThreads, 1) sample_kernel(SampleArgs a) {
   }
 }
 
+
+// The sm_90 cluster variant (plan_sample_cluster in plan.h): kClusterBlocks blocks share a tile
+// of BT rows. Block q keeps in shared memory the W_hh^T columns of its S = H / N units (their r,
+// z, n gates), K / N of the head's columns, and the full h of the tile's rows. Per step:
+//   gates and logits of its columns (the k dimension split over the warps, partial sums reduced
+//   in shared memory) -> cluster barrier -> every block gathers all logits from the others
+//   (distributed shared memory) and draws the same value (same numbers, same order) -> it
+//   updates its S units -> cluster barrier -> it gathers the full new h from the others.
+template <int BT>
+__global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs a, int S, int KQ) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  cg::cluster_group cluster = cg::this_cluster();
+  const int q = static_cast<int>(cluster.block_rank());
+  const int tile = blockIdx.x / kClusterBlocks;
+  extern __shared__ float4 smem4[];
+  float* p = reinterpret_cast<float*>(smem4);
+  const int H = a.H, G = 3 * H, K = a.K, C = a.C, T = a.T, S3 = 3 * S;
+  const int K4 = static_cast<int>(round4(K)), G4 = static_cast<int>(round4(G));
+  const int kq0 = q * KQ, kq = max(0, min(KQ, K4 - kq0));  // this block's logit columns [kq0, kq0 + kq)
+  float* w = p;                  // [H, 3S]: column g*S + s is W_hh^T's column g*H + q*S + s
+  p += static_cast<int64_t>(H) * S3;
+  float* bh = p;                 // [3S]
+  p += S3;
+  float* head = p;               // [C, H, KQ]: W_out[c]^T's columns kq0 ..
+  p += static_cast<int64_t>(C) * H * KQ;
+  float* bo = p;                 // [C, KQ]
+  p += C * KQ;
+  const int ldy = S3 + KQ;
+  float* h = p;                  // [BT, H]: the full state of the tile's rows (H % 32 == 0)
+  float* y = h + BT * H;         // [BT, 3S + KQ]: own gates | own logits
+  float* h_own = y + BT * ldy;   // [BT, S]: own units of the next state
+  float* logits = h_own + BT * S;// [BT, K4]: all logits, gathered
+  int* vbuf = reinterpret_cast<int*>(logits + BT * K4);
+  for (int64_t i = threadIdx.x; i < static_cast<int64_t>(H) * S3; i += blockDim.x) {
+    const int k = static_cast<int>(i / S3), col = static_cast<int>(i % S3);
+    w[i] = a.w[static_cast<int64_t>(k) * G4 + (col / S) * H + q * S + col % S];
+  }
+  for (int i = threadIdx.x; i < S3; i += blockDim.x) bh[i] = a.b_hh[(i / S) * H + q * S + i % S];
+  for (int64_t i = threadIdx.x; i < static_cast<int64_t>(C) * H * KQ; i += blockDim.x) {
+    const int64_t ck = i / KQ;  // c * H + k
+    const int col = static_cast<int>(i % KQ);
+    head[i] = col < kq ? a.head[ck * K4 + kq0 + col] : 0.0f;
+  }
+  for (int i = threadIdx.x; i < C * KQ; i += blockDim.x)
+    bo[i] = i % KQ < kq ? a.b_out[(i / KQ) * K4 + kq0 + i % KQ] : 0.0f;
+  zero_shared(h, BT * (H + ldy + S + K4));
+  __syncthreads();
+  const int b0 = tile * BT, rows = min(BT, a.B - b0);
+  for (int i = threadIdx.x; i < rows * H; i += blockDim.x) h[i] = a.h0[static_cast<int64_t>(b0) * H + i];
+  __syncthreads();
+
+  // the k split of the block product: P parts of kc (a multiple of 4) rows of the weights
+  const int groups = S3 / 4 + kq / 4;
+  int P = kThreads / groups;
+  P = P < 1 ? 1 : P > 8 ? 8 : P;
+  const int kc = static_cast<int>(round4((H + P - 1) / P));
+  float* partial = reinterpret_cast<float*>(vbuf + kMaxRows);  // [P, BT, ldy] (plan: P * BT * ldy floats)
+  zero_shared(partial, P * BT * ldy);
+  __syncthreads();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int t = 0; t < T; ++t) {
+    const int c = t % C;
+    for (int idx = threadIdx.x; idx < groups * P; idx += blockDim.x) {
+      const int part = idx / groups, i = idx % groups;
+      const int k0 = min(H, part * kc), k1 = min(H, k0 + kc);
+      const bool gate = i < S3 / 4;
+      const float* m = gate ? w : head + static_cast<int64_t>(c) * H * KQ;
+      const int ld = gate ? S3 : KQ;
+      const float* bias = part > 0 ? nullptr : gate ? bh : bo + c * KQ;
+      float* out = partial + part * BT * ldy + (gate ? 0 : S3);
+      matvec_group<BT>(m + static_cast<int64_t>(k0) * ld, ld, k1 - k0, bias, out, ldy, false, gate ? i : i - S3 / 4,
+                       h + k0, H);
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < BT * ldy; i += blockDim.x) {
+      float sum = partial[i];
+      for (int part = 1; part < P; ++part) sum += partial[part * BT * ldy + i];
+      y[i] = sum;
+    }
+    cluster.sync();  // every block's gates and logits are complete
+    for (int i = threadIdx.x; i < rows * K; i += blockDim.x) {
+      const int b = i / K, k = i % K;
+      const float* src = cluster.map_shared_rank(y, k / KQ);
+      logits[b * K4 + k] = src[b * ldy + S3 + k % KQ];
+    }
+    __syncthreads();
+    for (int b = warp; b < rows; b += kThreads / 32) {
+      const int64_t bt = static_cast<int64_t>(b0 + b) * T + t;
+      const int64_t forced = a.known ? a.known[bt] : -1;
+      int v;
+      if (forced >= 0) {
+        v = static_cast<int>(forced);
+      } else {
+        const uint64_t offset = static_cast<uint64_t>(a.row_offset + b0 + b) * static_cast<uint64_t>(T) + t;
+        v = warp_draw(logits + b * K4, K, a.temperature, philox_uniform(a.seed, offset), lane);
+      }
+      if (lane == 0) {
+        vbuf[b] = v;
+        if (q == 0) a.values[bt] = v;
+      }
+    }
+    __syncthreads();
+    if (t + 1 == T) {
+      cluster.sync();  // the others may still read this block's logits
+      break;
+    }
+    for (int i = threadIdx.x; i < rows * S; i += blockDim.x) {  // this block's units of h_{t+1}
+      const int b = i / S, s = i % S, j = q * S + s;
+      const float* e = a.emb + (static_cast<int64_t>(c) * K + vbuf[b]) * G;
+      const float* cd = a.cond + static_cast<int64_t>(b0 + b) * G;
+      const float* gh = y + b * ldy;
+      h_own[b * S + s] = gru_cell(e[j] + cd[j], e[H + j] + cd[H + j], e[2 * H + j] + cd[2 * H + j], gh[s],
+                                  gh[S + s], gh[2 * S + s], h[b * H + j]);
+    }
+    cluster.sync();  // every block's units are updated
+    for (int i = threadIdx.x; i < rows * H; i += blockDim.x) {
+      const int b = i / H, j = i % H;
+      const float* src = cluster.map_shared_rank(h_own, j / S);
+      h[b * H + j] = src[b * S + j % S];
+    }
+    __syncthreads();
+  }
+#else
+  __trap();  // never launched: the launcher checks the kernel was compiled for sm_90 or later
+#endif
+}
+
+using ClusterKernel = void (*)(SampleArgs, int, int);
+
+ClusterKernel cluster_kernel(int rows) {
+  return rows == 1 ? sample_cluster_kernel<1> : rows == 2 ? sample_cluster_kernel<2>
+       : rows == 4 ? sample_cluster_kernel<4> : sample_cluster_kernel<8>;
+}
+
+// cudaErrorNotSupported: the cluster variant cannot run here (the caller takes the one-block path).
+cudaError_t launch_sample_cluster(ClusterPlan plan, int64_t B, int64_t H, int64_t C, int64_t K, int64_t smem_limit,
+                                  const SampleArgs& args, cudaStream_t stream) {
+  for (int attempt = 0;; ++attempt) {
+    const ClusterKernel kernel = cluster_kernel(plan.rows);
+    cudaFuncAttributes attr{};
+    if (const cudaError_t err = cudaFuncGetAttributes(&attr, kernel); err != cudaSuccess) return err;
+    if (attr.binaryVersion < 90 || attr.ptxVersion < 90) return cudaErrorNotSupported;  // built for sm_80 only
+    if (const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                     static_cast<int>(plan.smem_bytes));
+        err != cudaSuccess)
+      return err;
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(static_cast<unsigned>(plan.clusters * kClusterBlocks));
+    config.blockDim = dim3(kThreads);
+    config.dynamicSmemBytes = static_cast<size_t>(plan.smem_bytes);
+    config.stream = stream;
+    cudaLaunchAttribute cluster{};
+    cluster.id = cudaLaunchAttributeClusterDimension;
+    cluster.val.clusterDim.x = kClusterBlocks;
+    cluster.val.clusterDim.y = 1;
+    cluster.val.clusterDim.z = 1;
+    config.attrs = &cluster;
+    config.numAttrs = 1;
+    int active = 0;
+    if (cudaOccupancyMaxActiveClusters(&active, kernel, &config) != cudaSuccess || active == 0) {
+      (void)cudaGetLastError();  // clear it
+      return cudaErrorNotSupported;
+    }
+    if (active < plan.clusters && plan.rows < kMaxRows && attempt == 0) {  // more rows, fewer clusters
+      const ClusterPlan fewer = plan_sample_cluster(B, H, C, K, active, smem_limit);
+      if (fewer.rows > plan.rows) {
+        plan = fewer;
+        continue;
+      }
+    }
+    const int S = static_cast<int>(plan.units), KQ = static_cast<int>(plan.head_cols);
+    if (const cudaError_t err = cudaLaunchKernelEx(&config, kernel, args, S, KQ); err != cudaSuccess) return err;
+    return cudaGetLastError();
+  }
+}
+
+// Clusters on: the device is sm_90 or later, and RNNGEN_CUDA_CLUSTERS is not "0".
+bool clusters_enabled() {
+  const char* env = std::getenv("RNNGEN_CUDA_CLUSTERS");
+  if (env && env[0] == '0') return false;
+  int dev = 0, major = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+    return false;
+  return major >= 9;
+}
+
 }  // namespace
 
 cudaError_t launch_sample(const float* h0, const float* emb, const float* cond, const float* w_hh_t,
@@ -138,6 +340,13 @@ cudaError_t launch_sample(const float* h0, const float* emb, const float* cond, 
   const SampleArgs args{h0, emb, cond, w_hh_t, b_hh, w_out_t, b_out, known, values,
                         static_cast<int>(B), static_cast<int>(T), static_cast<int>(H), static_cast<int>(C),
                         static_cast<int>(K), temperature, seed, row_offset, plan.weights_on_chip, plan.head_on_chip};
+  if (!plan.weights_on_chip && clusters_enabled()) {  // W_hh only fits split over a cluster's blocks
+    const ClusterPlan cp = plan_sample_cluster(B, H, C, K, sms / kClusterBlocks, smem_limit);
+    if (cp.rows > 0) {
+      const cudaError_t err = launch_sample_cluster(cp, B, H, C, K, smem_limit, args, stream);
+      if (err != cudaErrorNotSupported) return err;
+    }
+  }
   return launch_planned(sample_kernel<1>, sample_kernel<2>, sample_kernel<4>, sample_kernel<8>, plan, args, stream);
 }
 
