@@ -30,8 +30,8 @@
 // - Limits: R halves while one block's state exceeds the device's opt-in shared memory; one
 //   row's state alone must fit (sample: 4H + K floats; about H <= 14000 on sm_90), else the
 //   launcher returns cudaErrorInvalidConfiguration and the op raises.
-// - sm_90 (Hopper) cluster variant, sample only: when W_hh^T does not fit one block (H >= 128 on
-//   sm_80 class limits, H >= 256 on sm_90) and H is a multiple of 32, a cluster of 8 blocks
+// - sm_90 (Hopper) cluster variant, sample only: when W_hh^T does not fit one block (on
+//   sm_90: H >= 256) and H is a multiple of 32, a cluster of 8 blocks
 //   shares each row tile; block q keeps in shared memory the W_hh^T columns of units
 //   [q H/8, (q+1) H/8) (all three gates: 1.5 H^2 bytes, 96 KB at H = 256) and 1/8 of the head's
 //   logit columns, computes those gates and logits (k split over the warps), and the blocks
