@@ -33,8 +33,7 @@ struct DecodeForwardArgs {
 
 template <int BT>
 __global__ void __launch_bounds__(kThreads, 1) decode_forward_kernel(DecodeForwardArgs a) {
-  extern __shared__ float4 smem4[];
-  float* p = reinterpret_cast<float*>(smem4);
+  float* p = shared_base();
   const int H = a.H, G = 3 * H, T = a.T, C = a.C;
   const int H4 = static_cast<int>(round4(H)), G4 = static_cast<int>(round4(G)), C4 = static_cast<int>(round4(C));
   const float* w = a.w;
@@ -108,8 +107,7 @@ struct DecodeBackwardArgs {
 
 template <int BT>
 __global__ void __launch_bounds__(kThreads, 1) decode_backward_kernel(DecodeBackwardArgs a) {
-  extern __shared__ float4 smem4[];
-  float* p = reinterpret_cast<float*>(smem4);
+  float* p = shared_base();
   const int H = a.H, G = 3 * H, T = a.T, C = a.C;
   const int H4 = static_cast<int>(round4(H)), G4 = static_cast<int>(round4(G)), C4 = static_cast<int>(round4(C));
   const float* w = a.w;
@@ -186,6 +184,7 @@ __global__ void __launch_bounds__(kThreads, 1) decode_backward_kernel(DecodeBack
 
 }  // namespace
 
+#if defined(__CUDACC__)  // launching needs nvcc (the kernels above also build for the host emulation)
 cudaError_t launch_decode_forward(const float* h0, const float* w_ih, const float* b_ih, const float* w_hh_t,
                                   const float* b_hh, const float* w_out_t, const float* b_out, float* out,
                                   float* hidden, int64_t B, int64_t T, int64_t H, int64_t C, cudaStream_t stream) {
@@ -216,5 +215,7 @@ cudaError_t launch_decode_backward(const float* grad_out, const float* grad_hidd
   return launch_planned(decode_backward_kernel<1>, decode_backward_kernel<2>, decode_backward_kernel<4>,
                         decode_backward_kernel<8>, plan, args, stream);
 }
+
+#endif  // __CUDACC__
 
 }  // namespace rnngen::cuda

@@ -6,8 +6,11 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__)
+#if defined(__CUDACC__) || defined(RNNGEN_CUDA_EMULATION)
 #include <cuda_runtime.h>
+#endif
+#if defined(__CUDACC__)
+#include <cooperative_groups.h>
 #endif
 
 #include "../common/philox.h"
@@ -53,7 +56,28 @@ RNNGEN_HD CellGrad gru_cell_backward(float d, float i_r, float i_z, float i_n, f
   return out;
 }
 
-#if defined(__CUDACC__)
+// The device code below also compiles on the host with RNNGEN_CUDA_EMULATION (threads, barriers
+// and warp shuffles emulated: tests/cuda_emulation.h), where tests run the kernels on the CPU.
+#if defined(__CUDACC__) || defined(RNNGEN_CUDA_EMULATION)
+
+// The block's dynamic shared memory (the emulation provides its own).
+#if !defined(RNNGEN_CUDA_EMULATION)
+__device__ __forceinline__ float* shared_base() {
+  extern __shared__ float4 smem4[];
+  return reinterpret_cast<float*>(smem4);
+}
+#endif
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+// The thread-block cluster of the sm_90 kernels (the emulation provides its own).
+struct Cluster {
+  cooperative_groups::cluster_group group = cooperative_groups::this_cluster();
+  __device__ unsigned block_rank() { return group.block_rank(); }
+  __device__ void sync() { group.sync(); }
+  template <typename T>
+  __device__ T* map_shared_rank(T* addr, int rank) { return group.map_shared_rank(addr, rank); }
+};
+#endif
 
 // ---- the per-step product: y[b, :] = bias + x[b, :] @ M for the block's BT rows ----
 // M is row-major [kdim, ld] in shared or global memory (ld a multiple of 4, zero-padded columns);
@@ -189,6 +213,10 @@ __device__ __forceinline__ void copy_to_shared(float* dst, const float* src, int
 __device__ __forceinline__ void zero_shared(float* dst, int64_t n) {
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) dst[i] = 0.0f;
 }
+
+#endif  // __CUDACC__ || RNNGEN_CUDA_EMULATION
+
+#if defined(__CUDACC__)
 
 // ---- launching ----
 

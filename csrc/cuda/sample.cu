@@ -47,7 +47,6 @@
 //   in shared memory; their weight gradients are GEMMs (cuBLAS) after the reverse loop.
 #include <cstdlib>
 
-#include <cooperative_groups.h>
 
 #include "gru_device.cuh"
 #include "launchers.h"
@@ -74,8 +73,7 @@ struct SampleArgs {
 
 template <int BT>
 __global__ void __launch_bounds__(kThreads, 1) sample_kernel(SampleArgs a) {
-  extern __shared__ float4 smem4[];
-  float* p = reinterpret_cast<float*>(smem4);
+  float* p = shared_base();
   const int H = a.H, G = 3 * H, K = a.K, C = a.C, T = a.T;
   const int H4 = static_cast<int>(round4(H)), G4 = static_cast<int>(round4(G)), K4 = static_cast<int>(round4(K));
   const float* w = a.w;
@@ -149,13 +147,11 @@ __global__ void __launch_bounds__(kThreads, 1) sample_kernel(SampleArgs a) {
 //   updates its S units -> cluster barrier -> it gathers the full new h from the others.
 template <int BT>
 __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs a, int S, int KQ) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  namespace cg = cooperative_groups;
-  cg::cluster_group cluster = cg::this_cluster();
+#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900) || defined(RNNGEN_CUDA_EMULATION)
+  Cluster cluster;
   const int q = static_cast<int>(cluster.block_rank());
   const int tile = blockIdx.x / kClusterBlocks;
-  extern __shared__ float4 smem4[];
-  float* p = reinterpret_cast<float*>(smem4);
+  float* p = shared_base();
   const int H = a.H, G = 3 * H, K = a.K, C = a.C, T = a.T, S3 = 3 * S;
   const int K4 = static_cast<int>(round4(K)), G4 = static_cast<int>(round4(G));
   const int kq0 = q * KQ, kq = max(0, min(KQ, K4 - kq0));  // this block's logit columns [kq0, kq0 + kq)
@@ -267,6 +263,7 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
 #endif
 }
 
+#if defined(__CUDACC__)  // launching needs nvcc (the kernels above also build for the host emulation)
 using ClusterKernel = void (*)(SampleArgs, int, int);
 
 ClusterKernel cluster_kernel(int rows) {
@@ -326,8 +323,11 @@ bool clusters_enabled() {
   return major >= 9;
 }
 
+#endif  // __CUDACC__
+
 }  // namespace
 
+#if defined(__CUDACC__)
 cudaError_t launch_sample(const float* h0, const float* emb, const float* cond, const float* w_hh_t,
                           const float* b_hh, const float* w_out_t, const float* b_out, float temperature,
                           uint64_t seed, int64_t row_offset, const int64_t* known, int64_t* values, int64_t B,
@@ -349,5 +349,7 @@ cudaError_t launch_sample(const float* h0, const float* emb, const float* cond, 
   }
   return launch_planned(sample_kernel<1>, sample_kernel<2>, sample_kernel<4>, sample_kernel<8>, plan, args, stream);
 }
+
+#endif  // __CUDACC__
 
 }  // namespace rnngen::cuda

@@ -28,8 +28,7 @@ struct ScanForwardArgs {
 
 template <int BT>
 __global__ void __launch_bounds__(kThreads, 1) scan_forward_kernel(ScanForwardArgs a) {
-  extern __shared__ float4 smem4[];
-  float* p = reinterpret_cast<float*>(smem4);
+  float* p = shared_base();
   const int H = a.H, G = 3 * H, T = a.T;
   const int H4 = static_cast<int>(round4(H)), G4 = static_cast<int>(round4(G));
   const float* w = a.w;
@@ -86,8 +85,7 @@ struct ScanBackwardArgs {
 
 template <int BT>
 __global__ void __launch_bounds__(kThreads, 1) scan_backward_kernel(ScanBackwardArgs a) {
-  extern __shared__ float4 smem4[];
-  float* p = reinterpret_cast<float*>(smem4);
+  float* p = shared_base();
   const int H = a.H, G = 3 * H, T = a.T;
   const int H4 = static_cast<int>(round4(H)), G4 = static_cast<int>(round4(G));
   const float* w = a.w;
@@ -136,6 +134,7 @@ __global__ void __launch_bounds__(kThreads, 1) scan_backward_kernel(ScanBackward
 
 }  // namespace
 
+#if defined(__CUDACC__)  // launching needs nvcc (the kernels above also build for the host emulation)
 cudaError_t launch_scan_forward(const float* gi, const float* h0, const float* w_hh_t, const float* b_hh,
                                 float* out, float* gates, int64_t B, int64_t T, int64_t H, cudaStream_t stream) {
   if (B == 0) return cudaSuccess;
@@ -162,5 +161,7 @@ cudaError_t launch_scan_backward(const float* grad_out, const float* gi, const f
   return launch_planned(scan_backward_kernel<1>, scan_backward_kernel<2>, scan_backward_kernel<4>,
                         scan_backward_kernel<8>, plan, args, stream);
 }
+
+#endif  // __CUDACC__
 
 }  // namespace rnngen::cuda
