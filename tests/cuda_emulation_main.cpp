@@ -4,7 +4,8 @@
 //   cuda_emulation KERNEL DIR SMS SMEM_LIMIT [streamed]
 //
 // "streamed" keeps every weight in global memory whatever the plan says (the path large H takes).
-// KERNEL: sample, sample_cluster (the sm_90 variant), scan_forward, scan_backward, decode_forward, decode_backward. DIR holds
+// KERNEL: sample, scan_forward, and their sm_90 variants sample_cluster, scan_forward_cluster,
+// scan_backward_cluster; scan_forward, scan_backward, decode_forward, decode_backward. DIR holds
 // dims.txt ("B T H C K temperature seed row_offset has_known has_gates") and one raw
 // little-endian file per array (float32, or int64 for known/values), in the layouts of
 // csrc/cuda/launchers.h; outputs are written there too. Prints the plan that ran.
@@ -99,6 +100,40 @@ int main(int argc, char** argv) {
                                                            : sample_cluster_kernel<8>;
     emu::run_blocks(kernel_p, p.clusters * kClusterBlocks, kClusterBlocks, p.smem_bytes, a, S, KQ);
     save("values", values);
+  } else if (kernel == "scan_forward_cluster") {
+    const auto gi = load<float>("gi"), h0 = load<float>("h0"), w = load<float>("w_hh_t"), bh = load<float>("b_hh");
+    std::vector<float> out(B * T * H, NAN), gates(has_gates ? B * T * 3 * H : 0, NAN);
+    const ClusterPlan p = plan_scan_forward_cluster(B, H, sms, limit);
+    if (p.rows == 0) return 3;
+    std::printf("rows=%d weights_on_chip=1 head_on_chip=0 smem=%lld blocks=%lld\n", p.rows,
+                static_cast<long long>(p.smem_bytes), static_cast<long long>(p.clusters * kClusterBlocks));
+    const ScanForwardArgs a{gi.data(), h0.data(), w.data(), bh.data(), out.data(), has_gates ? gates.data() : nullptr,
+                            b, t, h, false};
+    void (*kernel_p)(ScanForwardArgs, int) = p.rows == 1   ? scan_forward_cluster_kernel<1>
+                                             : p.rows == 2 ? scan_forward_cluster_kernel<2>
+                                             : p.rows == 4 ? scan_forward_cluster_kernel<4>
+                                                           : scan_forward_cluster_kernel<8>;
+    emu::run_blocks(kernel_p, p.clusters * kClusterBlocks, kClusterBlocks, p.smem_bytes, a, static_cast<int>(p.units));
+    save("out", out);
+    save("gates", gates);
+  } else if (kernel == "scan_backward_cluster") {
+    const auto go = load<float>("grad_out"), gi = load<float>("gi"), gh = load<float>("gh"), h0 = load<float>("h0"),
+               out = load<float>("out"), w = load<float>("w_hh");
+    std::vector<float> d_gi(B * T * 3 * H, NAN), d_gh(B * T * 3 * H, NAN), d_h0(B * H, NAN);
+    const ClusterPlan p = plan_scan_backward_cluster(B, H, sms, limit);
+    if (p.rows == 0) return 3;
+    std::printf("rows=%d weights_on_chip=1 head_on_chip=0 smem=%lld blocks=%lld\n", p.rows,
+                static_cast<long long>(p.smem_bytes), static_cast<long long>(p.clusters * kClusterBlocks));
+    const ScanBackwardArgs a{go.data(), gi.data(), gh.data(), h0.data(), out.data(), w.data(), d_gi.data(),
+                             d_gh.data(), d_h0.data(), b, t, h, false};
+    void (*kernel_p)(ScanBackwardArgs, int) = p.rows == 1   ? scan_backward_cluster_kernel<1>
+                                              : p.rows == 2 ? scan_backward_cluster_kernel<2>
+                                              : p.rows == 4 ? scan_backward_cluster_kernel<4>
+                                                            : scan_backward_cluster_kernel<8>;
+    emu::run_blocks(kernel_p, p.clusters * kClusterBlocks, kClusterBlocks, p.smem_bytes, a, static_cast<int>(p.units));
+    save("d_gi", d_gi);
+    save("d_gh", d_gh);
+    save("d_h0", d_h0);
   } else if (kernel == "scan_forward") {
     const auto gi = load<float>("gi"), h0 = load<float>("h0"), w = load<float>("w_hh_t"), bh = load<float>("b_hh");
     std::vector<float> out(B * T * H, NAN), gates(has_gates ? B * T * 3 * H : 0, NAN);

@@ -88,6 +88,12 @@ int main(int argc, char** argv) {
             if (C == 1) {
               show("scan_forward", B, H, 0, 0, plan_scan_forward(B, H, sms, limit));
               show("scan_backward", B, H, 0, 0, plan_scan_backward(B, H, sms, limit));
+              for (int fwd = 0; fwd < 2; ++fwd) {
+                const ClusterPlan sp = fwd ? plan_scan_forward_cluster(B, H, sms / kClusterBlocks, limit)
+                                           : plan_scan_backward_cluster(B, H, sms / kClusterBlocks, limit);
+                std::printf("%s %ld %ld 0 0 %d 1 0 %lld\n", fwd ? "scan_forward_cluster" : "scan_backward_cluster", B,
+                            H, sp.rows, static_cast<long long>(sp.smem_bytes));
+              }
             }
           }
         }
@@ -118,7 +124,7 @@ def test_shared_memory_plans_fit(arch, tmp_path_factory):
     tmp = str(tmp_path_factory.getbasetemp())
     static = max([0] + [int(n) for s in SOURCES for n in re.findall(r"(\d+) bytes smem", ptxas_log(s, arch, tmp))])
     for p in plans(arch, tmp):
-        if p["kernel"] == "sample_cluster":  # sm_90 only, where it applies (else rows = 0)
+        if p["kernel"].endswith("_cluster"):  # sm_90 only, where it applies (else rows = 0)
             assert p["smem"] + static <= SMEM_LIMIT[arch], p
             continue
         assert p["rows"] in (1, 2, 4, 8), p  # every size up to H = 4096 runs fused
@@ -138,6 +144,9 @@ def test_shared_memory_plans_fit(arch, tmp_path_factory):
         for C in (1, 3):
             assert by["sample_cluster", 64, 256, C, 256]["rows"] == 4
     assert by["sample_cluster", 64, 100, 1, 256]["rows"] == 0  # H not a multiple of 32
+    if arch == "sm_90":  # scan forward and backward at H = 256 split the same way
+        assert by["scan_forward_cluster", 64, 256, 0, 0]["rows"] == 4
+        assert by["scan_backward_cluster", 64, 256, 0, 0]["rows"] == 4
 
 
 CELL_PROBE = r"""

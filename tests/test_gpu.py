@@ -146,3 +146,15 @@ def test_sample_cuda_cluster_and_one_block_paths(monkeypatch, C):
         got = rnngen.sample(*[x.to(DEV) for x in args], T * C, cond=a["cond"].to(DEV), seed=9, backend="cuda").cpu()
         same_rows = (got == want).all(dim=1).float().mean()
         assert same_rows >= 0.95, (clusters, same_rows)
+
+
+@pytest.mark.skipif("cuda" not in GPU_BACKENDS, reason="cuda backend not available")
+@pytest.mark.parametrize("clusters", ["1", "0"])
+def test_scan_cuda_cluster_and_one_block_paths(monkeypatch, clusters):
+    """H = 256, forward and backward: the sm_90 cluster variants and the one-block path."""
+    monkeypatch.setenv("RNNGEN_CUDA_CLUSTERS", clusters)
+    B, T, H = 37, 6, 256
+    _, _, w_hh, b_hh = gru_weights(H, 1)
+    gi, h0 = torch.randn(B, T, 3 * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
+    _check(lambda *a: rnngen.scan(*a, backend="cuda"), truth_scan, [gi, h0, w_hh, b_hh],
+           [torch.randn(B, T, H, dtype=torch.float64)], torch.float32, ["gi", "h0", "w_hh", "b_hh"])

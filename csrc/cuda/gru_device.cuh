@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 
 #if defined(__CUDACC__) || defined(RNNGEN_CUDA_EMULATION)
 #include <cuda_runtime.h>
@@ -243,6 +244,64 @@ cudaError_t launch_planned(void (*k1)(Args), void (*k2)(Args), void (*k4)(Args),
   }
   kernel<<<static_cast<unsigned>(plan.blocks), kThreads, static_cast<size_t>(plan.smem_bytes), stream>>>(args);
   return cudaGetLastError();
+}
+
+// The sm_90 cluster variants run when the device is sm_90 or later and RNNGEN_CUDA_CLUSTERS is
+// not "0".
+inline bool clusters_enabled() {
+  const char* env = std::getenv("RNNGEN_CUDA_CLUSTERS");
+  if (env && env[0] == '0') return false;
+  int dev = 0, major = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+    return false;
+  return major >= 9;
+}
+
+// Launch a cluster kernel of kClusterBlocks blocks per cluster: pick(rows) gives the
+// instantiation for a plan's rows, replan(max_clusters) a plan for at most that many clusters
+// (used once when the device runs fewer clusters at a time than planned). Returns
+// cudaErrorNotSupported when the variant cannot run here (kernel not compiled for sm_90, or no
+// cluster of that size fits): the caller then takes the one-block path.
+template <typename Pick, typename Replan, typename... Args>
+cudaError_t launch_clusters(ClusterPlan plan, Pick pick, Replan replan, cudaStream_t stream, const Args&... args) {
+  if (plan.rows == 0) return cudaErrorNotSupported;
+  for (int attempt = 0;; ++attempt) {
+    const auto kernel = pick(plan.rows);
+    cudaFuncAttributes attr{};
+    if (const cudaError_t err = cudaFuncGetAttributes(&attr, kernel); err != cudaSuccess) return err;
+    if (attr.binaryVersion < 90 || attr.ptxVersion < 90) return cudaErrorNotSupported;  // built for sm_80 only
+    if (const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                     static_cast<int>(plan.smem_bytes));
+        err != cudaSuccess)
+      return err;
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(static_cast<unsigned>(plan.clusters * kClusterBlocks));
+    config.blockDim = dim3(kThreads);
+    config.dynamicSmemBytes = static_cast<size_t>(plan.smem_bytes);
+    config.stream = stream;
+    cudaLaunchAttribute cluster{};
+    cluster.id = cudaLaunchAttributeClusterDimension;
+    cluster.val.clusterDim.x = kClusterBlocks;
+    cluster.val.clusterDim.y = 1;
+    cluster.val.clusterDim.z = 1;
+    config.attrs = &cluster;
+    config.numAttrs = 1;
+    int active = 0;
+    if (cudaOccupancyMaxActiveClusters(&active, kernel, &config) != cudaSuccess || active == 0) {
+      (void)cudaGetLastError();  // clear it
+      return cudaErrorNotSupported;
+    }
+    if (active < plan.clusters && plan.rows < kMaxRows && attempt == 0) {  // more rows, fewer clusters
+      const ClusterPlan fewer = replan(active);
+      if (fewer.rows > plan.rows) {
+        plan = fewer;
+        continue;
+      }
+    }
+    if (const cudaError_t err = cudaLaunchKernelEx(&config, kernel, args...); err != cudaSuccess) return err;
+    return cudaGetLastError();
+  }
 }
 
 #endif  // __CUDACC__

@@ -92,32 +92,57 @@ struct ClusterPlan {
   int64_t clusters = 0;
 };
 
-inline int64_t sample_cluster_floats(int rows, int64_t H, int64_t C, int64_t K, int64_t S, int64_t KQ) {
-  const int64_t K4 = round4(K);
-  return H * 3 * S + 3 * S + C * H * KQ + C * KQ                            // weights and biases
-         + rows * (round4(H) + 3 * S + KQ + S + K4) + round4(kMaxRows)      // state per row, drawn values
-         + 8 * rows * (3 * S + KQ);                                          // partial sums (k split, <= 8 parts)
-}
-
+// The cluster plan for `fixed` floats per block (weights) and `per_row` floats per batch row.
 // Rows per cluster: the fewest (a power of two up to kMaxRows) that need at most max_clusters
 // clusters (first sms / N; the launcher re-plans with the number the device reports it can run
 // at once, as a cluster's blocks must share one GPC), halved while they do not fit.
-inline ClusterPlan plan_sample_cluster(int64_t B, int64_t H, int64_t C, int64_t K, int64_t max_clusters,
-                                       int64_t smem_limit) {
+inline ClusterPlan plan_cluster(int64_t B, int64_t fixed, int64_t per_row, int64_t max_clusters, int64_t smem_limit) {
   ClusterPlan p;
-  const int64_t N = kClusterBlocks;
-  if (H % (4 * N) != 0 || B == 0) return p;
-  const int64_t S = H / N, KQ = round4((round4(K) + N - 1) / N);
+  if (B == 0) return p;
   int rows = 1;
   while (rows < kMaxRows && (B + rows - 1) / rows > (max_clusters > 0 ? max_clusters : 1)) rows *= 2;
-  while (rows > 1 && sample_cluster_floats(rows, H, C, K, S, KQ) * 4 > smem_limit) rows /= 2;
-  const int64_t bytes = sample_cluster_floats(rows, H, C, K, S, KQ) * 4;
+  while (rows > 1 && (fixed + rows * per_row) * 4 > smem_limit) rows /= 2;
+  const int64_t bytes = (fixed + rows * per_row) * 4;
   if (bytes > smem_limit) return p;
   p.rows = rows;
-  p.units = S;
-  p.head_cols = KQ;
   p.smem_bytes = bytes;
   p.clusters = (B + rows - 1) / rows;
+  return p;
+}
+
+inline ClusterPlan plan_sample_cluster(int64_t B, int64_t H, int64_t C, int64_t K, int64_t max_clusters,
+                                       int64_t smem_limit) {
+  const int64_t N = kClusterBlocks;
+  if (H % (4 * N) != 0) return ClusterPlan{};
+  const int64_t S = H / N, KQ = round4((round4(K) + N - 1) / N), K4 = round4(K);
+  ClusterPlan p = plan_cluster(B, H * 3 * S + 3 * S + C * H * KQ + C * KQ + round4(kMaxRows),  // weights, values
+                               H + 3 * S + KQ + S + K4 + 8 * (3 * S + KQ),  // h, gates|logits, own h, logits, partials
+                               max_clusters, smem_limit);
+  p.units = S;
+  p.head_cols = KQ;
+  return p;
+}
+
+// scan on sm_90, the same split: block q keeps W_hh^T's columns of units [q S, (q+1) S) for the
+// forward, W_hh's columns of those units (all 3H rows) for the backward: 3 H S floats each.
+inline ClusterPlan plan_scan_forward_cluster(int64_t B, int64_t H, int64_t max_clusters, int64_t smem_limit) {
+  const int64_t N = kClusterBlocks;
+  if (H % (4 * N) != 0) return ClusterPlan{};
+  const int64_t S = H / N;
+  ClusterPlan p = plan_cluster(B, H * 3 * S + 3 * S,  // W_hh^T columns, b_hh
+                               H + 2 * S + 8 * 3 * S,  // h, own h (two buffers), partial sums
+                               max_clusters, smem_limit);
+  p.units = S;
+  return p;
+}
+inline ClusterPlan plan_scan_backward_cluster(int64_t B, int64_t H, int64_t max_clusters, int64_t smem_limit) {
+  const int64_t N = kClusterBlocks;
+  if (H % (4 * N) != 0) return ClusterPlan{};
+  const int64_t S = H / N;
+  ClusterPlan p = plan_cluster(B, 3 * H * S,  // W_hh columns
+                               S + 2 * 3 * S + 3 * H + 8 * S,  // dh, own dgh (two buffers), all dgh, partials
+                               max_clusters, smem_limit);
+  p.units = S;
   return p;
 }
 

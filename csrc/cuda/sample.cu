@@ -30,7 +30,7 @@
 // - Limits: R halves while one block's state exceeds the device's opt-in shared memory; one
 //   row's state alone must fit (sample: 4H + K floats; about H <= 14000 on sm_90), else the
 //   launcher returns cudaErrorInvalidConfiguration and the op raises.
-// - sm_90 (Hopper) cluster variant, sample only: when W_hh^T does not fit one block (on
+// - sm_90 (Hopper) cluster variants, sample and scan forward/backward: when W_hh does not fit one block (on
 //   sm_90: H >= 256) and H is a multiple of 32, a cluster of 8 blocks
 //   shares each row tile; block q keeps in shared memory the W_hh^T columns of units
 //   [q H/8, (q+1) H/8) (all three gates: 1.5 H^2 bytes, 96 KB at H = 256) and 1/8 of the head's
@@ -41,6 +41,9 @@
 //   Used only when the kernel was compiled for sm_90 (binaryVersion >= 90), the device is
 //   sm_90 or newer, the split fits (H = 256 with K = 256 and C = 1 or 3: 155 / 219 KB per
 //   block) and RNNGEN_CUDA_CLUSTERS is not "0"; otherwise the one-block path above runs.
+//   scan (scan.cu) splits the same way: forward keeps W_hh^T's columns of its units and
+//   exchanges h, backward keeps W_hh's columns of its units and exchanges dgh (one cluster
+//   barrier per step, the exchanged slices double-buffered); about 130 KB per block at H = 256.
 // - decode keeps [W_hh^T | W_out^T] like sample (C outputs instead of K logits) and reads W_ih
 //   [3H, C] from global memory (C is small); scan forward keeps W_hh^T only. The backward
 //   kernels keep W_hh itself (the product dh += dgh @ W_hh) with the same rule and carry dL/dh
@@ -263,68 +266,6 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
 #endif
 }
 
-#if defined(__CUDACC__)  // launching needs nvcc (the kernels above also build for the host emulation)
-using ClusterKernel = void (*)(SampleArgs, int, int);
-
-ClusterKernel cluster_kernel(int rows) {
-  return rows == 1 ? sample_cluster_kernel<1> : rows == 2 ? sample_cluster_kernel<2>
-       : rows == 4 ? sample_cluster_kernel<4> : sample_cluster_kernel<8>;
-}
-
-// cudaErrorNotSupported: the cluster variant cannot run here (the caller takes the one-block path).
-cudaError_t launch_sample_cluster(ClusterPlan plan, int64_t B, int64_t H, int64_t C, int64_t K, int64_t smem_limit,
-                                  const SampleArgs& args, cudaStream_t stream) {
-  for (int attempt = 0;; ++attempt) {
-    const ClusterKernel kernel = cluster_kernel(plan.rows);
-    cudaFuncAttributes attr{};
-    if (const cudaError_t err = cudaFuncGetAttributes(&attr, kernel); err != cudaSuccess) return err;
-    if (attr.binaryVersion < 90 || attr.ptxVersion < 90) return cudaErrorNotSupported;  // built for sm_80 only
-    if (const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                     static_cast<int>(plan.smem_bytes));
-        err != cudaSuccess)
-      return err;
-    cudaLaunchConfig_t config{};
-    config.gridDim = dim3(static_cast<unsigned>(plan.clusters * kClusterBlocks));
-    config.blockDim = dim3(kThreads);
-    config.dynamicSmemBytes = static_cast<size_t>(plan.smem_bytes);
-    config.stream = stream;
-    cudaLaunchAttribute cluster{};
-    cluster.id = cudaLaunchAttributeClusterDimension;
-    cluster.val.clusterDim.x = kClusterBlocks;
-    cluster.val.clusterDim.y = 1;
-    cluster.val.clusterDim.z = 1;
-    config.attrs = &cluster;
-    config.numAttrs = 1;
-    int active = 0;
-    if (cudaOccupancyMaxActiveClusters(&active, kernel, &config) != cudaSuccess || active == 0) {
-      (void)cudaGetLastError();  // clear it
-      return cudaErrorNotSupported;
-    }
-    if (active < plan.clusters && plan.rows < kMaxRows && attempt == 0) {  // more rows, fewer clusters
-      const ClusterPlan fewer = plan_sample_cluster(B, H, C, K, active, smem_limit);
-      if (fewer.rows > plan.rows) {
-        plan = fewer;
-        continue;
-      }
-    }
-    const int S = static_cast<int>(plan.units), KQ = static_cast<int>(plan.head_cols);
-    if (const cudaError_t err = cudaLaunchKernelEx(&config, kernel, args, S, KQ); err != cudaSuccess) return err;
-    return cudaGetLastError();
-  }
-}
-
-// Clusters on: the device is sm_90 or later, and RNNGEN_CUDA_CLUSTERS is not "0".
-bool clusters_enabled() {
-  const char* env = std::getenv("RNNGEN_CUDA_CLUSTERS");
-  if (env && env[0] == '0') return false;
-  int dev = 0, major = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
-    return false;
-  return major >= 9;
-}
-
-#endif  // __CUDACC__
-
 }  // namespace
 
 #if defined(__CUDACC__)
@@ -342,10 +283,14 @@ cudaError_t launch_sample(const float* h0, const float* emb, const float* cond, 
                         static_cast<int>(K), temperature, seed, row_offset, plan.weights_on_chip, plan.head_on_chip};
   if (!plan.weights_on_chip && clusters_enabled()) {  // W_hh only fits split over a cluster's blocks
     const ClusterPlan cp = plan_sample_cluster(B, H, C, K, sms / kClusterBlocks, smem_limit);
-    if (cp.rows > 0) {
-      const cudaError_t err = launch_sample_cluster(cp, B, H, C, K, smem_limit, args, stream);
-      if (err != cudaErrorNotSupported) return err;
-    }
+    const auto pick = [](int rows) {
+      return rows == 1 ? sample_cluster_kernel<1> : rows == 2 ? sample_cluster_kernel<2>
+           : rows == 4 ? sample_cluster_kernel<4> : sample_cluster_kernel<8>;
+    };
+    const auto replan = [&](int64_t clusters) { return plan_sample_cluster(B, H, C, K, clusters, smem_limit); };
+    const cudaError_t err = launch_clusters(cp, pick, replan, stream, args, static_cast<int>(cp.units),
+                                            static_cast<int>(cp.head_cols));
+    if (err != cudaErrorNotSupported) return err;
   }
   return launch_planned(sample_kernel<1>, sample_kernel<2>, sample_kernel<4>, sample_kernel<8>, plan, args, stream);
 }
