@@ -12,7 +12,8 @@ Workloads (28x28 images: T = 784 steps):
   nn.GRU (cuDNN).
 Each row checks first that the outputs agree (a fast wrong answer is a failure), then warms up,
 then times baseline and candidate alternately (CUDA synchronised around every call) and reports
-the ratio of the medians with the card's name. ``--device cpu --quick`` runs the same harness on
+the ratio of the medians with the card's name (RNNGEN_CUDA_CLUSTERS=0 times the cuda backend
+without its sm_90 cluster variants). ``--device cpu --quick`` runs the same harness on
 tiny CPU workloads (backends cpu/reference): a check of the script itself where no GPU exists.
 """
 
@@ -185,7 +186,8 @@ def main(argv=None) -> int:
     repeats = args.repeats or (2 if args.quick else 7)
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     machine = {"card": card, "torch": torch.__version__, "cuda": torch.version.cuda, "rnngen": rnngen.__version__,
-               "python": platform.python_version(), "device": device.type}
+               "python": platform.python_version(), "device": device.type,
+               "cuda_clusters": os.environ.get("RNNGEN_CUDA_CLUSTERS", "1") != "0"}
     print(f"# {card}, torch {machine['torch']} (CUDA {machine['cuda']}), rnngen {machine['rnngen']}; "
           f"median of {repeats} alternating runs", flush=True)
     rows, failures = [], []
