@@ -74,6 +74,11 @@ if command -v compute-sanitizer > /dev/null; then
   done
   step sanitizer_memcheck_decode 900 compute-sanitizer --tool memcheck --error-exitcode 1 \
     "$PY" bench/gpu/sanitize_case.py decode
+  # H = 256 without the sm_90 cluster variants: the one-block path streaming W_hh from global memory
+  for case in sample scan; do
+    step "sanitizer_memcheck_${case}_no_clusters" 900 env RNNGEN_CUDA_CLUSTERS=0 compute-sanitizer --tool memcheck \
+      --error-exitcode 1 "$PY" bench/gpu/sanitize_case.py "$case"
+  done
 else
   STATUS+=("compute-sanitizer: not found, skipped")
 fi
