@@ -1,0 +1,309 @@
+// Building blocks of the fused CUDA kernels (sample.cu, decode.cu, scan.cu): the GRU cell and
+// its backward (host and device, so a host program can check them), the per-step block matvec,
+// the warp's inverse-CDF draw and the launch helper. No torch headers.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+
+#if defined(__CUDACC__) || defined(RNNGEN_CUDA_EMULATION)
+#include <cuda_runtime.h>
+#endif
+#if defined(__CUDACC__)
+#include <cooperative_groups.h>
+#endif
+
+#include "../common/philox.h"
+#include "plan.h"
+
+namespace rnngen::cuda {
+
+#if defined(__CUDACC__)
+#define RNNGEN_HD __host__ __device__ __forceinline__
+#else
+#define RNNGEN_HD inline
+#endif
+
+// ---- GRU math (exactly nn.GRU's; expf/tanhf, not the fast intrinsics) ----
+
+RNNGEN_HD float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+// h' from the input gates (i_*), the hidden gates (g_* = W_hh h + b_hh) and h.
+RNNGEN_HD float gru_cell(float i_r, float i_z, float i_n, float g_r, float g_z, float g_n, float h) {
+  const float r = sigmoid(i_r + g_r);
+  const float z = sigmoid(i_z + g_z);
+  const float n = tanhf(i_n + r * g_n);
+  return (1.0f - z) * n + z * h;
+}
+
+// Backward of one unit for dL/dh' = d: the gate pre-activation gradients (da_r, da_z, da_n: the
+// input-gate gradients; the hidden gates' are the same except n: da_n * r), r, and d * z (the
+// part of dL/dh that does not pass through W_hh). As rnngen/ops/gru_cell.py step_backward.
+struct CellGrad {
+  float da_r, da_z, da_n, r, direct;
+};
+RNNGEN_HD CellGrad gru_cell_backward(float d, float i_r, float i_z, float i_n, float g_r, float g_z, float g_n,
+                                     float h) {
+  const float r = sigmoid(i_r + g_r);
+  const float z = sigmoid(i_z + g_z);
+  const float n = tanhf(i_n + r * g_n);
+  CellGrad out;
+  out.da_n = d * (1.0f - z) * (1.0f - n * n);
+  out.da_z = d * (h - n) * z * (1.0f - z);
+  out.da_r = out.da_n * g_n * r * (1.0f - r);
+  out.r = r;
+  out.direct = d * z;
+  return out;
+}
+
+// The device code below also compiles on the host with RNNGEN_CUDA_EMULATION (threads, barriers
+// and warp shuffles emulated: tests/cuda_emulation.h), where tests run the kernels on the CPU.
+#if defined(__CUDACC__) || defined(RNNGEN_CUDA_EMULATION)
+
+// The block's dynamic shared memory (the emulation provides its own).
+#if !defined(RNNGEN_CUDA_EMULATION)
+__device__ __forceinline__ float* shared_base() {
+  extern __shared__ float4 smem4[];
+  return reinterpret_cast<float*>(smem4);
+}
+#endif
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+// The thread-block cluster of the sm_90 kernels (the emulation provides its own).
+struct Cluster {
+  cooperative_groups::cluster_group group = cooperative_groups::this_cluster();
+  __device__ unsigned block_rank() { return group.block_rank(); }
+  __device__ void sync() { group.sync(); }
+  template <typename T>
+  __device__ T* map_shared_rank(T* addr, int rank) { return group.map_shared_rank(addr, rank); }
+};
+#endif
+
+// ---- the per-step product: y[b, :] = bias + x[b, :] @ M for the block's BT rows ----
+// M is row-major [kdim, ld] in shared or global memory (ld a multiple of 4, zero-padded columns);
+// x is shared [BT, ldx] (ldx a multiple of 4); y is shared [BT, ldy]. Thread i owns the 4
+// columns 4i..4i+3 for all BT rows: a warp reads 512 contiguous bytes of M per k (no bank
+// conflicts), x is a broadcast, and BT float4 accumulators stay in registers.
+struct MatVec {
+  const float* m;
+  int ld, kdim, groups;  // groups: column groups of 4 (ld / 4, or fewer)
+  const float* bias;     // [groups * 4] or null
+  float* y;
+  int ldy;
+  bool accumulate;       // y += instead of y =
+};
+
+template <int BT>
+__device__ __forceinline__ void matvec_group(const float* __restrict__ m, int ld, int kdim,
+                                             const float* __restrict__ bias, float* y, int ldy, bool accumulate,
+                                             int i, const float* __restrict__ x, int ldx) {
+  float4 acc[BT];
+  const float4 b = bias ? reinterpret_cast<const float4*>(bias)[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+  for (int r = 0; r < BT; ++r) acc[r] = b;
+  const float* mp = m + 4 * i;
+  int k = 0;
+  for (; k + 4 <= kdim; k += 4) {
+    const float4 w0 = *reinterpret_cast<const float4*>(mp + (k + 0) * ld);
+    const float4 w1 = *reinterpret_cast<const float4*>(mp + (k + 1) * ld);
+    const float4 w2 = *reinterpret_cast<const float4*>(mp + (k + 2) * ld);
+    const float4 w3 = *reinterpret_cast<const float4*>(mp + (k + 3) * ld);
+#pragma unroll
+    for (int r = 0; r < BT; ++r) {
+      const float4 xv = *reinterpret_cast<const float4*>(x + r * ldx + k);
+      acc[r].x = fmaf(xv.w, w3.x, fmaf(xv.z, w2.x, fmaf(xv.y, w1.x, fmaf(xv.x, w0.x, acc[r].x))));
+      acc[r].y = fmaf(xv.w, w3.y, fmaf(xv.z, w2.y, fmaf(xv.y, w1.y, fmaf(xv.x, w0.y, acc[r].y))));
+      acc[r].z = fmaf(xv.w, w3.z, fmaf(xv.z, w2.z, fmaf(xv.y, w1.z, fmaf(xv.x, w0.z, acc[r].z))));
+      acc[r].w = fmaf(xv.w, w3.w, fmaf(xv.z, w2.w, fmaf(xv.y, w1.w, fmaf(xv.x, w0.w, acc[r].w))));
+    }
+  }
+  for (; k < kdim; ++k) {
+    const float4 w0 = *reinterpret_cast<const float4*>(mp + k * ld);
+#pragma unroll
+    for (int r = 0; r < BT; ++r) {
+      const float xv = x[r * ldx + k];
+      acc[r].x = fmaf(xv, w0.x, acc[r].x);
+      acc[r].y = fmaf(xv, w0.y, acc[r].y);
+      acc[r].z = fmaf(xv, w0.z, acc[r].z);
+      acc[r].w = fmaf(xv, w0.w, acc[r].w);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < BT; ++r) {
+    float4* out = reinterpret_cast<float4*>(y + r * ldy) + i;
+    if (accumulate) {
+      const float4 o = *out;
+      acc[r].x += o.x;
+      acc[r].y += o.y;
+      acc[r].z += o.z;
+      acc[r].w += o.w;
+    }
+    *out = acc[r];
+  }
+}
+
+// Two products over the same x in one pass of the block's threads (gates and head together).
+template <int BT>
+__device__ __forceinline__ void matvec2(const MatVec& a, const MatVec& b, const float* x, int ldx) {
+  const int n = a.groups + b.groups;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    const bool first = i < a.groups;
+    matvec_group<BT>(first ? a.m : b.m, first ? a.ld : b.ld, first ? a.kdim : b.kdim, first ? a.bias : b.bias,
+                     first ? a.y : b.y, first ? a.ldy : b.ldy, first ? a.accumulate : b.accumulate,
+                     first ? i : i - a.groups, x, ldx);
+  }
+}
+
+template <int BT>
+__device__ __forceinline__ void matvec1(const MatVec& a, const float* x, int ldx) {
+  for (int i = threadIdx.x; i < a.groups; i += blockDim.x)
+    matvec_group<BT>(a.m, a.ld, a.kdim, a.bias, a.y, a.ldy, a.accumulate, i, x, ldx);
+}
+
+// ---- the draw: one warp, the contract's inverse CDF ----
+// e = expf((l - max) / temperature) (written over l), cdf accumulated in float32 in increasing
+// value order (each lane sums its own chunk of values in order, a warp scan joins the chunks:
+// the same sums up to rounding), the first k with cdf[k] > u * cdf[K-1], else K-1; NaN draws 0.
+__device__ __forceinline__ int warp_draw(float* l, int K, float temperature, float u, int lane) {
+  constexpr unsigned kAll = 0xffffffffu;
+  const int chunk = (K + 31) / 32;
+  const int k0 = min(K, lane * chunk), k1 = min(K, k0 + chunk);
+  float m = -INFINITY;
+  for (int k = k0; k < k1; ++k) m = l[k] > m ? l[k] : m;
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) {
+    const float o = __shfl_xor_sync(kAll, m, off);
+    m = o > m ? o : m;
+  }
+  float s = 0.0f;
+  for (int k = k0; k < k1; ++k) {
+    const float e = expf((l[k] - m) / temperature);
+    l[k] = e;
+    s += e;
+  }
+  float incl = s;
+#pragma unroll
+  for (int off = 1; off < 32; off <<= 1) {
+    const float o = __shfl_up_sync(kAll, incl, off);
+    if (lane >= off) incl += o;
+  }
+  float run = __shfl_up_sync(kAll, incl, 1);
+  if (lane == 0) run = 0.0f;
+  const float threshold = u * __shfl_sync(kAll, incl, 31);
+  if (threshold != threshold) return 0;  // NaN logits (or inf - inf): value 0, as the reference
+  int found = K;
+  for (int k = k0; k < k1; ++k) {
+    run += l[k];
+    if (run > threshold) {
+      found = k;
+      break;
+    }
+  }
+  const unsigned hit = __ballot_sync(kAll, found < K);
+  const int v = hit ? __shfl_sync(kAll, found, __ffs(hit) - 1) : K - 1;
+  return v < K - 1 ? v : K - 1;
+}
+
+// Copy n floats (n a multiple of 4, both 16-byte aligned) global -> shared with the whole block.
+__device__ __forceinline__ void copy_to_shared(float* dst, const float* src, int64_t n) {
+  for (int64_t i = threadIdx.x; i < n / 4; i += blockDim.x)
+    reinterpret_cast<float4*>(dst)[i] = reinterpret_cast<const float4*>(src)[i];
+}
+
+__device__ __forceinline__ void zero_shared(float* dst, int64_t n) {
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) dst[i] = 0.0f;
+}
+
+#endif  // __CUDACC__ || RNNGEN_CUDA_EMULATION
+
+#if defined(__CUDACC__)
+
+// ---- launching ----
+
+// The current device's multiprocessor count and opt-in shared memory per block.
+inline cudaError_t device_limits(int* sms, int64_t* smem_limit) {
+  int dev = 0, smem = 0;
+  cudaError_t err = cudaGetDevice(&dev);
+  if (err == cudaSuccess) err = cudaDeviceGetAttribute(sms, cudaDevAttrMultiProcessorCount, dev);
+  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+  *smem_limit = smem;
+  return err;
+}
+
+// Launch the instantiation for plan.rows rows per block with plan.smem_bytes of shared memory.
+template <typename Args>
+cudaError_t launch_planned(void (*k1)(Args), void (*k2)(Args), void (*k4)(Args), void (*k8)(Args),
+                           const KernelPlan& plan, const Args& args, cudaStream_t stream) {
+  if (plan.rows == 0) return cudaErrorInvalidConfiguration;  // one row's state exceeds shared memory
+  void (*kernel)(Args) = plan.rows == 1 ? k1 : plan.rows == 2 ? k2 : plan.rows == 4 ? k4 : k8;
+  if (plan.smem_bytes > 48 * 1024) {
+    const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                 static_cast<int>(plan.smem_bytes));
+    if (err != cudaSuccess) return err;
+  }
+  kernel<<<static_cast<unsigned>(plan.blocks), kThreads, static_cast<size_t>(plan.smem_bytes), stream>>>(args);
+  return cudaGetLastError();
+}
+
+// The sm_90 cluster variants run when the device is sm_90 or later and RNNGEN_CUDA_CLUSTERS is
+// not "0".
+inline bool clusters_enabled() {
+  const char* env = std::getenv("RNNGEN_CUDA_CLUSTERS");
+  if (env && env[0] == '0') return false;
+  int dev = 0, major = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+    return false;
+  return major >= 9;
+}
+
+// Launch a cluster kernel of kClusterBlocks blocks per cluster: pick(rows) gives the
+// instantiation for a plan's rows, replan(max_clusters) a plan for at most that many clusters
+// (used once when the device runs fewer clusters at a time than planned). Returns
+// cudaErrorNotSupported when the variant cannot run here (kernel not compiled for sm_90, or no
+// cluster of that size fits): the caller then takes the one-block path.
+template <typename Pick, typename Replan, typename... Args>
+cudaError_t launch_clusters(ClusterPlan plan, Pick pick, Replan replan, cudaStream_t stream, const Args&... args) {
+  if (plan.rows == 0) return cudaErrorNotSupported;
+  for (int attempt = 0;; ++attempt) {
+    const auto kernel = pick(plan.rows);
+    cudaFuncAttributes attr{};
+    if (const cudaError_t err = cudaFuncGetAttributes(&attr, kernel); err != cudaSuccess) return err;
+    if (attr.binaryVersion < 90 || attr.ptxVersion < 90) return cudaErrorNotSupported;  // built for sm_80 only
+    if (const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                     static_cast<int>(plan.smem_bytes));
+        err != cudaSuccess)
+      return err;
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(static_cast<unsigned>(plan.clusters * kClusterBlocks));
+    config.blockDim = dim3(kThreads);
+    config.dynamicSmemBytes = static_cast<size_t>(plan.smem_bytes);
+    config.stream = stream;
+    cudaLaunchAttribute cluster{};
+    cluster.id = cudaLaunchAttributeClusterDimension;
+    cluster.val.clusterDim.x = kClusterBlocks;
+    cluster.val.clusterDim.y = 1;
+    cluster.val.clusterDim.z = 1;
+    config.attrs = &cluster;
+    config.numAttrs = 1;
+    int active = 0;
+    if (cudaOccupancyMaxActiveClusters(&active, kernel, &config) != cudaSuccess || active == 0) {
+      (void)cudaGetLastError();  // clear it
+      return cudaErrorNotSupported;
+    }
+    if (active < plan.clusters && plan.rows < kMaxRows && attempt == 0) {  // more rows, fewer clusters
+      const ClusterPlan fewer = replan(active);
+      if (fewer.rows > plan.rows) {
+        plan = fewer;
+        continue;
+      }
+    }
+    if (const cudaError_t err = cudaLaunchKernelEx(&config, kernel, args...); err != cudaSuccess) return err;
+    return cudaGetLastError();
+  }
+}
+
+#endif  // __CUDACC__
+
+}  // namespace rnngen::cuda

@@ -1,0 +1,149 @@
+// How a fused CUDA kernel of rnngen is laid out on the device: rows per block, which weights
+// live in shared memory, and the dynamic shared-memory size. Plain host C++ (no CUDA, no torch),
+// so the launchers (*.cu) and a host test (tests/test_cuda_sources.py) use the same rules; the
+// rules themselves are described at the top of sample.cu.
+#pragma once
+
+#include <cstdint>
+
+namespace rnngen::cuda {
+
+constexpr int kThreads = 256;  // threads per block of every fused kernel
+constexpr int kMaxRows = 8;    // batch rows per block: 1, 2, 4 or 8 (one warp draws one row)
+
+#if defined(__CUDACC__)
+__host__ __device__
+#endif
+inline int64_t round4(int64_t n) { return (n + 3) / 4 * 4; }
+
+struct KernelPlan {
+  int rows = 0;                 // batch rows per block (0: not even one row's state fits)
+  bool weights_on_chip = false; // the recurrent weight copied into shared memory
+  bool head_on_chip = false;    // the output head(s) copied into shared memory
+  int64_t smem_bytes = 0;       // dynamic shared memory per block
+  int64_t blocks = 0;
+};
+
+// B rows; per_row: floats of on-chip state per batch row (h, gates, logits...); weight / head:
+// floats of the recurrent weight and of the output head (0 when the kernel has none); sms: the
+// device's multiprocessors; smem_limit: its opt-in shared memory per block in bytes.
+//
+// Rows per block: the fewest (a power of two up to kMaxRows) that give every multiprocessor at
+// most one block, halved while one block's state would not fit. Then the recurrent weight goes
+// on chip if it fits beside the state, then the head if it fits beside both; whatever does not
+// fit is read from global memory (L2) every step.
+inline KernelPlan plan_kernel(int64_t B, int64_t per_row, int64_t weight, int64_t head, int sms, int64_t smem_limit) {
+  KernelPlan p;
+  int rows = 1;
+  while (rows < kMaxRows && static_cast<int64_t>(rows) * (sms > 0 ? sms : 1) < B) rows *= 2;
+  while (rows > 1 && rows * per_row * 4 > smem_limit) rows /= 2;
+  int64_t bytes = rows * per_row * 4;
+  if (bytes > smem_limit) return p;
+  if (weight > 0 && bytes + weight * 4 <= smem_limit) {
+    p.weights_on_chip = true;
+    bytes += weight * 4;
+  }
+  if (head > 0 && bytes + head * 4 <= smem_limit) {
+    p.head_on_chip = true;
+    bytes += head * 4;
+  }
+  p.rows = rows;
+  p.smem_bytes = bytes;
+  p.blocks = (B + rows - 1) / rows;
+  return p;
+}
+
+// The plans of the five kernels (floats of state per row, weights, head), given the sizes.
+// H hidden units, G = 3H gates; sample: C channels of K values; decode: C outputs.
+inline KernelPlan plan_sample(int64_t B, int64_t H, int64_t C, int64_t K, int sms, int64_t smem_limit) {
+  const int64_t H4 = round4(H), G4 = round4(3 * H), K4 = round4(K);
+  return plan_kernel(B, H4 + G4 + K4 + 4, H * G4, C * H * K4, sms, smem_limit);
+}
+inline KernelPlan plan_decode_forward(int64_t B, int64_t H, int64_t C, int sms, int64_t smem_limit) {
+  const int64_t H4 = round4(H), G4 = round4(3 * H), C4 = round4(C);
+  return plan_kernel(B, H4 + G4 + C4, H * G4, H * C4, sms, smem_limit);
+}
+inline KernelPlan plan_decode_backward(int64_t B, int64_t H, int64_t C, int sms, int64_t smem_limit) {
+  const int64_t H4 = round4(H), G4 = round4(3 * H), C4 = round4(C);
+  return plan_kernel(B, H4 + 2 * G4 + C4, 3 * H * H4, 0, sms, smem_limit);
+}
+inline KernelPlan plan_scan_forward(int64_t B, int64_t H, int sms, int64_t smem_limit) {
+  const int64_t H4 = round4(H), G4 = round4(3 * H);
+  return plan_kernel(B, H4 + G4, H * G4, 0, sms, smem_limit);
+}
+inline KernelPlan plan_scan_backward(int64_t B, int64_t H, int sms, int64_t smem_limit) {
+  const int64_t H4 = round4(H), G4 = round4(3 * H);
+  return plan_kernel(B, H4 + G4, 3 * H * H4, 0, sms, smem_limit);
+}
+
+// sample on sm_90 when W_hh does not fit one block (H >= 256 in float32): a thread-block
+// cluster of kClusterBlocks blocks shares one tile of rows; block q holds the columns of W_hh^T
+// for units [q H/N, (q+1) H/N) (their r, z and n gates: 3 H^2 / N floats) and a 1/N slice of
+// the head's K columns in its shared memory, plus the full h of its rows; each step the blocks
+// exchange logits and h slices through distributed shared memory (two cluster barriers).
+// Needs H a multiple of 4 N. rows = 0: not applicable (then plan_sample's path runs).
+constexpr int kClusterBlocks = 8;  // the portable maximum cluster size
+
+struct ClusterPlan {
+  int rows = 0;
+  int64_t units = 0;      // hidden units per block (H / N)
+  int64_t head_cols = 0;  // logit columns per block (a multiple of 4)
+  int64_t smem_bytes = 0;
+  int64_t clusters = 0;
+};
+
+// The cluster plan for `fixed` floats per block (weights) and `per_row` floats per batch row.
+// Rows per cluster: the fewest (a power of two up to kMaxRows) that need at most max_clusters
+// clusters (first sms / N; the launcher re-plans with the number the device reports it can run
+// at once, as a cluster's blocks must share one GPC), halved while they do not fit.
+inline ClusterPlan plan_cluster(int64_t B, int64_t fixed, int64_t per_row, int64_t max_clusters, int64_t smem_limit) {
+  ClusterPlan p;
+  if (B == 0) return p;
+  int rows = 1;
+  while (rows < kMaxRows && (B + rows - 1) / rows > (max_clusters > 0 ? max_clusters : 1)) rows *= 2;
+  while (rows > 1 && (fixed + rows * per_row) * 4 > smem_limit) rows /= 2;
+  const int64_t bytes = (fixed + rows * per_row) * 4;
+  if (bytes > smem_limit) return p;
+  p.rows = rows;
+  p.smem_bytes = bytes;
+  p.clusters = (B + rows - 1) / rows;
+  return p;
+}
+
+inline ClusterPlan plan_sample_cluster(int64_t B, int64_t H, int64_t C, int64_t K, int64_t max_clusters,
+                                       int64_t smem_limit) {
+  const int64_t N = kClusterBlocks;
+  if (H % (4 * N) != 0) return ClusterPlan{};
+  const int64_t S = H / N, KQ = round4((round4(K) + N - 1) / N), K4 = round4(K);
+  ClusterPlan p = plan_cluster(B, H * 3 * S + 3 * S + C * H * KQ + C * KQ + round4(kMaxRows),  // weights, values
+                               H + 3 * S + KQ + S + K4 + 8 * (3 * S + KQ),  // h, gates|logits, own h, logits, partials
+                               max_clusters, smem_limit);
+  p.units = S;
+  p.head_cols = KQ;
+  return p;
+}
+
+// scan on sm_90, the same split: block q keeps W_hh^T's columns of units [q S, (q+1) S) for the
+// forward, W_hh's columns of those units (all 3H rows) for the backward: 3 H S floats each.
+inline ClusterPlan plan_scan_forward_cluster(int64_t B, int64_t H, int64_t max_clusters, int64_t smem_limit) {
+  const int64_t N = kClusterBlocks;
+  if (H % (4 * N) != 0) return ClusterPlan{};
+  const int64_t S = H / N;
+  ClusterPlan p = plan_cluster(B, H * 3 * S + 3 * S,  // W_hh^T columns, b_hh
+                               H + 2 * S + 8 * 3 * S,  // h, own h (two buffers), partial sums
+                               max_clusters, smem_limit);
+  p.units = S;
+  return p;
+}
+inline ClusterPlan plan_scan_backward_cluster(int64_t B, int64_t H, int64_t max_clusters, int64_t smem_limit) {
+  const int64_t N = kClusterBlocks;
+  if (H % (4 * N) != 0) return ClusterPlan{};
+  const int64_t S = H / N;
+  ClusterPlan p = plan_cluster(B, 3 * H * S,  // W_hh columns
+                               S + 2 * 3 * S + 3 * H + 8 * S,  // dh, own dgh (two buffers), all dgh, partials
+                               max_clusters, smem_limit);
+  p.units = S;
+  return p;
+}
+
+}  // namespace rnngen::cuda

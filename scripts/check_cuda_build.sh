@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Full build check of the CUDA extension on a machine without a GPU.
+#
+#   scripts/check_cuda_build.sh [VENV]        (default VENV: /work/venv-cu, outside the repo)
+#
+# 1. makes VENV (if missing) with torch 2.14.1 (a CUDA 13.0 build: large, ~5.5 GB) + build tools;
+# 2. copies the tracked tree to a scratch folder and builds it there with RNNGEN_FORCE_CUDA=1
+#    (a failed rnngen._cuda build is an error), for TORCH_CUDA_ARCH_LIST (default 8.0;9.0+PTX);
+# 3. imports rnngen._cuda in VENV and lists the ops of torch.ops.rnngen_cuda (no GPU needed),
+#    and checks that every kernel of rnngen.dispatch.KERNELS is among them.
+# The build log is kept in $LOG (default /tmp/rnngen-cuda-build.log).
+# nvcc must be on PATH (or CUDA_HOME set). MAX_JOBS (default 2) bounds parallel compiles.
+set -euo pipefail
+
+VENV=${1:-/work/venv-cu}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PY="$VENV/bin/python"
+
+if [ ! -x "$PY" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install torch==2.14.1 ninja setuptools wheel numpy
+fi
+"$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
+if [ -z "${CUDA_HOME:-}" ]; then
+  # torch guesses CUDA_HOME from nvcc's folder; a /usr/local/bin/nvcc link would give /usr/local
+  NVCC=$(command -v nvcc) || { echo "nvcc not found (put it on PATH or set CUDA_HOME)" >&2; exit 1; }
+  CUDA_HOME=$(dirname "$(dirname "$(readlink -f "$NVCC")")")
+  # (here /usr/local/bin/nvcc is a wrapper script: fall back to the usual toolkit folder)
+  [ -f "$CUDA_HOME/include/cuda_runtime_api.h" ] || CUDA_HOME=/usr/local/cuda
+  export CUDA_HOME
+fi
+echo "CUDA_HOME=$CUDA_HOME"
+# torch's CUDA headers include cuBLAS/cuSPARSE/cuSOLVER headers; a toolkit installed without
+# those libraries (nvcc only, as here) can borrow them from the nvidia-* wheels torch depends on.
+if [ ! -f "$CUDA_HOME/include/cusparse.h" ]; then
+  WHEEL_INC=$("$PY" -c 'import os, nvidia; print(next((os.path.join(p, d, "include") for p in nvidia.__path__ for d in ("cu13", "cu12", "cusparse") if os.path.isfile(os.path.join(p, d, "include", "cusparse.h"))), ""))')
+  [ -n "$WHEEL_INC" ] || { echo "no cusparse.h in $CUDA_HOME or in torch's nvidia wheels" >&2; exit 1; }
+  export CPATH="$WHEEL_INC${CPATH:+:$CPATH}"
+  echo "CPATH=$CPATH (library headers from torch's nvidia wheels)"
+fi
+
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/rnngen-cuda-build.XXXXXX")
+trap 'rm -rf "$SCRATCH"' EXIT
+# the tracked files plus untracked ones git does not ignore (the working tree as it is)
+(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard) | (cd "$ROOT" && xargs -0 cp --parents -t "$SCRATCH")
+
+export RNNGEN_FORCE_CUDA=1 MAX_JOBS=${MAX_JOBS:-2} TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-8.0;9.0+PTX}
+start=$(date +%s)
+LOG=${LOG:-${TMPDIR:-/tmp}/rnngen-cuda-build.log}
+(cd "$SCRATCH" && "$VENV/bin/pip" install --no-build-isolation --no-deps -v . ) > "$LOG" 2>&1 || {
+  grep -n -E "error|Error" "$LOG" | head -40; echo "BUILD FAILED (log: $LOG)" >&2; exit 1; }
+echo "built in $(( $(date +%s) - start )) s (arch list $TORCH_CUDA_ARCH_LIST)"
+grep -E "ptxas|warning" "$LOG" | grep -v "^ *$" | tail -20 || true
+
+cd /  # import the installed package, not the source tree
+"$PY" - <<'PYEOF'
+import torch
+import rnngen._cuda  # noqa: F401  (loads the library: runs its TORCH_LIBRARY registrations)
+from rnngen import dispatch
+
+ops = sorted(n.split("::", 1)[1] for n in torch._C._dispatch_get_all_op_names() if n.startswith("rnngen_cuda::"))
+print("torch.ops.rnngen_cuda:", ", ".join(ops))
+for name in ops:
+    op = getattr(torch.ops.rnngen_cuda, name).default
+    print(" ", op._schema, "| CUDA kernel:", torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), "CUDA"))
+missing = [k for k in dispatch.KERNELS if k not in ops]
+assert not missing, f"kernels missing from rnngen_cuda: {missing}"
+import rnngen._cpu  # noqa: F401  (a different namespace: both may load in one process)
+for name in ops:  # the same schemas as the CPU extension's, namespace aside
+    cuda_schema = str(getattr(torch.ops.rnngen_cuda, name).default._schema).replace("rnngen_cuda::", "")
+    cpu_schema = str(getattr(torch.ops.rnngen_cpu, name).default._schema).replace("rnngen_cpu::", "")
+    assert cuda_schema == cpu_schema, (cuda_schema, cpu_schema)
+print("schemas equal to rnngen_cpu's:", len(ops))
+import rnngen
+print("backend_status cuda:", rnngen.backend_status()["cuda"])
+print("CUDA BUILD CHECK OK")
+PYEOF

@@ -1,0 +1,227 @@
+"""The fused CUDA kernels of csrc/cuda run on the CPU through a small emulation of CUDA threads,
+barriers and warp shuffles (tests/cuda_emulation.h), compared with the reference.
+
+This checks the kernels' logic where no GPU exists: indexing, padding, the batch tiles (a
+partial last tile), barrier placement, the draw, with the recurrent weight in shared memory and
+streamed from global memory. The host side is done here the way csrc/cuda/extension.cpp does it
+(transposed, padded weights; the weight-gradient GEMMs after the reverse loops). It does not
+check timing or the memory model (compute-sanitizer on a GPU does: bench/gpu/run.sh), nor the
+sm_90 cluster variant. Skipped without a C++20 compiler or the CUDA headers.
+"""
+
+import functools
+import os
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers import assert_matches, gru_weights, truth_decode, truth_sample, truth_scan
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CXX = shutil.which("c++") or shutil.which("g++")
+NVCC = shutil.which("nvcc")
+
+
+def _cuda_include():
+    for home in (os.environ.get("CUDA_HOME"), "/usr/local/cuda",
+                 NVCC and str(pathlib.Path(os.path.realpath(NVCC)).parents[1])):
+        if home and (pathlib.Path(home) / "include" / "cuda_runtime.h").is_file():
+            return str(pathlib.Path(home) / "include")
+    return None
+
+
+CUDA_INCLUDE = _cuda_include()
+pytestmark = pytest.mark.skipif(CXX is None or CUDA_INCLUDE is None, reason="needs a C++20 compiler and CUDA headers")
+# the weights in shared memory (the plan for 2 multiprocessors and sm_90's 227 KB; every size
+# here fits) or streamed from global memory (the path of large H, forced)
+PATHS = {"on_chip": ["2", str(227 * 1024)], "streamed": ["2", str(227 * 1024), "streamed"],
+         "cluster": ["2", str(227 * 1024)]}  # the sm_90 variants: SMS here is the clusters that run at once
+
+
+@functools.cache
+def emulator(tmp: str) -> str:
+    exe = pathlib.Path(tmp) / "cuda_emulation"
+    subprocess.run([CXX, "-std=c++20", "-O1", "-pthread", f"-I{ROOT / 'csrc'}", f"-I{ROOT / 'tests'}",
+                    f"-I{CUDA_INCLUDE}", str(ROOT / "tests" / "cuda_emulation_main.cpp"), "-o", str(exe)],
+                   check=True, timeout=600)
+    return str(exe)
+
+
+def pad4(m: torch.Tensor) -> torch.Tensor:
+    """extension.cpp's pad4: last dimension zero-padded to a multiple of 4, contiguous."""
+    cols = m.shape[-1]
+    return F.pad(m, (0, (-cols) % 4)).contiguous()
+
+
+def run(kernel, path, tmp_path, dims, arrays, outputs):
+    """Write dims and arrays, run the emulated kernel, read the outputs (name -> (dtype, shape))."""
+    for name, a in arrays.items():
+        a = a.detach().contiguous()
+        a = a.to(torch.int64) if a.dtype in (torch.int64, torch.bool) else a.to(torch.float32)
+        (tmp_path / name).write_bytes(a.numpy().tobytes())
+    (tmp_path / "dims.txt").write_text(" ".join(str(d) for d in dims))
+    log = subprocess.run([emulator(str(tmp_path.parent)), kernel, str(tmp_path), *PATHS[path]],
+                         capture_output=True, text=True, timeout=600)
+    assert log.returncode == 0, log.stdout + log.stderr
+    plan = dict(kv.split("=") for kv in log.stdout.split())
+    assert (plan["weights_on_chip"] == "1") == (path in ("on_chip", "cluster")), plan
+    outs = {}
+    for name, (dtype, shape) in outputs.items():
+        outs[name] = torch.frombuffer(bytearray((tmp_path / name).read_bytes()), dtype=dtype).reshape(shape)
+    return outs, plan
+
+
+SHAPES = [(1, 3, 8), (3, 5, 16), (5, 7, 40), (17, 4, 12)]  # tiles of 1, 2, 4, 8 rows (B=5, 17: a partial last
+# tile); H=40: padded columns
+IDS = [f"B{b}-T{t}-H{h}" for b, t, h in SHAPES]
+
+
+CLUSTER_SHAPES = [(1, 3, 32), (5, 4, 64), (17, 2, 32)]  # H a multiple of 32; B=17: three clusters of 8 rows
+CLUSTER_IDS = [f"B{b}-T{t}-H{h}" for b, t, h in CLUSTER_SHAPES]
+
+
+@pytest.mark.parametrize("B,T,H", CLUSTER_SHAPES, ids=CLUSTER_IDS)
+def test_scan_cluster_emulated(B, T, H, tmp_path):
+    """The sm_90 cluster variants of scan (8 blocks splitting W_hh, h and dgh exchanged between
+    the blocks' shared memories)."""
+    test_scan_forward_backward_emulated(B, T, H, "cluster", tmp_path)
+
+
+@pytest.mark.parametrize("path", ["on_chip", "streamed"])
+@pytest.mark.parametrize("B,T,H", SHAPES, ids=IDS)
+def test_scan_forward_backward_emulated(B, T, H, path, tmp_path):
+    _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32)
+    gi, h0, g = torch.randn(B, T, 3 * H), torch.randn(B, H), torch.randn(B, T, H)
+    dims = (B, T, H, 0, 0, 1.0, 0, 0, 0, 1)
+    f32 = torch.float32
+    suffix = "_cluster" if path == "cluster" else ""
+    fwd, _ = run("scan_forward" + suffix, path, tmp_path, dims,
+                 {"gi": gi, "h0": h0, "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh)},
+                 {"out": (f32, (B, T, H)), "gates": (f32, (B, T, 3 * H))})
+    g64 = [x.double() for x in (gi, h0, w_hh, b_hh)]
+    assert_matches(fwd["out"], truth_scan(*g64), name="out")
+    h_prev = torch.cat([h0[:, None], fwd["out"][:, :-1]], 1)
+    assert_matches(fwd["gates"], F.linear(h_prev.double(), w_hh.double(), b_hh.double()), name="gates")
+
+    bwd, _ = run("scan_backward" + suffix, path, tmp_path, dims,
+                 {"grad_out": g, "gi": gi, "gh": fwd["gates"], "h0": h0, "out": fwd["out"], "w_hh": pad4(w_hh)},
+                 {"d_gi": (f32, (B, T, 3 * H)), "d_gh": (f32, (B, T, 3 * H)), "d_h0": (f32, (B, H))})
+    # the truth: autograd through the float64 loop
+    x = [t.clone().requires_grad_() for t in g64]
+    (truth_scan(*x) * g.double()).sum().backward()
+    assert_matches(bwd["d_gi"], x[0].grad, name="d_gi")
+    assert_matches(bwd["d_h0"], x[1].grad, name="d_h0")
+    d_gh = bwd["d_gh"].reshape(B * T, 3 * H).double()
+    # (the GEMMs after the loop, in float64 here: the kernels' float32 gradients are what is checked)
+    assert_matches((d_gh.T @ h_prev.reshape(B * T, H).double()).float(), x[2].grad, name="d_w_hh")
+    assert_matches(d_gh.sum(0).float(), x[3].grad, name="d_b_hh")
+
+
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("path", ["on_chip", "streamed"])
+@pytest.mark.parametrize("B,T,H", SHAPES, ids=IDS)
+def test_decode_forward_backward_emulated(B, T, H, C, path, tmp_path):
+    w_ih, b_ih, w_hh, b_hh = gru_weights(H, C, torch.float32)
+    w_out, b_out = torch.randn(C, H) / H**0.5, torch.randn(C)
+    h0, g_out, g_hid = torch.randn(B, H), torch.randn(B, T, C), torch.randn(B, T, H)
+    dims = (B, T, H, C, 0, 1.0, 0, 0, 0, 0)
+    f32 = torch.float32
+    fwd, plan = run("decode_forward", path, tmp_path, dims,
+                    {"h0": h0, "w_ih": w_ih, "b_ih": b_ih, "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh),
+                     "w_out_t": pad4(w_out.t()), "b_out": pad4(b_out)},
+                    {"out": (f32, (B, T, C)), "hidden": (f32, (B, T, H))})
+    p64 = [x.double() for x in (h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out)]
+    want_out, want_hidden = truth_decode(*p64, T)
+    assert_matches(fwd["out"], want_out, name="out")
+    assert_matches(fwd["hidden"], want_hidden, name="hidden")
+
+    out, hidden = fwd["out"], fwd["hidden"]
+    h_prev = torch.cat([h0[:, None], hidden[:, :-1]], 1)
+    gi = F.linear(out, w_ih, b_ih)  # as the binding: every step's gates by two GEMMs
+    gh = F.linear(h_prev, w_hh, b_hh)
+    bwd, _ = run("decode_backward", path, tmp_path, dims,
+                 {"grad_out": g_out, "grad_hidden": g_hid, "gi": gi, "gh": gh, "h0": h0, "hidden": hidden,
+                  "w_ih": w_ih, "w_hh": pad4(w_hh), "w_out": w_out},
+                 {"d_gi": (f32, (B, T, 3 * H)), "d_gh": (f32, (B, T, 3 * H)), "d_x": (f32, (B, T, C)),
+                  "d_h0": (f32, (B, H))})
+    x = [t.clone().requires_grad_() for t in p64]
+    o, hs = truth_decode(*x, T)
+    ((o * g_out.double()).sum() + (hs * g_hid.double()).sum()).backward()
+    d_gi = bwd["d_gi"].reshape(B * T, 3 * H).double()
+    d_gh = bwd["d_gh"].reshape(B * T, 3 * H).double()
+    d_x = bwd["d_x"].reshape(B * T, C).double()
+    hp2, out2 = h_prev.reshape(B * T, H).double(), out.reshape(B * T, C).double()
+    got = (bwd["d_h0"], d_gi.T @ out2, d_gi.sum(0), d_gh.T @ hp2, d_gh.sum(0), d_x.T @ hp2, d_x.sum(0))
+    for name, gr, t in zip(("h0", "w_ih", "b_ih", "w_hh", "b_hh", "w_out", "b_out"), got, x):
+        assert_matches(gr.float(), t.grad, name=f"d {name}")
+
+
+@pytest.mark.parametrize("K", [1, 7, 70])
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("path", ["on_chip", "streamed"])
+@pytest.mark.parametrize("B,T,H", SHAPES, ids=IDS)
+def test_sample_emulated(B, T, H, C, K, path, tmp_path):
+    """The same values as the truth for the same seed (row offset, known values, channels)."""
+    _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32)
+    h0, emb, cond = torch.randn(B, H), torch.randn(C, K, 3 * H), torch.randn(B, 3 * H) * 0.1
+    w_out, b_out = torch.randn(C, K, H) * 2, torch.randn(C, K)
+    steps = T * C
+    known = torch.full((B, steps), -1)
+    known[:, steps // 2] = K - 1
+    seed, row_offset, temperature = 2**63 + 12345, 3, 0.7
+    values, plan = run("sample", path, tmp_path, (B, steps, H, C, K, temperature, seed, row_offset, 1, 0),
+                       {"h0": h0, "emb": emb, "cond": cond, "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh),
+                        "w_out_t": pad4(w_out.transpose(1, 2)), "b_out": pad4(b_out), "known": known},
+                       {"values": (torch.int64, (B, steps))})
+    got = values["values"]
+    want = truth_sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, row_offset, known)
+    assert (got[:, steps // 2] == K - 1).all()
+    assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("path", ["on_chip", "streamed"])
+def test_sample_emulated_nan_and_cold(path, tmp_path):
+    """NaN logits draw 0; a temperature near zero gives the argmax (no inf - inf)."""
+    B, T, H, K = 3, 4, 8, 5
+    _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32)
+    base = {"h0": torch.randn(B, H), "emb": torch.randn(1, K, 3 * H), "cond": torch.zeros(B, 3 * H),
+            "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh), "w_out_t": pad4(torch.zeros(1, H, K))}
+    b_out = torch.tensor([[0.0, 1.0, 3.0, 2.0, -1.0]])
+    cold, _ = run("sample", path, tmp_path, (B, T, H, 1, K, 2e-38, 5, 0, 0, 0), {**base, "b_out": pad4(b_out)},
+                  {"values": (torch.int64, (B, T))})
+    assert (cold["values"] == 2).all()
+    nan, _ = run("sample", path, tmp_path, (B, T, H, 1, K, 1.0, 5, 0, 0, 0),
+                 {**base, "b_out": pad4(torch.full((1, K), float("nan")))}, {"values": (torch.int64, (B, T))})
+    assert (nan["values"] == 0).all()
+
+
+@pytest.mark.parametrize("K", [7, 70])
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("B,T,H", [(1, 3, 32), (5, 4, 64), (17, 2, 32)], ids=["B1-T3-H32", "B5-T4-H64", "B17-T2-H32"])
+def test_sample_cluster_emulated(B, T, H, C, K, tmp_path):
+    """The sm_90 cluster variant (8 blocks splitting W_hh and the head, logits and h exchanged
+    between the blocks' shared memories): the same values as the truth. K = 70 leaves the last
+    blocks of the cluster without logit columns; B = 17 runs three clusters of 8 rows."""
+    _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32)
+    h0, emb, cond = torch.randn(B, H), torch.randn(C, K, 3 * H), torch.randn(B, 3 * H) * 0.1
+    w_out, b_out = torch.randn(C, K, H) * 2, torch.randn(C, K)
+    steps = T * C
+    known = torch.full((B, steps), -1)
+    known[:, -1] = 0
+    seed, row_offset, temperature = 77, 2, 1.3
+    arrays = {"h0": h0, "emb": emb, "cond": cond, "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh),
+              "w_out_t": pad4(w_out.transpose(1, 2)), "b_out": pad4(b_out), "known": known}
+    dims = (B, steps, H, C, K, temperature, seed, row_offset, 1, 0)
+    for name, a in arrays.items():
+        (tmp_path / name).write_bytes(a.contiguous().numpy().tobytes())
+    (tmp_path / "dims.txt").write_text(" ".join(str(d) for d in dims))
+    log = subprocess.run([emulator(str(tmp_path.parent)), "sample_cluster", str(tmp_path), "2", str(227 * 1024)],
+                         capture_output=True, text=True, timeout=600)
+    assert log.returncode == 0, log.stdout + log.stderr
+    got = torch.frombuffer(bytearray((tmp_path / "values").read_bytes()), dtype=torch.int64).reshape(B, steps)
+    want = truth_sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, row_offset, known)
+    assert torch.equal(got, want)

@@ -1,0 +1,160 @@
+"""The GPU backends (cuda, triton) on CUDA tensors against the float64 truth computed on the CPU.
+
+Skipped without a GPU (the shared suite in test_ops.py runs CPU tensors). Shapes cover the
+fused CUDA kernels' paths: odd H (padded columns), batch tiles of 1..8 rows with a partial last
+tile, W_hh on chip (H <= 96 everywhere, 128 on sm_90) and streamed from L2 (H = 256).
+bench/gpu/run.sh runs this file; RNNGEN_GPU_BACKENDS (comma-separated) narrows the backends.
+"""
+
+import os
+
+import pytest
+import torch
+
+import rnngen
+from helpers import assert_matches, gru_weights, supported, truth_decode, truth_sample, truth_scan
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+_wanted = [b for b in os.environ.get("RNNGEN_GPU_BACKENDS", "cuda,triton").split(",") if b]
+GPU_BACKENDS = [b for b in _wanted if rnngen.backend_status().get(b) == "available"] if torch.cuda.is_available() else []
+DTYPES = [torch.float32, torch.bfloat16]
+SHAPES = [(1, 1, 8), (3, 63, 40), (17, 5, 24), (300, 4, 16), (5, 33, 128), (9, 20, 256)]
+IDS = [f"B{b}-T{t}-H{h}" for b, t, h in SHAPES]
+DEV = "cuda"
+
+
+def _grads(fn, inputs, dout):
+    inputs = [x.detach().requires_grad_() for x in inputs]
+    outs = fn(*inputs)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    loss = sum((o.float() * d.float()).sum() for o, d in zip(outs, dout))
+    return outs, torch.autograd.grad(loss, inputs)
+
+
+def _check(fn, truth_fn, inputs64, dout64, dtype, names):
+    outs, grads = _grads(fn, [x.to(DEV, dtype) for x in inputs64], [d.to(DEV, dtype) for d in dout64])
+    t_outs, t_grads = _grads(truth_fn, inputs64, dout64)
+    low_outs, low_grads = (None,) * len(outs), (None,) * len(grads)
+    if dtype != torch.float32:
+        low_outs, low_grads = _grads(truth_fn, [x.to(dtype) for x in inputs64], [d.to(dtype) for d in dout64])
+    for i, (o, t, low) in enumerate(zip(outs, t_outs, low_outs)):
+        assert o.device.type == "cuda" and o.dtype == dtype
+        assert_matches(o.cpu(), t, low, name=f"output {i}")
+    for name, g, t, low in zip(names, grads, t_grads, low_grads):
+        assert_matches(g.cpu(), t, low, name=f"d {name}")
+
+
+@pytest.mark.parametrize("B,T,H", SHAPES, ids=IDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("backend", GPU_BACKENDS)
+def test_scan_gpu(backend, dtype, B, T, H):
+    if not supported(backend, "scan_forward", dtype):
+        pytest.skip(f"{backend} has no {dtype} scan")
+    _, _, w_hh, b_hh = gru_weights(H, 1)
+    gi, h0 = torch.randn(B, T, 3 * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
+    _check(lambda *a: rnngen.scan(*a, backend=backend), truth_scan, [gi, h0, w_hh, b_hh],
+           [torch.randn(B, T, H, dtype=torch.float64)], dtype, ["gi", "h0", "w_hh", "b_hh"])
+
+
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("B,T,H", SHAPES, ids=IDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("backend", GPU_BACKENDS)
+def test_decode_gpu(backend, dtype, B, T, H, C):
+    if not supported(backend, "decode_forward", dtype):
+        pytest.skip(f"{backend} has no {dtype} decode")
+    w_ih, b_ih, w_hh, b_hh = gru_weights(H, C)
+    w_out, b_out = torch.randn(C, H, dtype=torch.float64) / H**0.5, torch.randn(C, dtype=torch.float64)
+    inputs = [torch.randn(B, H, dtype=torch.float64), w_ih, b_ih, w_hh, b_hh, w_out, b_out]
+    dout = [torch.randn(B, T, C, dtype=torch.float64), torch.randn(B, T, H, dtype=torch.float64)]
+    _check(lambda *a: rnngen.decode(*a, T, backend=backend, return_hidden=True), lambda *a: truth_decode(*a, T),
+           inputs, dout, dtype, ["h0", "w_ih", "b_ih", "w_hh", "b_hh", "w_out", "b_out"])
+
+
+def _sample_inputs(B, H, K, C=1):
+    _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32)
+    return dict(h0=torch.randn(B, H), emb=torch.randn(C, K, 3 * H), w_hh=w_hh, b_hh=b_hh,
+                w_out=torch.randn(C, K, H) * 2, b_out=torch.randn(C, K), cond=torch.randn(B, 3 * H) * 0.1)
+
+
+@pytest.mark.parametrize("K", [1, 7, 256])
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("B,T,H", SHAPES, ids=IDS)
+@pytest.mark.parametrize("backend", GPU_BACKENDS)
+def test_sample_gpu(backend, B, T, H, C, K):
+    """The same values as the CPU truth for the same seed, known values kept and fed on; a row may
+    part ways only after a draw within rounding of a CDF boundary (float32 sums in another order)."""
+    if not supported(backend, "sample", torch.float32):
+        pytest.skip(f"{backend} has no float32 sample")
+    a = _sample_inputs(B, H, K, C)
+    steps = T * C
+    known = torch.full((B, steps), -1)
+    known[:, steps // 2] = K - 1
+    args = [a[k] for k in ("h0", "emb", "w_hh", "b_hh", "w_out", "b_out")]
+    got = rnngen.sample(*[x.to(DEV) for x in args], steps, cond=a["cond"].to(DEV), temperature=0.9, seed=4321,
+                        known=known.to(DEV), backend=backend)
+    want = truth_sample(a["h0"], a["emb"], a["cond"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], steps, 0.9, 4321,
+                        known=known)
+    assert got.device.type == "cuda" and got.dtype == torch.int64 and got.shape == (B, steps)
+    got = got.cpu()
+    assert (got[:, steps // 2] == K - 1).all()
+    first_difference = [int((row != ref).nonzero()[0]) if (row != ref).any() else steps for row, ref in zip(got, want)]
+    assert sum(d == steps for d in first_difference) >= 0.95 * B, first_difference
+
+
+@pytest.mark.parametrize("backend", GPU_BACKENDS)
+def test_sample_gpu_distribution_row_offset_and_nan(backend):
+    B, T, H, K = 256, 50, 4, 4
+    p = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    base = (torch.zeros(B, H), torch.randn(K, 3 * H), torch.randn(3 * H, H), None, torch.zeros(K, H), p.log())
+    args = [x.to(DEV) if x is not None else None for x in base] + [T]
+    values = rnngen.sample(*args, seed=11, backend=backend)
+    freq = torch.bincount(values.flatten().cpu(), minlength=K) / (B * T)
+    assert (freq - p).abs().max() < 0.02  # 12800 draws
+    assert torch.equal(rnngen.sample(*args, seed=11, row_offset=0, backend=backend)[5:],
+                       rnngen.sample(args[0][5:], *args[1:], seed=11, row_offset=5, backend=backend))
+    assert (rnngen.sample(*args, temperature=2e-38, seed=1, backend=backend) == K - 1).all()
+    nan_args = list(args)
+    nan_args[5] = torch.full((K,), float("nan"), device=DEV)
+    assert (rnngen.sample(*nan_args, seed=1, backend=backend) == 0).all()
+
+
+@pytest.mark.parametrize("backend", GPU_BACKENDS)
+def test_gpu_empty_batch_and_compile(backend):
+    H = 16
+    _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32)
+    w_hh, b_hh = w_hh.to(DEV), b_hh.to(DEV)
+    assert rnngen.scan(torch.randn(0, 5, 3 * H, device=DEV), None, w_hh, b_hh, backend=backend).shape == (0, 5, H)
+    gi = torch.randn(4, 9, 3 * H, device=DEV)
+    eager = rnngen.scan(gi, None, w_hh, b_hh, backend=backend)
+    compiled = torch.compile(lambda g: rnngen.scan(g, None, w_hh, b_hh, backend=backend), fullgraph=True)(gi)
+    torch.testing.assert_close(compiled, eager)
+
+
+@pytest.mark.skipif("cuda" not in GPU_BACKENDS, reason="cuda backend not available")
+@pytest.mark.parametrize("C", [1, 3])
+def test_sample_cuda_cluster_and_one_block_paths(monkeypatch, C):
+    """H = 256: on sm_90 the sample kernel splits W_hh over a thread-block cluster; with
+    RNNGEN_CUDA_CLUSTERS=0 it streams W_hh from L2 in one block per row tile. Both match the truth."""
+    B, T, H, K = 37, 10, 256, 256
+    a = _sample_inputs(B, H, K, C)
+    args = [a[k] for k in ("h0", "emb", "w_hh", "b_hh", "w_out", "b_out")]
+    want = truth_sample(a["h0"], a["emb"], a["cond"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], T * C, 1.0, 9)
+    for clusters in ("1", "0"):
+        monkeypatch.setenv("RNNGEN_CUDA_CLUSTERS", clusters)
+        got = rnngen.sample(*[x.to(DEV) for x in args], T * C, cond=a["cond"].to(DEV), seed=9, backend="cuda").cpu()
+        same_rows = (got == want).all(dim=1).float().mean()
+        assert same_rows >= 0.95, (clusters, same_rows)
+
+
+@pytest.mark.skipif("cuda" not in GPU_BACKENDS, reason="cuda backend not available")
+@pytest.mark.parametrize("clusters", ["1", "0"])
+def test_scan_cuda_cluster_and_one_block_paths(monkeypatch, clusters):
+    """H = 256, forward and backward: the sm_90 cluster variants and the one-block path."""
+    monkeypatch.setenv("RNNGEN_CUDA_CLUSTERS", clusters)
+    B, T, H = 37, 6, 256
+    _, _, w_hh, b_hh = gru_weights(H, 1)
+    gi, h0 = torch.randn(B, T, 3 * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
+    _check(lambda *a: rnngen.scan(*a, backend="cuda"), truth_scan, [gi, h0, w_hh, b_hh],
+           [torch.randn(B, T, H, dtype=torch.float64)], torch.float32, ["gi", "h0", "w_hh", "b_hh"])
