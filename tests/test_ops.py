@@ -263,7 +263,7 @@ def test_noncontiguous_inputs(dtype):
     gi = torch.randn(T, B, 3 * H, dtype=dtype).transpose(0, 1)
     w_t = w_hh.T.contiguous().T
     assert not gi.is_contiguous() and not w_t.is_contiguous()
-    for backend in BACKENDS:
+    for backend in (b for b in BACKENDS if supported(b, "scan_forward", dtype)):
         assert torch.equal(rnngen.scan(gi, None, w_t, b_hh, backend=backend),
                            rnngen.scan(gi.contiguous(), None, w_hh, b_hh, backend=backend))
 

@@ -147,3 +147,19 @@ def load_w_t(w_ptr, g, H, k, j, mask):
 def load_w(w_ptr, g, H, j, k, mask):
     """The [len(j), len(k)] tile of gate g's block of W [3H, H]: W[g*H + j, k]."""
     return tl.load(w_ptr + (g * H + j)[:, None] * H + k[None, :], mask=mask, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def cast_for(x, ptr):
+    """float32 x converted to the element type of ``ptr``, rounded to nearest even.
+
+    For bfloat16 the rounding is done on the float32 bits first (the result is then exactly
+    representable): Triton's interpreter truncates float32 -> bfloat16 (a NaN with only low
+    mantissa bits would become inf), a GPU rounds; this way both store the value PyTorch would
+    (up to bfloat16 subnormals, which the interpreter flushes to zero)."""
+    if ptr.dtype.element_ty == tl.bfloat16:
+        bits = x.to(tl.uint32, bitcast=True)
+        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+        return tl.where(x == x, bits.to(tl.float32, bitcast=True), float("nan")).to(tl.bfloat16)
+    else:
+        return x.to(ptr.dtype.element_ty)

@@ -24,7 +24,7 @@ import triton.language as tl
 
 from ...dispatch import register_kernel
 from .. import triton_common as tc
-from ..triton_common import get_chunk, gru_step_backward, gru_update, load_w, load_w_t, put_chunk
+from ..triton_common import cast_for, get_chunk, gru_step_backward, gru_update, load_w, load_w_t, put_chunk
 from . import naive
 
 MAX_CP = 16
@@ -68,7 +68,7 @@ def _decode_forward_kernel(h0_ptr, wih_ptr, bih_ptr, whh_ptr, bhh_ptr, wout_ptr,
             w_o = tl.load(wout_ptr + cc[None, :] * H + cols[:, None], mask=cmask[:, None] & ccmask[None, :],
                           other=0.0).to(tl.float32)
         x = tl.dot(h, w_o, input_precision="ieee") + b_o[None, :]  # [BLOCK_B, CP], 0 beyond C
-        tl.store(out_ptr + step[:, None] * C + cc[None, :], x.to(out_ptr.dtype.element_ty),
+        tl.store(out_ptr + step[:, None] * C + cc[None, :], cast_for(x, out_ptr),
                  mask=rmask[:, None] & ccmask[None, :])
         h_next = h
         for jj in range(NK):
@@ -99,7 +99,7 @@ def _decode_forward_kernel(h0_ptr, wih_ptr, bih_ptr, whh_ptr, bhh_ptr, wout_ptr,
             g_n = tl.dot(h, w_n, input_precision="ieee") + b_n[None, :]
             hj = gru_update(i_r, i_z, i_n, g_r, g_z, g_n, get_chunk(h, jj, BLOCK_B, NK, BLOCK_N))
             hj = tl.where(m, hj, 0.0)
-            tl.store(hid_ptr + step[:, None] * H + j[None, :], hj.to(hid_ptr.dtype.element_ty), mask=m)
+            tl.store(hid_ptr + step[:, None] * H + j[None, :], cast_for(hj, hid_ptr), mask=m)
             h_next = put_chunk(h_next, jj, hj, BLOCK_B, NK, BLOCK_N)
         h = h_next
 
@@ -196,7 +196,7 @@ def _decode_backward_kernel(gout_ptr, ghid_ptr, gi_ptr, gh_ptr, hprev_ptr, wih_p
             acc += tl.dot(dx, w_o, input_precision="ieee")
             dh_next = put_chunk(dh_next, kk, get_chunk(direct, kk, BLOCK_B, NK, BLOCK_N) + acc, BLOCK_B, NK, BLOCK_N)
         dh = dh_next
-    tl.store(dh0_ptr + rows[:, None] * H + cols[None, :], dh.to(dh0_ptr.dtype.element_ty), mask=full)
+    tl.store(dh0_ptr + rows[:, None] * H + cols[None, :], cast_for(dh, dh0_ptr), mask=full)
 
 
 def _fits(H, C, kernel):

@@ -17,7 +17,7 @@ import triton.language as tl
 
 from ...dispatch import register_kernel
 from .. import triton_common as tc
-from ..triton_common import get_chunk, gru_step_backward, gru_update, load_w, load_w_t, put_chunk
+from ..triton_common import cast_for, get_chunk, gru_step_backward, gru_update, load_w, load_w_t, put_chunk
 from . import naive
 
 
@@ -62,15 +62,15 @@ def _scan_forward_kernel(gi_ptr, h0_ptr, w_ptr, b_ptr, out_ptr, gates_ptr, B, T,
             g_n = tl.dot(h, w_n, input_precision="ieee") + b_n[None, :]
             gofs = step[:, None] * G + j[None, :]
             if SAVE_GATES:
-                tl.store(gates_ptr + gofs, g_r.to(gates_ptr.dtype.element_ty), mask=m)
-                tl.store(gates_ptr + gofs + H, g_z.to(gates_ptr.dtype.element_ty), mask=m)
-                tl.store(gates_ptr + gofs + 2 * H, g_n.to(gates_ptr.dtype.element_ty), mask=m)
+                tl.store(gates_ptr + gofs, cast_for(g_r, gates_ptr), mask=m)
+                tl.store(gates_ptr + gofs + H, cast_for(g_z, gates_ptr), mask=m)
+                tl.store(gates_ptr + gofs + 2 * H, cast_for(g_n, gates_ptr), mask=m)
             i_r = tl.load(gi_ptr + gofs, mask=m, other=0.0).to(tl.float32)
             i_z = tl.load(gi_ptr + gofs + H, mask=m, other=0.0).to(tl.float32)
             i_n = tl.load(gi_ptr + gofs + 2 * H, mask=m, other=0.0).to(tl.float32)
             hj = gru_update(i_r, i_z, i_n, g_r, g_z, g_n, get_chunk(h, jj, BLOCK_B, NK, BLOCK_N))
             hj = tl.where(m, hj, 0.0)  # padded rows and units stay exactly 0
-            tl.store(out_ptr + step[:, None] * H + j[None, :], hj.to(out_ptr.dtype.element_ty), mask=m)
+            tl.store(out_ptr + step[:, None] * H + j[None, :], cast_for(hj, out_ptr), mask=m)
             h_next = put_chunk(h_next, jj, hj, BLOCK_B, NK, BLOCK_N)
         h = h_next
 
@@ -118,9 +118,9 @@ def _scan_backward_kernel(grad_ptr, gi_ptr, gates_ptr, hprev_ptr, w_ptr, dgi_ptr
             da_z = tl.where(m, da_z, 0.0)
             da_n = tl.where(m, da_n, 0.0)
             dg_n = tl.where(m, dg_n, 0.0)
-            tl.store(dgi_ptr + gofs, da_r.to(dgi_ptr.dtype.element_ty), mask=m)
-            tl.store(dgi_ptr + gofs + H, da_z.to(dgi_ptr.dtype.element_ty), mask=m)
-            tl.store(dgi_ptr + gofs + 2 * H, da_n.to(dgi_ptr.dtype.element_ty), mask=m)
+            tl.store(dgi_ptr + gofs, cast_for(da_r, dgi_ptr), mask=m)
+            tl.store(dgi_ptr + gofs + H, cast_for(da_z, dgi_ptr), mask=m)
+            tl.store(dgi_ptr + gofs + 2 * H, cast_for(da_n, dgi_ptr), mask=m)
             tl.store(dgh_ptr + gofs, da_r, mask=m)
             tl.store(dgh_ptr + gofs + H, da_z, mask=m)
             tl.store(dgh_ptr + gofs + 2 * H, dg_n, mask=m)
@@ -141,7 +141,7 @@ def _scan_backward_kernel(grad_ptr, gi_ptr, gates_ptr, hprev_ptr, w_ptr, dgi_ptr
             acc += tl.dot(d_n, w_n, input_precision="ieee")
             dh_next = put_chunk(dh_next, kk, get_chunk(direct, kk, BLOCK_B, NK, BLOCK_N) + acc, BLOCK_B, NK, BLOCK_N)
         dh = dh_next
-    tl.store(dh0_ptr + rows[:, None] * H + cols[None, :], dh.to(dh0_ptr.dtype.element_ty), mask=full)
+    tl.store(dh0_ptr + rows[:, None] * H + cols[None, :], cast_for(dh, dh0_ptr), mask=full)
 
 
 def _launch_args(H):
