@@ -82,7 +82,8 @@ def _sample_kernel(h0_ptr, emb_ptr, cond_ptr, whh_ptr, bhh_ptr, wout_ptr, bout_p
         valid = (kall < K)[None, :]
         logits = tl.where(valid, logits, float("-inf"))
         top = tl.max(logits, axis=1)
-        e = tl.exp(tl.div_rn(logits - top[:, None], tl.full((BLOCK_B, KP), temperature, tl.float32)))
+        shifted = logits - top[:, None]
+        e = tl.exp(tl.div_rn(shifted, tl.zeros_like(shifted) + temperature))
         e = tl.where(valid, e, 0.0)
         cdf = tl.cumsum(e, axis=1)
         total = tl.sum(tl.where(kall[None, :] == K - 1, cdf, 0.0), axis=1)
