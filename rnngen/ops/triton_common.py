@@ -13,17 +13,21 @@ minimum; why the batch tile is 16 rows even for B = 1) and runs in float32 with
 
 Two ways to hold W_hh, chosen from H alone (:func:`hidden_tiles`, no autotuning):
 
-* **on chip** (HP <= ON_CHIP_MAX_HP = 64): the three [HP, HP] float32 gate blocks of W_hh are
-  loaded once before the time loop and stay in registers: 3 * 64 * 64 * 4 B = 48 KiB per
-  program, i.e. 96 registers per thread at 4 warps, which leaves room for h, the gates and
-  the dot's staging in shared memory on any GPU Triton targets (64K 32-bit registers per SM).
-  HP = 128 would need 192 KiB, 384 registers per thread at 4 warps: it would spill.
-* **streamed** (64 < HP <= STREAMED_MAX_HP = 1024): each step walks the hidden units in
+* **on chip** (HP <= ON_CHIP_MAX_HP = 64): the three [HP, HP] float32 gate blocks of W_hh^T
+  (3 * 64 * 64 * 4 B = 48 KiB) and b_hh are loaded once before the time loop. Triton keeps
+  these loop-invariant dot operands in shared memory and h, the gates and the step's inputs
+  in registers. Compiled offline for sm_90 (Triton 3.9, 8 warps, num_stages=1), the kernels
+  use 53-86 KiB of shared memory at HP = 64 and no register spills (4 bytes in sample). One
+  more doubling (HP = 128: 192 KiB for W_hh alone) would not leave room for the rest.
+* **streamed** (64 < HP <= STREAMED_MAX_HP = 512): each step walks the hidden units in
   chunks of BLOCK_N columns and loads the [HP, BLOCK_N] tile of each gate block from global
   memory (L2-resident after the first step: 3H^2 * 4 B = 3 MiB at H = 512) for
   ``tl.dot(h, tile)``; ``h`` stays whole in registers and the chunk's new units are written
   into the next state in registers (:func:`put_chunk`), so the state still never leaves the
-  chip. BLOCK_N keeps a tile at <= 8192 floats (32 KiB): 64 at HP = 128, 32 at 256, 16 from 512.
+  chip. BLOCK_N keeps a tile at <= 8192 floats (32 KiB): 64 at HP = 128, 32 at 256, 16 at
+  512. Offline sm_90 compiles: 106-199 KiB of shared memory up to HP = 512, with some register
+  spills (under 6 KiB per thread) in the backward kernels and sample; HP = 1024 needs
+  262-393 KiB, more than an H100 block may have (227 KiB).
 * Beyond STREAMED_MAX_HP the launchers fall back to the reference kernel with a warning.
 
 The backward kernels use the same split: the reverse loop carries dL/dh [BLOCK_B, HP] in
@@ -40,7 +44,7 @@ import triton.language as tl
 
 BLOCK_B = 16
 ON_CHIP_MAX_HP = 64
-STREAMED_MAX_HP = 1024
+STREAMED_MAX_HP = 512
 TILE_FLOATS = 8192
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
@@ -54,14 +58,16 @@ def hidden_tiles(H: int) -> dict | None:
     """The tile configuration for hidden size H, or None when H is too large for the kernels.
 
     Returns HP (padded H), BLOCK_N (units per chunk), NK (chunks; 1 means W_hh stays on chip),
-    ON_CHIP and num_warps."""
+    ON_CHIP, num_warps and num_stages. num_stages=1: Triton's default software pipelining (3
+    stages) would multi-buffer the streamed weight tiles in shared memory, which at H = 256
+    needs more than an H100's 227 KiB per block."""
     HP = pow2(H)
     if HP > STREAMED_MAX_HP:
         return None
     if HP <= ON_CHIP_MAX_HP:
-        return dict(HP=HP, BLOCK_N=HP, NK=1, ON_CHIP=True, num_warps=4)
+        return dict(HP=HP, BLOCK_N=HP, NK=1, ON_CHIP=True, num_warps=4 if HP == 16 else 8, num_stages=1)
     block_n = max(16, min(64, TILE_FLOATS // HP))
-    return dict(HP=HP, BLOCK_N=block_n, NK=HP // block_n, ON_CHIP=False, num_warps=8)
+    return dict(HP=HP, BLOCK_N=block_n, NK=HP // block_n, ON_CHIP=False, num_warps=8, num_stages=1)
 
 
 def too_large(H: int, kernel: str) -> bool:

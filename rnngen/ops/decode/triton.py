@@ -212,7 +212,7 @@ def _fits(H, C, kernel):
 def _launch_args(H, C):
     cfg = tc.hidden_tiles(H)
     return dict(BLOCK_B=tc.BLOCK_B, HP=cfg["HP"], CP=tc.pow2(C), BLOCK_N=cfg["BLOCK_N"], NK=cfg["NK"],
-                ON_CHIP=cfg["ON_CHIP"], num_warps=cfg["num_warps"])
+                ON_CHIP=cfg["ON_CHIP"], num_warps=cfg["num_warps"], num_stages=cfg["num_stages"])
 
 
 @register_kernel("triton", "decode_forward", dtypes=tc.SUPPORTED_DTYPES)

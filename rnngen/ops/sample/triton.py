@@ -146,4 +146,5 @@ def sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offse
         h0, emb, cond, w_hh, b_hh, w_out, b_out, values if known is None else known, values,
         float(temperature), int(seed), int(row_offset), B, T, H, C, K, HAS_KNOWN=known is not None,
         BLOCK_B=tc.BLOCK_B, HP=HP, BLOCK_N=cfg["BLOCK_N"], NK=cfg["NK"], ON_CHIP=cfg["ON_CHIP"], KP=KP,
-        BLOCK_K=block_k, NKK=KP // block_k, HEAD_ON_CHIP=head_on_chip, num_warps=cfg["num_warps"])
+        BLOCK_K=block_k, NKK=KP // block_k, HEAD_ON_CHIP=head_on_chip, num_warps=cfg["num_warps"],
+        num_stages=cfg["num_stages"])

@@ -147,7 +147,7 @@ def _scan_backward_kernel(grad_ptr, gi_ptr, gates_ptr, hprev_ptr, w_ptr, dgi_ptr
 def _launch_args(H):
     cfg = tc.hidden_tiles(H)
     return dict(BLOCK_B=tc.BLOCK_B, HP=cfg["HP"], BLOCK_N=cfg["BLOCK_N"], NK=cfg["NK"], ON_CHIP=cfg["ON_CHIP"],
-                num_warps=cfg["num_warps"])
+                num_warps=cfg["num_warps"], num_stages=cfg["num_stages"])
 
 
 @register_kernel("triton", "scan_forward", dtypes=tc.SUPPORTED_DTYPES)
