@@ -138,13 +138,17 @@ def sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offse
         return naive.sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values)
     if B == 0:
         return
-    cfg = tc.hidden_tiles(H)
-    HP = cfg["HP"]
-    head_on_chip = cfg["ON_CHIP"] and C == 1 and HP * KP <= HEAD_ON_CHIP_FLOATS
-    block_k = KP if head_on_chip else max(16, min(KP, tc.TILE_FLOATS // HP))
     _sample_kernel[tc.grid(B)](
         h0, emb, cond, w_hh, b_hh, w_out, b_out, values if known is None else known, values,
         float(temperature), int(seed), int(row_offset), B, T, H, C, K, HAS_KNOWN=known is not None,
-        BLOCK_B=tc.BLOCK_B, HP=HP, BLOCK_N=cfg["BLOCK_N"], NK=cfg["NK"], ON_CHIP=cfg["ON_CHIP"], KP=KP,
-        BLOCK_K=block_k, NKK=KP // block_k, HEAD_ON_CHIP=head_on_chip, num_warps=cfg["num_warps"],
-        num_stages=cfg["num_stages"])
+        **_launch_args(H, C, K))
+
+
+def _launch_args(H, C, K):
+    cfg = tc.hidden_tiles(H)
+    HP, KP = cfg["HP"], tc.pow2(K)
+    head_on_chip = cfg["ON_CHIP"] and C == 1 and HP * KP <= HEAD_ON_CHIP_FLOATS
+    block_k = KP if head_on_chip else max(16, min(KP, tc.TILE_FLOATS // HP))
+    return dict(BLOCK_B=tc.BLOCK_B, HP=HP, BLOCK_N=cfg["BLOCK_N"], NK=cfg["NK"], ON_CHIP=cfg["ON_CHIP"], KP=KP,
+                BLOCK_K=block_k, NKK=KP // block_k, HEAD_ON_CHIP=head_on_chip, num_warps=cfg["num_warps"],
+                num_stages=cfg["num_stages"])
