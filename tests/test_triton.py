@@ -66,7 +66,8 @@ def test_streamed_path_many_chunks():
     _compare(lambda *a, backend: rnngen.decode(*a, T, backend=backend, return_hidden=True),
              [h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out], [torch.randn(B, T, C), torch.randn(B, T, H)], 1e-5)
     emb, heads, bias = torch.randn(C, K, 3 * H), torch.randn(C, K, H), torch.randn(C, K)
-    values = [rnngen.sample(h0, emb, w_hh, b_hh, heads, bias, 2 * C, seed=9, backend=b) for b in ("triton", "reference")]
+    values = [rnngen.sample(h0, emb, w_hh, b_hh, heads, bias, 2 * C, seed=9, backend=b)
+              for b in ("triton", "reference")]
     assert torch.equal(*values)
 
 
