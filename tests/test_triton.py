@@ -130,3 +130,36 @@ def test_kernels_compile_for_an_h100():
                          timeout=600, env=env)
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.count("shared memory") == 12
+
+
+@needs_triton
+def test_each_op_launches_its_triton_kernel_once(monkeypatch):
+    """The ops really run the Triton kernels (one launch per call, all T steps inside it)."""
+    from rnngen.ops.decode import triton as decode_triton
+    from rnngen.ops.sample import triton as sample_triton
+    from rnngen.ops.scan import triton as scan_triton
+
+    launches = []
+
+    class Counting:
+        def __init__(self, name, kernel):
+            self.name, self.kernel = name, kernel
+
+        def __getitem__(self, grid):
+            launches.append((self.name, grid))
+            return self.kernel[grid]
+
+    for module, name in ((scan_triton, "_scan_forward_kernel"), (scan_triton, "_scan_backward_kernel"),
+                         (decode_triton, "_decode_forward_kernel"), (decode_triton, "_decode_backward_kernel"),
+                         (sample_triton, "_sample_kernel")):
+        monkeypatch.setattr(module, name, Counting(name, getattr(module, name)))
+    B, T, H = 20, 4, 8  # two batch tiles of 16 rows
+    w_ih, b_ih, w_hh, b_hh = gru_weights(H, 1, torch.float32)
+    gi = torch.randn(B, T, 3 * H, requires_grad=True)
+    rnngen.scan(gi, None, w_hh, b_hh, backend="triton").sum().backward()
+    h0 = torch.randn(B, H, requires_grad=True)
+    rnngen.decode(h0, w_ih, b_ih, w_hh, b_hh, torch.randn(1, H), None, T, backend="triton").sum().backward()
+    rnngen.sample(h0.detach(), torch.randn(5, 3 * H), w_hh, b_hh, torch.randn(5, H), None, T, backend="triton")
+    assert launches == [(name, (2,)) for name in ("_scan_forward_kernel", "_scan_backward_kernel",
+                                                  "_decode_forward_kernel", "_decode_backward_kernel",
+                                                  "_sample_kernel")]
