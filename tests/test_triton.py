@@ -84,12 +84,23 @@ def test_float16():
 
 
 @needs_triton
-def test_hidden_size_beyond_the_kernels_runs_the_reference_with_a_warning():
+def test_sizes_beyond_the_kernels_run_the_reference_with_a_warning():
     H = 513
     gi, w_hh = torch.randn(1, 2, 3 * H), torch.randn(3 * H, H) / H**0.5
     with pytest.warns(RuntimeWarning, match="exceeds the Triton kernels' limit"):
         got = rnngen.scan(gi, None, w_hh, None, backend="triton")
     assert torch.equal(got, rnngen.scan(gi, None, w_hh, None, backend="reference"))
+    # decode with more than 16 output channels, sample with more than 4096 values
+    H, C, K = 8, 17, 4097
+    w_ih, b_ih, w_hh, b_hh = gru_weights(H, C, torch.float32)
+    args = (torch.randn(2, H), w_ih, b_ih, w_hh, b_hh, torch.randn(C, H), None, 3)
+    with pytest.warns(RuntimeWarning, match="at most 16 output channels"):
+        got = rnngen.decode(*args, backend="triton")
+    assert torch.equal(got, rnngen.decode(*args, backend="reference"))
+    args = (torch.randn(2, H), torch.randn(K, 3 * H), w_hh, b_hh, torch.randn(K, H), None, 3)
+    with pytest.warns(RuntimeWarning, match="at most 4096 values"):
+        got = rnngen.sample(*args, seed=1, backend="triton")
+    assert torch.equal(got, rnngen.sample(*args, seed=1, backend="reference"))
 
 
 def test_status_when_the_kernels_fail_to_load(monkeypatch):
