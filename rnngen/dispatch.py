@@ -91,6 +91,23 @@ def _load_extensions() -> None:
     _loaded = True
     _import_extension("rnngen._cpu", "rnngen_cpu", (torch.float32, torch.float64))
     _import_extension("rnngen._cuda", "rnngen_cuda", (torch.float32,))
+    _import_triton_kernels()
+
+
+# The modules that register the Triton kernels (imported only when ``import triton`` works, so
+# a missing or broken Triton leaves every other backend usable).
+TRITON_MODULES = ("rnngen.ops.scan.triton", "rnngen.ops.decode.triton", "rnngen.ops.sample.triton")
+
+
+def _import_triton_kernels() -> None:
+    if _triton_importable() is not None:
+        return
+    for module in TRITON_MODULES:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # an incompatible Triton version, a driver problem, ...
+            _extension_errors["triton"] = f"{module} did not import: {type(exc).__name__}: {exc}"
+            return
 
 
 def _triton_importable() -> str | None:
@@ -125,6 +142,8 @@ def backend_status() -> dict[str, str]:
     err = _triton_importable()
     if err:
         status["triton"] = f"not installed (pip install triton; {err})"
+    elif "triton" in _extension_errors:
+        status["triton"] = f"installed, but rnngen's Triton kernels failed to load ({_extension_errors['triton']})"
     elif _missing("triton"):
         status["triton"] = f"installed, but this version has no Triton kernels for: {_missing('triton')}"
     elif not (torch.cuda.is_available() or triton_interpreting()):

@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 import rnngen
-from helpers import BACKENDS, assert_matches
+from helpers import BACKENDS, assert_matches, supported
 from rnngen.nn.baselines import SeedRNNImageGenerator
 
 GRU_CONFIGS = [
@@ -27,6 +27,8 @@ def _grads(module, inputs, outputs, dout):
 @pytest.mark.parametrize("config", GRU_CONFIGS, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_fused_gru_equals_nn_gru(backend, config, dtype):
+    if not supported(backend, "scan_forward", dtype):
+        pytest.skip(f"{backend} has no {dtype} scan")
     gru = nn.GRU(**config, dtype=dtype)
     fused = rnngen.FusedPixelGRU(**config, dtype=dtype, backend=backend)
     fused.load_state_dict(gru.state_dict())

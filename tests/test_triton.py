@@ -1,0 +1,176 @@
+"""What only the Triton backend has: its tile rule (on chip vs streamed W_hh), the streamed path
+with many chunks, its fallbacks, float16, and how a missing Triton is reported. The shared
+suite (test_ops.py, test_modules.py) runs the triton backend against the truth like any other."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import rnngen
+from helpers import BACKENDS, gru_weights, rel_error
+from rnngen import dispatch
+
+needs_triton = pytest.mark.skipif("triton" not in BACKENDS, reason="triton backend not available here")
+
+
+def test_tile_rule():
+    tc = pytest.importorskip("rnngen.ops.triton_common")
+    assert tc.hidden_tiles(8)["HP"] == 16 and tc.hidden_tiles(8)["ON_CHIP"]
+    assert tc.hidden_tiles(64) == dict(HP=64, BLOCK_N=64, NK=1, ON_CHIP=True, num_warps=8, num_stages=1)
+    for H, block_n in ((65, 64), (128, 64), (200, 32), (512, 16)):
+        cfg = tc.hidden_tiles(H)
+        assert not cfg["ON_CHIP"] and cfg["BLOCK_N"] == block_n and cfg["NK"] * block_n == cfg["HP"] >= H
+        assert cfg["HP"] * block_n <= tc.TILE_FLOATS
+    assert tc.hidden_tiles(513) is None
+
+
+@needs_triton
+def test_registered_kernels_are_the_triton_ones():
+    from rnngen.ops.decode import triton as decode_triton
+    from rnngen.ops.sample import triton as sample_triton
+    from rnngen.ops.scan import triton as scan_triton
+
+    assert dispatch.get_kernel("triton", "scan_forward") is scan_triton.scan_forward
+    assert dispatch.get_kernel("triton", "scan_backward") is scan_triton.scan_backward
+    assert dispatch.get_kernel("triton", "decode_forward") is decode_triton.decode_forward
+    assert dispatch.get_kernel("triton", "decode_backward") is decode_triton.decode_backward
+    assert dispatch.get_kernel("triton", "sample") is sample_triton.sample
+    assert not dispatch.supports("triton", "scan_forward", torch.float64)
+
+
+def _grads(fn, inputs, dout):
+    inputs = [x.detach().requires_grad_() for x in inputs]
+    outs = fn(*inputs)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    return outs, torch.autograd.grad(sum((o * d).sum() for o, d in zip(outs, dout)), inputs)
+
+
+def _compare(fn, inputs, dout, bound):
+    got = _grads(lambda *a: fn(*a, backend="triton"), inputs, dout)
+    want = _grads(lambda *a: fn(*a, backend="reference"), inputs, dout)
+    for g, w in zip((*got[0], *got[1]), (*want[0], *want[1])):
+        assert not torch.isnan(g).any()
+        assert rel_error(g, w) < bound
+
+
+@needs_triton
+def test_streamed_path_many_chunks():
+    """H = 200: HP = 256 in 8 chunks of 32 units (the shared suite's H = 128 has 2 chunks)."""
+    B, T, H, C, K = 2, 3, 200, 2, 40
+    w_ih, b_ih, w_hh, b_hh = gru_weights(H, C, torch.float32)
+    gi, h0 = torch.randn(B, T, 3 * H), torch.randn(B, H)
+    _compare(rnngen.scan, [gi, h0, w_hh, b_hh], [torch.randn(B, T, H)], 1e-5)
+    w_out, b_out = torch.randn(C, H) / H**0.5, torch.randn(C)
+    _compare(lambda *a, backend: rnngen.decode(*a, T, backend=backend, return_hidden=True),
+             [h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out], [torch.randn(B, T, C), torch.randn(B, T, H)], 1e-5)
+    emb, heads, bias = torch.randn(C, K, 3 * H), torch.randn(C, K, H), torch.randn(C, K)
+    values = [rnngen.sample(h0, emb, w_hh, b_hh, heads, bias, 2 * C, seed=9, backend=b)
+              for b in ("triton", "reference")]
+    assert torch.equal(*values)
+
+
+@needs_triton
+def test_float16():
+    B, T, H = 3, 5, 24
+    _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32)
+    gi, h0 = torch.randn(B, T, 3 * H), torch.randn(B, H)
+    half = [x.half() for x in (gi, h0, w_hh, b_hh)]
+    truth = rnngen.scan(gi, h0, w_hh, b_hh, backend="reference")
+    got = rnngen.scan(*half, backend="triton")
+    assert got.dtype == torch.float16
+    assert rel_error(got, truth) <= 2 * rel_error(rnngen.scan(*half, backend="reference"), truth) + 1e-6
+
+
+@needs_triton
+def test_sizes_beyond_the_kernels_run_the_reference_with_a_warning():
+    H = 513
+    gi, w_hh = torch.randn(1, 2, 3 * H), torch.randn(3 * H, H) / H**0.5
+    with pytest.warns(RuntimeWarning, match="exceeds the Triton kernels' limit"):
+        got = rnngen.scan(gi, None, w_hh, None, backend="triton")
+    assert torch.equal(got, rnngen.scan(gi, None, w_hh, None, backend="reference"))
+    # decode with more than 16 output channels, sample with more than 4096 values
+    H, C, K = 8, 17, 4097
+    w_ih, b_ih, w_hh, b_hh = gru_weights(H, C, torch.float32)
+    args = (torch.randn(2, H), w_ih, b_ih, w_hh, b_hh, torch.randn(C, H), None, 3)
+    with pytest.warns(RuntimeWarning, match="at most 16 output channels"):
+        got = rnngen.decode(*args, backend="triton")
+    assert torch.equal(got, rnngen.decode(*args, backend="reference"))
+    args = (torch.randn(2, H), torch.randn(K, 3 * H), w_hh, b_hh, torch.randn(K, H), None, 3)
+    with pytest.warns(RuntimeWarning, match="at most 4096 values"):
+        got = rnngen.sample(*args, seed=1, backend="triton")
+    assert torch.equal(got, rnngen.sample(*args, seed=1, backend="reference"))
+
+
+def test_status_when_the_kernels_fail_to_load(monkeypatch):
+    pytest.importorskip("triton")
+    dispatch.backend_status()  # load what loads
+    monkeypatch.setitem(dispatch._extension_errors, "triton", "rnngen.ops.scan.triton did not import: X: boom")
+    status = rnngen.backend_status()["triton"]
+    assert status.startswith("installed, but rnngen's Triton kernels failed to load") and "boom" in status
+    assert "triton" not in rnngen.backends()
+
+
+def test_without_triton_everything_else_works():
+    """A Python where `import triton` fails: rnngen imports, says why, and runs other backends."""
+    code = ("import sys; sys.modules['triton'] = None\n"
+            "import torch, rnngen\n"
+            "status = rnngen.backend_status()['triton']\n"
+            "assert status.startswith('not installed'), status\n"
+            "out = rnngen.scan(torch.randn(2, 3, 12), None, torch.randn(12, 4), None, backend='reference')\n"
+            "assert out.shape == (2, 3, 4)\n"
+            "assert 'rnngen.ops.scan.triton' not in sys.modules\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(__import__("pathlib").Path(__file__).parents[1]))
+    assert run.returncode == 0, run.stderr
+
+
+def test_kernels_compile_for_an_h100():
+    """Every kernel through Triton's full GPU pipeline for sm_90 (no GPU needed), on chip (H=40,
+    bf16) and streamed (H=200): catches what the interpreter accepts and a GPU would refuse, and
+    shared memory beyond an H100 block."""
+    pytest.importorskip("triton")
+    try:
+        from triton.backends.nvidia.compiler import CUDABackend  # noqa: F401
+    except Exception as exc:
+        pytest.skip(f"Triton's CUDA backend is not importable: {exc}")
+    script = __import__("pathlib").Path(__file__).with_name("triton_gpu_compile.py")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TRITON_INTERPRET"}
+    run = subprocess.run([sys.executable, str(script), "40:bf16", "200:fp32"], capture_output=True, text=True,
+                         timeout=600, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count("shared memory") == 12
+
+
+@needs_triton
+def test_each_op_launches_its_triton_kernel_once(monkeypatch):
+    """The ops really run the Triton kernels (one launch per call, all T steps inside it)."""
+    from rnngen.ops.decode import triton as decode_triton
+    from rnngen.ops.sample import triton as sample_triton
+    from rnngen.ops.scan import triton as scan_triton
+
+    launches = []
+
+    class Counting:
+        def __init__(self, name, kernel):
+            self.name, self.kernel = name, kernel
+
+        def __getitem__(self, grid):
+            launches.append((self.name, grid))
+            return self.kernel[grid]
+
+    for module, name in ((scan_triton, "_scan_forward_kernel"), (scan_triton, "_scan_backward_kernel"),
+                         (decode_triton, "_decode_forward_kernel"), (decode_triton, "_decode_backward_kernel"),
+                         (sample_triton, "_sample_kernel")):
+        monkeypatch.setattr(module, name, Counting(name, getattr(module, name)))
+    B, T, H = 20, 4, 8  # two batch tiles of 16 rows
+    w_ih, b_ih, w_hh, b_hh = gru_weights(H, 1, torch.float32)
+    gi = torch.randn(B, T, 3 * H, requires_grad=True)
+    rnngen.scan(gi, None, w_hh, b_hh, backend="triton").sum().backward()
+    h0 = torch.randn(B, H, requires_grad=True)
+    rnngen.decode(h0, w_ih, b_ih, w_hh, b_hh, torch.randn(1, H), None, T, backend="triton").sum().backward()
+    rnngen.sample(h0.detach(), torch.randn(5, 3 * H), w_hh, b_hh, torch.randn(5, H), None, T, backend="triton")
+    assert launches == [(name, (2,)) for name in ("_scan_forward_kernel", "_scan_backward_kernel",
+                                                  "_decode_forward_kernel", "_decode_backward_kernel",
+                                                  "_sample_kernel")]
