@@ -145,34 +145,40 @@ def _build_model(args, data):
         raise ValueError(f"--conditional needs labelled data; {args.data} has no labels")
     return "PixelGRU", PixelGRU((height, width), channels=channels, levels=data.train.levels,
                                 hidden_size=args.hidden, num_classes=num_classes, dropout=args.dropout,
-                                backend=args.backend)
+                                input_dropout=args.input_dropout, per_column=args.per_column, backend=args.backend)
 
 
 def _train(args) -> int:
-    from .models import MODELS
+    from .models import build_model
     from .training import TrainSettings, load_checkpoint, train
     from .training.trainer import CHECKPOINT
 
     torch.manual_seed(args.seed)
     if args.resume:
-        saved = load_checkpoint(os.path.join(args.out, CHECKPOINT))
+        path = os.path.join(args.out, CHECKPOINT)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {args.out}")
+        saved = load_checkpoint(path, resumable=True)
         data_spec = saved["data"]
         data = _load_data(data_spec)
-        settings = TrainSettings(**{**saved["train"], **({"steps": args.steps} if args.steps else {})})
-        kind, model = saved["model"], MODELS[saved["model"]](**saved["config"], backend=args.backend)
+        try:
+            settings = TrainSettings(**{**saved["train"], **({"steps": args.steps} if args.steps else {})})
+        except TypeError as exc:
+            raise ValueError(f"{path}: its training settings are not valid ({exc})") from None
+        kind, model = saved["model"], build_model(saved["model"], saved["config"], None, args.backend, path)
     else:
         data_spec = _data_spec(args)
         data = _load_data(data_spec)
         kind, model = _build_model(args, data)
-        settings = TrainSettings(steps=args.steps or 2000, batch_size=args.batch_size, lr=args.lr,
+        settings = TrainSettings(steps=args.steps or DEMO["steps"], batch_size=args.batch_size, lr=args.lr,
                                  weight_decay=args.weight_decay, warmup=args.warmup, grad_clip=args.grad_clip,
                                  shift=args.shift, eval_every=args.eval_every,
-                                 checkpoint_every=args.checkpoint_every, seed=args.seed)
+                                 checkpoint_every=args.checkpoint_every, ema=args.ema, seed=args.seed)
     print(f"training {kind} ({sum(p.numel() for p in model.parameters()):,} parameters) on {data.name}: "
           f"{len(data.train)} train / {len(data.test)} test images of {list(data.train.shape)}, "
           f"{data.train.levels} levels")
     metrics = train(model, data, args.out, settings, meta={"model": kind, "data": data_spec}, resume=args.resume,
-                    progress=not args.no_progress)
+                    overwrite=args.force, progress=not args.no_progress)
     _export(model, kind, data_spec, metrics, os.path.join(args.out, "model.pt"))
     print(f"test bits/dim {metrics['test_bits_per_dim']:.3f} (train {metrics['train_loss_last']:.3f}); "
           f"checkpoint {os.path.join(args.out, CHECKPOINT)}, weights {os.path.join(args.out, 'model.pt')}")
@@ -277,15 +283,16 @@ def _demo(args) -> int:
     torch.manual_seed(args.seed)
     data = load_dataset("digits")
     model = PixelGRU(8, levels=17, hidden_size=args.hidden, num_classes=10, dropout=DEMO["dropout"],
-                     backend=args.backend)
+                     input_dropout=DEMO["input_dropout"], backend=args.backend)
     settings = TrainSettings(steps=args.steps, batch_size=DEMO["batch_size"], lr=DEMO["lr"],
                              weight_decay=DEMO["weight_decay"], shift=DEMO["shift"], warmup=min(100, args.steps),
+                             ema=DEMO["ema"] if args.steps >= 1000 else 0.0,
                              eval_every=max(1, args.steps // 5), checkpoint_every=max(1, args.steps // 5),
                              seed=args.seed)
     print(f"1. Training a class-conditional PixelGRU (hidden {args.hidden}) on the built-in digits "
           f"({len(data.train)} train / {len(data.test)} test, 8x8, 17 levels), {args.steps} steps:")
     meta = {"model": "PixelGRU", "data": {"spec": "digits"}}
-    metrics = train(model, data, args.out, settings, meta=meta, progress=not args.no_progress)
+    metrics = train(model, data, args.out, settings, meta=meta, overwrite=args.force, progress=not args.no_progress)
     _export(model, "PixelGRU", meta["data"], metrics, os.path.join(args.out, "model.pt"))
     model.eval()
 
@@ -322,8 +329,11 @@ def _demo(args) -> int:
     return 0
 
 
-# The demo's training recipe (the same as the bundled model's, see README "Image generation").
-DEMO = {"hidden": 256, "steps": 3000, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.01, "dropout": 0.2, "shift": 1}
+# The training recipe of the demo, the bundled model and `rnngen train`'s defaults: chosen on
+# the digits by a small sweep (README "Image generation"); small data wants strong dropout,
+# weight decay and a moving average of the weights more than a bigger GRU.
+DEMO = {"hidden": 128, "steps": 4000, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.05, "dropout": 0.4,
+        "input_dropout": 0.25, "shift": 0, "ema": 0.999}
 
 
 # --------------------------------------------------------------------------- parser
@@ -344,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--hidden", type=int, default=DEMO["hidden"])
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.add_argument("--force", action="store_true", help="replace an earlier demo in OUT")
     backend_option(demo)
     demo.set_defaults(run=_demo)
 
@@ -351,22 +362,27 @@ def build_parser() -> argparse.ArgumentParser:
     _data_options(train, "digits")
     train.add_argument("--out", required=True, help="output folder: checkpoint.pt, model.pt, metrics.json")
     train.add_argument("--model", choices=["pixelgru", "seed-vae"], default="pixelgru")
-    train.add_argument("--hidden", type=int, default=256, help="GRU hidden size")
+    train.add_argument("--hidden", type=int, default=DEMO["hidden"], help="GRU hidden size")
     train.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=True,
                        help="condition on the class label when the data has labels (default on)")
-    train.add_argument("--dropout", type=float, default=0.2)
+    train.add_argument("--dropout", type=float, default=DEMO["dropout"], help="on the hidden states before the head")
+    train.add_argument("--input-dropout", type=float, default=DEMO["input_dropout"], help="on each step's input gates")
+    train.add_argument("--per-column", action="store_true", help="an input table and head per image column")
+    train.add_argument("--ema", type=float, default=DEMO["ema"],
+                       help="weight moving-average decay; the average is evaluated and saved (0: off)")
     train.add_argument("--z-dim", type=int, default=16, help="latent size (seed-vae)")
-    train.add_argument("--steps", type=int, help="training steps (default 2000; with --resume: the saved run's)")
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--lr", type=float, default=3e-3)
-    train.add_argument("--weight-decay", type=float, default=0.01)
+    train.add_argument("--steps", type=int, help=f"training steps (default {DEMO['steps']}; with --resume: the saved run's)")
+    train.add_argument("--batch-size", type=int, default=DEMO["batch_size"])
+    train.add_argument("--lr", type=float, default=DEMO["lr"])
+    train.add_argument("--weight-decay", type=float, default=DEMO["weight_decay"])
     train.add_argument("--warmup", type=int, default=100)
     train.add_argument("--grad-clip", type=float, default=1.0)
-    train.add_argument("--shift", type=int, default=1, help="augment by shifts of up to this many pixels")
+    train.add_argument("--shift", type=int, default=DEMO["shift"], help="augment by shifts of up to this many pixels")
     train.add_argument("--eval-every", type=int, default=500)
     train.add_argument("--checkpoint-every", type=int, default=500)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    train.add_argument("--force", action="store_true", help="replace a run already in OUT")
     train.add_argument("--no-progress", action="store_true")
     backend_option(train)
     train.set_defaults(run=_train)

@@ -81,12 +81,21 @@ def test_mnist_damaged_files(tmp_path):
         load_dataset(f"mnist:{tmp_path / 'nowhere'}")
 
 
-def _cifar_batch(path, n, seed):
+def _cifar_batch(path, n, seed, protocol=2):
+    """Like the real files: pickle protocol 2 (the real ones come from Python 2)."""
     rng = np.random.default_rng(seed)
     batch = {b"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8), b"labels": rng.integers(0, 10, n).tolist()}
     with open(path, "wb") as f:
-        pickle.dump(batch, f)
+        pickle.dump(batch, f, protocol=protocol)
     return batch
+
+
+class _Call:
+    def __init__(self, fn, args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
 
 
 class _Hostile:
@@ -95,7 +104,7 @@ class _Hostile:
 
 
 def test_cifar10_batches(tmp_path, monkeypatch):
-    batches = [_cifar_batch(tmp_path / f"data_batch_{i}", 4, i) for i in (1, 2)]
+    batches = [_cifar_batch(tmp_path / f"data_batch_{i}", 4, i, protocol) for i, protocol in ((1, 2), (2, 5))]
     test = _cifar_batch(tmp_path / "test_batch", 3, 9)
     data = load_dataset(f"cifar10:{tmp_path}")
     assert len(data.train) == 8 and data.train.shape == (3, 32, 32) and data.class_names[0] == "airplane"
@@ -112,6 +121,16 @@ def test_cifar10_batches(tmp_path, monkeypatch):
     with pytest.raises(DataFormatError, match="refusing to load"):
         load_dataset(f"cifar10:{tmp_path}")
     assert not (tmp_path / "hacked-by-pickle").exists()
+    # Nor may a batch make numpy read raw bytes as object pointers (a crash, or worse).
+    with open(tmp_path / "data_batch_2", "wb") as f:
+        pickle.dump({b"data": np.zeros((1, 3072), np.uint8),
+                     b"labels": _Call(np.ndarray, ((1,), np.dtype("O"), b"A" * 8))}, f, protocol=4)
+    with pytest.raises(DataFormatError, match="data_batch_2"):
+        load_dataset(f"cifar10:{tmp_path}")
+    with open(tmp_path / "data_batch_2", "wb") as f:
+        pickle.dump({b"data": np.zeros((1, 3072), dtype=object), b"labels": [0]}, f, protocol=4)
+    with pytest.raises(DataFormatError, match="array of u1"):
+        load_dataset(f"cifar10:{tmp_path}")
     (tmp_path / "data_batch_2").write_bytes(b"garbage")
     with pytest.raises(DataFormatError, match="data_batch_2"):
         load_dataset(f"cifar10:{tmp_path}")

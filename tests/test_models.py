@@ -58,15 +58,22 @@ def test_nll_matches_a_step_by_step_loop(backend, channels, per_column):
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
-def test_likelihood_normalised_and_samples_follow_it():
-    """All 3^4 images of a 2x2, 3-level model: probabilities sum to 1, and 20000 samples
-    (the fused sample op) have those frequencies."""
-    model = _model(levels=3, size=(2, 2), num_classes=None, per_column=True)
-    images = torch.tensor(list(itertools.product(range(3), repeat=4))).view(-1, 1, 2, 2)
-    p = torch.exp(-model(images).double()).detach()
+@pytest.mark.parametrize("channels,size,per_column,num_classes", [(1, (2, 2), True, None), (2, (1, 2), True, 3),
+                                                                 (2, (2, 1), False, 3)])
+def test_likelihood_normalised_and_samples_follow_it(channels, size, per_column, num_classes):
+    """Every image of a tiny 3-level model (4 sub-pixels: 81 images): probabilities sum to 1, and
+    20000 samples (the fused sample op) have those frequencies."""
+    model = _model(channels=channels, levels=3, size=size, num_classes=num_classes, per_column=per_column)
+    # All images, in raster order with channels as sub-steps (the index below reads them so).
+    seqs = torch.tensor(list(itertools.product(range(3), repeat=4)))
+    images = seqs.view(-1, *size, channels).permute(0, 3, 1, 2)
+    labels = None if num_classes is None else torch.full((81,), 2)
+    with torch.no_grad():
+        p = torch.exp(-model(images, labels).double())
     assert abs(p.sum().item() - 1) < 1e-5
-    draws = model.sample(20000, seed=3, backend=BACKENDS[-1])
-    index = (draws.view(-1, 4) * torch.tensor([27, 9, 3, 1])).sum(1)
+    draws = model.sample(20000, labels=None if num_classes is None else torch.full((20000,), 2), seed=3,
+                         backend=BACKENDS[-1])
+    index = (draws.permute(0, 2, 3, 1).reshape(-1, 4) * torch.tensor([27, 9, 3, 1])).sum(1)
     freq = torch.bincount(index, minlength=81).double() / 20000
     assert (freq - p).abs().max() < 4 * math.sqrt(p.max() / 20000) + 1e-3
 
@@ -115,8 +122,9 @@ def test_argument_checks_name_the_argument():
     images = torch.randint(0, 5, (2, 1, 3, 2))
     with pytest.raises(ValueError, match="n must be"):
         model.sample(-1, labels=torch.tensor([]))
-    with pytest.raises(ValueError, match="temperature"):
-        model.sample(2, labels=torch.tensor([0, 1]), temperature=0)
+    for bad in (0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="temperature"):
+            model.sample(2, labels=torch.tensor([0, 1]), temperature=bad)
     with pytest.raises(ValueError, match="labels must be in 0..2"):
         model.sample(2, labels=torch.tensor([0, 3]))
     with pytest.raises(ValueError, match="labels are required"):
@@ -146,3 +154,5 @@ def test_seed_vae_discretised_gaussian_is_normalised_and_trains():
     assert model.generator.rnn.weight_hh.grad.abs().sum() > 0  # through the decode op
     samples = model.sample(3, seed=2)
     assert samples.shape == (3, 1, 4, 4) and torch.equal(samples, model.sample(3, seed=2))
+    with pytest.raises(ValueError, match="temperature"):
+        model.sample(3, temperature=float("inf"))

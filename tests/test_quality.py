@@ -37,9 +37,14 @@ def test_bundled_model_meets_the_quality_goals(judge):
 def test_a_short_training_run_learns_the_classes(judge, tmp_path):
     data = load_dataset("digits")
     torch.manual_seed(0)
-    model = PixelGRU(8, levels=17, hidden_size=64, num_classes=10, dropout=0.2)
-    settings = TrainSettings(steps=300, batch_size=64, lr=5e-3, shift=1, eval_every=0, checkpoint_every=0)
-    train(model, data, str(tmp_path), settings, meta={"model": "PixelGRU", "data": {"spec": "digits"}},
-          progress=False)
+    model = PixelGRU(8, levels=17, hidden_size=64, num_classes=10)
+    settings = TrainSettings(steps=500, batch_size=64, lr=1e-2, eval_every=0, checkpoint_every=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny GEMMs: one thread is fastest, and immune to a busy machine
+    try:
+        train(model, data, str(tmp_path), settings, meta={"model": "PixelGRU", "data": {"spec": "digits"}},
+              progress=False)
+    finally:
+        torch.set_num_threads(threads)
     model.eval()
-    assert _recognised(model, judge, per_class=30) >= 0.6
+    assert _recognised(model, judge, per_class=30) >= 0.7  # 0.86 measured; the bundled model: 0.9+

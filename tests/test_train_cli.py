@@ -16,7 +16,7 @@ from rnngen.data import load_dataset
 from rnngen.models import PixelGRU, load_model
 from rnngen.training import CheckpointError, TrainSettings, load_checkpoint, save_checkpoint, train
 
-TINY = ["--hidden", "16", "--batch-size", "16", "--no-progress"]
+TINY = ["--hidden", "16", "--batch-size", "16", "--ema", "0", "--no-progress"]
 
 
 def _run(*args):
@@ -59,8 +59,19 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, ema):
     resumed = fresh()
     train(resumed, data, str(tmp_path / "b"), settings, meta=meta, resume=True, progress=False)
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=name)
+        assert torch.equal(a, b), name
     saved = load_checkpoint(str(tmp_path / "b" / "checkpoint.pt"))
+    reference = load_checkpoint(str(tmp_path / "a" / "checkpoint.pt"))
+    # The same metrics, but for the evaluation the shorter run made at its own end (step 10).
+    saved["metrics"]["history"] = [h for h in saved["metrics"]["history"] if h["step"] != 10]
+    assert saved["metrics"] == reference["metrics"] and saved["step"] == reference["step"] == 12
+    for a, b in zip(saved["optimizer"]["state"].values(), reference["optimizer"]["state"].values()):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    # Nothing more to do at its step count; and a finished run is never silently replaced.
+    with pytest.raises(CheckpointError, match="already at step 12"):
+        train(fresh(), data, str(tmp_path / "b"), settings, meta=meta, resume=True, progress=False)
+    with pytest.raises(FileExistsError, match="--force"):
+        train(fresh(), data, str(tmp_path / "b"), settings, meta=meta, progress=False)
     assert ("raw_state" in saved) == bool(ema)  # with EMA: the average to sample, the raw weights to resume
 
 
@@ -144,7 +155,21 @@ def test_bad_truncated_and_hostile_checkpoints(tmp_path, monkeypatch):
     _expect_one_line_error(["sample", "--checkpoint", str(good), "--out", out, "--labels", "3,12"], "--labels")
     _expect_one_line_error(["sample", "--checkpoint", str(good), "--out", out, "--temperature", "0"], "temperature")
     _expect_one_line_error(["train", "--data", "mnist:/nowhere", "--out", str(tmp_path / "r")], "not found")
-    _expect_one_line_error(["train", "--data", "digits", "--out", str(tmp_path / "r2"), "--resume"], "not found")
+    _expect_one_line_error(["train", "--data", "digits", "--out", str(tmp_path / "r2"), "--resume"], "no checkpoint.pt")
+    weights_only = tmp_path / "r3"
+    weights_only.mkdir()
+    (weights_only / "checkpoint.pt").write_bytes(good.read_bytes())  # a model.pt: no optimiser state
+    _expect_one_line_error(["train", "--out", str(weights_only), "--resume"], "cannot resume from it")
+    _expect_one_line_error(["train", "--out", str(weights_only), "--steps", "2"], "--force")
+    _expect_one_line_error(["train", "--out", str(tmp_path / "r4"), "--grad-clip", "nan"], "grad_clip")
+    zero = tmp_path / "zero.pt"
+    save_checkpoint(str(zero), {"model": "PixelGRU", "config": model.config, "state": model.state_dict(), "version": 0})
+    _expect_one_line_error(["sample", "--checkpoint", str(zero), "--out", out], "version 0 is not valid")
+    # A config far bigger than the weights the file holds is refused before anything is allocated.
+    huge = tmp_path / "huge.pt"
+    save_checkpoint(str(huge), {"model": "PixelGRU", "config": {**model.config, "hidden_size": 10**6},
+                                "state": model.state_dict()})
+    _expect_one_line_error(["sample", "--checkpoint", str(huge), "--out", out], "do not match its config")
     del data
 
 

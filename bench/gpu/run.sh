@@ -11,9 +11,10 @@
 #      CPU-side checks of the CUDA sources (tests/test_cuda_sources.py)
 #   4. compute-sanitizer memcheck and racecheck on a short sample run and a scan fwd+bwd run
 #      (and decode fwd+bwd with memcheck)
-#   5. bench/bench_gpu.py (sampling B=64 h=128/256 28x28 vs eager and CUDA-graph loops, the
-#      seed's generator, scan fwd+bwd T=784 vs cuDNN nn.GRU), JSON into the evidence folder;
-#      then the cuda backend again with RNNGEN_CUDA_CLUSTERS=0 (no sm_90 cluster variants)
+#   5. the benchmark suite, python -m rnngen.bench --device cuda (sampling B=64 h=128/256 28x28
+#      vs the eager and CUDA-graph loops, the seed's generator, scan fwd+bwd T=784 vs cuDNN
+#      nn.GRU, FlashRNN where it imports), JSON into the evidence folder; then the cuda backend
+#      again with RNNGEN_CUDA_CLUSTERS=0 (no sm_90 cluster variants)
 #   6. a short table: workload, backend, baseline, speed-up, card; then each step's status
 set -uo pipefail
 
@@ -84,10 +85,11 @@ else
 fi
 
 # 5. the benchmark
-step bench 2400 "$PY" bench/bench_gpu.py --json "$EVID/bench_gpu.json"
+step bench 900 "$PY" -m rnngen.bench --device cuda --compile-timeout 60 --budget ${BENCH_BUDGET:-600} \
+  --json "$EVID/bench-gpu.json"
 # the cuda backend without its sm_90 cluster variants (they only change H >= 256 on sm_90)
-step bench_no_clusters 1200 env RNNGEN_CUDA_CLUSTERS=0 "$PY" bench/bench_gpu.py --backends cuda --repeats 3 \
-  --json "$EVID/bench_gpu_no_clusters.json"
+step bench_no_clusters 600 env RNNGEN_CUDA_CLUSTERS=0 "$PY" -m rnngen.bench --device cuda --backends cuda \
+  --no-compile -k sampling -k scan --repeats 3 --json "$EVID/bench-gpu-no-clusters.json"
 
 # 6. summary: the table last
 echo
@@ -95,18 +97,6 @@ echo "=== steps"
 printf '%s\n' "${STATUS[@]}" | tee "$EVID/steps.log"
 echo
 echo "evidence: $EVID"
-"$PY" - "$EVID/bench_gpu.json" "$EVID/bench_gpu_no_clusters.json" <<'PYEOF'
-import json, sys
-rows = []
-for path in sys.argv[1:]:
-    try:
-        rows += json.load(open(path))
-    except OSError:
-        print(f"no benchmark results in {path}")
-print(f"| workload | backend | baseline | speed-up | card |")
-print("|---|---|---|---|---|")
-for r in rows:
-    speed = "FAILED" if "error" in r else f"{r['speedup']:.1f}x ({r['baseline_s'] * 1e3:.1f} -> {r['rnngen_s'] * 1e3:.1f} ms)"
-    backend = r["backend"] + ("" if r.get("cuda_clusters", True) or r["backend"] != "cuda" else " (no clusters)")
-    print(f"| {r['workload']} | {backend} | {r['baseline']} | {speed} | {r['card']} |")
-PYEOF
+for f in "$EVID/bench-gpu.json" "$EVID/bench-gpu-no-clusters.json"; do
+  "$PY" -m rnngen.bench --from-json "$f" --markdown || echo "no benchmark results in $f"
+done

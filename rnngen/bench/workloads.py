@@ -68,7 +68,7 @@ def specs(quick: bool = False) -> list[Spec]:
                 + [Spec("scan", 2, h, side), Spec("scan", 2, h, side, grad=True)])
     return ([Spec("generator", B, h, 28) for h in (128, 256) for B in (1, 16, 64, 256)]
             + [Spec("generator", 16, h, 28, grad=True) for h in (128, 256)]
-            + [Spec("sampling", B, 256, 28, levels=256) for B in (1, 64)]
+            + [Spec("sampling", B, 256, 28, levels=256) for B in (1, 64)] + [Spec("sampling", 64, 128, 28, levels=256)]
             + [Spec("scan", B, 256, 28, grad=grad) for grad in (False, True) for B in (16, 64)])
 
 

@@ -95,32 +95,98 @@ def read_idx_dir(directory: str) -> dict:
 
 # -------------------------------------------------------------------- CIFAR-10 (python)
 
-class _ArraysOnly(pickle.Unpickler):
-    """Unpickles CIFAR's batch dicts without running code: only numpy's array reconstruction is
-    allowed; any other global (the way a hostile pickle runs code) is refused."""
+class _Recorded:
+    """Stands in for a numpy object while unpickling: keeps the arguments and state it was
+    given and builds nothing (numpy itself is never called on the file's contents)."""
 
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype")}
+    def __init__(self, *args):
+        self.args, self.state = args, None
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+class _DtypeRecord(_Recorded):
+    pass
+
+
+class _ArrayRecord(_Recorded):
+    pass
+
+
+class _NdarrayMarker:
+    pass
+
+
+def _frombuffer_record(buffer, dtype, shape, order):  # pickle protocol 5's form of an array
+    record = _ArrayRecord()
+    record.state = (1, shape, dtype, order == "F", bytes(buffer))
+    return record
+
+
+def _latin1(text, encoding="latin1"):  # how protocol-2 pickles written by Python 3 carry bytes
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"refusing to decode {encoding!r}")
+    return text.encode("latin1")
+
+
+class _PlainData(pickle.Unpickler):
+    """Unpickles CIFAR's batch dicts without running code and without letting numpy interpret
+    the file: an array becomes an :class:`_ArrayRecord` of its raw bytes, shape and dtype name,
+    which :func:`_array` then checks and converts. Any other global is refused."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): _ArrayRecord,
+        ("numpy._core.multiarray", "_reconstruct"): _ArrayRecord,
+        ("numpy.core.numeric", "_frombuffer"): _frombuffer_record,
+        ("numpy._core.numeric", "_frombuffer"): _frombuffer_record,
+        ("numpy", "ndarray"): _NdarrayMarker,
+        ("numpy", "dtype"): _DtypeRecord,
+        ("_codecs", "encode"): _latin1,
+    }
 
     def find_class(self, module, name):
         if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
+            return self._ALLOWED[(module, name)]
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _array(value, path: str, field: str, kinds: tuple[str, ...]) -> np.ndarray:
+    """A recorded array (or a list of ints) as a numpy array of one of the dtype names ``kinds``."""
+    if isinstance(value, list):
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise DataFormatError(f"{path}: {field!r} must be a list of ints")
+        return np.asarray(value, dtype=np.int64)
+    try:
+        _, shape, dtype, fortran, raw = value.state
+        name = dtype.args[0]
+        byte_order = dtype.state[1] if dtype.state else "|"
+    except (AttributeError, TypeError, ValueError, IndexError):
+        raise DataFormatError(f"{path}: {field!r} is not an array") from None
+    if (not isinstance(value, _ArrayRecord) or not isinstance(dtype, _DtypeRecord) or name not in kinds
+            or byte_order not in ("<", "|", "=") or fortran or not isinstance(raw, (bytes, bytearray))
+            or not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape)):
+        raise DataFormatError(f"{path}: {field!r} must be a C-ordered array of {' or '.join(kinds)}")
+    dt = np.dtype(name).newbyteorder("<")
+    if len(raw) != int(np.prod(shape)) * dt.itemsize:
+        raise DataFormatError(f"{path}: {field!r} holds {len(raw)} bytes for shape {shape}")
+    return np.frombuffer(raw, dtype=dt).reshape(shape).astype(dt.newbyteorder("="))
 
 
 def _read_cifar_batch(path: str) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         with open(path, "rb") as f:
-            batch = _ArraysOnly(io.BytesIO(f.read()), encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-            UnicodeDecodeError, OSError) as exc:
+            batch = _PlainData(io.BytesIO(f.read()), encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            UnicodeDecodeError, OSError, RecursionError, MemoryError) as exc:
         raise DataFormatError(f"{path}: not a CIFAR-10 python batch ({exc})") from None
     if not isinstance(batch, dict):
         raise DataFormatError(f"{path}: not a CIFAR-10 python batch (a {type(batch).__name__}, not a dict)")
     data, labels = batch.get(b"data", batch.get("data")), batch.get(b"labels", batch.get("labels"))
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-        raise DataFormatError(f"{path}: 'data' must be a uint8 array [N, 3072]")
-    labels = np.asarray(labels if labels is not None else [], dtype=np.int64)
+    data = _array(data, path, "data", ("u1",))
+    if data.ndim != 2 or data.shape[1] != 3072:
+        raise DataFormatError(f"{path}: 'data' must be a uint8 array [N, 3072], got shape {list(data.shape)}")
+    labels = _array(labels if labels is not None else [], path, "labels", ("i8", "i4", "u1")).astype(np.int64)
     if labels.shape != (data.shape[0],) or (labels.size and (labels.min() < 0 or labels.max() > 9)):
         raise DataFormatError(f"{path}: 'labels' must be {data.shape[0]} values in 0..9")
     images = torch.from_numpy(data.reshape(-1, 3, 32, 32).copy())   # stored as R plane, G, B

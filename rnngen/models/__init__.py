@@ -3,26 +3,48 @@ seed article's continuous generator, trained as a VAE decoder)."""
 
 from __future__ import annotations
 
+import torch
+
 from ..training.checkpoint import CheckpointError, load_checkpoint
 from .pixel_gru import PixelGRU
 from .seed_vae import SeedVAE
 
 MODELS = {"PixelGRU": PixelGRU, "SeedVAE": SeedVAE}
 
-__all__ = ["PixelGRU", "SeedVAE", "MODELS", "load_model"]
+__all__ = ["PixelGRU", "SeedVAE", "MODELS", "build_model", "load_model"]
+
+
+def build_model(kind: str, config: dict, state: dict | None, backend: str = "auto", source: str = "checkpoint"):
+    """The model ``kind`` built from ``config`` (and loaded with ``state``). A checkpoint's config
+    is checked against its weights' shapes on the meta device first, so a hostile config cannot
+    make us allocate more than the file itself holds."""
+    cls = MODELS.get(kind)
+    if cls is None:
+        raise CheckpointError(f"{source}: unknown model {kind!r} (known: {', '.join(MODELS)})")
+    try:
+        with torch.device("meta"):
+            skeleton = cls(**config, backend=backend)
+        if state is not None:
+            expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+            found = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+            if expected != found:
+                wrong = sorted(set(expected.items()) ^ set(found.items()))[0][0]
+                raise CheckpointError(f"{source}: does not describe a valid {kind}: its weights do not match "
+                                      f"its config (first difference: {wrong!r})")
+        model = cls(**config, backend=backend)
+        if state is not None:
+            model.load_state_dict(state)
+    except (TypeError, ValueError, RuntimeError, KeyError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"{source}: does not describe a valid {kind} "
+                              f"({str(exc).strip().splitlines()[0]})") from None
+    return model
 
 
 def load_model(path: str, backend: str = "auto"):
     """Rebuild the model saved in checkpoint ``path``; returns (model in eval mode, checkpoint dict).
     Anything wrong with the file raises :class:`CheckpointError` (one line, no code from it runs)."""
     payload = load_checkpoint(path)
-    cls = MODELS.get(payload["model"])
-    if cls is None:
-        raise CheckpointError(f"{path}: unknown model {payload['model']!r} (known: {', '.join(MODELS)})")
-    try:
-        model = cls(**payload["config"], backend=backend)
-        model.load_state_dict(payload["state"])
-    except (TypeError, ValueError, RuntimeError, KeyError) as exc:
-        raise CheckpointError(f"{path}: does not describe a valid {payload['model']} "
-                              f"({str(exc).strip().splitlines()[0]})") from None
+    model = build_model(payload["model"], payload["config"], payload["state"], backend, source=path)
     return model.eval(), payload

@@ -239,8 +239,9 @@ class PixelGRU(nn.Module):
         return self._generate(n, labels, latents, temperature, seed, known, row_offset, backend)
 
     def _generate(self, n, labels, latents, temperature, seed, known, row_offset, backend) -> Tensor:
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
+        if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                or not (math.isfinite(temperature) and temperature > 0)):
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
         h0, cond = self._condition(n, labels, latents)
         if n == 0:
             return torch.zeros(0, self.channels, *self.image_size, dtype=torch.long, device=h0.device)

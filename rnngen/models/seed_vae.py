@@ -86,16 +86,18 @@ class SeedVAE(nn.Module):
         return kl - self.log_likelihood(x, mean)
 
     @torch.no_grad()
-    def sample(self, n: int, labels=None, temperature: float = 1.0, seed: int = 0, backend: str | None = None,
-               **_) -> Tensor:
+    def sample(self, n: int, labels=None, temperature: float = 1.0, seed: int = 0, backend: str | None = None) -> Tensor:
         """``n`` images [n, 1, H, W]: the generator's mean image for z ~ N(0, temperature^2 I),
         rounded to the nearest level."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be an int >= 0, got {n!r}")
         if labels is not None:
             raise ValueError("labels given, but SeedVAE is unconditional")
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
+        if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                or not (math.isfinite(temperature) and temperature > 0)):
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
         z = torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(seed % 2**63)) * temperature
         previous = self.generator.backend
         self.generator.backend = backend or self.backend

@@ -36,6 +36,9 @@ def save_checkpoint(path: str, payload: dict) -> None:
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=directory)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a checkpoint is an ordinary file
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()
@@ -47,8 +50,9 @@ def save_checkpoint(path: str, payload: dict) -> None:
         raise
 
 
-def load_checkpoint(path: str, map_location="cpu") -> dict:
-    """Read and validate a checkpoint; any problem raises :class:`CheckpointError` in one line."""
+def load_checkpoint(path: str, map_location="cpu", resumable: bool = False) -> dict:
+    """Read and validate a checkpoint; any problem raises :class:`CheckpointError` in one line.
+    ``resumable``: it must also hold what training resumes from (step, optimizer, settings)."""
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")
     if not zipfile.is_zipfile(path):
@@ -65,10 +69,17 @@ def load_checkpoint(path: str, map_location="cpu") -> dict:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an rnngen checkpoint")
     version = payload.get("version")
-    if not isinstance(version, int) or version > VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {version!r} is newer than this rnngen reads "
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: checkpoint version {version!r} is not valid")
+    if version > VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {version} is newer than this rnngen reads "
                               f"({VERSION}); upgrade rnngen")
     for key, kind in (("model", str), ("config", dict), ("state", dict)):
         if not isinstance(payload.get(key), kind):
             raise CheckpointError(f"{path}: checkpoint has no valid {key!r} entry")
+    if resumable:
+        for key, kind in (("step", int), ("train", dict), ("data", dict), ("optimizer", dict), ("metrics", dict)):
+            if not isinstance(payload.get(key), kind):
+                raise CheckpointError(f"{path}: cannot resume from it: no valid {key!r} entry (a model.pt holds "
+                                      "weights only; resume from the run's checkpoint.pt)")
     return payload

@@ -52,9 +52,9 @@ class TrainSettings:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("weight_decay", "warmup", "grad_clip", "shift", "eval_every", "checkpoint_every", "seed"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0 <= self.ema < 1:
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
+        if not 0 <= self.ema < 1:  # also false for NaN
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
@@ -110,8 +110,9 @@ def evaluate(model, data: ImageDataset, batch_size: int = 256, weights: dict | N
 
 
 def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta: dict, resume: bool = False,
-          progress: bool = True, log=print) -> dict:
-    """Train ``model`` on ``data.train``; checkpoints and metrics go to ``out_dir``.
+          overwrite: bool = False, progress: bool = True, log=print) -> dict:
+    """Train ``model`` on ``data.train``; checkpoints and metrics go to ``out_dir``. A folder that
+    already holds a run is continued (``resume``) or replaced (``overwrite``), never silently.
 
     ``meta`` (plain values: the model kind and dataset spec) is stored in every checkpoint so
     ``rnngen sample/eval/--resume`` can rebuild the model and data. Returns the metrics."""
@@ -126,10 +127,16 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
     start, metrics = 0, {"world_size": 1, "history": [], "train_loss_first": None}
     # The moving average of the weights (floating tensors of the state_dict), when asked for.
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if settings.ema else None
+    if not resume and not overwrite and os.path.exists(checkpoint_path):
+        raise FileExistsError(f"{out_dir} already holds a run ({CHECKPOINT}); resume it (--resume) or "
+                              "replace it (--force)")
     if resume:
         if not os.path.exists(checkpoint_path):
             raise CheckpointError(f"--resume: no checkpoint in {out_dir}")
-        saved = load_checkpoint(checkpoint_path)
+        saved = load_checkpoint(checkpoint_path, resumable=True)
+        if saved["step"] >= settings.steps:
+            raise CheckpointError(f"{checkpoint_path} is already at step {saved['step']} of steps={settings.steps}: "
+                                  "give more steps to continue")
         try:
             model.load_state_dict(saved.get("raw_state", saved["state"]))
             optimizer.load_state_dict(saved["optimizer"])
@@ -193,8 +200,6 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
             metrics["steps"] = done
             checkpoint(done)
     bar.close()
-    if start >= settings.steps and "test_bits_per_dim" not in metrics:
-        metrics["test_bits_per_dim"] = evaluate(model, data.test, weights=ema)
     metrics["steps"] = settings.steps
     metrics["seconds"] = metrics.get("seconds", 0.0) + time.perf_counter() - begin
     if ema:  # the caller gets the averaged model, as saved
