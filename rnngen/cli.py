@@ -148,12 +148,23 @@ def _build_model(args, data):
                                 input_dropout=args.input_dropout, per_column=args.per_column, backend=args.backend)
 
 
+def _distributed() -> None:
+    """Under torchrun (WORLD_SIZE > 1), join the process group: NCCL on GPUs, gloo on CPUs."""
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+
+
 def _train(args) -> int:
     from .models import build_model
     from .training import TrainSettings, load_checkpoint, train
     from .training.trainer import CHECKPOINT
 
-    torch.manual_seed(args.seed)
+    from .training.trainer import world
+
+    _distributed()
+    torch.manual_seed(args.seed)  # the same initial weights in every process
     if args.resume:
         path = os.path.join(args.out, CHECKPOINT)
         if not os.path.exists(path):
@@ -174,11 +185,15 @@ def _train(args) -> int:
                                  weight_decay=args.weight_decay, warmup=args.warmup, grad_clip=args.grad_clip,
                                  shift=args.shift, eval_every=args.eval_every,
                                  checkpoint_every=args.checkpoint_every, ema=args.ema, seed=args.seed)
-    print(f"training {kind} ({sum(p.numel() for p in model.parameters()):,} parameters) on {data.name}: "
-          f"{len(data.train)} train / {len(data.test)} test images of {list(data.train.shape)}, "
-          f"{data.train.levels} levels")
+    size, rank = world()
+    if rank == 0:
+        print(f"training {kind} ({sum(p.numel() for p in model.parameters()):,} parameters) on {data.name}: "
+              f"{len(data.train)} train / {len(data.test)} test images of {list(data.train.shape)}, "
+              f"{data.train.levels} levels" + (f", {size} processes" if size > 1 else ""))
     metrics = train(model, data, args.out, settings, meta={"model": kind, "data": data_spec}, resume=args.resume,
                     overwrite=args.force, progress=not args.no_progress)
+    if rank:
+        return 0
     _export(model, kind, data_spec, metrics, os.path.join(args.out, "model.pt"))
     print(f"test bits/dim {metrics['test_bits_per_dim']:.3f} (train {metrics['train_loss_last']:.3f}); "
           f"checkpoint {os.path.join(args.out, CHECKPOINT)}, weights {os.path.join(args.out, 'model.pt')}")
@@ -210,13 +225,36 @@ def _sample(args) -> int:
     labels, columns = _labels_for(model, args.n, args.labels)
     n = args.n if labels is None else len(labels)
     start = time.perf_counter()
-    images = model.sample(n, labels=labels, temperature=args.temperature, seed=args.seed)
+    images = sample_sharded(model, n, labels, args.temperature, args.seed)
     seconds = time.perf_counter() - start
+    if images is None:  # not rank 0: rank 0 writes the files
+        return 0
     save_grid(args.out, images, model.levels, columns=columns)
     if args.save_array:
         _save_arrays(args.save_array, images, labels)
     print(f"{n} samples in {seconds:.2f} s -> {args.out}" + (f", {args.save_array}" if args.save_array else ""))
     return 0
+
+
+def sample_sharded(model, n: int, labels, temperature: float, seed: int):
+    """``model.sample`` of n images, split over the processes of a torchrun job (each draws its
+    contiguous share with its row offset, so the images do not depend on the number of
+    processes) and gathered on rank 0; other ranks get None."""
+    from .training.trainer import world
+
+    _distributed()
+    size, rank = world()
+    bounds = [n * r // size for r in range(size + 1)]
+    mine = slice(bounds[rank], bounds[rank + 1])
+    part = model.sample(mine.stop - mine.start, labels=None if labels is None else labels[mine],
+                        temperature=temperature, seed=seed, row_offset=mine.start)
+    if size == 1:
+        return part
+    import torch.distributed as dist
+
+    parts = [None] * size if rank == 0 else None
+    dist.gather_object(part, parts, dst=0)
+    return torch.cat(parts) if rank == 0 else None
 
 
 def _complete(args) -> int:

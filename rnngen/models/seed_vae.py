@@ -86,7 +86,8 @@ class SeedVAE(nn.Module):
         return kl - self.log_likelihood(x, mean)
 
     @torch.no_grad()
-    def sample(self, n: int, labels=None, temperature: float = 1.0, seed: int = 0, backend: str | None = None) -> Tensor:
+    def sample(self, n: int, labels=None, temperature: float = 1.0, seed: int = 0, backend: str | None = None,
+               row_offset: int = 0) -> Tensor:
         """``n`` images [n, 1, H, W]: the generator's mean image for z ~ N(0, temperature^2 I),
         rounded to the nearest level."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
@@ -98,7 +99,10 @@ class SeedVAE(nn.Module):
             raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-        z = torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(seed % 2**63)) * temperature
+        # Row i of a batch gets the i-th draw of the seed's generator, so shards (row_offset)
+        # draw what the whole batch would.
+        generator = torch.Generator().manual_seed(seed % 2**63)
+        z = torch.randn(row_offset + n, self.z_dim, generator=generator)[row_offset:] * temperature
         previous = self.generator.backend
         self.generator.backend = backend or self.backend
         try:

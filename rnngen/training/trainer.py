@@ -7,6 +7,12 @@ periodic test bits/dim, atomic checkpoints and ``metrics.json``.
 
 Every step's batch, shifts and dropout masks come from generators seeded by (seed, step), so a
 run resumed from a checkpoint ends exactly where an uninterrupted run ends.
+
+Under torchrun (``torch.distributed`` initialised) the model is wrapped in
+DistributedDataParallel: every process draws the same global batch and trains on its own
+contiguous share of it (``batch_size`` is the global batch), the gradients are averaged, so the
+learning rate and the logged loss mean the same as in one process; rank 0 alone evaluates and
+writes checkpoints and metrics.
 """
 
 from __future__ import annotations
@@ -66,6 +72,15 @@ class TrainSettings:
         return self.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
+def world() -> tuple[int, int]:
+    """(number of processes, this one's rank): (1, 0) unless torch.distributed is initialised."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
 def _generator(seed: int, step: int, purpose: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + step) * 7 + purpose)
 
@@ -123,6 +138,17 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
     conditional = getattr(model, "num_classes", None) is not None
     if conditional and data.train.labels is None:
         raise ValueError(f"a class-conditional model needs labelled data; {data.name} has no labels")
+    size, rank = world()
+    if settings.batch_size % size:
+        raise ValueError(f"batch_size ({settings.batch_size}, the global batch) must be a multiple of the "
+                         f"number of processes ({size})")
+    share = slice(rank * settings.batch_size // size, (rank + 1) * settings.batch_size // size)
+    main = rank == 0
+    trained = model
+    if size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        trained = DistributedDataParallel(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     start, metrics = 0, {"world_size": 1, "history": [], "train_loss_first": None}
     # The moving average of the weights (floating tensors of the state_dict), when asked for.
@@ -146,7 +172,9 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
         except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{checkpoint_path}: does not fit this model ({str(exc).splitlines()[0]})") from None
         start, metrics = int(saved["step"]), dict(saved["metrics"])
-        log(f"resuming from {checkpoint_path} at step {start}")
+        if main:
+            log(f"resuming from {checkpoint_path} at step {start}")
+    metrics["world_size"] = size
 
     def checkpoint(step: int) -> None:
         weights = {"state": ema, "raw_state": model.state_dict()} if ema else {"state": model.state_dict()}
@@ -157,16 +185,16 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
     losses: list[float] = list(metrics.get("recent_losses", []))
     model.train()
     begin = time.perf_counter()
-    bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, disable=not progress,
+    bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, disable=not (progress and main),
                desc="train", unit="step", dynamic_ncols=True)
     for step in bar:
         index = batch_indices(len(data.train), settings.batch_size, settings.seed, step)
-        images = shift_images(data.train.images[index], settings.shift, _generator(settings.seed, step, 1))
-        labels = data.train.labels[index] if conditional else None
-        torch.manual_seed(_generator(settings.seed, step, 2).initial_seed())   # dropout masks
+        images = shift_images(data.train.images[index], settings.shift, _generator(settings.seed, step, 1))[share]
+        labels = data.train.labels[index][share] if conditional else None
+        torch.manual_seed(_generator(settings.seed, step, 2).initial_seed() + 7919 * rank)   # dropout masks
         for group in optimizer.param_groups:
             group["lr"] = settings.learning_rate(step)
-        loss = model(images, labels).mean() / (model.steps * math.log(2))      # bits per dim
+        loss = trained(images, labels).mean() / (model.steps * math.log(2))    # bits per dim
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if settings.grad_clip:
@@ -180,6 +208,10 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
                     else:
                         ema[key].copy_(value)
 
+        if size > 1:  # the global batch's loss, as one process would log it
+            loss = loss.detach().clone()
+            torch.distributed.all_reduce(loss)
+            loss /= size
         value = loss.item()
         if not math.isfinite(value):
             raise FloatingPointError(f"training diverged at step {step} (loss {value}); try a smaller --lr")
@@ -190,13 +222,13 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
         metrics["train_loss_last"] = sum(losses) / len(losses)
         bar.set_postfix(bits_per_dim=f"{metrics['train_loss_last']:.3f}", refresh=False)
         done = step + 1
-        if (settings.eval_every and done % settings.eval_every == 0) or done == settings.steps:
+        if main and ((settings.eval_every and done % settings.eval_every == 0) or done == settings.steps):
             test_bpd = evaluate(model, data.test, weights=ema)
             metrics["history"].append({"step": done, "train_bits_per_dim": metrics["train_loss_last"],
                                        "test_bits_per_dim": test_bpd})
             metrics["test_bits_per_dim"] = test_bpd
             bar.write(f"step {done}: train {metrics['train_loss_last']:.3f} bits/dim, test {test_bpd:.3f} bits/dim")
-        if (settings.checkpoint_every and done % settings.checkpoint_every == 0) or done == settings.steps:
+        if main and ((settings.checkpoint_every and done % settings.checkpoint_every == 0) or done == settings.steps):
             metrics["steps"] = done
             checkpoint(done)
     bar.close()
@@ -205,7 +237,10 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
     if ema:  # the caller gets the averaged model, as saved
         model.load_state_dict(ema)
     metrics.update({"model": meta["model"], "config": model.config, "data": meta["data"], "train": asdict(settings)})
-    write_json(os.path.join(out_dir, METRICS), {k: v for k, v in metrics.items() if k != "recent_losses"})
+    if main:
+        write_json(os.path.join(out_dir, METRICS), {k: v for k, v in metrics.items() if k != "recent_losses"})
+    if size > 1:
+        torch.distributed.barrier()  # the files are written before any process goes on
     return metrics
 
 

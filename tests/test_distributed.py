@@ -1,0 +1,73 @@
+"""Multi-process training and sampling: two CPU processes with the gloo backend (as torchrun
+starts them) against one process."""
+
+import json
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from rnngen.cli import main
+from rnngen.training import load_checkpoint
+
+TRAIN = ["train", "--data", "digits", "--hidden", "16", "--batch-size", "16", "--steps", "30", "--dropout", "0",
+         "--input-dropout", "0", "--ema", "0", "--shift", "1", "--eval-every", "0", "--checkpoint-every", "10",
+         "--no-progress"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, world: int, port: int, argv: list, errors):
+    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": str(world),
+                       "RANK": str(rank), "LOCAL_RANK": str(rank)})
+    torch.set_num_threads(1)
+    try:
+        code = main(argv)
+        if code != 0:
+            errors.put(f"rank {rank}: exit {code}")
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        errors.put(f"rank {rank}: {exc!r}")
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _run(world: int, argv: list):
+    ctx = mp.get_context("spawn")
+    errors = ctx.Queue()
+    mp.start_processes(_worker, args=(world, _free_port(), argv, errors), nprocs=world, start_method="spawn")
+    assert errors.empty(), errors.get()
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not available")
+def test_two_processes_train_like_one(tmp_path):
+    _run(2, TRAIN + ["--out", str(tmp_path / "two")])
+    torch.set_num_threads(1)
+    assert main(TRAIN + ["--out", str(tmp_path / "one")]) == 0
+    two, one = (load_checkpoint(str(tmp_path / d / "checkpoint.pt")) for d in ("two", "one"))
+    # Half the batch each, gradients averaged: the same parameters as one process, all of it.
+    for name, value in one["state"].items():
+        torch.testing.assert_close(two["state"][name], value, rtol=1e-4, atol=1e-5, msg=name)
+    metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["steps"] == 30
+    assert metrics["train_loss_last"] < metrics["train_loss_first"]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["checkpoint.pt", "metrics.json", "model.pt"]
+    assert json.loads((tmp_path / "one" / "metrics.json").read_text())["world_size"] == 1
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not available")
+def test_sampling_with_two_ranks_equals_one(tmp_path):
+    argv = ["sample", "--n", "30", "--labels", "1,4,7", "--seed", "5"]
+    _run(2, argv + ["--out", str(tmp_path / "two.png"), "--save-array", str(tmp_path / "two.npz")])
+    assert main(argv + ["--out", str(tmp_path / "one.png"), "--save-array", str(tmp_path / "one.npz")]) == 0
+    two, one = np.load(tmp_path / "two.npz"), np.load(tmp_path / "one.npz")
+    assert np.array_equal(two["images"], one["images"]) and np.array_equal(two["labels"], one["labels"])
+    assert (tmp_path / "two.png").stat().st_size > 0
