@@ -429,7 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample = sub.add_parser("sample", help="sample images from a trained model")
     sample.add_argument("--checkpoint", help="checkpoint.pt or model.pt (default: the bundled digits model)")
     sample.add_argument("--out", required=True, help="PNG grid to write")
-    sample.add_argument("--n", type=int, default=100, help="number of samples (split over the classes)")
+    sample.add_argument("--n", "--num-samples", dest="n", type=int, default=100,
+                        help="number of samples, split over the classes (--num-samples under torchrun: "
+                        "torchrun takes --n for an abbreviation of its own options)")
     sample.add_argument("--labels", help="comma-separated classes, a row each (default: all)")
     sample.add_argument("--temperature", type=float, default=1.0)
     sample.add_argument("--seed", type=int, default=0)
