@@ -206,3 +206,74 @@ def test_hostile_pickle_helper_really_runs_code(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     pickle.loads(pickle.dumps(_Hostile()))
     assert (tmp_path / "hacked-by-checkpoint").exists()
+
+
+def _wait_for(path, process, timeout=120.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, "the run ended before its first checkpoint"
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.005)
+
+
+def test_resume_after_a_real_kill_ends_where_an_uninterrupted_run_ends(tmp_path):
+    """SIGKILL (no cleanup, no atexit) at a random point after the first checkpoint: the checkpoint
+    on disk loads, and --resume from it ends bit for bit where an uninterrupted run ends."""
+    import signal
+    args = ["--data", "digits", "--steps", "200", "--checkpoint-every", "10", "--eval-every", "0", *TINY]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "rnngen", "train", "--out", str(killed), *args],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(killed / "checkpoint.pt", process)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    step = load_checkpoint(str(killed / "checkpoint.pt"))["step"]
+    assert 0 < step < 200
+    code, _, err = _run("train", "--out", str(killed), "--resume", *args)
+    assert code == 0, err
+    code, _, err = _run("train", "--out", str(tmp_path / "whole"), *args)
+    assert code == 0, err
+    resumed = load_checkpoint(str(killed / "checkpoint.pt"))
+    whole = load_checkpoint(str(tmp_path / "whole" / "checkpoint.pt"))
+    assert resumed["step"] == whole["step"] == 200
+    for name, value in whole["state"].items():
+        assert torch.equal(resumed["state"][name], value), name
+
+
+_WRITER = """
+import sys, torch
+from rnngen.training import save_checkpoint
+payload = {{"model": "PixelGRU", "config": {{}}, "state": {{"w": torch.zeros(2**21)}}, "step": 0}}
+for step in range(10**9):
+    payload["step"] = step
+    payload["state"]["w"].fill_(step)
+    save_checkpoint({path!r}, payload)
+    if step == 0:
+        print("first", flush=True)
+"""
+
+
+def test_sigkill_during_checkpoint_writes_never_leaves_a_broken_file(tmp_path):
+    """A process rewriting an 8 MB checkpoint in a loop, killed at random moments: what is on
+    disk is always one whole checkpoint (atomic rename), never a torn one."""
+    import random
+    import signal
+    import time
+    path = tmp_path / "checkpoint.pt"
+    rng = random.Random(0)
+    for _ in range(5):
+        process = subprocess.Popen([sys.executable, "-c", _WRITER.format(path=str(path))], stdout=subprocess.PIPE,
+                                   text=True)
+        try:
+            assert process.stdout.readline().strip() == "first"
+            time.sleep(rng.uniform(0.0, 0.3))
+            process.send_signal(signal.SIGKILL)
+        finally:
+            process.wait()
+            process.stdout.close()
+        payload = load_checkpoint(str(path))
+        assert (payload["state"]["w"] == payload["step"]).all()
