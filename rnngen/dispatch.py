@@ -180,16 +180,23 @@ def _runs_on(backend: str, device: torch.device) -> bool:
 
 # Under torch.compile, Dynamo runs this eagerly at trace time and bakes the name into the graph.
 @torch.compiler.assume_constant_result
+def check_name(backend) -> str:
+    """Check ``backend`` is a known name (whether it can run here is resolve's business): modules
+    check it when built, so a typo fails at construction, not at the first forward."""
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a str, one of {('auto',) + BACKENDS}; got {type(backend).__name__}")
+    if backend != "auto" and backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {('auto',) + BACKENDS}; got {backend!r}")
+    return backend
+
+
 def resolve(backend: str, device: torch.device, kernel: str, dtype: torch.dtype) -> str:
     """The concrete backend that runs ``kernel`` for tensors on ``device`` of ``dtype``.
 
     ``"auto"`` picks cuda > triton on a GPU and cpu on the CPU, and falls back to the reference
     (warning once per reason) when none of those can run. A backend named explicitly must be
     able to run, or this raises saying why."""
-    if not isinstance(backend, str):
-        raise TypeError(f"backend must be a str, one of {('auto',) + BACKENDS}; got {type(backend).__name__}")
-    if backend != "auto" and backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {('auto',) + BACKENDS}; got {backend!r}")
+    check_name(backend)
     status = backend_status()
     if backend == "auto":
         preferred = [name for name in ("cuda", "triton", "cpu") if name != "triton" or device.type == "cuda"]

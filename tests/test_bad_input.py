@@ -137,3 +137,36 @@ def test_generator_rejects():
         rnngen.RNNImageGenerator(4, 8, (2, 0))
     with pytest.raises(ValueError, match="z_dim"):
         rnngen.RNNImageGenerator(0, 8, 3)
+
+
+def test_modules_check_the_backend_name_when_built():
+    """A typo in backend fails at construction, not at the first forward (any module)."""
+    from rnngen.models import PixelGRU, SeedVAE
+    for build in (lambda b: rnngen.FusedPixelGRU(3, 5, backend=b), lambda b: rnngen.RNNImageGenerator(4, 8, 3, backend=b),
+                  lambda b: PixelGRU(4, levels=3, hidden_size=4, backend=b),
+                  lambda b: SeedVAE(4, levels=3, hidden_size=4, backend=b)):
+        with pytest.raises(ValueError, match="backend must be one of"):
+            build("gpu")
+        with pytest.raises(TypeError, match="backend must be a str"):
+            build(None)
+
+
+def test_models_empty_batch_meta_inputs_and_bad_latents():
+    from rnngen.models import PixelGRU, SeedVAE
+    model = PixelGRU(4, levels=5, hidden_size=8, num_classes=3, latent_size=2)
+    empty = torch.zeros(0, 1, 4, 4, dtype=torch.long)
+    no_labels, no_latents = torch.zeros(0, dtype=torch.long), torch.zeros(0, 2)
+    assert model(empty, no_labels, no_latents).shape == (0,)
+    assert model.complete(empty, torch.ones(0, 1, 4, 4, dtype=torch.bool), no_labels, latents=no_latents).shape == (0, 1, 4, 4)
+    assert SeedVAE(4, levels=5, hidden_size=8)(empty).shape == (0,)
+    images, labels, latents = torch.zeros(2, 1, 4, 4, dtype=torch.long), torch.tensor([0, 2]), torch.zeros(2, 2)
+    with pytest.raises(ValueError, match="labels is on meta"):
+        model.sample(2, labels=labels.to("meta"), latents=latents)
+    with pytest.raises(ValueError, match="images is on meta"):
+        model(images.to("meta"), labels, latents)
+    with pytest.raises(ValueError, match="latents is on meta"):
+        model(images, labels, latents.to("meta"))
+    with pytest.raises(TypeError, match="latents must be a floating-point Tensor"):
+        model(images, labels, [[0.0, 0.0], [0.0, 0.0]])
+    with pytest.raises(ValueError, match="latents must have shape"):
+        model(images, labels, torch.zeros(2, 3))

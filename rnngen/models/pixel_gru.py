@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import dispatch
 from ..nn.generator import image_shape
 from ..ops import sample as sample_op
 from ..ops import scan
@@ -63,7 +64,7 @@ class PixelGRU(nn.Module):
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
         self.image_size, self.channels, self.levels = (height, width), channels, levels
         self.hidden_size, self.num_classes, self.latent_size = hidden_size, num_classes, latent_size
-        self.dropout, self.input_dropout, self.backend = float(dropout), float(input_dropout), backend
+        self.dropout, self.input_dropout, self.backend = float(dropout), float(input_dropout), dispatch.check_name(backend)
         self.per_column = bool(per_column)
 
         # The ops' "channels": the period of the tables along the sequence. Step t uses table
@@ -125,9 +126,11 @@ class PixelGRU(nn.Module):
             if latents is None:
                 raise ValueError(f"latents [n, {self.latent_size}] are required: this model has latent_size "
                                  f"{self.latent_size}")
+            if not isinstance(latents, Tensor) or not latents.is_floating_point():
+                raise TypeError(f"latents must be a floating-point Tensor, got {getattr(latents, 'dtype', type(latents).__name__)}")
             if latents.shape != (n, self.latent_size):
                 raise ValueError(f"latents must have shape [{n}, {self.latent_size}], got {list(latents.shape)}")
-            latents = latents.to(self.h0)
+            latents = self._to_model_device("latents", latents).to(self.h0)
             pre_h0 = pre_h0 + self.latent_h0(latents)
             cond = cond + self.latent_gates(latents)
         elif latents is not None:
@@ -137,6 +140,8 @@ class PixelGRU(nn.Module):
     def _check_labels(self, labels, n: int) -> Tensor:
         if labels is None:
             raise ValueError(f"labels are required: this model is class-conditional ({self.num_classes} classes)")
+        if isinstance(labels, Tensor):
+            labels = self._to_model_device("labels", labels)
         labels = torch.as_tensor(labels, device=self.h0.device)
         if labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
             raise TypeError(f"labels must be integers, got {labels.dtype}")
@@ -149,12 +154,20 @@ class PixelGRU(nn.Module):
 
     # ------------------------------------------------------------------ layout
 
+    def _to_model_device(self, name: str, t: Tensor) -> Tensor:
+        """Inputs follow the model's device (labels built on the CPU for a GPU model are fine),
+        but a meta tensor has no values to move: say so instead of failing in a copy."""
+        if t.device.type == "meta" and self.h0.device.type != "meta":
+            raise ValueError(f"{name} is on meta (no values) but the model is on {self.h0.device}")
+        return t.to(self.h0.device)
+
     def _to_sequence(self, images: Tensor, name: str = "images") -> Tensor:
         """[N, C, H, W] (or [N, H, W] for one channel) integer values -> [N, T] raster order."""
         if not isinstance(images, Tensor):
             raise TypeError(f"{name} must be a Tensor, got {type(images).__name__}")
         if images.is_floating_point() or images.is_complex() or images.dtype == torch.bool:
             raise TypeError(f"{name} must hold integer pixel values 0..{self.levels - 1}, got {images.dtype}")
+        images = self._to_model_device(name, images)
         shape = (self.channels, *self.image_size)
         if images.dim() == 3 and self.channels == 1:
             images = images[:, None]
@@ -163,7 +176,7 @@ class PixelGRU(nn.Module):
         if images.numel() and (images.min() < 0 or images.max() >= self.levels):
             raise ValueError(f"{name} values must be in 0..{self.levels - 1}, got "
                              f"{images.min().item()}..{images.max().item()}")
-        return images.long().permute(0, 2, 3, 1).reshape(images.shape[0], -1)
+        return images.long().permute(0, 2, 3, 1).reshape(images.shape[0], math.prod(shape))
 
     def _to_images(self, sequence: Tensor) -> Tensor:
         height, width = self.image_size
@@ -231,7 +244,7 @@ class PixelGRU(nn.Module):
         elif m.dim() == 3:
             m = m[:, None]
         try:
-            m = m.to(x.device).expand(full)
+            m = self._to_model_device("mask", m).expand(full)
         except RuntimeError:
             raise ValueError(f"mask must have shape [H, W], [N, H, W] or [N, C, H, W] matching images "
                              f"{list(full)}, got {list(mask.shape)}") from None

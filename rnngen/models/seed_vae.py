@@ -21,6 +21,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .. import dispatch
 from ..nn.generator import RNNImageGenerator, image_shape
 
 
@@ -37,7 +38,7 @@ class SeedVAE(nn.Module):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         self.image_size, self.levels, self.z_dim = (height, width), levels, z_dim
-        self.hidden_size, self.encoder_size, self.backend = hidden_size, encoder_size, backend
+        self.hidden_size, self.encoder_size, self.backend = hidden_size, encoder_size, dispatch.check_name(backend)
         self.encoder = nn.Sequential(nn.Linear(height * width, encoder_size), nn.ReLU(),
                                      nn.Linear(encoder_size, 2 * z_dim))
         self.generator = RNNImageGenerator(z_dim, hidden_size, (height, width), backend=backend)

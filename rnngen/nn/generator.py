@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from .. import dispatch
 from ..ops import _checks, decode
 
 
@@ -26,7 +27,7 @@ class RNNImageGenerator(nn.Module):
         _checks.positive_int("z_dim", z_dim)
         _checks.positive_int("h_dim", h_dim)
         self.z_dim, self.h_dim, self.image_size = z_dim, h_dim, image_shape(image_size)
-        self.backend = backend
+        self.backend = dispatch.check_name(backend)
         factory = {"device": device, "dtype": dtype}
         self.fc_init = nn.Linear(z_dim, h_dim, **factory)
         self.rnn = nn.GRUCell(input_size=1, hidden_size=h_dim, **factory)  # parameters only

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from .. import dispatch
 from ..ops import scan
 
 
@@ -40,7 +41,7 @@ class FusedPixelGRU(nn.Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional = False
-        self.backend = backend
+        self.backend = dispatch.check_name(backend)
         factory = {"device": device, "dtype": dtype}
         for layer in range(num_layers):
             in_size = input_size if layer == 0 else hidden_size
