@@ -22,7 +22,7 @@ except ImportError:  # hypothesis is in the test extra; without it only test_pro
 else:
     _common = dict(deadline=None, print_blob=True,
                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-    settings.register_profile("ci", max_examples=12, derandomize=True, database=None, **_common)
+    settings.register_profile("ci", max_examples=15, derandomize=True, database=None, **_common)
     settings.register_profile("dev", max_examples=40, **_common)
     settings.register_profile("nightly", max_examples=300, **_common)
     _ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
