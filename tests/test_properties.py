@@ -4,14 +4,14 @@ layouts, optional arguments, seeds, temperatures and row offsets.
 
 How much runs is set by the hypothesis profile (registered in conftest.py):
 
-    CI=true python -m pytest tests/test_properties.py                    # "ci": 15 examples per
-                                                                           # test, derandomized
+    CI=true python -m pytest tests/test_properties.py                    # "ci": 15 per test,
+                                                                           # derandomized
     python -m pytest tests/test_properties.py                            # "dev": 40, random
     HYPOTHESIS_PROFILE=nightly python -m pytest tests/test_properties.py  # "nightly": 300 each
     HYPOTHESIS_PROFILE=nightly python -m pytest tests/test_properties.py --hypothesis-show-statistics
 
 The triton backend runs in Triton's interpreter here: its tests draw smaller shapes and run a
-fifth of the examples. A failure prints the shrunk example and a ``@reproduce_failure`` blob.
+quarter of the examples (at least 5). A failure prints the shrunk example and a ``@reproduce_failure`` blob.
 
 Properties, per op:
   scan    out and d(gi, h0, w_hh, b_hh) match autograd through truth_scan (helpers.assert_matches);
@@ -39,11 +39,11 @@ from hypothesis import event, given, note, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import rnngen  # noqa: E402
-from helpers import BACKENDS, assert_matches, supported, truth_decode, truth_sample, truth_scan  # noqa: E402
+from helpers import BACKENDS, assert_matches, rel_error, supported, truth_decode, truth_sample, truth_scan  # noqa: E402
 
 FAST_BACKENDS = [b for b in BACKENDS if b != "triton"]
-# The interpreter is slow: fewer examples (a fifth of the profile's), smaller shapes.
-TRITON_EXAMPLES = max(3, settings().max_examples // 5)
+# The interpreter is slow: fewer examples (a quarter of the profile's), smaller shapes.
+TRITON_EXAMPLES = max(5, settings().max_examples // 4)
 needs_triton = pytest.mark.skipif("triton" not in BACKENDS, reason="triton backend not available here")
 
 LAYOUTS = ("contiguous", "transposed", "strided", "offset")
@@ -168,10 +168,24 @@ def _check_against_truth(fn, truth_fn, inputs64: dict, douts64, dtype, layouts, 
     names = [n for n, x in inputs.items() if x is not None]
     for i, (o, t, low) in enumerate(zip(outs, t_outs, low_outs)):
         assert o.dtype == dtype and o.shape == t.shape
-        assert_matches(o, t, low, name=f"output {i}")
+        _assert_matches(o, t, low, name=f"output {i}")
     for name, g, t, low in zip(names, grads, t_grads, low_grads):
         assert g.shape == inputs[name].shape
-        assert_matches(g, t, low, name=f"d {name}")
+        _assert_matches(g, t, low, name=f"d {name}")
+
+
+def _assert_matches(actual, truth, low_precision_run, name):
+    """helpers.assert_matches; in bf16 also passed by a relative error within 2 bf16 epsilons.
+    The bf16 rule (twice the error of a plain bf16 run of the truth) is statistical: on tensors
+    of a few elements a lucky plain run can have the smaller error by more than 2x. E.g. decode
+    at B=3, T=4, H=1, C=2: d w_ih is off by 0.0091 on the reference and triton backends alike
+    (float32 inside, one rounding at the end), the plain bf16 run by 0.0034."""
+    try:
+        assert_matches(actual, truth, low_precision_run, name=name)
+    except AssertionError:
+        if actual.dtype != torch.bfloat16 or not rel_error(actual, truth) <= 2 * torch.finfo(torch.bfloat16).eps:
+            raise
+        event("bf16: passed by the 2-epsilon allowance")
 
 
 def _randn(gen, *shape, scale=1.0):
