@@ -178,8 +178,6 @@ def _runs_on(backend: str, device: torch.device) -> bool:
     return device.type == "cuda"
 
 
-# Under torch.compile, Dynamo runs this eagerly at trace time and bakes the name into the graph.
-@torch.compiler.assume_constant_result
 def check_name(backend) -> str:
     """Check ``backend`` is a known name (whether it can run here is resolve's business): modules
     check it when built, so a typo fails at construction, not at the first forward."""
@@ -190,6 +188,8 @@ def check_name(backend) -> str:
     return backend
 
 
+# Under torch.compile, Dynamo runs this eagerly at trace time and bakes the name into the graph.
+@torch.compiler.assume_constant_result
 def resolve(backend: str, device: torch.device, kernel: str, dtype: torch.dtype) -> str:
     """The concrete backend that runs ``kernel`` for tensors on ``device`` of ``dtype``.
 
