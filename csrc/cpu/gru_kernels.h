@@ -134,37 +134,38 @@ inline PackedWeight pack_weight(const at::Tensor& w) {
   return p;
 }
 
-// The float GEMM's register-blocked core: RB rows x 64 columns (4 vectors of 16) of out stay in
-// registers for the whole K loop; each k loads 4 weight vectors once for all RB rows, so the
-// loop runs at FMA rate instead of accumulator load/store rate (RB = 4: 16 accumulators).
+// The float GEMM's register-blocked core: RB rows x NT tiles of 64 columns (4 vectors of 16
+// each) of out stay in registers for the whole K loop; each k loads the tiles' weight vectors
+// once for all RB rows, so the loop runs at FMA rate instead of accumulator load/store rate
+// (RB = 4: 16 accumulators). A single row (RB = 1) takes two tiles at once (NT = 2): 8
+// independent FMA chains instead of 4 hide the FMA latency (each column's sum keeps its order).
 typedef float f32x16 __attribute__((vector_size(64), aligned(4), may_alias));
 
-template <int RB>
+template <int RB, int NT = 1>
 RNNGEN_INLINE void gemm_tile(const float* __restrict__ x, int64_t ldx, const float* __restrict__ w, int64_t K,
                              const float* __restrict__ bias, float* __restrict__ out, int64_t ldo) {
-  f32x16 acc[RB][4];
+  f32x16 acc[RB][4 * NT];
   for (int r = 0; r < RB; ++r)
-    for (int v = 0; v < 4; ++v) acc[r][v] = bias ? *reinterpret_cast<const f32x16*>(bias + 16 * v) : f32x16{};
+    for (int v = 0; v < 4 * NT; ++v) acc[r][v] = bias ? *reinterpret_cast<const f32x16*>(bias + 16 * v) : f32x16{};
   for (int64_t k = 0; k < K; ++k) {
-    const f32x16* wk = reinterpret_cast<const f32x16*>(w + k * 64);
-    const f32x16 w0 = wk[0], w1 = wk[1], w2 = wk[2], w3 = wk[3];
+    f32x16 wv[4 * NT];
+    for (int t = 0; t < NT; ++t)
+      for (int v = 0; v < 4; ++v) wv[4 * t + v] = reinterpret_cast<const f32x16*>(w + (t * K + k) * 64)[v];
     for (int r = 0; r < RB; ++r) {
       const float xv = x[r * ldx + k];
-      acc[r][0] += xv * w0;
-      acc[r][1] += xv * w1;
-      acc[r][2] += xv * w2;
-      acc[r][3] += xv * w3;
+      for (int v = 0; v < 4 * NT; ++v) acc[r][v] += xv * wv[v];
     }
   }
   for (int r = 0; r < RB; ++r)
-    for (int v = 0; v < 4; ++v) *reinterpret_cast<f32x16*>(out + r * ldo + 16 * v) = acc[r][v];
+    for (int v = 0; v < 4 * NT; ++v) *reinterpret_cast<f32x16*>(out + r * ldo + 16 * v) = acc[r][v];
 }
 
 // double (the tests' dtype): the same tiles, plain loops.
-template <int RB>
+template <int RB, int NT = 1>
 RNNGEN_INLINE void gemm_tile(const double* __restrict__ x, int64_t ldx, const double* __restrict__ w, int64_t K,
                              const double* __restrict__ bias, double* __restrict__ out, int64_t ldo) {
-  gemm_rows_impl(x, ldx, RB, w, 64, K, 64, bias, out, ldo);
+  for (int t = 0; t < NT; ++t)
+    gemm_rows_impl(x, ldx, RB, w + t * K * 64, 64, K, 64, bias ? bias + 64 * t : nullptr, out + 64 * t, ldo);
 }
 
 template <typename T>
@@ -181,13 +182,19 @@ template <typename T>
 RNNGEN_INLINE void gemm_packed_impl(const T* x, int64_t ldx, int64_t rows, const PackedWeight& p, int64_t tile0,
                                     int64_t tile1, bool with_tail, const T* bias, T* out, int64_t ldo) {
   const T* packed = p.packed.const_data_ptr<T>();
-  for (int64_t tile = tile0; tile < tile1; ++tile) {
-    const T* w = packed + tile * p.K * 64;
-    const T* b = bias ? bias + tile * 64 : nullptr;
-    T* o = out + (tile - tile0) * 64;
-    int64_t r = 0;
-    for (; r + 4 <= rows; r += 4) gemm_tile<4>(x + r * ldx, ldx, w, p.K, b, o + r * ldo, ldo);
-    for (; r < rows; ++r) gemm_tile<1>(x + r * ldx, ldx, w, p.K, b, o + r * ldo, ldo);
+  const int64_t full = rows / 4 * 4;  // rows in blocks of 4, then the rest one at a time
+  for (int64_t tile = tile0; tile < tile1; ++tile)
+    for (int64_t r = 0; r < full; r += 4)
+      gemm_tile<4>(x + r * ldx, ldx, packed + tile * p.K * 64, p.K, bias ? bias + tile * 64 : nullptr,
+                   out + r * ldo + (tile - tile0) * 64, ldo);
+  for (int64_t r = full; r < rows; ++r) {
+    int64_t tile = tile0;
+    for (; tile + 2 <= tile1; tile += 2)
+      gemm_tile<1, 2>(x + r * ldx, ldx, packed + tile * p.K * 64, p.K, bias ? bias + tile * 64 : nullptr,
+                      out + r * ldo + (tile - tile0) * 64, ldo);
+    if (tile < tile1)
+      gemm_tile<1>(x + r * ldx, ldx, packed + tile * p.K * 64, p.K, bias ? bias + tile * 64 : nullptr,
+                   out + r * ldo + (tile - tile0) * 64, ldo);
   }
   const int64_t rest = p.N - p.tiles * 64;
   if (!with_tail || rest == 0) return;
