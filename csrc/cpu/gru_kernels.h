@@ -118,10 +118,28 @@ RNNGEN_INLINE void gemm_rows_impl(const T* __restrict__ x, int64_t ldx, int64_t 
 // rows of W (the last N % 64 columns of out) stay plain, each done as a dot product. (Measured on a Sapphire Rapids core: faster than an
 // MKL call per step from 1 to 64 rows, where a call's fixed cost and a GEMM shape this thin
 // both hurt.)
+//
+// float weights whose values are all bfloat16 numbers (the low 16 bits of each zero: what the
+// ops' precision="bf16" passes in) are stored in half the bytes, bf16 = true: each uint32 of a
+// tile's row k holds two of them, column 32h + i in its low half and column 32h + 16 + i in its
+// high half (h = 0, 1; i < 16). A shift or a mask turns each back into its exact float32, so
+// the sums are the same as from the float32 tiles, but each step reads half as much from L2,
+// which bounds the one-row (B = 1) GEMM.
 struct PackedWeight {
   int64_t K = 0, N = 0, tiles = 0;
-  at::Tensor packed, tail;
+  bool bf16 = false;
+  at::Tensor packed, tail;  // packed: [tiles, K, 64] T, or [tiles, K, 32] int32 pairs when bf16
 };
+
+// Whether every float of t (contiguous) is a bfloat16 number.
+inline bool all_bf16(const at::Tensor& t) {
+  if (t.scalar_type() != at::kFloat) return false;
+  const uint32_t* bits = reinterpret_cast<const uint32_t*>(t.const_data_ptr<float>());
+  uint32_t low = 0;
+  for (int64_t i = 0, n = t.numel(); i < n && low == 0; i += 4096)  // stops early for float32 weights
+    for (int64_t j = i; j < std::min(n, i + 4096); ++j) low |= bits[j] & 0xFFFFu;
+  return low == 0;
+}
 
 inline PackedWeight pack_weight(const at::Tensor& w) {
   PackedWeight p;
@@ -131,6 +149,17 @@ inline PackedWeight pack_weight(const at::Tensor& w) {
   const at::Tensor plain = w.detach().contiguous();
   p.packed = plain.narrow(0, 0, p.tiles * 64).view({p.tiles, 64, p.K}).transpose(1, 2).contiguous();
   p.tail = plain.narrow(0, p.tiles * 64, p.N - p.tiles * 64).contiguous();
+  if (p.tiles > 0 && all_bf16(p.packed)) {
+    const at::Tensor pairs = at::empty({p.tiles, p.K, 32}, plain.options().dtype(at::kInt));
+    const uint32_t* src = reinterpret_cast<const uint32_t*>(p.packed.const_data_ptr<float>());
+    uint32_t* dst = reinterpret_cast<uint32_t*>(pairs.mutable_data_ptr<int32_t>());
+    for (int64_t row = 0; row < p.tiles * p.K; ++row)
+      for (int64_t h = 0; h < 2; ++h)
+        for (int64_t i = 0; i < 16; ++i)
+          dst[row * 32 + 16 * h + i] = (src[row * 64 + 32 * h + 16 + i] & 0xFFFF0000u) | (src[row * 64 + 32 * h + i] >> 16);
+    p.packed = pairs;
+    p.bf16 = true;
+  }
   return p;
 }
 
@@ -160,6 +189,34 @@ RNNGEN_INLINE void gemm_tile(const float* __restrict__ x, int64_t ldx, const flo
     for (int v = 0; v < 4 * NT; ++v) *reinterpret_cast<f32x16*>(out + r * ldo + 16 * v) = acc[r][v];
 }
 
+// The same from bf16 pairs (PackedWeight::bf16): per k and tile, two loads and four exact
+// widenings instead of four loads. (A cast between vector types reinterprets the bits.)
+typedef uint32_t u32x16 __attribute__((vector_size(64), aligned(4), may_alias));
+
+template <int RB, int NT = 1>
+RNNGEN_INLINE void gemm_tile(const float* __restrict__ x, int64_t ldx, const uint32_t* __restrict__ w, int64_t K,
+                             const float* __restrict__ bias, float* __restrict__ out, int64_t ldo) {
+  f32x16 acc[RB][4 * NT];
+  for (int r = 0; r < RB; ++r)
+    for (int v = 0; v < 4 * NT; ++v) acc[r][v] = bias ? *reinterpret_cast<const f32x16*>(bias + 16 * v) : f32x16{};
+  const u32x16 high = u32x16{} + 0xFFFF0000u;
+  for (int64_t k = 0; k < K; ++k) {
+    f32x16 wv[4 * NT];
+    for (int t = 0; t < NT; ++t)
+      for (int h = 0; h < 2; ++h) {
+        const u32x16 pair = reinterpret_cast<const u32x16*>(w + (t * K + k) * 32)[h];
+        wv[4 * t + 2 * h] = (f32x16)(pair << 16);
+        wv[4 * t + 2 * h + 1] = (f32x16)(pair & high);
+      }
+    for (int r = 0; r < RB; ++r) {
+      const float xv = x[r * ldx + k];
+      for (int v = 0; v < 4 * NT; ++v) acc[r][v] += xv * wv[v];
+    }
+  }
+  for (int r = 0; r < RB; ++r)
+    for (int v = 0; v < 4 * NT; ++v) *reinterpret_cast<f32x16*>(out + r * ldo + 16 * v) = acc[r][v];
+}
+
 // double (the tests' dtype): the same tiles, plain loops.
 template <int RB, int NT = 1>
 RNNGEN_INLINE void gemm_tile(const double* __restrict__ x, int64_t ldx, const double* __restrict__ w, int64_t K,
@@ -176,26 +233,40 @@ RNNGEN_INLINE T dot_impl(const T* a, const T* b, int64_t n) {
   return sum;
 }
 
+// Tiles [tile0, tile1) of the packed weight (tile_size elements of W each: float32 or bf16
+// pairs, which picks the gemm_tile overload): rows in blocks of 4, then the rest one at a time,
+// two tiles at once.
+template <typename T, typename W>
+RNNGEN_INLINE void gemm_tiles(const T* x, int64_t ldx, int64_t rows, const W* packed, int64_t tile_size, int64_t K,
+                              int64_t tile0, int64_t tile1, const T* bias, T* out, int64_t ldo) {
+  const int64_t full = rows / 4 * 4;
+  for (int64_t tile = tile0; tile < tile1; ++tile)
+    for (int64_t r = 0; r < full; r += 4)
+      gemm_tile<4>(x + r * ldx, ldx, packed + tile * tile_size, K, bias ? bias + tile * 64 : nullptr,
+                   out + r * ldo + (tile - tile0) * 64, ldo);
+  for (int64_t r = full; r < rows; ++r) {
+    int64_t tile = tile0;
+    for (; tile + 2 <= tile1; tile += 2)
+      gemm_tile<1, 2>(x + r * ldx, ldx, packed + tile * tile_size, K, bias ? bias + tile * 64 : nullptr,
+                      out + r * ldo + (tile - tile0) * 64, ldo);
+    if (tile < tile1)
+      gemm_tile<1>(x + r * ldx, ldx, packed + tile * tile_size, K, bias ? bias + tile * 64 : nullptr,
+                   out + r * ldo + (tile - tile0) * 64, ldo);
+  }
+}
+
 // Columns [64 * tile0, 64 * tile1) of out = bias + x @ W^T (plus the tail columns when
 // with_tail): out points at column 64 * tile0 of row 0, bias at column 0.
 template <typename T>
 RNNGEN_INLINE void gemm_packed_impl(const T* x, int64_t ldx, int64_t rows, const PackedWeight& p, int64_t tile0,
                                     int64_t tile1, bool with_tail, const T* bias, T* out, int64_t ldo) {
-  const T* packed = p.packed.const_data_ptr<T>();
-  const int64_t full = rows / 4 * 4;  // rows in blocks of 4, then the rest one at a time
-  for (int64_t tile = tile0; tile < tile1; ++tile)
-    for (int64_t r = 0; r < full; r += 4)
-      gemm_tile<4>(x + r * ldx, ldx, packed + tile * p.K * 64, p.K, bias ? bias + tile * 64 : nullptr,
-                   out + r * ldo + (tile - tile0) * 64, ldo);
-  for (int64_t r = full; r < rows; ++r) {
-    int64_t tile = tile0;
-    for (; tile + 2 <= tile1; tile += 2)
-      gemm_tile<1, 2>(x + r * ldx, ldx, packed + tile * p.K * 64, p.K, bias ? bias + tile * 64 : nullptr,
-                      out + r * ldo + (tile - tile0) * 64, ldo);
-    if (tile < tile1)
-      gemm_tile<1>(x + r * ldx, ldx, packed + tile * p.K * 64, p.K, bias ? bias + tile * 64 : nullptr,
-                   out + r * ldo + (tile - tile0) * 64, ldo);
+  if constexpr (std::is_same_v<T, float>) {
+    if (p.bf16) {
+      const uint32_t* pairs = reinterpret_cast<const uint32_t*>(p.packed.const_data_ptr<int32_t>());
+      gemm_tiles(x, ldx, rows, pairs, p.K * 32, p.K, tile0, tile1, bias, out, ldo);
+    }
   }
+  if (!p.bf16) gemm_tiles(x, ldx, rows, p.packed.const_data_ptr<T>(), p.K * 64, p.K, tile0, tile1, bias, out, ldo);
   const int64_t rest = p.N - p.tiles * 64;
   if (!with_tail || rest == 0) return;
   const T* tail = p.tail.const_data_ptr<T>();
