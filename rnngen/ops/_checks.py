@@ -98,4 +98,8 @@ def weight_in(precision: str, w: torch.Tensor) -> torch.Tensor:
     """A weight as the kernels take it under ``precision``: as is for "fp32"; for "bf16" its
     values rounded to bfloat16 (still a float32 tensor: every backend runs its float32 kernel on
     it, and the CPU kernels store such weights in half the bytes, see csrc/cpu/gru_kernels.h)."""
-    return w if precision == "fp32" else _RoundToBF16.apply(w)
+    if precision == "fp32":
+        return w
+    if torch.is_grad_enabled() and w.requires_grad:
+        return _RoundToBF16.apply(w)
+    return w.detach().to(torch.bfloat16).to(w.dtype)  # no autograd node: cheaper per call
