@@ -172,7 +172,8 @@ def test_bf16_precision_needs_float32_inputs(dtype):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_opcheck_with_rounded_weights(backend):
     """The ops' schemas are unchanged: bf16 mode passes float32 tensors holding bfloat16 values,
-    which the CPU kernels store as bf16 pairs once H gives whole 64-wide tiles (3H >= 64)."""
+    which the CPU kernels store as bf16 pairs once H gives whole 64-wide tiles (3H >= 64) and
+    each thread has fewer than 4 rows (here 1 or 2)."""
     B, T, H, C, K = 2, 5, 64, 2, 64
     w_ih, b_ih, w_hh, b_hh = gru_weights(H, C, torch.float32)
     w_ih, w_hh = bf16(w_ih), bf16(w_hh)

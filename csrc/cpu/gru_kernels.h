@@ -122,11 +122,13 @@ RNNGEN_INLINE void gemm_rows_impl(const T* __restrict__ x, int64_t ldx, int64_t 
 // both hurt.)
 //
 // float weights whose values are all bfloat16 numbers (the low 16 bits of each zero: what the
-// ops' precision="bf16" passes in) are stored in half the bytes, bf16 = true: each uint32 of a
+// ops' precision="bf16" passes in) may be stored in half the bytes, bf16 = true: each uint32 of a
 // tile's row k holds two of them, column 32h + i in its low half and column 32h + 16 + i in its
 // high half (h = 0, 1; i < 16). A shift or a mask turns each back into its exact float32, so
 // the sums are the same as from the float32 tiles, but each step reads half as much from L2,
-// which bounds the one-row (B = 1) GEMM.
+// which bounds the one-row (B = 1) GEMM. The callers ask for it (pairs_ok) only where each GEMM
+// call has fewer than 4 rows: with 4-row tiles the widening instructions cost more than the
+// bytes saved (measured 10-15% slower at 32 rows a thread).
 struct PackedWeight {
   int64_t K = 0, N = 0, tiles = 0;
   bool bf16 = false;
@@ -143,7 +145,7 @@ inline bool all_bf16(const at::Tensor& t) {
   return low == 0;
 }
 
-inline PackedWeight pack_weight(const at::Tensor& w) {
+inline PackedWeight pack_weight(const at::Tensor& w, bool pairs_ok = false) {
   PackedWeight p;
   p.N = w.size(0);
   p.K = w.size(1);
@@ -151,7 +153,7 @@ inline PackedWeight pack_weight(const at::Tensor& w) {
   const at::Tensor plain = w.detach().contiguous();
   p.packed = plain.narrow(0, 0, p.tiles * 64).view({p.tiles, 64, p.K}).transpose(1, 2).contiguous();
   p.tail = plain.narrow(0, p.tiles * 64, p.N - p.tiles * 64).contiguous();
-  if (p.tiles > 0 && all_bf16(p.packed)) {
+  if (pairs_ok && p.tiles > 0 && all_bf16(p.packed)) {
     const at::Tensor pairs = at::empty({p.tiles, p.K, 32}, plain.options().dtype(at::kInt));
     const uint32_t* src = reinterpret_cast<const uint32_t*>(p.packed.const_data_ptr<float>());
     uint32_t* dst = reinterpret_cast<uint32_t*>(pairs.mutable_data_ptr<int32_t>());
