@@ -36,7 +36,10 @@ def test_quick_run_writes_every_workload(quick_json, capsys):
     assert result["machine"]["device"] == "cpu" and result["settings"]["quick"]
     if "cpu" in rnngen.backends():
         ok = [r for r in rows if r["status"] == "ok"]
-        assert {r["workload"] for r in ok} == names and all(r["backend"] == "cpu" for r in ok)
+        assert {r["workload"] for r in ok} == names and all(r["backend"] in ("cpu", "cpu bf16") for r in ok)
+        # precision="bf16" beside float32 where it has its own CPU path: no grad
+        bf16 = {r["workload"] for r in ok if r["backend"] == "cpu bf16"}
+        assert bf16 == {spec.name for spec in workloads.specs(quick=True) if spec.kind != "scan" and not spec.grad}
         for r in ok:
             assert r["baseline_s"] > 0 and r["rnngen_s"] > 0 and r["speedup"] > 0
             assert len(r["baseline_times_s"]) == len(r["rnngen_times_s"]) == r["repeats"]

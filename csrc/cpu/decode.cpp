@@ -55,7 +55,8 @@ void decode_forward(const at::Tensor& h0, const at::Tensor& w_ih, const at::Tens
   const int threads = units_threads(B, H);
   // Rows split: W_hh and W_out both multiply h_{t-1}, so one pass over h gives gh (columns
   // 0..3H) and x_t. Units split: W_hh alone (each thread computes x_t as C dot products).
-  const PackedWeight w = pack_weight(threads > 1 ? w_hh : at::cat({w_hh, w_out}));
+  const bool few_rows = (threads > 1 ? B : row_grain(B)) < 4;  // bf16 pairs pay off (pack_weight)
+  const PackedWeight w = pack_weight(threads > 1 ? w_hh : at::cat({w_hh, w_out}), few_rows);
   const at::Tensor bias = at::cat({b_hh, b_out});
   const int64_t N = G + C;
   AT_DISPATCH_FLOATING_TYPES(h0.scalar_type(), "rnngen_cpu::decode_forward", [&] {

@@ -31,6 +31,8 @@
 #endif
 #define RNNGEN_INLINE inline __attribute__((always_inline))
 
+#include "gemm_tiles.h"
+
 namespace rnngen::cpu {
 
 // exp(x) for float without a library call, so loops of it vectorise: 2^n * p(r) with
@@ -118,12 +120,32 @@ RNNGEN_INLINE void gemm_rows_impl(const T* __restrict__ x, int64_t ldx, int64_t 
 // rows of W (the last N % 64 columns of out) stay plain, each done as a dot product. (Measured on a Sapphire Rapids core: faster than an
 // MKL call per step from 1 to 64 rows, where a call's fixed cost and a GEMM shape this thin
 // both hurt.)
+//
+// float weights whose values are all bfloat16 numbers (the low 16 bits of each zero: what the
+// ops' precision="bf16" passes in) may be stored in half the bytes, bf16 = true: each uint32 of a
+// tile's row k holds two of them, column 32h + i in its low half and column 32h + 16 + i in its
+// high half (h = 0, 1; i < 16). A shift or a mask turns each back into its exact float32, so
+// the sums are the same as from the float32 tiles, but each step reads half as much from L2,
+// which bounds the one-row (B = 1) GEMM. The callers ask for it (pairs_ok) only where each GEMM
+// call has fewer than 4 rows: with 4-row tiles the widening instructions cost more than the
+// bytes saved (measured 10-15% slower at 32 rows a thread).
 struct PackedWeight {
   int64_t K = 0, N = 0, tiles = 0;
-  at::Tensor packed, tail;
+  bool bf16 = false;
+  at::Tensor packed, tail;  // packed: [tiles, K, 64] T, or [tiles, K, 32] int32 pairs when bf16
 };
 
-inline PackedWeight pack_weight(const at::Tensor& w) {
+// Whether every float of t (contiguous) is a bfloat16 number.
+inline bool all_bf16(const at::Tensor& t) {
+  if (t.scalar_type() != at::kFloat) return false;
+  const uint32_t* bits = reinterpret_cast<const uint32_t*>(t.const_data_ptr<float>());
+  uint32_t low = 0;
+  for (int64_t i = 0, n = t.numel(); i < n && low == 0; i += 4096)  // stops early for float32 weights
+    for (int64_t j = i; j < std::min(n, i + 4096); ++j) low |= bits[j] & 0xFFFFu;
+  return low == 0;
+}
+
+inline PackedWeight pack_weight(const at::Tensor& w, bool pairs_ok = false) {
   PackedWeight p;
   p.N = w.size(0);
   p.K = w.size(1);
@@ -131,40 +153,26 @@ inline PackedWeight pack_weight(const at::Tensor& w) {
   const at::Tensor plain = w.detach().contiguous();
   p.packed = plain.narrow(0, 0, p.tiles * 64).view({p.tiles, 64, p.K}).transpose(1, 2).contiguous();
   p.tail = plain.narrow(0, p.tiles * 64, p.N - p.tiles * 64).contiguous();
+  if (pairs_ok && p.tiles > 0 && all_bf16(p.packed)) {
+    const at::Tensor pairs = at::empty({p.tiles, p.K, 32}, plain.options().dtype(at::kInt));
+    const uint32_t* src = reinterpret_cast<const uint32_t*>(p.packed.const_data_ptr<float>());
+    uint32_t* dst = reinterpret_cast<uint32_t*>(pairs.mutable_data_ptr<int32_t>());
+    for (int64_t row = 0; row < p.tiles * p.K; ++row)
+      for (int64_t h = 0; h < 2; ++h)
+        for (int64_t i = 0; i < 16; ++i)
+          dst[row * 32 + 16 * h + i] = (src[row * 64 + 32 * h + 16 + i] & 0xFFFF0000u) | (src[row * 64 + 32 * h + i] >> 16);
+    p.packed = pairs;
+    p.bf16 = true;
+  }
   return p;
 }
 
-// The float GEMM's register-blocked core: RB rows x 64 columns (4 vectors of 16) of out stay in
-// registers for the whole K loop; each k loads 4 weight vectors once for all RB rows, so the
-// loop runs at FMA rate instead of accumulator load/store rate (RB = 4: 16 accumulators).
-typedef float f32x16 __attribute__((vector_size(64), aligned(4), may_alias));
-
-template <int RB>
-RNNGEN_INLINE void gemm_tile(const float* __restrict__ x, int64_t ldx, const float* __restrict__ w, int64_t K,
-                             const float* __restrict__ bias, float* __restrict__ out, int64_t ldo) {
-  f32x16 acc[RB][4];
-  for (int r = 0; r < RB; ++r)
-    for (int v = 0; v < 4; ++v) acc[r][v] = bias ? *reinterpret_cast<const f32x16*>(bias + 16 * v) : f32x16{};
-  for (int64_t k = 0; k < K; ++k) {
-    const f32x16* wk = reinterpret_cast<const f32x16*>(w + k * 64);
-    const f32x16 w0 = wk[0], w1 = wk[1], w2 = wk[2], w3 = wk[3];
-    for (int r = 0; r < RB; ++r) {
-      const float xv = x[r * ldx + k];
-      acc[r][0] += xv * w0;
-      acc[r][1] += xv * w1;
-      acc[r][2] += xv * w2;
-      acc[r][3] += xv * w3;
-    }
-  }
-  for (int r = 0; r < RB; ++r)
-    for (int v = 0; v < 4; ++v) *reinterpret_cast<f32x16*>(out + r * ldo + 16 * v) = acc[r][v];
-}
-
 // double (the tests' dtype): the same tiles, plain loops.
-template <int RB>
+template <int RB, int NT = 1>
 RNNGEN_INLINE void gemm_tile(const double* __restrict__ x, int64_t ldx, const double* __restrict__ w, int64_t K,
                              const double* __restrict__ bias, double* __restrict__ out, int64_t ldo) {
-  gemm_rows_impl(x, ldx, RB, w, 64, K, 64, bias, out, ldo);
+  for (int t = 0; t < NT; ++t)
+    gemm_rows_impl(x, ldx, RB, w + t * K * 64, 64, K, 64, bias ? bias + 64 * t : nullptr, out + 64 * t, ldo);
 }
 
 template <typename T>
@@ -175,20 +183,40 @@ RNNGEN_INLINE T dot_impl(const T* a, const T* b, int64_t n) {
   return sum;
 }
 
+// Tiles [tile0, tile1) of the packed weight (tile_size elements of W each: float32 or bf16
+// pairs, which picks the gemm_tile overload): rows in blocks of 4, then the rest one at a time,
+// two tiles at once.
+template <typename T, typename W>
+RNNGEN_INLINE void gemm_tiles(const T* x, int64_t ldx, int64_t rows, const W* packed, int64_t tile_size, int64_t K,
+                              int64_t tile0, int64_t tile1, const T* bias, T* out, int64_t ldo) {
+  const int64_t full = rows / 4 * 4;
+  for (int64_t tile = tile0; tile < tile1; ++tile)
+    for (int64_t r = 0; r < full; r += 4)
+      gemm_tile<4>(x + r * ldx, ldx, packed + tile * tile_size, K, bias ? bias + tile * 64 : nullptr,
+                   out + r * ldo + (tile - tile0) * 64, ldo);
+  for (int64_t r = full; r < rows; ++r) {
+    int64_t tile = tile0;
+    for (; tile + 2 <= tile1; tile += 2)
+      gemm_tile<1, 2>(x + r * ldx, ldx, packed + tile * tile_size, K, bias ? bias + tile * 64 : nullptr,
+                      out + r * ldo + (tile - tile0) * 64, ldo);
+    if (tile < tile1)
+      gemm_tile<1>(x + r * ldx, ldx, packed + tile * tile_size, K, bias ? bias + tile * 64 : nullptr,
+                   out + r * ldo + (tile - tile0) * 64, ldo);
+  }
+}
+
 // Columns [64 * tile0, 64 * tile1) of out = bias + x @ W^T (plus the tail columns when
 // with_tail): out points at column 64 * tile0 of row 0, bias at column 0.
 template <typename T>
 RNNGEN_INLINE void gemm_packed_impl(const T* x, int64_t ldx, int64_t rows, const PackedWeight& p, int64_t tile0,
                                     int64_t tile1, bool with_tail, const T* bias, T* out, int64_t ldo) {
-  const T* packed = p.packed.const_data_ptr<T>();
-  for (int64_t tile = tile0; tile < tile1; ++tile) {
-    const T* w = packed + tile * p.K * 64;
-    const T* b = bias ? bias + tile * 64 : nullptr;
-    T* o = out + (tile - tile0) * 64;
-    int64_t r = 0;
-    for (; r + 4 <= rows; r += 4) gemm_tile<4>(x + r * ldx, ldx, w, p.K, b, o + r * ldo, ldo);
-    for (; r < rows; ++r) gemm_tile<1>(x + r * ldx, ldx, w, p.K, b, o + r * ldo, ldo);
+  if constexpr (std::is_same_v<T, float>) {
+    if (p.bf16) {
+      const uint32_t* pairs = reinterpret_cast<const uint32_t*>(p.packed.const_data_ptr<int32_t>());
+      gemm_tiles(x, ldx, rows, pairs, p.K * 32, p.K, tile0, tile1, bias, out, ldo);
+    }
   }
+  if (!p.bf16) gemm_tiles(x, ldx, rows, p.packed.const_data_ptr<T>(), p.K * 64, p.K, tile0, tile1, bias, out, ldo);
   const int64_t rest = p.N - p.tiles * 64;
   if (!with_tail || rest == 0) return;
   const T* tail = p.tail.const_data_ptr<T>();

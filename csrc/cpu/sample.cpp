@@ -95,10 +95,11 @@ void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond,
   const int threads = units_threads(B, H, K);
   // Rows split: per channel c, [W_hh; W_out[c]], so one pass over h_t gives the next gates and
   // the logits. Units split: W_hh and the heads packed apart (each thread takes a slice of each).
+  const bool few_rows = (threads > 1 ? B : row_grain(B)) < 4;  // bf16 pairs pay off (pack_weight)
   std::vector<PackedWeight> ws;
   std::vector<at::Tensor> biases;
   for (int64_t c = 0; c < C; ++c) {
-    ws.push_back(pack_weight(threads > 1 ? w_out[c] : at::cat({w_hh, w_out[c]})));
+    ws.push_back(pack_weight(threads > 1 ? w_out[c] : at::cat({w_hh, w_out[c]}), few_rows));
     biases.push_back(at::cat({b_hh, b_out[c]}));
   }
   const int64_t N = G + K;
@@ -112,7 +113,7 @@ void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond,
     for (int64_t c = 0; c < C; ++c) bias_p.push_back(biases[c].const_data_ptr<T_>());
     const T_ *h0_p = h0.const_data_ptr<T_>(), *emb_p = emb.const_data_ptr<T_>(), *cond_p = cond.const_data_ptr<T_>();
     if (threads > 1) {
-      sample_units(h0_p, emb_p, cond_p, pack_weight(w_hh), b_hh.const_data_ptr<T_>(), ws,
+      sample_units(h0_p, emb_p, cond_p, pack_weight(w_hh, few_rows), b_hh.const_data_ptr<T_>(), ws,
                    b_out.const_data_ptr<T_>(), temp, key, row_offset, known_p, val_p, B, T, H, C, K, threads);
       return;
     }

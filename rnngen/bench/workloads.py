@@ -92,6 +92,8 @@ class Impl:
     skip: str | None = None                       # why it does not run here
     builds: bool = False                          # make() or its first call compiles code (torch.compile,
                                                   # FlashRNN's JIT build): limited by --compile-timeout
+    precision: str = "fp32"                       # rnngen's precision option ("bf16": rounded weights)
+    tolerance: float | None = None                # its own check tolerance (None: the workload's)
 
 
 @dataclass
@@ -230,13 +232,13 @@ def _generator(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
                           lambda: _cuda_graph(_in_mode(False, lambda: seed(z))), backend="cudagraph",
                           skip=("a training step is not captured" if spec.grad
                                 else None if opts.cuda_graph else "CUDA graph baseline off")))
-    for backend in candidates:
-        def make(backend=backend):
+    for backend, precision in _rnngen_rows(spec, opts, candidates):
+        def make(backend=backend, precision=precision):
             model = rnngen.RNNImageGenerator(spec.z_dim, spec.hidden, (spec.side, spec.side), backend=backend,
-                                             **factory)
+                                             precision=precision, **factory)
             model.load_state_dict(seed.state_dict())
             return _with_grads(spec.grad, lambda: model(z), list(model.parameters()), dout)
-        impls.append(Impl(f"rnngen {backend}", "rnngen", make, backend=backend))
+        impls.append(_rnngen_impl(backend, precision, make))
 
     reference = {}
 
@@ -244,10 +246,33 @@ def _generator(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
         if impl is impls[0]:
             reference["out"] = out
             return
-        close_enough(out, reference["out"], workload.tolerance, impl.name)
+        close_enough(out, reference["out"], impl.tolerance or workload.tolerance, impl.name)
 
     workload = Workload(spec, impls, check)
     return workload
+
+
+# rnngen's precision="bf16" (weights rounded to bfloat16, everything else float32) is measured
+# where it has its own kernel path: the CPU backend (weights stored as bf16, half the bytes
+# streamed per step), float32 inputs, no grad. Other backends run their float32 kernels on the
+# rounded weights: no speed to report. Its outputs are checked against the float32 baseline
+# with the option's own tolerance (tests/test_precision.py: relative error 5e-4 to 2.5e-3 at h=256).
+BF16_TOLERANCE = 1e-2
+
+
+def _rnngen_rows(spec: Spec, opts: Options, candidates: list[str]) -> list[tuple[str, str]]:
+    rows = [(backend, "fp32") for backend in candidates]
+    if "cpu" in candidates and opts.dtype == torch.float32 and not spec.grad:
+        rows.append(("cpu", "bf16"))
+    return rows
+
+
+def _rnngen_impl(backend: str, precision: str, make: Callable[[], Callable[[], Any]]) -> Impl:
+    if precision == "fp32":
+        return Impl(f"rnngen {backend}", "rnngen", make, backend=backend)
+    # its own backend label, so reports give it its own column beside the float32 one
+    return Impl(f"rnngen {backend} {precision}", "rnngen", make, backend=f"{backend} {precision}",
+                precision=precision, tolerance=BF16_TOLERANCE)
 
 
 # -- categorical sampling ---------------------------------------------------------------------------
@@ -305,10 +330,9 @@ def _sampling(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
         impls.append(Impl("CUDA graph of the loop", "baseline",
                           lambda: _cuda_graph(_in_mode(False, lambda: loop(h0, T))), backend="cudagraph",
                           skip=None if opts.cuda_graph else "CUDA graph baseline off"))
-    for backend in candidates:
-        impls.append(Impl(f"rnngen {backend}", "rnngen",
-                          lambda backend=backend: lambda: rnngen.sample(*args, seed=1, backend=backend),
-                          backend=backend))
+    for backend, precision in _rnngen_rows(spec, opts, candidates):
+        impls.append(_rnngen_impl(backend, precision, lambda backend=backend, precision=precision:
+                                  lambda: rnngen.sample(*args, seed=1, backend=backend, precision=precision)))
 
     reference = {}
 
@@ -317,15 +341,16 @@ def _sampling(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
         # their values cannot be compared. Every output must be a [B, T] image of values in
         # range; rnngen's must equal the reference backend's for the same seed (but for a draw
         # that lands within float32 rounding of a CDF boundary, after which that row goes its
-        # own way: hence the 99% bar).
+        # own way: hence the 99% bar). A bf16 row is compared with the reference in bf16 mode.
         assert tuple(out.shape) == (spec.B, T) and out.dtype == torch.long, \
             f"{impl.name}: values of shape {list(out.shape)} {out.dtype}, expected [{spec.B}, {T}] int64"
         assert out.device.type == opts.device, f"{impl.name}: values on {out.device}, expected {opts.device}"
         assert bool(((out >= 0) & (out < spec.levels)).all()), f"{impl.name}: a value outside 0..{spec.levels - 1}"
         if impl.role == "rnngen":
-            if "ref" not in reference:
-                reference["ref"] = rnngen.sample(*args, seed=1, backend="reference")
-            agree = (out == reference["ref"]).double().mean().item()
+            if impl.precision not in reference:
+                reference[impl.precision] = rnngen.sample(*args, seed=1, backend="reference",
+                                                          precision=impl.precision)
+            agree = (out == reference[impl.precision]).double().mean().item()
             assert agree >= 0.99, f"{impl.name}: only {agree:.3f} of the values equal the reference backend's"
 
     return Workload(spec, impls, check)

@@ -217,17 +217,18 @@ class PixelGRU(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, labels=None, temperature: float = 1.0, seed: int = 0, *, latents=None,
-               row_offset: int = 0, backend: str | None = None) -> Tensor:
+               row_offset: int = 0, backend: str | None = None, precision: str = "fp32") -> Tensor:
         """``n`` images, LongTensor [n, C, H, W], drawn by the fused sample op. The same seed
         gives the same images on every backend; ``row_offset`` is the index of this batch's first
-        image in a larger batch, so shards of a batch draw what the whole batch would."""
+        image in a larger batch, so shards of a batch draw what the whole batch would.
+        ``precision="bf16"`` rounds the recurrent and head weights to bfloat16 (see rnngen.sample)."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be an int >= 0, got {n!r}")
-        return self._generate(n, labels, latents, temperature, seed, None, row_offset, backend)
+        return self._generate(n, labels, latents, temperature, seed, None, row_offset, backend, precision)
 
     @torch.no_grad()
     def complete(self, images: Tensor, mask: Tensor, labels=None, temperature: float = 1.0, seed: int = 0, *,
-                 latents=None, row_offset: int = 0, backend: str | None = None) -> Tensor:
+                 latents=None, row_offset: int = 0, backend: str | None = None, precision: str = "fp32") -> Tensor:
         """Keep ``images`` where ``mask`` is True and sample the rest, LongTensor [N, C, H, W].
 
         ``mask``: bool [N, C, H, W], [N, H, W] or [H, W] (broadcast over images and channels),
@@ -249,9 +250,9 @@ class PixelGRU(nn.Module):
             raise ValueError(f"mask must have shape [H, W], [N, H, W] or [N, C, H, W] matching images "
                              f"{list(full)}, got {list(mask.shape)}") from None
         known = torch.where(self._to_sequence(m.long()) > 0, x, -1)
-        return self._generate(n, labels, latents, temperature, seed, known, row_offset, backend)
+        return self._generate(n, labels, latents, temperature, seed, known, row_offset, backend, precision)
 
-    def _generate(self, n, labels, latents, temperature, seed, known, row_offset, backend) -> Tensor:
+    def _generate(self, n, labels, latents, temperature, seed, known, row_offset, backend, precision) -> Tensor:
         if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
                 or not (math.isfinite(temperature) and temperature > 0)):
             raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
@@ -260,6 +261,6 @@ class PixelGRU(nn.Module):
             return torch.zeros(0, self.channels, *self.image_size, dtype=torch.long, device=h0.device)
         values = sample_op(h0, self.input_gates, self.weight_hh, self.bias_hh, self.head_weight, self.head_bias,
                            self.steps, cond=cond, temperature=float(temperature), seed=seed, known=known,
-                           row_offset=row_offset, backend=backend or self.backend)
+                           row_offset=row_offset, backend=backend or self.backend, precision=precision)
         return self._to_images(values)
 

@@ -22,12 +22,17 @@ def image_shape(image_size) -> tuple[int, int]:
 
 
 class RNNImageGenerator(nn.Module):
-    def __init__(self, z_dim: int, h_dim: int, image_size, backend: str = "auto", device=None, dtype=None):
+    def __init__(self, z_dim: int, h_dim: int, image_size, backend: str = "auto", device=None, dtype=None,
+                 precision: str = "fp32"):
+        """``precision``: decode's option ("fp32", or "bf16": the GRU and output weights rounded
+        to bfloat16 in the loop, everything else float32; see rnngen.decode). fc_init is an
+        ordinary float Linear either way."""
         super().__init__()
         _checks.positive_int("z_dim", z_dim)
         _checks.positive_int("h_dim", h_dim)
         self.z_dim, self.h_dim, self.image_size = z_dim, h_dim, image_shape(image_size)
         self.backend = dispatch.check_name(backend)
+        self.precision = _checks.precision(precision)  # the dtype is checked by decode
         factory = {"device": device, "dtype": dtype}
         self.fc_init = nn.Linear(z_dim, h_dim, **factory)
         self.rnn = nn.GRUCell(input_size=1, hidden_size=h_dim, **factory)  # parameters only
@@ -38,8 +43,10 @@ class RNNImageGenerator(nn.Module):
         height, width = self.image_size
         rnn = self.rnn
         out = decode(self.fc_init(z), rnn.weight_ih, rnn.bias_ih, rnn.weight_hh, rnn.bias_hh,
-                     self.fc_out.weight, self.fc_out.bias, height * width, backend=self.backend)
+                     self.fc_out.weight, self.fc_out.bias, height * width, backend=self.backend,
+                     precision=self.precision)
         return out.view(z.shape[0], height, width)
 
     def extra_repr(self) -> str:
-        return f"z_dim={self.z_dim}, h_dim={self.h_dim}, image_size={self.image_size}, backend={self.backend!r}"
+        return f"z_dim={self.z_dim}, h_dim={self.h_dim}, image_size={self.image_size}, backend={self.backend!r}" + (
+            f", precision={self.precision!r}" if self.precision != "fp32" else "")

@@ -61,3 +61,45 @@ def bias(name: str, value, size: int, like: torch.Tensor) -> torch.Tensor:
     if value is None:
         return like.new_zeros(size)
     return tensor(name, value, (size,), dtype=like.dtype)
+
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def precision(value, dtype: torch.dtype | None = None) -> str:
+    """Check the ``precision`` option: "fp32" (the default) or "bf16" (float32 inputs only;
+    ``dtype``, when given, is the inputs')."""
+    if not isinstance(value, str) or value not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {value!r}")
+    if value == "bf16" and dtype is not None and dtype != torch.float32:
+        raise ValueError(f"precision='bf16' needs float32 inputs (it rounds float32 weights to bfloat16), "
+                         f"got dtype {dtype}")
+    return value
+
+
+class _RoundToBF16(torch.autograd.Function):
+    """The weight rounded to the nearest bfloat16 (ties to even), kept as float32; the gradient
+    passes through unchanged (straight-through), in float32."""
+
+    @staticmethod
+    def forward(w):
+        return w.to(torch.bfloat16).to(w.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def weight_in(precision: str, w: torch.Tensor) -> torch.Tensor:
+    """A weight as the kernels take it under ``precision``: as is for "fp32"; for "bf16" its
+    values rounded to bfloat16 (still a float32 tensor: every backend runs its float32 kernel on
+    it, and the CPU kernels store such weights in half the bytes, see csrc/cpu/gru_kernels.h)."""
+    if precision == "fp32":
+        return w
+    if torch.is_grad_enabled() and w.requires_grad:
+        return _RoundToBF16.apply(w)
+    return w.detach().to(torch.bfloat16).to(w.dtype)  # no autograd node: cheaper per call

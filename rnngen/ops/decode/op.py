@@ -19,7 +19,7 @@ from . import naive  # noqa: F401  (registers the reference kernels)
 
 def decode(h0: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: Tensor, b_hh: Tensor | None,
            w_out: Tensor, b_out: Tensor | None, steps: int, *, backend: str = "auto",
-           return_hidden: bool = False):
+           return_hidden: bool = False, precision: str = "fp32"):
     """Generate ``steps`` outputs, each fed back as the next step's input.
 
     Args:
@@ -29,6 +29,12 @@ def decode(h0: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: Tensor, b_hh: Te
         w_out, b_out: [C, H], [C] output head (the seed's ``fc_out``).
         steps: number of steps T (the seed: H*W).
         return_hidden: also return every hidden state h_t, [B, T, H].
+        precision: "fp32" (default), or "bf16" (float32 inputs only): the weights w_ih, w_hh and
+            w_out are rounded to bfloat16 once; everything else (h0, biases, states, gates, sums)
+            stays float32. Every backend computes exactly that (the reference rounds the weights
+            and runs its float32 path); the CPU kernels store the rounded weights in half the
+            bytes, which is faster at small batches. The gradient reaches the float32 weights
+            unchanged (straight-through). Error against "fp32": see tests/test_precision.py.
 
     Returns: out [B, T, C] (and hidden [B, T, H] when ``return_hidden``).
     Biases may be None (no bias).
@@ -41,11 +47,13 @@ def decode(h0: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: Tensor, b_hh: Te
     _checks.tensor("w_ih", w_ih, (3 * H, C), dtype=dtype)
     _checks.tensor("h0", h0, (None, H), dtype=dtype)
     _checks.positive_int("steps", steps)
+    _checks.precision(precision, dtype)
     b_ih = _checks.bias("b_ih", b_ih, 3 * H, w_hh)
     b_hh = _checks.bias("b_hh", b_hh, 3 * H, w_hh)
     b_out = _checks.bias("b_out", b_out, C, w_hh)
     device = _checks.same_device(h0=h0, w_ih=w_ih, b_ih=b_ih, w_hh=w_hh, b_hh=b_hh, w_out=w_out, b_out=b_out)
     name = dispatch.resolve(backend, device, "decode_forward", dtype)
+    w_ih, w_hh, w_out = (_checks.weight_in(precision, w) for w in (w_ih, w_hh, w_out))
     out, hidden = torch.ops.rnngen.decode(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, steps, name)
     return (out, hidden) if return_hidden else out
 

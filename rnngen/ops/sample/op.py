@@ -25,7 +25,7 @@ _MIN_TEMPERATURE = torch.finfo(torch.float32).tiny
 def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Tensor,
            b_out: Tensor | None, steps: int, *, cond: Tensor | None = None, temperature: float = 1.0,
            seed: int = 0, known: Tensor | None = None, mask: Tensor | None = None,
-           row_offset: int = 0, backend: str = "auto") -> Tensor:
+           row_offset: int = 0, backend: str = "auto", precision: str = "fp32") -> Tensor:
     """Draw ``steps`` categorical values per row.
 
     Args:
@@ -42,6 +42,11 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
             is True are forced; without it, entries >= 0 are forced and -1 means "draw".
         row_offset: index of this batch's first row in a larger batch (sharded sampling draws
             the same numbers as one big batch).
+        precision: "fp32" (default), or "bf16" (float32 inputs only): w_hh and w_out are rounded
+            to bfloat16 once; everything else (emb, cond, biases, states, logits, the draw) stays
+            float32. Every backend computes exactly that, so a seed draws the same values on
+            each; the CPU kernel stores the rounded weights in half the bytes, which is faster at
+            small batches.
 
     Returns: LongTensor [B, T] of values in 0..K-1.
     """
@@ -79,6 +84,7 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     _checks.positive_int("row_offset", row_offset, minimum=0)
+    _checks.precision(precision, dtype)
     if (row_offset + B) * steps >= 2**63:
         raise ValueError(f"(row_offset + B) * steps must be below 2**63, got ({row_offset} + {B}) * {steps}")
     if mask is not None:
@@ -100,6 +106,7 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
         seed = seed - 2**64 if seed >= 2**63 else seed  # the int64 with the same bits
     if isinstance(temperature, int):
         temperature = float(temperature)
+    w_hh, w_out = (_checks.weight_in(precision, w.detach()) for w in (w_hh, w_out))
     args = [x.detach() for x in (h0, emb, cond, w_hh, b_hh, w_out, b_out)]
     return torch.ops.rnngen.sample(*args, steps, temperature, seed, row_offset, known, name)
 
