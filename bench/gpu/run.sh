@@ -1,42 +1,72 @@
 #!/usr/bin/env bash
 # The one-shot GPU check of rnngen (see the workplace's gpu-check.md): everything in one go,
-# evidence in one folder ($OUT when set, else bench/results/gpu-<date>).
+# evidence in one folder, inside a fixed time (GPU leases are short).
 #
 #   bash bench/gpu/run.sh          (from anywhere; PYTHON=python3.12 to pick the interpreter)
+#   RNNGEN_GPU_SECONDS=450         the whole script's time; every step's limit is cut to fit it
 #
 # Steps, each under `timeout` so one failure still leaves the rest:
 #   1. nvidia-smi; python, torch, triton, nvcc versions
-#   2. build: pip install --no-build-isolation -e . with RNNGEN_FORCE_CUDA=1 (log kept)
-#   3. GPU tests: tests/test_gpu.py on the cuda and triton backends (float32 and bf16), and the
-#      CPU-side checks of the CUDA sources (tests/test_cuda_sources.py)
-#   4. compute-sanitizer memcheck and racecheck on a short sample run and a scan fwd+bwd run
-#      (and decode fwd+bwd with memcheck)
-#   5. the benchmark suite, python -m rnngen.bench --device cuda (sampling B=64 h=128/256 28x28
-#      vs the eager and CUDA-graph loops, the seed's generator, scan fwd+bwd T=784 vs cuDNN
-#      nn.GRU, FlashRNN where it imports), JSON into the evidence folder; then the cuda backend
-#      again with RNNGEN_CUDA_CLUSTERS=0 (no sm_90 cluster variants)
-#   6. a short table: workload, backend, baseline, speed-up, card; then each step's status
+#   2. build: setup.py build_ext --inplace with RNNGEN_FORCE_CUDA=1 (log kept). Meanwhile the
+#      triton tests run from a copy of the tree (triton needs no build, and the copy keeps them
+#      from importing a half-written .so)
+#   3. after the build, side by side: tests/test_gpu.py on the cuda backend (float32 and bf16),
+#      and compute-sanitizer memcheck and racecheck on short sample, scan and decode runs
+#      (bench/gpu/sanitize_case.py), also with RNNGEN_CUDA_CLUSTERS=0
+#   4. the benchmark alone on the GPU, python -m rnngen.bench --device cuda (sampling, the seed's
+#      generator, scan fwd+bwd T=784 vs cuDNN nn.GRU, CUDA graphs, FlashRNN where it imports)
+#      with the torch.compile baseline off, then the cuda backend with RNNGEN_CUDA_CLUSTERS=0 and
+#      torch.compile on the sampling workloads, as far as the time allows
+#   5. a short table: workload, backend, baseline, speed-up, card; then each step's status
+# Evidence: $OUT when set (the device tool brings back at most 8 files: the JSONs, the step
+# list and a tarball of every log), else bench/results/gpu-<date>.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 PY=${PYTHON:-python}
-EVID=${OUT:-$ROOT/bench/results/gpu-$(date -u +%Y-%m-%dT%H%M)}
-mkdir -p "$EVID"
-STATUS=()
+START=$(date +%s)
+DEADLINE=$(( START + ${RNNGEN_GPU_SECONDS:-3600} ))
+DEST=${OUT:-$ROOT/bench/results/gpu-$(date -u +%Y-%m-%dT%H%M)}
+EVID=$(mktemp -d /tmp/rnngen-gpu-XXXX)
+mkdir -p "$DEST"
+STATUS_FILE=$EVID/steps.log
+: > "$STATUS_FILE"
 
-step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to $EVID/NAME.log, keep going
+left() { echo $(( DEADLINE - $(date +%s) )); }
+
+step() {  # step NAME SECONDS COMMAND...: run with a limit (cut to the time left), log to $EVID/NAME.log
   local name=$1 limit=$2
   shift 2
+  local room=$(( $(left) - 15 ))
+  if (( room < 10 )); then
+    echo "$name: skipped (no time left)" >> "$STATUS_FILE"
+    return 0
+  fi
+  (( limit > room )) && limit=$room
   echo "=== $name (limit ${limit}s)"
-  local start=$(date +%s)
-  timeout --kill-after=20 "$limit" "$@" > "$EVID/$name.log" 2>&1
+  local t0=$(date +%s)
+  timeout --kill-after=10 "$limit" "$@" > "$EVID/$name.log" 2>&1
   local rc=$?
-  tail -25 "$EVID/$name.log"
-  STATUS+=("$name: rc=$rc ($(( $(date +%s) - start )) s)")
-  echo "=== $name: rc=$rc"
+  echo "$name: rc=$rc ($(( $(date +%s) - t0 )) s)" >> "$STATUS_FILE"
+  echo "=== $name: rc=$rc ($(( $(date +%s) - t0 )) s)"
+  tail -6 "$EVID/$name.log"
   return 0
 }
+
+finish() {  # the evidence into $DEST, the step list and the table last
+  cp "$EVID"/bench-gpu*.json "$DEST"/ 2> /dev/null
+  cp "$STATUS_FILE" "$DEST"/steps.log
+  tar czf "$DEST/logs.tar.gz" -C "$EVID" . 2> /dev/null
+  echo
+  echo "=== steps"
+  cat "$STATUS_FILE"
+  for f in "$EVID"/bench-gpu*.json; do
+    [ -f "$f" ] && { echo "--- $(basename "$f")"; "$PY" -m rnngen.bench --from-json "$f" --markdown | grep '^|'; }
+  done
+  echo "evidence: $DEST (total $(( $(date +%s) - START )) s)"
+}
+trap finish EXIT
 
 # 1. the machine
 {
@@ -45,9 +75,20 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to $EVID/NA
   "$PY" -c 'import triton; print("triton", triton.__version__)' || echo "triton: not importable"
   nvcc --version | tail -2 || true
   command -v compute-sanitizer || echo "compute-sanitizer: not on PATH"
-} 2>&1 | tee "$EVID/machine.log"
+} > "$EVID/machine.log" 2>&1
+grep -E "^(python|torch|triton)|Cuda compilation|H100|H200" "$EVID/machine.log"
 
-# 2. build (a toolkit without the cuBLAS/cuSPARSE headers borrows them from torch's nvidia wheels)
+# pytest-xdist where it is installed (the GPU image has it): tests run on 4 workers
+XDIST=$("$PY" -c 'import xdist' 2> /dev/null && echo "-n 4")
+
+# 2. the triton tests (no build needed) from a copy, while the extensions build here
+TRITON_TREE=$(mktemp -d /tmp/rnngen-triton-XXXX)
+cp -r rnngen tests pyproject.toml "$TRITON_TREE"/
+( cd "$TRITON_TREE" && step tests_triton 420 env PYTHONPATH="$TRITON_TREE" RNNGEN_GPU_BACKENDS=triton \
+    TRITON_INTERPRET=0 "$PY" -m pytest -q -p no:cacheprovider $XDIST tests/test_gpu.py ) &
+TRITON_JOB=$!
+
+# a toolkit without the cuBLAS/cuSPARSE headers borrows them from torch's nvidia wheels
 if [ -z "${CUDA_HOME:-}" ] && command -v nvcc > /dev/null; then
   CUDA_HOME=$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")
   [ -f "$CUDA_HOME/include/cuda_runtime_api.h" ] || CUDA_HOME=/usr/local/cuda
@@ -57,46 +98,41 @@ if [ -n "${CUDA_HOME:-}" ] && [ ! -f "$CUDA_HOME/include/cusparse.h" ]; then
   WHEEL_INC=$("$PY" -c 'import os, nvidia; print(next((os.path.join(p, d, "include") for p in nvidia.__path__ for d in ("cu13", "cu12", "cusparse") if os.path.isfile(os.path.join(p, d, "include", "cusparse.h"))), ""))' 2>/dev/null)
   [ -n "$WHEEL_INC" ] && export CPATH="$WHEEL_INC${CPATH:+:$CPATH}"
 fi
-step build 1500 env RNNGEN_FORCE_CUDA=1 MAX_JOBS=${MAX_JOBS:-8} "$PY" -m pip install --no-build-isolation --no-deps -v -e .
+step build 400 env RNNGEN_FORCE_CUDA=1 MAX_JOBS=${MAX_JOBS:-16} "$PY" setup.py build_ext --inplace
+export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}
 "$PY" -c 'import rnngen; print(rnngen.backend_status())' 2>&1 | tee "$EVID/backend_status.log"
 
-# 3. tests
-step tests_cuda 1200 env RNNGEN_GPU_BACKENDS=cuda "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py
-step tests_triton 1800 env RNNGEN_GPU_BACKENDS=triton TRITON_INTERPRET=0 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py
-step tests_cuda_sources 900 "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda_sources.py
-
-# 4. compute-sanitizer on the fused kernels (small shapes: racecheck is slow)
+# 3. the cuda tests and compute-sanitizer side by side (small shapes: racecheck is slow)
+step tests_cuda 300 env RNNGEN_GPU_BACKENDS=cuda "$PY" -m pytest -q -p no:cacheprovider $XDIST tests/test_gpu.py &
+SIDE=($!)
 if command -v compute-sanitizer > /dev/null; then
-  for case in sample scan; do
+  for case in sample scan decode; do
     for tool in memcheck racecheck; do
-      step "sanitizer_${tool}_${case}" 900 compute-sanitizer --tool "$tool" --error-exitcode 1 \
-        "$PY" bench/gpu/sanitize_case.py "$case"
+      step "sanitizer_${tool}_${case}" 240 compute-sanitizer --tool "$tool" --error-exitcode 1 \
+        "$PY" bench/gpu/sanitize_case.py "$case" &
+      SIDE+=($!)
     done
   done
-  step sanitizer_memcheck_decode 900 compute-sanitizer --tool memcheck --error-exitcode 1 \
-    "$PY" bench/gpu/sanitize_case.py decode
   # H = 256 without the sm_90 cluster variants: the one-block path streaming W_hh from global memory
   for case in sample scan; do
-    step "sanitizer_memcheck_${case}_no_clusters" 900 env RNNGEN_CUDA_CLUSTERS=0 compute-sanitizer --tool memcheck \
-      --error-exitcode 1 "$PY" bench/gpu/sanitize_case.py "$case"
+    step "sanitizer_memcheck_${case}_no_clusters" 240 env RNNGEN_CUDA_CLUSTERS=0 compute-sanitizer \
+      --tool memcheck --error-exitcode 1 "$PY" bench/gpu/sanitize_case.py "$case" &
+    SIDE+=($!)
   done
 else
-  STATUS+=("compute-sanitizer: not found, skipped")
+  echo "compute-sanitizer: not found, skipped" >> "$STATUS_FILE"
 fi
+wait "${SIDE[@]}" "$TRITON_JOB"
 
-# 5. the benchmark
-step bench 900 "$PY" -m rnngen.bench --device cuda --compile-timeout 60 --budget ${BENCH_BUDGET:-600} \
+# 4. the benchmark, alone on the GPU
+budget() { echo $(( $(left) - 45 )); }
+step bench 600 "$PY" -m rnngen.bench --device cuda --no-compile --repeats 5 --budget "$(budget)" \
   --json "$EVID/bench-gpu.json"
-# the cuda backend without its sm_90 cluster variants (they only change H >= 256 on sm_90)
-step bench_no_clusters 600 env RNNGEN_CUDA_CLUSTERS=0 "$PY" -m rnngen.bench --device cuda --backends cuda \
-  --no-compile -k sampling -k scan --repeats 3 --json "$EVID/bench-gpu-no-clusters.json"
-
-# 6. summary: the table last
-echo
-echo "=== steps"
-printf '%s\n' "${STATUS[@]}" | tee "$EVID/steps.log"
-echo
-echo "evidence: $EVID"
-for f in "$EVID/bench-gpu.json" "$EVID/bench-gpu-no-clusters.json"; do
-  "$PY" -m rnngen.bench --from-json "$f" --markdown || echo "no benchmark results in $f"
-done
+if (( $(budget) > 30 )); then
+  step bench_no_clusters 300 env RNNGEN_CUDA_CLUSTERS=0 "$PY" -m rnngen.bench --device cuda --backends cuda \
+    --no-compile -k sampling -k scan --repeats 3 --budget "$(( $(budget) / 2 ))" --json "$EVID/bench-gpu-no-clusters.json"
+fi
+if (( $(budget) > 40 )); then
+  step bench_compile 300 "$PY" -m rnngen.bench --device cuda --compile --compile-timeout 60 -k sampling \
+    --repeats 3 --budget "$(budget)" --json "$EVID/bench-gpu-compile.json"
+fi
