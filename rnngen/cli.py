@@ -145,7 +145,8 @@ def _build_model(args, data):
         raise ValueError(f"--conditional needs labelled data; {args.data} has no labels")
     return "PixelGRU", PixelGRU((height, width), channels=channels, levels=data.train.levels,
                                 hidden_size=args.hidden, num_classes=num_classes, dropout=args.dropout,
-                                input_dropout=args.input_dropout, per_column=args.per_column, backend=args.backend)
+                                input_dropout=args.input_dropout, per_column=args.per_column,
+                                weight_dropout=args.weight_dropout, backend=args.backend)
 
 
 def _distributed() -> None:
@@ -164,6 +165,7 @@ def _train(args) -> int:
 
     from .training.trainer import world
 
+    device = _train_device(args.device)
     _distributed()
     torch.manual_seed(args.seed)  # the same initial weights in every process
     if args.resume:
@@ -186,6 +188,7 @@ def _train(args) -> int:
                                  weight_decay=args.weight_decay, warmup=args.warmup, grad_clip=args.grad_clip,
                                  shift=args.shift, eval_every=args.eval_every,
                                  checkpoint_every=args.checkpoint_every, ema=args.ema, seed=args.seed)
+    model.to(device)
     size, rank = world()
     if rank == 0:
         print(f"training {kind} ({sum(p.numel() for p in model.parameters()):,} parameters) on {data.name}: "
@@ -199,6 +202,25 @@ def _train(args) -> int:
     print(f"test bits/dim {metrics['test_bits_per_dim']:.3f} (train {metrics['train_loss_last']:.3f}); "
           f"checkpoint {os.path.join(args.out, CHECKPOINT)}, weights {os.path.join(args.out, 'model.pt')}")
     return 0
+
+
+def _train_device(name: str) -> torch.device:
+    """``--device``, checked before anything is loaded."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device {name!r} is not a device (cpu, cuda, cuda:1, ...)") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {name!r}: rnngen trains on cpu or cuda")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: torch sees no CUDA device here")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices")
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ValueError("--device cuda under torchrun is not supported in this version (the process "
+                             "group is gloo on the CPU); train on one GPU, or on CPUs under torchrun")
+    return device
 
 
 def _export(model, kind: str, data_spec: dict, metrics: dict, path: str) -> None:
@@ -372,7 +394,7 @@ def _demo(args) -> int:
 # the digits by a small sweep (README "Image generation"); small data wants strong dropout,
 # weight decay and a moving average of the weights more than a bigger GRU.
 DEMO = {"hidden": 128, "steps": 4000, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.05, "dropout": 0.4,
-        "input_dropout": 0.25, "shift": 0, "ema": 0.999}
+        "input_dropout": 0.25, "shift": 0, "ema": 0.999, "weight_dropout": 0.0}
 
 
 # --------------------------------------------------------------------------- parser
@@ -407,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dropout", type=float, default=DEMO["dropout"], help="on the hidden states before the head")
     train.add_argument("--input-dropout", type=float, default=DEMO["input_dropout"], help="on each step's input gates")
     train.add_argument("--per-column", action="store_true", help="an input table and head per image column")
+    train.add_argument("--weight-dropout", type=float, default=DEMO["weight_dropout"],
+                       help="DropConnect on the recurrent weights, one mask per batch")
     train.add_argument("--ema", type=float, default=DEMO["ema"],
                        help="weight moving-average decay; the average is evaluated and saved (0: off)")
     train.add_argument("--z-dim", type=int, default=16, help="latent size (seed-vae)")
@@ -423,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     train.add_argument("--force", action="store_true", help="replace a run already in OUT")
     train.add_argument("--no-progress", action="store_true")
+    train.add_argument("--device", default="cpu", help="where to train: cpu, cuda, cuda:1, ... (default cpu)")
     backend_option(train)
     train.set_defaults(run=_train)
 

@@ -139,7 +139,36 @@ def test_argument_checks_name_the_argument():
         model.complete(images, torch.ones(3, 2), labels=torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="hidden_size"):
         PixelGRU(8, hidden_size=0)
+    for bad in (1.0, -0.1, float("nan"), True):
+        with pytest.raises(ValueError, match="weight_dropout"):
+            PixelGRU(8, weight_dropout=bad)
     assert model.sample(0, labels=torch.zeros(0, dtype=torch.long)).shape == (0, 1, 3, 2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_weight_dropout_is_one_dropconnect_mask_on_w_hh_per_batch(backend):
+    """In training the likelihood is the eval-mode likelihood with W_hh replaced by one dropout
+    draw of it (the same mask for every image and step); in eval mode nothing is dropped."""
+    model = _model(hidden=16)
+    model.weight_dropout, model.backend = 0.5, backend
+    images, labels = torch.randint(0, 5, (4, 1, 3, 2)), torch.tensor([0, 1, 2, 0])
+    plain = model(images, labels)
+    model.train()
+    torch.manual_seed(3)
+    dropped = model(images, labels)
+    torch.manual_seed(3)
+    weight = F.dropout(model.weight_hh, 0.5)
+    assert (weight == 0).any() and (weight != 0).any()
+    model.eval()
+    expected = torch.func.functional_call(model, {"weight_hh": weight}, (images, labels))
+    torch.testing.assert_close(dropped, expected)
+    assert not torch.allclose(dropped, plain)
+    torch.testing.assert_close(model(images, labels), plain)  # eval: no dropout
+    # The gradient reaches W_hh through the mask: zero exactly where the mask dropped a weight.
+    model.train()
+    torch.manual_seed(3)
+    model(images, labels).sum().backward()
+    assert (model.weight_hh.grad[weight == 0] == 0).all() and model.weight_hh.grad[weight != 0].abs().sum() > 0
 
 
 def test_seed_vae_discretised_gaussian_is_normalised_and_trains():

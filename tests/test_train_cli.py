@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnngen.cli import main, pretrained_path
+from rnngen.cli import _train_device, main, pretrained_path
 from rnngen.data import load_dataset
 from rnngen.models import PixelGRU, load_model
 from rnngen.training import CheckpointError, TrainSettings, load_checkpoint, save_checkpoint, train
@@ -114,6 +114,28 @@ def _expect_one_line_error(args, match):
     assert code == 2, (stdout, stderr)
     assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert match in stderr, stderr
+
+
+def test_train_device_and_weight_dropout_options(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--out", str(out), "--steps", "3", "--weight-dropout", "0.3",
+                 "--device", "cpu", *TINY]) == 0
+    model, _ = load_model(str(out / "model.pt"))
+    assert model.weight_dropout == 0.3 and model.h0.device.type == "cpu"
+    # Checked before any data is read or folder written, in one line naming the option.
+    _expect_one_line_error(["train", "--out", str(tmp_path / "a"), "--device", "gpu0"], "--device 'gpu0'")
+    _expect_one_line_error(["train", "--out", str(tmp_path / "b"), "--device", "meta"], "cpu or cuda")
+    _expect_one_line_error(["train", "--out", str(tmp_path / "c"), "--weight-dropout", "1"], "weight_dropout")
+    if not torch.cuda.is_available():
+        _expect_one_line_error(["train", "--out", str(tmp_path / "d"), "--device", "cuda"], "no CUDA device")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun: the gloo group keeps training on the CPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match="torchrun"):
+        _train_device("cuda")
+    with pytest.raises(ValueError, match="1 CUDA devices"):
+        _train_device("cuda:1")
+    assert not (tmp_path / "a").exists()
 
 
 class _Hostile:

@@ -7,7 +7,7 @@
 #
 # Steps, each under `timeout` so one failure still leaves the rest:
 #   1. nvidia-smi; python, torch, triton, nvcc versions
-#   2. build: setup.py build_ext --inplace with RNNGEN_FORCE_CUDA=1 (log kept). Meanwhile the
+#   2. build: bench/gpu/build.sh (setup.py build_ext --inplace, CUDA forced; log kept). Meanwhile the
 #      triton tests run from a copy of the tree (triton needs no build, and the copy keeps them
 #      from importing a half-written .so)
 #   3. after the build, side by side: tests/test_gpu.py on the cuda backend (float32 and bf16),
@@ -88,17 +88,7 @@ cp -r rnngen tests pyproject.toml "$TRITON_TREE"/
     TRITON_INTERPRET=0 "$PY" -m pytest -q -p no:cacheprovider $XDIST tests/test_gpu.py ) &
 TRITON_JOB=$!
 
-# a toolkit without the cuBLAS/cuSPARSE headers borrows them from torch's nvidia wheels
-if [ -z "${CUDA_HOME:-}" ] && command -v nvcc > /dev/null; then
-  CUDA_HOME=$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")
-  [ -f "$CUDA_HOME/include/cuda_runtime_api.h" ] || CUDA_HOME=/usr/local/cuda
-  export CUDA_HOME
-fi
-if [ -n "${CUDA_HOME:-}" ] && [ ! -f "$CUDA_HOME/include/cusparse.h" ]; then
-  WHEEL_INC=$("$PY" -c 'import os, nvidia; print(next((os.path.join(p, d, "include") for p in nvidia.__path__ for d in ("cu13", "cu12", "cusparse") if os.path.isfile(os.path.join(p, d, "include", "cusparse.h"))), ""))' 2>/dev/null)
-  [ -n "$WHEEL_INC" ] && export CPATH="$WHEEL_INC${CPATH:+:$CPATH}"
-fi
-step build 400 env RNNGEN_FORCE_CUDA=1 MAX_JOBS=${MAX_JOBS:-16} "$PY" setup.py build_ext --inplace
+step build 400 bash bench/gpu/build.sh
 export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}
 "$PY" -c 'import rnngen; print(rnngen.backend_status())' 2>&1 | tee "$EVID/backend_status.log"
 

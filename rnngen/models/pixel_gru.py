@@ -41,6 +41,9 @@ class PixelGRU(nn.Module):
         latent_size: condition on a latent vector of this size too (0: none).
         dropout: dropout on the hidden states before the output head (training only).
         input_dropout: dropout on each step's input gates (training only).
+        weight_dropout: DropConnect on the recurrent weights W_hh (training only): one mask per
+            batch, shared by every step, so the recurrence itself is regularised without touching
+            the fused scan (the AWD-LSTM recipe; Merity et al., 2017).
         per_column: give every image column its own input table and output head (the tables
             are indexed by column and channel), so the model knows where in a row it is without
             having to count; costs W times the table parameters, no time.
@@ -49,7 +52,8 @@ class PixelGRU(nn.Module):
 
     def __init__(self, image_size, channels: int = 1, levels: int = 256, hidden_size: int = 256,
                  num_classes: int | None = None, latent_size: int = 0, dropout: float = 0.0,
-                 input_dropout: float = 0.0, per_column: bool = False, backend: str = "auto"):
+                 input_dropout: float = 0.0, per_column: bool = False, weight_dropout: float = 0.0,
+                 backend: str = "auto"):
         super().__init__()
         height, width = image_shape(image_size)
         for name, value, low in (("channels", channels, 1), ("levels", levels, 2),
@@ -59,13 +63,13 @@ class PixelGRU(nn.Module):
         if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
                                         or num_classes < 1):
             raise ValueError(f"num_classes must be None or an int >= 1, got {num_classes!r}")
-        for name, value in (("dropout", dropout), ("input_dropout", input_dropout)):
+        for name, value in (("dropout", dropout), ("input_dropout", input_dropout), ("weight_dropout", weight_dropout)):
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0 <= value < 1):
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
         self.image_size, self.channels, self.levels = (height, width), channels, levels
         self.hidden_size, self.num_classes, self.latent_size = hidden_size, num_classes, latent_size
         self.dropout, self.input_dropout, self.backend = float(dropout), float(input_dropout), dispatch.check_name(backend)
-        self.per_column = bool(per_column)
+        self.per_column, self.weight_dropout = bool(per_column), float(weight_dropout)
 
         # The ops' "channels": the period of the tables along the sequence. Step t uses table
         # t % C, which is its channel c, or (column j, channel c) as j*channels + c with per_column.
@@ -94,7 +98,8 @@ class PixelGRU(nn.Module):
         return {"image_size": list(self.image_size), "channels": self.channels, "levels": self.levels,
                 "hidden_size": self.hidden_size, "num_classes": self.num_classes,
                 "latent_size": self.latent_size, "dropout": self.dropout,
-                "input_dropout": self.input_dropout, "per_column": self.per_column}
+                "input_dropout": self.input_dropout, "per_column": self.per_column,
+                "weight_dropout": self.weight_dropout}
 
     @property
     def tables(self) -> int:
@@ -199,7 +204,10 @@ class PixelGRU(nn.Module):
             channel = torch.arange(T - 1, device=x.device) % C
             gi = F.embedding(channel * K + x[:, :-1], self.input_gates.view(C * K, 3 * H))
             gi = F.dropout(gi, self.input_dropout, self.training) + cond[:, None]
-            states = torch.cat([h0[:, None], scan(gi, h0, self.weight_hh, self.bias_hh, backend=self.backend)], 1)
+            weight_hh = self.weight_hh
+            if self.training and self.weight_dropout:
+                weight_hh = F.dropout(weight_hh, self.weight_dropout)
+            states = torch.cat([h0[:, None], scan(gi, h0, weight_hh, self.bias_hh, backend=self.backend)], 1)
         else:
             states = h0[:, None]
         states = F.dropout(states, self.dropout, self.training)

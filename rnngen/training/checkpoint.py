@@ -29,9 +29,20 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, damaged, hostile, or from an incompatible version."""
 
 
+def _on_cpu(value):
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {k: _on_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(v) for v in value)
+    return value
+
+
 def save_checkpoint(path: str, payload: dict) -> None:
-    """Write ``payload`` (plus format and version) to ``path`` atomically."""
-    payload = {"format": FORMAT, "version": VERSION, **payload}
+    """Write ``payload`` (plus format and version) to ``path`` atomically. Tensors are stored on
+    the CPU, so a model trained on a GPU loads anywhere."""
+    payload = {"format": FORMAT, "version": VERSION, **_on_cpu(payload)}
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=directory)
