@@ -92,8 +92,12 @@ void scan_backward(const at::Tensor& grad_out, const at::Tensor& gi, const at::T
     const T_ *hp_p = h_prev.const_data_ptr<T_>(), *gh_p = gh.const_data_ptr<T_>();
     T_ *dgi_p = d_gi.mutable_data_ptr<T_>(), *dgh_p = d_gh.mutable_data_ptr<T_>();
     T_* dh0_p = d_h0.mutable_data_ptr<T_>();
+    // d_b_hh: each chunk of rows sums its own steps' dgh while they are still in cache, into the
+    // slot of its first row; the slots are added in row order below (unused ones hold zeros).
+    std::vector<T_> db(B * 3 * H, T_(0));
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
       const int64_t rows = b1 - b0;
+      T_* db_chunk = db.data() + b0 * 3 * H;
       std::vector<T_> dh(rows * H, T_(0)), direct(rows * H), through_w(rows * H);
       for (int64_t t = T - 1; t >= 0; --t) {
         for (int64_t r = 0; r < rows; ++r) {
@@ -102,17 +106,20 @@ void scan_backward(const at::Tensor& grad_out, const at::Tensor& gi, const at::T
           for (int64_t j = 0; j < H; ++j) dh_r[j] += go_p[bt * H + j];
           gru_row_backward(dh_r, gi_p + bt * 3 * H, gh_p + bt * 3 * H, hp_p + bt * H, dgi_p + bt * 3 * H,
                            dgh_p + bt * 3 * H, direct.data() + r * H, H);
+          for (int64_t j = 0; j < 3 * H; ++j) db_chunk[j] += dgh_p[bt * 3 * H + j];
         }
         gemm(dgh_p + (b0 * T + t) * 3 * H, T * 3 * H, rows, w_back, static_cast<const T_*>(nullptr), through_w.data(), H);
         for (int64_t i = 0; i < rows * H; ++i) dh[i] = direct[i] + through_w[i];
       }
       std::copy(dh.begin(), dh.end(), dh0_p + b0 * H);
     });
+    T_* dbhh_p = d_b_hh.mutable_data_ptr<T_>();
+    std::fill_n(dbhh_p, 3 * H, T_(0));  // also the answer for an empty batch
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t j = 0; j < 3 * H; ++j) dbhh_p[j] += db[b * 3 * H + j];
   });
   // The weight gradient: one GEMM over all steps.
-  const at::Tensor d_gh2 = d_gh.view({B * T, 3 * H});
-  at::mm_out(d_w_hh, d_gh2.t(), h_prev.view({B * T, H}));
-  at::sum_out(d_b_hh, d_gh2, 0);
+  at::mm_out(d_w_hh, d_gh.view({B * T, 3 * H}).t(), h_prev.view({B * T, H}));
 }
 
 }  // namespace
