@@ -15,8 +15,8 @@ from rnngen.cli import main
 from rnngen.training import load_checkpoint
 
 TRAIN = ["train", "--data", "digits", "--hidden", "16", "--batch-size", "16", "--steps", "30", "--dropout", "0",
-         "--input-dropout", "0", "--ema", "0", "--shift", "1", "--eval-every", "0", "--checkpoint-every", "10",
-         "--no-progress"]
+         "--input-dropout", "0", "--weight-dropout", "0", "--ema", "0", "--shift", "1", "--eval-every", "0",
+         "--checkpoint-every", "10", "--no-progress"]
 
 
 def _free_port() -> int:
