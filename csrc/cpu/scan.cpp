@@ -94,10 +94,11 @@ void scan_backward(const at::Tensor& grad_out, const at::Tensor& gi, const at::T
     T_* dh0_p = d_h0.mutable_data_ptr<T_>();
     // d_b_hh: each chunk of rows sums its own steps' dgh while they are still in cache, into the
     // slot of its first row; the slots are added in row order below (unused ones hold zeros).
-    std::vector<T_> db(B * 3 * H, T_(0));
+    // In double: a plain running sum over thousands of steps would lose float32 digits.
+    std::vector<double> db(B * 3 * H, 0.0);
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
       const int64_t rows = b1 - b0;
-      T_* db_chunk = db.data() + b0 * 3 * H;
+      double* db_chunk = db.data() + b0 * 3 * H;
       std::vector<T_> dh(rows * H, T_(0)), direct(rows * H), through_w(rows * H);
       for (int64_t t = T - 1; t >= 0; --t) {
         for (int64_t r = 0; r < rows; ++r) {
@@ -113,10 +114,10 @@ void scan_backward(const at::Tensor& grad_out, const at::Tensor& gi, const at::T
       }
       std::copy(dh.begin(), dh.end(), dh0_p + b0 * H);
     });
-    T_* dbhh_p = d_b_hh.mutable_data_ptr<T_>();
-    std::fill_n(dbhh_p, 3 * H, T_(0));  // also the answer for an empty batch
+    std::vector<double> total(3 * H, 0.0);  // also the answer for an empty batch
     for (int64_t b = 0; b < B; ++b)
-      for (int64_t j = 0; j < 3 * H; ++j) dbhh_p[j] += db[b * 3 * H + j];
+      for (int64_t j = 0; j < 3 * H; ++j) total[j] += db[b * 3 * H + j];
+    std::copy(total.begin(), total.end(), d_b_hh.mutable_data_ptr<T_>());
   });
   // The weight gradient: one GEMM over all steps.
   at::mm_out(d_w_hh, d_gh.view({B * T, 3 * H}).t(), h_prev.view({B * T, H}));
