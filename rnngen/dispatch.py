@@ -44,23 +44,13 @@ def register_kernel(backend: str, name: str, dtypes=None):
     return wrap
 
 
-HUGE_PAGES_FROM = 4 << 20  # bytes
-
-
 def new_output(shape, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     """An uninitialised output buffer for a kernel to fill. With RNNGEN_POISON_OUTPUTS=1 (the
     tests set it) it is filled with NaN (floats) or -7 (integers) first, so any element a kernel
     fails to write shows up in the comparison with the reference."""
     dtype = dtype or like.dtype
     if os.environ.get("RNNGEN_POISON_OUTPUTS", "0") != "1":
-        out = torch.empty(shape, dtype=dtype, device=like.device)
-        if out.device.type == "cpu" and out.nbytes >= HUGE_PAGES_FROM and "cpu" not in _extension_errors:
-            # the kernel's first touch of a fresh buffer this large faults in every 4 KiB page;
-            # huge pages make that 512 times fewer faults (csrc/cpu/gru_kernels.h)
-            _load_extensions()
-            if "cpu" not in _extension_errors:
-                torch.ops.rnngen_cpu.advise_huge_pages(out)
-        return out
+        return torch.empty(shape, dtype=dtype, device=like.device)
     return torch.full(shape, float("nan") if dtype.is_floating_point else -7, dtype=dtype, device=like.device)
 
 

@@ -6,9 +6,6 @@ outputs or of the saved gates (about 1 MB per call here) would grow it by hundre
 """
 
 import gc
-import os
-import pathlib
-import subprocess
 import sys
 
 import pytest
@@ -87,42 +84,3 @@ def test_training_steps_and_sampling_do_not_grow_memory():
 
     growth = _grows(step, warmup=5, calls=100)
     assert growth < ALLOWANCE_MB, f"RSS grew {growth:.1f} MB over 100 training steps"
-
-
-def _vm_flags(address: int) -> list[str]:
-    """The VmFlags of the mapping holding ``address`` (/proc/self/smaps)."""
-    inside = False
-    with open("/proc/self/smaps") as f:
-        for line in f:
-            head = line.split()[0]
-            if "-" in head and not head.endswith(":"):
-                start, end = (int(x, 16) for x in head.split("-"))
-                inside = start <= address < end
-            elif inside and head == "VmFlags:":
-                return line.split()[1:]
-    raise AssertionError(f"no mapping holds {address:#x}")
-
-
-@pytest.mark.skipif(not pathlib.Path("/sys/kernel/mm/transparent_hugepage").exists(),
-                    reason="this kernel has no transparent huge pages")
-@pytest.mark.skipif("cpu" not in rnngen.backends(), reason="needs the CPU extension")
-def test_large_output_buffers_get_huge_page_advice(monkeypatch):
-    """rnngen.dispatch.new_output marks a large CPU buffer's 2 MiB-aligned interior MADV_HUGEPAGE
-    (the "hg" flag) before any kernel touches it, and leaves small ones alone; the values a
-    kernel writes are unaffected (the op tests cover that)."""
-    monkeypatch.setenv("RNNGEN_POISON_OUTPUTS", "0")  # poisoned buffers are touched at once
-    huge = 2 << 20
-    big = rnngen.dispatch.new_output((4 << 20,), torch.empty(0))  # 16 MiB of float32
-    inner = (big.data_ptr() + huge - 1) // huge * huge
-    assert "hg" in _vm_flags(inner)
-    small = rnngen.dispatch.new_output((1 << 18,), torch.empty(0))  # 1 MiB: below the threshold
-    assert "hg" not in _vm_flags(small.data_ptr()) or small.data_ptr() // huge == inner // huge
-
-
-def test_huge_page_advice_can_be_turned_off():
-    code = ("import torch, rnngen, test_memory as m; big = rnngen.dispatch.new_output((4 << 20,), torch.empty(0)); "
-            "inner = (big.data_ptr() + (2 << 20) - 1) // (2 << 20) * (2 << 20); print('hg' in m._vm_flags(inner))")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=pathlib.Path(__file__).parent, env={**os.environ, "RNNGEN_HUGE_PAGES": "0", "RNNGEN_POISON_OUTPUTS": "0"})
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "False"

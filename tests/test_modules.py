@@ -23,17 +23,12 @@ def _grads(module, inputs, outputs, dout):
     return torch.autograd.grad(loss, [*inputs, *params])
 
 
-@pytest.mark.parametrize("buffers", ["small", "huge-pages"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 @pytest.mark.parametrize("config", GRU_CONFIGS, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_fused_gru_equals_nn_gru(backend, config, dtype, buffers, monkeypatch):
+def test_fused_gru_equals_nn_gru(backend, config, dtype):
     if not supported(backend, "scan_forward", dtype):
         pytest.skip(f"{backend} has no {dtype} scan")
-    if buffers == "huge-pages":
-        # every buffer takes the path of the large ones: the input gates written by
-        # rnngen.nn.gru._InputGates into a new_output buffer given huge-page advice
-        monkeypatch.setattr(rnngen.dispatch, "HUGE_PAGES_FROM", 0)
     gru = nn.GRU(**config, dtype=dtype)
     fused = rnngen.FusedPixelGRU(**config, dtype=dtype, backend=backend)
     fused.load_state_dict(gru.state_dict())

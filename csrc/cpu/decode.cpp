@@ -97,7 +97,7 @@ void decode_backward(const at::Tensor& grad_out, const at::Tensor& grad_hidden, 
   const at::Tensor h_prev = at::cat({h0.unsqueeze(1), hidden.narrow(1, 0, T - 1)}, 1);  // [B, T, H]
   const at::Tensor gi = at::addmm(b_ih, out.view({B * T, C}), w_ih.t());
   const at::Tensor gh = at::addmm(b_hh, h_prev.view({B * T, H}), w_hh.t());
-  const at::Tensor d_gi = empty_buffer({B, T, G}, h0.options()), d_gh = empty_buffer({B, T, G}, h0.options());
+  const at::Tensor d_gi = at::empty({B, T, G}, h0.options()), d_gh = at::empty_like(d_gi);
   const at::Tensor d_x = at::empty({B, T, C}, h0.options());
   const PackedWeight w_ih_back = pack_weight(w_ih.t()), w_hh_back = pack_weight(w_hh.t());
   const PackedWeight w_out_back = pack_weight(w_out.t());

@@ -9,7 +9,6 @@
 #include <torch/library.h>
 
 #include "../common/philox.h"
-#include "gru_kernels.h"
 
 // `import rnngen._cpu` loads this library, which runs the TORCH_LIBRARY registrations below.
 extern "C" PyObject* PyInit__cpu(void) {
@@ -36,8 +35,6 @@ at::Tensor philox_uniform_cpu(int64_t seed, const at::Tensor& offset) {
 
 TORCH_LIBRARY(rnngen_cpu, m) {
   m.def("philox_uniform(int seed, Tensor offset) -> Tensor");
-  // For the op layer's output buffers (rnngen.dispatch.new_output): see gru_kernels.h.
-  m.def("advise_huge_pages(Tensor buffer) -> ()");
   m.def("scan_forward(Tensor gi, Tensor h0, Tensor w_hh, Tensor b_hh, Tensor(a!) out, Tensor(b!) gates) -> ()");
   m.def("scan_backward(Tensor grad_out, Tensor gi, Tensor h0, Tensor w_hh, Tensor b_hh, Tensor out, Tensor gates, "
         "Tensor(a!) d_gi, Tensor(b!) d_h0, Tensor(c!) d_w_hh, Tensor(d!) d_b_hh) -> ()");
@@ -53,5 +50,4 @@ TORCH_LIBRARY(rnngen_cpu, m) {
 
 TORCH_LIBRARY_IMPL(rnngen_cpu, CPU, m) {
   m.impl("philox_uniform", &philox_uniform_cpu);
-  m.impl("advise_huge_pages", &rnngen::cpu::advise_huge_pages);
 }

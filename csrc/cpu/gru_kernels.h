@@ -14,15 +14,11 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <omp.h>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 #include <thread>
@@ -38,32 +34,6 @@
 #include "gemm_tiles.h"
 
 namespace rnngen::cpu {
-
-// A large buffer the kernels fill costs a page fault per 4 KiB on its first touch: glibc maps
-// every block over 32 MiB afresh (a [16, 784, 768] float buffer: about 9,400 faults, 8-10 ms of
-// a 120 ms training step here). Asking for transparent huge pages on the buffer's 2 MiB-aligned
-// interior before that touch takes 512 times fewer faults. Advice only: where THP is off or the
-// call fails nothing changes. Buffers under 4 MiB are left alone (glibc reuses those).
-// RNNGEN_HUGE_PAGES=0 turns it off.
-inline void advise_huge_pages(const at::Tensor& t) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr uintptr_t huge = uintptr_t(2) << 20;
-  static const bool enabled = [] {
-    const char* value = std::getenv("RNNGEN_HUGE_PAGES");
-    return value == nullptr || std::strcmp(value, "0") != 0;
-  }();
-  if (!enabled || !t.is_cpu() || t.nbytes() < 2 * huge) return;
-  const uintptr_t start = reinterpret_cast<uintptr_t>(t.data_ptr());
-  const uintptr_t begin = (start + huge - 1) & ~(huge - 1), end = (start + t.nbytes()) & ~(huge - 1);
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-#endif
-}
-
-inline at::Tensor empty_buffer(at::IntArrayRef sizes, const at::TensorOptions& options) {
-  at::Tensor t = at::empty(sizes, options);
-  advise_huge_pages(t);
-  return t;
-}
 
 // exp(x) for float without a library call, so loops of it vectorise: 2^n * p(r) with
 // r = x - n ln2, Cephes' degree-6 polynomial (about 1 ulp). Saturates at ~1.7e38 / 2^-126

@@ -84,7 +84,7 @@ void scan_backward(const at::Tensor& grad_out, const at::Tensor& gi, const at::T
   // are known); then the reverse loop.
   const at::Tensor h_prev = at::cat({h0.unsqueeze(1), out.narrow(1, 0, T - 1)}, 1);  // [B, T, H]
   const at::Tensor gh = gates.numel() ? gates : at::addmm(b_hh, h_prev.view({B * T, H}), w_hh.t());
-  const at::Tensor d_gh = empty_buffer({B, T, 3 * H}, gi.options());
+  const at::Tensor d_gh = at::empty({B, T, 3 * H}, gi.options());
   const PackedWeight w_back = pack_weight(w_hh.t());  // dL/dh_{t-1} += dgh_t @ w_hh
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "rnngen_cpu::scan_backward", [&] {
     using T_ = scalar_t;

@@ -25,40 +25,6 @@ class RNNInputError(ValueError, RuntimeError):
     nn.GRU keeps catching it."""
 
 
-class _InputGates(torch.autograd.Function):
-    """F.linear(x, w, b) for a 2-D x, written into a buffer from rnngen.dispatch.new_output. At
-    the sizes that matter ([B*T, 3H] of 4 MiB and more) a fresh ATen output costs a page fault
-    per 4 KiB on first touch (about 9 ms of a 100 ms training step at B=16, T=784, H=256 on
-    the development VM); new_output asks for huge pages first. The gradients are F.linear's."""
-
-    @staticmethod
-    def forward(x, w, b):
-        out = dispatch.new_output((x.shape[0], w.shape[0]), x)
-        return torch.mm(x, w.t(), out=out) if b is None else torch.addmm(b, x, w.t(), out=out)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        x, w, b = inputs
-        ctx.save_for_backward(x, w)
-        ctx.has_bias = b is not None
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, w = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad
-        return (grad @ w if need_x else None, grad.t() @ x if need_w else None,
-                grad.sum(0) if need_b and ctx.has_bias else None)
-
-
-def _input_gates(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
-    """Every step's input gates, [B, T, 3H], in w's dtype."""
-    big = x.shape[0] * x.shape[1] * w.shape[0] * w.element_size() >= dispatch.HUGE_PAGES_FROM
-    if (x.device.type != "cpu" or not big or torch.is_autocast_enabled("cpu") or torch.compiler.is_compiling()
-            or x.dtype != w.dtype or (b is not None and b.dtype != w.dtype)):
-        return F.linear(x, w, b).to(w.dtype)  # under autocast F.linear may return bf16
-    return _InputGates.apply(x.reshape(-1, x.shape[-1]), w, b).view(x.shape[0], x.shape[1], w.shape[0])
-
-
 class FusedPixelGRU(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
@@ -183,7 +149,7 @@ class FusedPixelGRU(nn.Module):
             w_ih, w_hh = getattr(self, f"weight_ih_l{layer}"), getattr(self, f"weight_hh_l{layer}")
             b_ih = getattr(self, f"bias_ih_l{layer}") if self.bias else None
             b_hh = getattr(self, f"bias_hh_l{layer}") if self.bias else None
-            gi = _input_gates(x, w_ih, b_ih)
+            gi = F.linear(x, w_ih, b_ih).to(w_hh.dtype)  # under autocast F.linear may return bf16
             out = scan(gi, None if hx is None else hx[layer].to(w_hh.dtype), w_hh, b_hh, backend=self.backend)
             h_n.append(out[:, -1] if last is None else out[torch.arange(B, device=x.device), last])
             x = out
