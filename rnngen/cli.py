@@ -502,6 +502,10 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None and value < 1:
             print(f"rnngen {args.command}: error: --{name} must be >= 1, got {value}", file=sys.stderr)
             return 2
+    problem = _output_problem(args)
+    if problem:
+        print(f"rnngen {args.command}: error: {problem}", file=sys.stderr)
+        return 2
     try:
         return args.run(args)
     except KeyboardInterrupt:
@@ -513,6 +517,24 @@ def main(argv: list[str] | None = None) -> int:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(f"rnngen {args.command}: error: {message or type(exc).__name__}", file=sys.stderr)
         return 2
+
+
+# The commands whose --out is a directory (the others write a file there).
+_OUT_DIRS = ("train", "demo")
+
+
+def _output_problem(args) -> str | None:
+    """What is wrong with the output paths, checked before any work starts (None: nothing)."""
+    out = getattr(args, "out", None)
+    if out is not None:
+        if args.command in _OUT_DIRS and os.path.exists(out) and not os.path.isdir(out):
+            return f"--out {out} exists and is not a directory (it is where the run's files go)"
+        if args.command not in _OUT_DIRS and os.path.isdir(out):
+            return f"--out {out} is a directory; give the path of the PNG file to write"
+    save_array = getattr(args, "save_array", None)
+    if save_array is not None and os.path.isdir(save_array):
+        return f"--save-array {save_array} is a directory; give the path of the .npz file to write"
+    return None
 
 
 if __name__ == "__main__":
