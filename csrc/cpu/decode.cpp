@@ -97,7 +97,8 @@ void decode_backward(const at::Tensor& grad_out, const at::Tensor& grad_hidden, 
   const at::Tensor h_prev = at::cat({h0.unsqueeze(1), hidden.narrow(1, 0, T - 1)}, 1);  // [B, T, H]
   const at::Tensor gi = at::addmm(b_ih, out.view({B * T, C}), w_ih.t());
   const at::Tensor gh = at::addmm(b_hh, h_prev.view({B * T, H}), w_hh.t());
-  const at::Tensor d_gi = at::empty({B, T, G}, h0.options()), d_gh = at::empty_like(d_gi);
+  // dgh equals dgi in its r and z parts: only its n part is kept, [B, T, H] (as in scan.cpp).
+  const at::Tensor d_gi = at::empty({B, T, G}, h0.options()), d_gh_n = at::empty({B, T, H}, h0.options());
   const at::Tensor d_x = at::empty({B, T, C}, h0.options());
   const PackedWeight w_ih_back = pack_weight(w_ih.t()), w_hh_back = pack_weight(w_hh.t());
   const PackedWeight w_out_back = pack_weight(w_out.t());
@@ -105,18 +106,19 @@ void decode_backward(const at::Tensor& grad_out, const at::Tensor& grad_hidden, 
     using T_ = scalar_t;
     const T_ *go_p = grad_out.const_data_ptr<T_>(), *gh_in_p = grad_hidden.const_data_ptr<T_>();
     const T_ *gi_p = gi.const_data_ptr<T_>(), *gh_p = gh.const_data_ptr<T_>(), *hp_p = h_prev.const_data_ptr<T_>();
-    T_ *dgi_p = d_gi.mutable_data_ptr<T_>(), *dgh_p = d_gh.mutable_data_ptr<T_>(), *dx_p = d_x.mutable_data_ptr<T_>();
+    T_ *dgi_p = d_gi.mutable_data_ptr<T_>(), *dghn_p = d_gh_n.mutable_data_ptr<T_>(), *dx_p = d_x.mutable_data_ptr<T_>();
     T_* dh0_p = d_h0.mutable_data_ptr<T_>();
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
       const int64_t rows = b1 - b0;
-      std::vector<T_> dh(rows * H, T_(0)), direct(rows * H), via_hh(rows * H), via_out(rows * H);
+      std::vector<T_> dh(rows * H, T_(0)), direct(rows * H), via_hh(rows * H), via_out(rows * H), dgh(rows * G);
       for (int64_t t = T - 1; t >= 0; --t) {
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t bt = (b0 + r) * T + t;
           T_* dh_r = dh.data() + r * H;
           for (int64_t j = 0; j < H; ++j) dh_r[j] += gh_in_p[bt * H + j];
-          gru_row_backward(dh_r, gi_p + bt * G, gh_p + bt * G, hp_p + bt * H, dgi_p + bt * G, dgh_p + bt * G,
+          gru_row_backward(dh_r, gi_p + bt * G, gh_p + bt * G, hp_p + bt * H, dgi_p + bt * G, dgh.data() + r * G,
                            direct.data() + r * H, H);
+          std::copy_n(dgh.data() + r * G + 2 * H, H, dghn_p + bt * H);
         }
         const int64_t first = b0 * T + t;  // rows of step t are T apart in the [B, T, .] buffers
         // dx_t = dL/dout_t + dgi_t @ W_ih;  dh_{t-1} = dh_t * z + dgh_t @ W_hh + dx_t @ W_out
@@ -124,20 +126,24 @@ void decode_backward(const at::Tensor& grad_out, const at::Tensor& grad_hidden, 
         gemm(dgi_p + first * G, T * G, rows, w_ih_back, none, dx_p + first * C, T * C);
         for (int64_t r = 0; r < rows; ++r)
           for (int64_t c = 0; c < C; ++c) dx_p[(first + r * T) * C + c] += go_p[(first + r * T) * C + c];
-        gemm(dgh_p + first * G, T * G, rows, w_hh_back, none, via_hh.data(), H);
+        gemm(dgh.data(), G, rows, w_hh_back, none, via_hh.data(), H);
         gemm(dx_p + first * C, T * C, rows, w_out_back, none, via_out.data(), H);
         for (int64_t i = 0; i < rows * H; ++i) dh[i] = direct[i] + via_hh[i] + via_out[i];
       }
       std::copy(dh.begin(), dh.end(), dh0_p + b0 * H);
     });
   });
-  // Every weight gradient: one GEMM over all steps.
-  const at::Tensor dgi2 = d_gi.view({B * T, G}), dgh2 = d_gh.view({B * T, G}), dx2 = d_x.view({B * T, C});
+  // Every weight gradient: GEMMs over all steps (W_hh's r and z rows from dgi, n rows from dgh's n part).
+  const at::Tensor dgi2 = d_gi.view({B * T, G}), dghn2 = d_gh_n.view({B * T, H}), dx2 = d_x.view({B * T, C});
   const at::Tensor hp2 = h_prev.view({B * T, H});
   at::mm_out(d_w_ih, dgi2.t(), out.view({B * T, C}));
   at::sum_out(d_b_ih, dgi2, 0);
-  at::mm_out(d_w_hh, dgh2.t(), hp2);
-  at::sum_out(d_b_hh, dgh2, 0);
+  at::Tensor d_w_rz = d_w_hh.narrow(0, 0, 2 * H), d_w_n = d_w_hh.narrow(0, 2 * H, H);
+  at::Tensor d_b_rz = d_b_hh.narrow(0, 0, 2 * H), d_b_n = d_b_hh.narrow(0, 2 * H, H);
+  at::mm_out(d_w_rz, dgi2.narrow(1, 0, 2 * H).t(), hp2);
+  at::mm_out(d_w_n, dghn2.t(), hp2);
+  at::sum_out(d_b_rz, dgi2.narrow(1, 0, 2 * H), 0);
+  at::sum_out(d_b_n, dghn2, 0);
   at::mm_out(d_w_out, dx2.t(), hp2);
   at::sum_out(d_b_out, dx2, 0);
 }

@@ -84,13 +84,16 @@ void scan_backward(const at::Tensor& grad_out, const at::Tensor& gi, const at::T
   // are known); then the reverse loop.
   const at::Tensor h_prev = at::cat({h0.unsqueeze(1), out.narrow(1, 0, T - 1)}, 1);  // [B, T, H]
   const at::Tensor gh = gates.numel() ? gates : at::addmm(b_hh, h_prev.view({B * T, H}), w_hh.t());
-  const at::Tensor d_gh = at::empty({B, T, 3 * H}, gi.options());
+  // dgh equals dgi in its r and z parts (gru_row_backward): only its n part is kept for the
+  // weight gradient, [B, T, H] instead of [B, T, 3H] (a fresh 38 MB buffer at B=16, T=784,
+  // H=256 costs its page faults and bandwidth every call).
+  const at::Tensor d_gh_n = at::empty({B, T, H}, gi.options());
   const PackedWeight w_back = pack_weight(w_hh.t());  // dL/dh_{t-1} += dgh_t @ w_hh
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "rnngen_cpu::scan_backward", [&] {
     using T_ = scalar_t;
     const T_ *go_p = grad_out.const_data_ptr<T_>(), *gi_p = gi.const_data_ptr<T_>();
     const T_ *hp_p = h_prev.const_data_ptr<T_>(), *gh_p = gh.const_data_ptr<T_>();
-    T_ *dgi_p = d_gi.mutable_data_ptr<T_>(), *dgh_p = d_gh.mutable_data_ptr<T_>();
+    T_ *dgi_p = d_gi.mutable_data_ptr<T_>(), *dghn_p = d_gh_n.mutable_data_ptr<T_>();
     T_* dh0_p = d_h0.mutable_data_ptr<T_>();
     // d_b_hh: each chunk of rows sums its own steps' dgh while they are still in cache, into the
     // slot of its first row; the slots are added in row order below (unused ones hold zeros).
@@ -99,17 +102,19 @@ void scan_backward(const at::Tensor& grad_out, const at::Tensor& gi, const at::T
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
       const int64_t rows = b1 - b0;
       double* db_chunk = db.data() + b0 * 3 * H;
-      std::vector<T_> dh(rows * H, T_(0)), direct(rows * H), through_w(rows * H);
+      std::vector<T_> dh(rows * H, T_(0)), direct(rows * H), through_w(rows * H), dgh(rows * 3 * H);
       for (int64_t t = T - 1; t >= 0; --t) {
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t bt = (b0 + r) * T + t;
           T_* dh_r = dh.data() + r * H;
+          T_* dgh_r = dgh.data() + r * 3 * H;
           for (int64_t j = 0; j < H; ++j) dh_r[j] += go_p[bt * H + j];
-          gru_row_backward(dh_r, gi_p + bt * 3 * H, gh_p + bt * 3 * H, hp_p + bt * H, dgi_p + bt * 3 * H,
-                           dgh_p + bt * 3 * H, direct.data() + r * H, H);
-          for (int64_t j = 0; j < 3 * H; ++j) db_chunk[j] += dgh_p[bt * 3 * H + j];
+          gru_row_backward(dh_r, gi_p + bt * 3 * H, gh_p + bt * 3 * H, hp_p + bt * H, dgi_p + bt * 3 * H, dgh_r,
+                           direct.data() + r * H, H);
+          for (int64_t j = 0; j < 3 * H; ++j) db_chunk[j] += dgh_r[j];
+          std::copy_n(dgh_r + 2 * H, H, dghn_p + bt * H);
         }
-        gemm(dgh_p + (b0 * T + t) * 3 * H, T * 3 * H, rows, w_back, static_cast<const T_*>(nullptr), through_w.data(), H);
+        gemm(dgh.data(), 3 * H, rows, w_back, static_cast<const T_*>(nullptr), through_w.data(), H);
         for (int64_t i = 0; i < rows * H; ++i) dh[i] = direct[i] + through_w[i];
       }
       std::copy(dh.begin(), dh.end(), dh0_p + b0 * H);
@@ -119,8 +124,11 @@ void scan_backward(const at::Tensor& grad_out, const at::Tensor& gi, const at::T
       for (int64_t j = 0; j < 3 * H; ++j) total[j] += db[b * 3 * H + j];
     std::copy(total.begin(), total.end(), d_b_hh.mutable_data_ptr<T_>());
   });
-  // The weight gradient: one GEMM over all steps.
-  at::mm_out(d_w_hh, d_gh.view({B * T, 3 * H}).t(), h_prev.view({B * T, H}));
+  // The weight gradient: GEMMs over all steps (r and z rows from dgi, n rows from dgh's n part).
+  const at::Tensor hp2 = h_prev.view({B * T, H});
+  at::Tensor d_w_rz = d_w_hh.narrow(0, 0, 2 * H), d_w_n = d_w_hh.narrow(0, 2 * H, H);
+  at::mm_out(d_w_rz, d_gi.view({B * T, 3 * H}).narrow(1, 0, 2 * H).t(), hp2);
+  at::mm_out(d_w_n, d_gh_n.view({B * T, H}).t(), hp2);
 }
 
 }  // namespace
