@@ -142,7 +142,7 @@ void decode_backward(const at::Tensor& grad_out, const at::Tensor& grad_hidden, 
   at::Tensor d_b_rz = d_b_hh.narrow(0, 0, 2 * H), d_b_n = d_b_hh.narrow(0, 2 * H, H);
   at::mm_out(d_w_rz, dgi2.narrow(1, 0, 2 * H).t(), hp2);
   at::mm_out(d_w_n, dghn2.t(), hp2);
-  at::sum_out(d_b_rz, dgi2.narrow(1, 0, 2 * H), 0);
+  d_b_rz.copy_(d_b_ih.narrow(0, 0, 2 * H));  // the same sum of dgi's r and z parts
   at::sum_out(d_b_n, dghn2, 0);
   at::mm_out(d_w_out, dx2.t(), hp2);
   at::sum_out(d_b_out, dx2, 0);
