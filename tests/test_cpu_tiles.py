@@ -1,7 +1,9 @@
-"""The CPU GEMM tiles at every target_clones level the extension is built for (x86-64-v4, -v3,
-baseline): the loader picks one by the CPU, so the tests of the built extension only reach the
-best this machine has. The bf16-pair tiles must give the float32 tiles' results bit for bit
-(precision="bf16" is exact float32 arithmetic on bf16-valued weights). Skipped without g++."""
+"""The CPU GEMM tiles and their packing at every target_clones level the extension is built for
+(x86-64-v4, -v3, baseline): the loader picks one by the CPU, so the tests of the built extension
+only reach the best this machine has. The packing must put every weight where the tiles read it
+(rows in any order, K with and without a remainder of 16), and the bf16-pair tiles must give the
+float32 tiles' results bit for bit (precision="bf16" is exact float32 arithmetic on bf16-valued
+weights). Skipped without g++."""
 
 import pathlib
 import shutil
@@ -22,7 +24,7 @@ def _runs_here(arch: str) -> bool:
 
 @pytest.mark.skipif(CXX is None, reason="needs g++")
 @pytest.mark.parametrize("arch", ARCHES)
-def test_bf16_tiles_equal_float32_tiles(arch, tmp_path):
+def test_packing_and_tiles(arch, tmp_path):
     if not _runs_here(arch):
         pytest.skip(f"this CPU cannot run {arch} code")
     exe = tmp_path / f"tiles_{arch}"

@@ -11,35 +11,38 @@
 namespace rnngen::cpu {
 namespace {
 
-// Fewer rows than threads: the threads split the hidden units (see units_threads). Each one
-// computes the step's output x_t itself (C values: cheaper than another barrier).
+// Fewer rows than threads: the threads split the hidden units (see units_threads); w_hh, b_hh,
+// w_ih and b_ih come regrouped into `threads` slices (slice_order), the weights not yet packed. Each thread computes
+// the step's output x_t itself (C values: cheaper than another barrier).
 template <typename T_>
 void decode_forward_units(const T_* h0_p, const PackedWeight& w_hh, const T_* b_hh, const T_* w_out,
                           const T_* b_out, const PackedWeight& w_ih, const T_* b_ih, T_* out_p, T_* hid_p, int64_t B,
                           int64_t T, int64_t H, int64_t C, int threads) {
+  const int64_t S = H / threads;
   SpinBarrier barrier;
 #pragma omp parallel num_threads(threads)
   {
-    const UnitShare share = unit_share(H);
+    const UnitShare share = unit_share(threads);
 #pragma omp single
     barrier.reset(share.parts);
-    const int part = share.part;
-    const int64_t S = H / share.parts, j0 = part * S;
-    std::vector<T_> gh(B * 3 * S), gi(B * 3 * S), x(B * C);
-    for (int64_t t = 0; t < T && share.active; ++t) {
+    const int64_t s0 = share.slice0, mine = share.slice1 - share.slice0, ld = 3 * S * mine;
+    const int64_t tile0 = 3 * S * s0 / 64, tile1 = 3 * S * share.slice1 / 64;
+    w_hh.pack(tile0, tile1);  // this thread's tiles, into its core's cache
+    w_ih.pack(tile0, tile1);
+    std::vector<T_> gh(B * ld), gi(B * ld), x(B * C);  // per row, per slice of this thread: r|z|n
+    for (int64_t t = 0; t < T && share.active(); ++t) {
       const T_* h_prev = t == 0 ? h0_p : hid_p + (t - 1) * H;
       const int64_t ld_prev = t == 0 ? H : T * H;
       for (int64_t b = 0; b < B; ++b)  // x_t: C dot products (C is small: the seed has C = 1)
         for (int64_t c = 0; c < C; ++c) x[b * C + c] = b_out[c] + dot(h_prev + b * ld_prev, w_out + c * H, H);
-      for (int64_t g = 0; g < 3; ++g) {
-        const int64_t tile0 = (g * H + j0) / 64, tile1 = (g * H + j0 + S) / 64;
-        gemm_columns(h_prev, ld_prev, B, w_hh, tile0, tile1, b_hh, gh.data() + g * S, 3 * S);
-        gemm_columns(x.data(), C, B, w_ih, tile0, tile1, b_ih, gi.data() + g * S, 3 * S);
-      }
+      gemm_columns(h_prev, ld_prev, B, w_hh, tile0, tile1, b_hh, gh.data(), ld);
+      gemm_columns(x.data(), C, B, w_ih, tile0, tile1, b_ih, gi.data(), ld);
       for (int64_t b = 0; b < B; ++b) {
-        gru_units(gi.data() + b * 3 * S, S, gh.data() + b * 3 * S, S, h_prev + b * ld_prev + j0,
-                  hid_p + (b * T + t) * H + j0, S);
-        if (part == 0) std::copy_n(x.data() + b * C, C, out_p + (b * T + t) * C);
+        for (int64_t s = 0; s < mine; ++s) {
+          const int64_t j0 = (s0 + s) * S, at = b * ld + 3 * S * s;
+          gru_units(gi.data() + at, S, gh.data() + at, S, h_prev + b * ld_prev + j0, hid_p + (b * T + t) * H + j0, S);
+        }
+        if (s0 == 0) std::copy_n(x.data() + b * C, C, out_p + (b * T + t) * C);
       }
       barrier.wait();
     }
@@ -51,21 +54,25 @@ void decode_forward(const at::Tensor& h0, const at::Tensor& w_ih, const at::Tens
                     at::Tensor& hidden) {
   const at::AutoDispatchBelowADInplaceOrView below_autograd;  // the weights may require grad
   const int64_t B = h0.size(0), H = h0.size(1), T = out.size(1), C = out.size(2), G = 3 * H;
-  const PackedWeight w_in = pack_weight(w_ih);  // gi = x_t @ w_ih^T + b_ih
   const int threads = units_threads(B, H);
   // Rows split: W_hh and W_out both multiply h_{t-1}, so one pass over h gives gh (columns
-  // 0..3H) and x_t. Units split: W_hh alone (each thread computes x_t as C dot products).
+  // 0..3H) and x_t. Units split: W_hh alone, regrouped by slice (each thread computes x_t as C
+  // dot products), and W_ih the same way.
   const bool few_rows = (threads > 1 ? B : row_grain(B)) < 4;  // bf16 pairs pay off (pack_weight)
-  const PackedWeight w = pack_weight(threads > 1 ? w_hh : at::cat({w_hh, w_out}), few_rows);
-  const at::Tensor bias = at::cat({b_hh, b_out});
+  const bool units = threads > 1;
+  const std::vector<int64_t> order = units ? slice_order(H, threads) : std::vector<int64_t>{};
+  const PackedWeight w_in = pack_weight({w_ih}, false, order, units);  // gi = x_t @ w_ih^T + b_ih
+  const at::Tensor b_in = units ? gates_by_slice(b_ih, H, threads) : b_ih;
+  const PackedWeight w = units ? pack_weight({w_hh}, few_rows, order, true) : pack_weight({w_hh, w_out}, few_rows);
+  const at::Tensor bias = units ? gates_by_slice(b_hh, H, threads) : at::cat({b_hh, b_out});
   const int64_t N = G + C;
   AT_DISPATCH_FLOATING_TYPES(h0.scalar_type(), "rnngen_cpu::decode_forward", [&] {
     using T_ = scalar_t;
-    const T_ *h0_p = h0.const_data_ptr<T_>(), *bias_p = bias.const_data_ptr<T_>(), *bih_p = b_ih.const_data_ptr<T_>();
+    const T_ *h0_p = h0.const_data_ptr<T_>(), *bias_p = bias.const_data_ptr<T_>(), *bih_p = b_in.const_data_ptr<T_>();
     T_ *out_p = out.mutable_data_ptr<T_>(), *hid_p = hidden.mutable_data_ptr<T_>();
-    if (threads > 1) {
-      decode_forward_units(h0_p, w, b_hh.const_data_ptr<T_>(), w_out.const_data_ptr<T_>(), b_out.const_data_ptr<T_>(),
-                           w_in, bih_p, out_p, hid_p, B, T, H, C, threads);
+    if (units) {
+      decode_forward_units(h0_p, w, bias_p, w_out.const_data_ptr<T_>(), b_out.const_data_ptr<T_>(), w_in, bih_p,
+                           out_p, hid_p, B, T, H, C, threads);
       return;
     }
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {

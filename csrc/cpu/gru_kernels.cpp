@@ -11,6 +11,10 @@ RNNGEN_CLONES void gemm_columns_f32(const float* x, int64_t ldx, int64_t rows, c
   gemm_packed_impl(x, ldx, rows, w, tile0, tile1, with_tail, bias, out, ldo);
 }
 
+RNNGEN_CLONES void pack_tiles_f32(const float* const* rows, int64_t K, int64_t tiles, bool pairs, void* dst) {
+  pack_tiles_impl(rows, K, tiles, pairs, dst);
+}
+
 }  // namespace
 
 void gemm(const float* x, int64_t ldx, int64_t rows, const PackedWeight& w, const float* bias, float* out,
@@ -31,6 +35,17 @@ void gemm_columns(const float* x, int64_t ldx, int64_t rows, const PackedWeight&
 void gemm_columns(const double* x, int64_t ldx, int64_t rows, const PackedWeight& w, int64_t tile0, int64_t tile1,
                   const double* bias, double* out, int64_t ldo) {
   gemm_packed_impl(x, ldx, rows, w, tile0, tile1, false, bias, out, ldo);
+}
+
+void pack_tiles(const float* const* rows, int64_t K, int64_t tiles, bool pairs, void* dst) {
+  pack_tiles_f32(rows, K, tiles, pairs, dst);
+}
+
+void pack_tiles(const double* const* rows, int64_t K, int64_t tiles, bool, void* dst) {
+  double* out = static_cast<double*>(dst);
+  for (int64_t tile = 0; tile < tiles; ++tile)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t n = 0; n < 64; ++n) out[(tile * K + k) * 64 + n] = rows[tile * 64 + n][k];
 }
 
 RNNGEN_CLONES float dot(const float* a, const float* b, int64_t n) { return dot_impl(a, b, n); }

@@ -42,43 +42,46 @@ int64_t value_at(const T_* logits, float* scratch, int64_t K, float temperature,
   return draw(scratch, K, temperature, philox_uniform(key, offset));
 }
 
-// Fewer rows than threads (see units_threads): each thread computes its slice of the hidden
-// units' gates and of the logits; after a barrier every thread draws the same value from the
-// shared logits (same inputs, same order: the same number), feeds its units, and the threads
-// meet again before the next step.
+// Fewer rows than threads (see units_threads): each thread computes its slices of the hidden
+// units' gates (w_hh and b_hh come regrouped into `threads` slices, slice_order) and of the
+// logits (w_hh and w_out not yet packed: each thread packs its own tiles); after a barrier every thread draws the same value from the shared logits (same
+// inputs, same order: the same number), feeds its units, and the threads meet again before
+// the next step.
 template <typename T_>
 void sample_units(const T_* h0_p, const T_* emb_p, const T_* cond_p, const PackedWeight& w_hh, const T_* b_hh,
                   const std::vector<PackedWeight>& w_out, const T_* b_out, float temperature, uint64_t key,
                   int64_t row_offset, const int64_t* known, int64_t* val_p, int64_t B, int64_t T, int64_t H,
                   int64_t C, int64_t K, int threads) {
-  const int64_t G = 3 * H;
+  const int64_t G = 3 * H, S = H / threads, KS = K / threads;  // KS: logits per slice
   std::vector<T_> h(h0_p, h0_p + B * H), h_next(B * H), logits(B * K);
   SpinBarrier barrier;
 #pragma omp parallel num_threads(threads)
   {
-    const UnitShare share = unit_share(H, K);
+    const UnitShare share = unit_share(threads);
 #pragma omp single
     barrier.reset(share.parts);
-    const int part = share.part;
-    const int64_t S = H / share.parts, j0 = part * S;
-    const int64_t kt = K / 64 / share.parts, kt0 = part * kt;  // this thread's 64-wide logit tiles
-    std::vector<T_> gh(B * 3 * S), gi(3 * S);
+    const int64_t s0 = share.slice0, s1 = share.slice1, mine = s1 - s0, ld = 3 * S * mine;
+    std::vector<T_> gh(B * ld), gi(3 * S);  // per row, per slice of this thread: r|z|n
     std::vector<float> scratch(K);
+    w_hh.pack(3 * S * s0 / 64, 3 * S * s1 / 64);  // this thread's tiles, into its core's cache
+    for (const PackedWeight& head : w_out) head.pack(KS * s0 / 64, KS * s1 / 64);
     T_ *cur = h.data(), *next = h_next.data();
-    for (int64_t t = 0; t < T && share.active; ++t) {
+    for (int64_t t = 0; t < T && share.active(); ++t) {
       const int64_t c = t % C;
-      for (int64_t g = 0; g < 3; ++g)
-        gemm_columns(cur, H, B, w_hh, (g * H + j0) / 64, (g * H + j0 + S) / 64, b_hh, gh.data() + g * S, 3 * S);
-      gemm_columns(cur, H, B, w_out[c], kt0, kt0 + kt, b_out + c * K, logits.data() + kt0 * 64, K);
+      gemm_columns(cur, H, B, w_hh, 3 * S * s0 / 64, 3 * S * s1 / 64, b_hh, gh.data(), ld);
+      gemm_columns(cur, H, B, w_out[c], KS * s0 / 64, KS * s1 / 64, b_out + c * K, logits.data() + KS * s0, K);
       barrier.wait();
       for (int64_t b = 0; b < B; ++b) {
         const int64_t v = value_at(logits.data() + b * K, scratch.data(), K, temperature, key, row_offset, b, t, T, known);
-        if (part == 0) val_p[b * T + t] = v;
+        if (s0 == 0) val_p[b * T + t] = v;
         if (t + 1 < T) {  // this thread's units of h_{t+1} = GRU(emb[c][v] + cond, h_t)
-          for (int64_t g = 0; g < 3; ++g)
-            for (int64_t i = 0; i < S; ++i)
-              gi[g * S + i] = emb_p[(c * K + v) * G + g * H + j0 + i] + cond_p[b * G + g * H + j0 + i];
-          gru_units(gi.data(), S, gh.data() + b * 3 * S, S, cur + b * H + j0, next + b * H + j0, S);
+          for (int64_t s = 0; s < mine; ++s) {
+            const int64_t j0 = (s0 + s) * S;
+            for (int64_t g = 0; g < 3; ++g)
+              for (int64_t i = 0; i < S; ++i)
+                gi[g * S + i] = emb_p[(c * K + v) * G + g * H + j0 + i] + cond_p[b * G + g * H + j0 + i];
+            gru_units(gi.data(), S, gh.data() + b * ld + 3 * S * s, S, cur + b * H + j0, next + b * H + j0, S);
+          }
         }
       }
       std::swap(cur, next);
@@ -99,7 +102,7 @@ void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond,
   std::vector<PackedWeight> ws;
   std::vector<at::Tensor> biases;
   for (int64_t c = 0; c < C; ++c) {
-    ws.push_back(pack_weight(threads > 1 ? w_out[c] : at::cat({w_hh, w_out[c]}), few_rows));
+    ws.push_back(threads > 1 ? pack_weight({w_out[c]}, few_rows, {}, true) : pack_weight({w_hh, w_out[c]}, few_rows));
     biases.push_back(at::cat({b_hh, b_out[c]}));
   }
   const int64_t N = G + K;
@@ -113,8 +116,10 @@ void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond,
     for (int64_t c = 0; c < C; ++c) bias_p.push_back(biases[c].const_data_ptr<T_>());
     const T_ *h0_p = h0.const_data_ptr<T_>(), *emb_p = emb.const_data_ptr<T_>(), *cond_p = cond.const_data_ptr<T_>();
     if (threads > 1) {
-      sample_units(h0_p, emb_p, cond_p, pack_weight(w_hh, few_rows), b_hh.const_data_ptr<T_>(), ws,
-                   b_out.const_data_ptr<T_>(), temp, key, row_offset, known_p, val_p, B, T, H, C, K, threads);
+      const at::Tensor b_sliced = gates_by_slice(b_hh, H, threads);
+      sample_units(h0_p, emb_p, cond_p, pack_weight({w_hh}, few_rows, slice_order(H, threads), true),
+                   b_sliced.const_data_ptr<T_>(), ws, b_out.const_data_ptr<T_>(), temp, key, row_offset, known_p,
+                   val_p, B, T, H, C, K, threads);
       return;
     }
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {

@@ -11,30 +11,34 @@
 namespace rnngen::cpu {
 namespace {
 
-// Fewer rows than threads: the threads split the hidden units (see units_threads).
+// Fewer rows than threads: the threads split the hidden units (see units_threads). w and b_p
+// are W_hh and b_hh regrouped into `threads` slices (slice_order), w not yet packed.
 template <typename T_>
 void scan_forward_units(const T_* gi_p, const T_* h0_p, const PackedWeight& w, const T_* b_p, T_* out_p,
                         T_* gates_p, int64_t B, int64_t T, int64_t H, int threads) {
+  const int64_t S = H / threads;
   SpinBarrier barrier;
 #pragma omp parallel num_threads(threads)
   {
-    const UnitShare share = unit_share(H);
+    const UnitShare share = unit_share(threads);
 #pragma omp single
     barrier.reset(share.parts);
-    const int64_t S = H / share.parts, j0 = share.part * S;
-    std::vector<T_> gh(B * 3 * S);  // this thread's gates r|z|n of its units, per row
-    for (int64_t t = 0; t < T && share.active; ++t) {
+    const int64_t s0 = share.slice0, mine = share.slice1 - share.slice0, ld = 3 * S * mine;
+    std::vector<T_> gh(B * ld);  // per row, per slice of this thread: its gates r|z|n
+    w.pack(3 * S * s0 / 64, 3 * S * share.slice1 / 64);  // this thread's tiles, into its core's cache
+    for (int64_t t = 0; t < T && share.active(); ++t) {
       const T_* h_prev = t == 0 ? h0_p : out_p + (t - 1) * H;
       const int64_t ld_prev = t == 0 ? H : T * H;
-      for (int64_t g = 0; g < 3; ++g)
-        gemm_columns(h_prev, ld_prev, B, w, (g * H + j0) / 64, (g * H + j0 + S) / 64, b_p, gh.data() + g * S, 3 * S);
-      for (int64_t b = 0; b < B; ++b) {
-        gru_units(gi_p + (b * T + t) * 3 * H + j0, H, gh.data() + b * 3 * S, S, h_prev + b * ld_prev + j0,
-                  out_p + (b * T + t) * H + j0, S);
-        if (gates_p)
-          for (int64_t g = 0; g < 3; ++g)
-            std::copy_n(gh.data() + b * 3 * S + g * S, S, gates_p + (b * T + t) * 3 * H + g * H + j0);
-      }
+      gemm_columns(h_prev, ld_prev, B, w, 3 * S * s0 / 64, 3 * S * share.slice1 / 64, b_p, gh.data(), ld);
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t s = 0; s < mine; ++s) {
+          const int64_t j0 = (s0 + s) * S;
+          const T_* g_s = gh.data() + b * ld + 3 * S * s;
+          gru_units(gi_p + (b * T + t) * 3 * H + j0, H, g_s, S, h_prev + b * ld_prev + j0,
+                    out_p + (b * T + t) * H + j0, S);
+          if (gates_p)
+            for (int64_t g = 0; g < 3; ++g) std::copy_n(g_s + g * S, S, gates_p + (b * T + t) * 3 * H + g * H + j0);
+        }
       barrier.wait();
     }
   }
@@ -44,13 +48,16 @@ void scan_forward(const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& 
                   at::Tensor& out, at::Tensor& gates) {
   const at::AutoDispatchBelowADInplaceOrView below_autograd;  // the weights may require grad
   const int64_t B = gi.size(0), T = gi.size(1), H = h0.size(1);
-  const PackedWeight w = pack_weight(w_hh);  // step t's gates: h_{t-1} @ w_hh^T + b_hh
+  // step t's gates: h_{t-1} @ w_hh^T + b_hh (regrouped by slice when the threads split units)
+  const int threads = units_threads(B, H);
+  const at::Tensor bias = threads > 1 ? gates_by_slice(b_hh, H, threads) : b_hh;
+  const PackedWeight w = threads > 1 ? pack_weight({w_hh}, false, slice_order(H, threads), true) : pack_weight(w_hh);
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "rnngen_cpu::scan_forward", [&] {
     using T_ = scalar_t;
-    const T_ *gi_p = gi.const_data_ptr<T_>(), *h0_p = h0.const_data_ptr<T_>(), *b_p = b_hh.const_data_ptr<T_>();
+    const T_ *gi_p = gi.const_data_ptr<T_>(), *h0_p = h0.const_data_ptr<T_>(), *b_p = bias.const_data_ptr<T_>();
     T_* out_p = out.mutable_data_ptr<T_>();
     T_* gates_p = gates.numel() ? gates.mutable_data_ptr<T_>() : nullptr;  // kept for the backward
-    if (const int threads = units_threads(B, H); threads > 1) {
+    if (threads > 1) {
       scan_forward_units(gi_p, h0_p, w, b_p, out_p, gates_p, B, T, H, threads);
       return;
     }
