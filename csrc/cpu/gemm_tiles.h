@@ -16,8 +16,9 @@ namespace rnngen::cpu {
 // The float GEMM's register-blocked core: RB rows x NT tiles of 64 columns (4 vectors of 16
 // each) of out stay in registers for the whole K loop; each k loads the tiles' weight vectors
 // once for all RB rows, so the loop runs at FMA rate instead of accumulator load/store rate
-// (RB = 4: 16 accumulators). A single row (RB = 1) takes two tiles at once (NT = 2): 8
-// independent FMA chains instead of 4 hide the FMA latency (each column's sum keeps its order).
+// (RB = 4: 16 accumulators). A single row (RB = 1) takes six or two tiles at once (NT = 6, 2):
+// 24 or 8 independent FMA chains instead of 4 hide the FMA and L2 latencies (each column's sum
+// keeps its order).
 typedef float f32x16 __attribute__((vector_size(64), aligned(4), may_alias));
 
 template <int RB, int NT = 1>

@@ -68,8 +68,9 @@ RNNGEN_INLINE T sigmoid(T x) {
 // |x| < 0.625 takes Cephes' odd polynomial x + x^3 P(x^2) instead (about 1 ulp). NaN stays NaN.
 RNNGEN_INLINE float tanh_fast(float x) {
   const float z = x * x;
-  const float p = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z -
-                   3.33332819422e-1f) * z * x + x;
+  const float p =
+      ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z -
+       3.33332819422e-1f) * z * x + x;
   const float q = 1.0f - 2.0f / (1.0f + exp_fast(2.0f * x));
   return std::fabs(x) < 0.625f ? p : q;
 }
@@ -124,6 +125,11 @@ RNNGEN_INLINE void gemm_rows_impl(const T* __restrict__ x, int64_t ldx, int64_t 
   }
 }
 
+// Writes rows[0 .. 64 tiles) (K contiguous values each) as PackedWeight's tiles at dst: float32
+// [tiles][K][64], or [tiles][K][32] bf16 pairs when pairs (float only). In gru_kernels.cpp.
+void pack_tiles(const float* const* rows, int64_t K, int64_t tiles, bool pairs, void* dst);
+void pack_tiles(const double* const* rows, int64_t K, int64_t tiles, bool pairs, void* dst);
+
 // Weights packed for the per-step GEMM out = x @ W^T (W is [N, K]): columns in tiles of 64, each
 // tile's K x 64 block contiguous, so the K loop streams memory in order; the last N % 64
 // rows of W (the last N % 64 columns of out) stay plain, each done as a dot product. (Measured on a Sapphire Rapids core: faster than an
@@ -138,11 +144,6 @@ RNNGEN_INLINE void gemm_rows_impl(const T* __restrict__ x, int64_t ldx, int64_t 
 // which bounds the one-row (B = 1) GEMM. The callers ask for it (pairs_ok) only where each GEMM
 // call has fewer than 4 rows: with 4-row tiles the widening instructions cost more than the
 // bytes saved (measured 10-15% slower at 32 rows a thread).
-// Writes rows[0 .. 64 tiles) (K contiguous values each) as PackedWeight's tiles at dst: float32
-// [tiles][K][64], or [tiles][K][32] bf16 pairs when pairs (float only). In gru_kernels.cpp.
-void pack_tiles(const float* const* rows, int64_t K, int64_t tiles, bool pairs, void* dst);
-void pack_tiles(const double* const* rows, int64_t K, int64_t tiles, bool pairs, void* dst);
-
 struct PackedWeight {
   int64_t K = 0, N = 0, tiles = 0;
   bool bf16 = false;
@@ -236,8 +237,7 @@ RNNGEN_INLINE T dot_impl(const T* a, const T* b, int64_t n) {
 
 // Tiles [tile0, tile1) of the packed weight (tile_size elements of W each: float32 or bf16
 // pairs, which picks the gemm_tile overload): rows in blocks of 4, then the rest one at a time,
-// six tiles at once (24 accumulators: measured 1.6x the two-tile form for a 384 x 256 block
-// streamed from L2 on a Sapphire Rapids core), then two, then one.
+// six tiles at once (24 accumulators), then two, then one.
 template <typename T, typename W>
 RNNGEN_INLINE void gemm_tiles(const T* x, int64_t ldx, int64_t rows, const W* packed, int64_t tile_size, int64_t K,
                               int64_t tile0, int64_t tile1, const T* bias, T* out, int64_t ldo) {

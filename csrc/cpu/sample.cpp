@@ -44,9 +44,9 @@ int64_t value_at(const T_* logits, float* scratch, int64_t K, float temperature,
 
 // Fewer rows than threads (see units_threads): each thread computes its slices of the hidden
 // units' gates (w_hh and b_hh come regrouped into `threads` slices, slice_order) and of the
-// logits (w_hh and w_out not yet packed: each thread packs its own tiles); after a barrier every thread draws the same value from the shared logits (same
-// inputs, same order: the same number), feeds its units, and the threads meet again before
-// the next step.
+// logits (w_hh and w_out not yet packed: each thread packs its own tiles); after a barrier
+// every thread draws the same value from the shared logits (same inputs, same order: the same
+// number), feeds its units, and the threads meet again before the next step.
 template <typename T_>
 void sample_units(const T_* h0_p, const T_* emb_p, const T_* cond_p, const PackedWeight& w_hh, const T_* b_hh,
                   const std::vector<PackedWeight>& w_out, const T_* b_out, float temperature, uint64_t key,
