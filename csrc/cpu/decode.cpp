@@ -12,8 +12,9 @@ namespace rnngen::cpu {
 namespace {
 
 // Fewer rows than threads: the threads split the hidden units (see units_threads); w_hh, b_hh,
-// w_ih and b_ih come regrouped into `threads` slices (slice_order), the weights not yet packed. Each thread computes
-// the step's output x_t itself (C values: cheaper than another barrier).
+// w_ih and b_ih come regrouped into `threads` slices (slice_order), the weights not yet packed
+// (each thread packs its own tiles). Each thread computes the step's output x_t itself (C
+// values: cheaper than another barrier).
 template <typename T_>
 void decode_forward_units(const T_* h0_p, const PackedWeight& w_hh, const T_* b_hh, const T_* w_out,
                           const T_* b_out, const PackedWeight& w_ih, const T_* b_ih, T_* out_p, T_* hid_p, int64_t B,
