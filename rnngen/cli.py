@@ -133,11 +133,14 @@ def _info(args) -> int:
 
 def _build_model(args, data):
     from .models import PixelGRU, SeedVAE
+    from .training.augment import augmentation_count
 
     channels, height, width = data.train.shape
     if args.model == "seed-vae":
         if channels != 1:
             raise ValueError("--model seed-vae generates grey images; use --channels 1")
+        if args.augment != "none":
+            raise ValueError("--augment needs a model that is told the transform: use --model pixelgru")
         return "SeedVAE", SeedVAE((height, width), levels=data.train.levels, z_dim=args.z_dim,
                                   hidden_size=args.hidden, backend=args.backend)
     num_classes = data.train.num_classes if (args.conditional and data.train.labels is not None) else None
@@ -146,7 +149,9 @@ def _build_model(args, data):
     return "PixelGRU", PixelGRU((height, width), channels=channels, levels=data.train.levels,
                                 hidden_size=args.hidden, num_classes=num_classes, dropout=args.dropout,
                                 input_dropout=args.input_dropout, per_column=args.per_column,
-                                weight_dropout=args.weight_dropout, backend=args.backend)
+                                weight_dropout=args.weight_dropout,
+                                augmentations=0 if args.augment == "none" else augmentation_count(args.augment),
+                                backend=args.backend)
 
 
 def _distributed() -> None:
@@ -186,7 +191,8 @@ def _train(args) -> int:
         kind, model = _build_model(args, data)
         settings = TrainSettings(steps=args.steps or RECIPE["steps"], batch_size=args.batch_size, lr=args.lr,
                                  weight_decay=args.weight_decay, warmup=args.warmup, grad_clip=args.grad_clip,
-                                 shift=args.shift, eval_every=args.eval_every,
+                                 shift=args.shift, augment=args.augment, p_identity=args.p_identity,
+                                 eval_every=args.eval_every,
                                  checkpoint_every=args.checkpoint_every, ema=args.ema, seed=args.seed)
     model.to(device)
     size, rank = world()
@@ -393,7 +399,8 @@ def _demo(args) -> int:
 # The demo's training recipe: chosen on the digits by a sweep (README "Results on the built-in
 # digits"); small data wants strong dropout, weight decay and a moving average of the weights.
 DEMO = {"hidden": 128, "steps": 4000, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.05, "dropout": 0.4,
-        "input_dropout": 0.25, "shift": 0, "ema": 0.999, "weight_dropout": 0.0}
+        "input_dropout": 0.25, "shift": 0, "ema": 0.999, "weight_dropout": 0.0, "augment": "none",
+        "p_identity": 0.5}
 # `rnngen train`'s defaults and the bundled model: twice the width, held back by DropConnect on
 # W_hh (a GPU sweep of 14 runs: it helps at hidden 256 and 512 and hurts at 128). About twice
 # the demo's training time, so the demo keeps the smaller recipe.
@@ -444,6 +451,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--warmup", type=int, default=100)
     train.add_argument("--grad-clip", type=float, default=1.0)
     train.add_argument("--shift", type=int, default=RECIPE["shift"], help="augment by shifts of up to this many pixels")
+    train.add_argument("--augment", choices=["none", "flips", "dihedral"], default=RECIPE["augment"],
+                       help="distribution augmentation: also train on flipped (and rotated) images, the model "
+                            f"told which transform made each (default {RECIPE['augment']})")
+    train.add_argument("--p-identity", type=float, default=RECIPE["p_identity"],
+                       help="with --augment: the share of training images left as they are")
     train.add_argument("--eval-every", type=int, default=500)
     train.add_argument("--checkpoint-every", type=int, default=500)
     train.add_argument("--seed", type=int, default=0)

@@ -12,26 +12,29 @@ from helpers import BACKENDS
 from rnngen.models import PixelGRU, SeedVAE
 
 
-def _model(channels=1, levels=5, hidden=8, size=(3, 2), num_classes=3, per_column=False):
+def _model(channels=1, levels=5, hidden=8, size=(3, 2), num_classes=3, per_column=False, augmentations=0):
     torch.manual_seed(0)
     model = PixelGRU(size, channels=channels, levels=levels, hidden_size=hidden, num_classes=num_classes,
-                     per_column=per_column, backend="reference")
+                     per_column=per_column, augmentations=augmentations, backend="reference")
     with torch.no_grad():  # away from the zero/symmetric initial values
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.3)
     return model.eval()
 
 
-def _truth_nll(model, images, labels):
-    """Step by step with torch.gru_cell, in float64: h_0 from the label, then each sub-pixel's
-    log-probability from its channel's head and its value fed on through its channel's table
-    (with per_column: the table of its column and channel)."""
+def _truth_nll(model, images, labels, augmentation=None):
+    """Step by step with torch.gru_cell, in float64: h_0 from the label (and the augmentation),
+    then each sub-pixel's log-probability from its channel's head and its value fed on through its
+    channel's table (with per_column: the table of its column and channel)."""
     m = {k: v.double() for k, v in model.state_dict().items()}
     C, K, H = model.channels, model.levels, model.hidden_size
     W = model.image_size[1]
     seq = images.long().permute(0, 2, 3, 1).reshape(len(images), -1)
     h = torch.tanh(m["h0"] + m["class_h0.weight"][labels])
     cond = m["class_gates.weight"][labels]
+    if augmentation is not None:
+        h = torch.tanh(m["h0"] + m["class_h0.weight"][labels] + m["augmentation_h0.weight"][augmentation])
+        cond = cond + m["augmentation_gates.weight"][augmentation]
     eye, zero = torch.eye(3 * H, dtype=torch.float64), torch.zeros(3 * H, dtype=torch.float64)
     total = torch.zeros(len(images), dtype=torch.float64)
     for t in range(seq.shape[1]):
@@ -56,6 +59,37 @@ def test_nll_matches_a_step_by_step_loop(backend, channels, per_column):
     torch.testing.assert_close(model.bits_per_dim(images, labels), nll / (6 * channels * math.log(2)))
     nll.sum().backward()  # the fused scan's backward runs
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_augmentation_conditions_like_a_second_label():
+    """A model trained with distribution augmentation is told each image's transform through h_0
+    and the gates; everything that is not told (likelihood, sampling) means the identity, 0."""
+    model = _model(augmentations=4)
+    images = torch.randint(0, 5, (4, 1, 3, 2))
+    labels, augmentation = torch.tensor([0, 2, 1, 2]), torch.tensor([3, 0, 1, 2])
+    nll = model(images, labels, augmentation=augmentation)
+    torch.testing.assert_close(nll.double(), _truth_nll(model, images, labels, augmentation), rtol=1e-5, atol=1e-5)
+    identity = _truth_nll(model, images, labels, torch.zeros(4, dtype=torch.long))
+    torch.testing.assert_close(model(images, labels).double(), identity, rtol=1e-5, atol=1e-5)
+    assert (nll.double() - identity).abs()[[0, 2, 3]].min() > 1e-3  # the transform matters
+    # Sampling uses the identity: the same images as a model whose h_0 and gates hold its rows.
+    plain = _model()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("augmentation")})
+    with torch.no_grad():
+        plain.h0.copy_(model.h0 + model.augmentation_h0.weight[0])
+        plain.class_gates.weight.copy_(model.class_gates.weight + model.augmentation_gates.weight[0])
+    assert torch.equal(model.sample(6, labels=torch.arange(6) % 3, seed=1),
+                       plain.sample(6, labels=torch.arange(6) % 3, seed=1))
+    with pytest.raises(ValueError, match="augmentation must be in 0..3"):
+        model(images, labels, augmentation=torch.tensor([0, 1, 2, 4]))
+    with pytest.raises(ValueError, match=r"augmentation must have shape \[4\]"):
+        model(images, labels, augmentation=torch.tensor([0, 1]))
+    with pytest.raises(TypeError, match="augmentation must be integers"):
+        model(images, labels, augmentation=torch.zeros(4))
+    with pytest.raises(ValueError, match="augmentations=0"):
+        _model()(images, labels, augmentation=augmentation)
+    with pytest.raises(ValueError, match="augmentations"):
+        PixelGRU(8, augmentations=-1)
 
 
 @pytest.mark.parametrize("channels,size,per_column,num_classes", [(1, (2, 2), True, None), (2, (1, 2), True, 3),

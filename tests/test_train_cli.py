@@ -40,16 +40,18 @@ def test_train_writes_checkpoint_and_metrics_and_the_loss_falls(tmp_path, capsys
     assert "test bits/dim" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("ema", [0.0, 0.9])
-def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, ema):
+@pytest.mark.parametrize("ema,augment", [(0.0, "none"), (0.9, "none"), (0.0, "dihedral")])
+def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, ema, augment):
     data = load_dataset("digits")
     meta = {"model": "PixelGRU", "data": {"spec": "digits"}}
 
     def fresh():
         torch.manual_seed(0)
-        return PixelGRU(8, levels=17, hidden_size=16, num_classes=10, dropout=0.2, backend="reference")
+        return PixelGRU(8, levels=17, hidden_size=16, num_classes=10, dropout=0.2, backend="reference",
+                        augmentations=8 if augment == "dihedral" else 0)
 
-    settings = TrainSettings(steps=12, batch_size=8, shift=1, eval_every=0, checkpoint_every=5, ema=ema)
+    settings = TrainSettings(steps=12, batch_size=8, shift=1, eval_every=0, checkpoint_every=5, ema=ema,
+                             augment=augment)
     whole = fresh()
     train(whole, data, str(tmp_path / "a"), settings, meta=meta, progress=False)
     # "Killed" after step 10: keep the checkpoint of step 10, start a new process' model from scratch.
@@ -114,6 +116,26 @@ def _expect_one_line_error(args, match):
     assert code == 2, (stdout, stderr)
     assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert match in stderr, stderr
+
+
+def test_distribution_augmentation_option(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--out", str(out), "--steps", "3", "--augment", "dihedral",
+                 "--p-identity", "0.25", *TINY]) == 0
+    model, _ = load_model(str(out / "model.pt"))
+    settings = load_checkpoint(str(out / "checkpoint.pt"))["train"]
+    assert model.augmentations == 8 and settings["augment"] == "dihedral" and settings["p_identity"] == 0.25
+    assert main(["eval", "--checkpoint", str(out / "model.pt")]) == 0
+    _expect_one_line_error(["train", "--out", str(tmp_path / "a"), "--augment", "dihedral", "--model", "seed-vae"],
+                           "--augment")
+    _expect_one_line_error(["train", "--out", str(tmp_path / "b"), "--augment", "flips", "--p-identity", "2"],
+                           "p_identity")
+    data = load_dataset("digits")
+    with pytest.raises(ValueError, match="conditioned on 8 augmentations"):  # a model not told the transform
+        train(PixelGRU(8, levels=17, hidden_size=4, num_classes=10), data, str(tmp_path / "c"),
+              TrainSettings(steps=1, augment="dihedral"), meta={"model": "PixelGRU", "data": {}}, progress=False)
+    with pytest.raises(ValueError, match="augment must be one of"):
+        TrainSettings(augment="rotate")
 
 
 def test_train_device_and_weight_dropout_options(tmp_path, monkeypatch):

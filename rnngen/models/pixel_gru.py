@@ -47,17 +47,24 @@ class PixelGRU(nn.Module):
         per_column: give every image column its own input table and output head (the tables
             are indexed by column and channel), so the model knows where in a row it is without
             having to count; costs W times the table parameters, no time.
+        augmentations: condition on which of this many training-time transforms (rotations,
+            flips; see rnngen.training.augment) made the image, through h_0 and the conditioning
+            gates like a class label (0: none). This is distribution augmentation (Jun et al.,
+            2020): the model learns from the transformed images without having to assign them
+            probability as real ones. Transform 0 is the identity, and everything but training
+            (likelihoods, sampling, completion) uses it unless told otherwise.
         backend: backend of the fused ops ("auto", "reference", "cpu", "triton", "cuda").
     """
 
     def __init__(self, image_size, channels: int = 1, levels: int = 256, hidden_size: int = 256,
                  num_classes: int | None = None, latent_size: int = 0, dropout: float = 0.0,
                  input_dropout: float = 0.0, per_column: bool = False, weight_dropout: float = 0.0,
-                 backend: str = "auto"):
+                 augmentations: int = 0, backend: str = "auto"):
         super().__init__()
         height, width = image_shape(image_size)
         for name, value, low in (("channels", channels, 1), ("levels", levels, 2),
-                                 ("hidden_size", hidden_size, 1), ("latent_size", latent_size, 0)):
+                                 ("hidden_size", hidden_size, 1), ("latent_size", latent_size, 0),
+                                 ("augmentations", augmentations, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
@@ -70,6 +77,7 @@ class PixelGRU(nn.Module):
         self.hidden_size, self.num_classes, self.latent_size = hidden_size, num_classes, latent_size
         self.dropout, self.input_dropout, self.backend = float(dropout), float(input_dropout), dispatch.check_name(backend)
         self.per_column, self.weight_dropout = bool(per_column), float(weight_dropout)
+        self.augmentations = augmentations
 
         # The ops' "channels": the period of the tables along the sequence. Step t uses table
         # t % C, which is its channel c, or (column j, channel c) as j*channels + c with per_column.
@@ -89,6 +97,11 @@ class PixelGRU(nn.Module):
         if latent_size:
             self.latent_h0 = nn.Linear(latent_size, H)
             self.latent_gates = nn.Linear(latent_size, 3 * H, bias=False)
+        if augmentations:
+            self.augmentation_h0 = nn.Embedding(augmentations, H)
+            self.augmentation_gates = nn.Embedding(augmentations, 3 * H)
+            nn.init.normal_(self.augmentation_h0.weight, std=0.5)
+            nn.init.normal_(self.augmentation_gates.weight, std=0.1)
 
     # ------------------------------------------------------------------ configuration
 
@@ -99,7 +112,7 @@ class PixelGRU(nn.Module):
                 "hidden_size": self.hidden_size, "num_classes": self.num_classes,
                 "latent_size": self.latent_size, "dropout": self.dropout,
                 "input_dropout": self.input_dropout, "per_column": self.per_column,
-                "weight_dropout": self.weight_dropout}
+                "weight_dropout": self.weight_dropout, "augmentations": self.augmentations}
 
     @property
     def tables(self) -> int:
@@ -116,7 +129,8 @@ class PixelGRU(nn.Module):
 
     # ------------------------------------------------------------------ conditioning
 
-    def _condition(self, n: int, labels: Tensor | None, latents: Tensor | None) -> tuple[Tensor, Tensor]:
+    def _condition(self, n: int, labels: Tensor | None, latents: Tensor | None,
+                   augmentation: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """h_0 [n, H] and conditioning gates [n, 3H] for a batch of n images."""
         H = self.hidden_size
         pre_h0 = self.h0.expand(n, H)
@@ -140,22 +154,33 @@ class PixelGRU(nn.Module):
             cond = cond + self.latent_gates(latents)
         elif latents is not None:
             raise ValueError("latents given, but this model has latent_size=0")
+        if self.augmentations:
+            index = (torch.zeros(n, dtype=torch.long, device=self.h0.device) if augmentation is None
+                     else self._check_index("augmentation", augmentation, n, self.augmentations))
+            pre_h0 = pre_h0 + self.augmentation_h0(index)
+            cond = cond + self.augmentation_gates(index)
+        elif augmentation is not None:
+            raise ValueError("augmentation given, but this model has augmentations=0")
         return torch.tanh(pre_h0), cond
 
     def _check_labels(self, labels, n: int) -> Tensor:
         if labels is None:
             raise ValueError(f"labels are required: this model is class-conditional ({self.num_classes} classes)")
-        if isinstance(labels, Tensor):
-            labels = self._to_model_device("labels", labels)
-        labels = torch.as_tensor(labels, device=self.h0.device)
-        if labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
-            raise TypeError(f"labels must be integers, got {labels.dtype}")
-        if labels.shape != (n,):
-            raise ValueError(f"labels must have shape [{n}], got {list(labels.shape)}")
-        if n and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(f"labels must be in 0..{self.num_classes - 1}, got values "
-                             f"{labels.min().item()}..{labels.max().item()}")
-        return labels.long()
+        return self._check_index("labels", labels, n, self.num_classes)
+
+    def _check_index(self, name: str, index, n: int, count: int) -> Tensor:
+        """``index`` (a class label or augmentation per image) as a LongTensor [n] in 0..count-1."""
+        if isinstance(index, Tensor):
+            index = self._to_model_device(name, index)
+        index = torch.as_tensor(index, device=self.h0.device)
+        if index.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+            raise TypeError(f"{name} must be integers, got {index.dtype}")
+        if index.shape != (n,):
+            raise ValueError(f"{name} must have shape [{n}], got {list(index.shape)}")
+        if n and (index.min() < 0 or index.max() >= count):
+            raise ValueError(f"{name} must be in 0..{count - 1}, got values "
+                             f"{index.min().item()}..{index.max().item()}")
+        return index.long()
 
     # ------------------------------------------------------------------ layout
 
@@ -189,16 +214,19 @@ class PixelGRU(nn.Module):
 
     # ------------------------------------------------------------------ likelihood
 
-    def forward(self, images: Tensor, labels: Tensor | None = None, latents: Tensor | None = None) -> Tensor:
-        """Negative log-likelihood of each image in nats, [N] (teacher forcing)."""
-        return self.log_prob_terms(images, labels, latents).sum(dim=1)
+    def forward(self, images: Tensor, labels: Tensor | None = None, latents: Tensor | None = None,
+                augmentation: Tensor | None = None) -> Tensor:
+        """Negative log-likelihood of each image in nats, [N] (teacher forcing). ``augmentation``
+        [N]: which training transform made each image (models with ``augmentations``; default
+        the identity)."""
+        return self.log_prob_terms(images, labels, latents, augmentation).sum(dim=1)
 
-    def log_prob_terms(self, images: Tensor, labels=None, latents=None) -> Tensor:
+    def log_prob_terms(self, images: Tensor, labels=None, latents=None, augmentation=None) -> Tensor:
         """Per-sub-pixel negative log-likelihood in nats, [N, T] (raster order)."""
         x = self._to_sequence(images)
         n, T = x.shape
         C, K, H = self.tables, self.levels, self.hidden_size
-        h0, cond = self._condition(n, labels, latents)
+        h0, cond = self._condition(n, labels, latents, augmentation)
         if T > 1:
             # Input gates of steps 1..T-1: the previous sub-pixel's row of its channel's table.
             channel = torch.arange(T - 1, device=x.device) % C

@@ -2,7 +2,8 @@
 
 Any model whose ``forward(images, labels)`` returns each image's loss in nats (negative
 log-likelihood, or a bound on it) and that has ``steps`` (values per image) trains here: AdamW,
-linear warm-up then cosine decay, gradient clipping, optional augmentation by small shifts,
+linear warm-up then cosine decay, gradient clipping, optional augmentation by small shifts
+or distribution augmentation (``augment``: rotations and flips the model is told about),
 periodic test bits/dim, atomic checkpoints and ``metrics.json``.
 
 Every step's batch, shifts and dropout masks come from generators seeded by (seed, step), so a
@@ -27,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import DataSplit, ImageDataset
+from .augment import augment, augmentation_count
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 CHECKPOINT = "checkpoint.pt"
@@ -42,6 +44,9 @@ class TrainSettings:
     warmup: int = 100             # steps of linear warm-up
     grad_clip: float = 1.0        # max gradient norm (0: none)
     shift: int = 0                # augmentation: shift each image by up to this many pixels
+    augment: str = "none"         # distribution augmentation (training.augment): none, flips or
+                                  # dihedral; the model must be conditioned on that many transforms
+    p_identity: float = 0.5       # with augment: the share of images left as they are
     eval_every: int = 250         # steps between test bits/dim evaluations (0: only at the end)
     checkpoint_every: int = 500   # steps between checkpoints (0: only at the end)
     ema: float = 0.0              # decay of an exponential moving average of the weights, which
@@ -49,7 +54,13 @@ class TrainSettings:
     seed: int = 0
 
     def __post_init__(self):
+        augmentation_count(self.augment)
+        if isinstance(self.p_identity, bool) or not (isinstance(self.p_identity, (int, float))
+                                                      and 0 <= self.p_identity <= 1):
+            raise ValueError(f"p_identity must be in [0, 1], got {self.p_identity!r}")
         for f in fields(self):
+            if f.name in ("augment", "p_identity"):
+                continue
             value = getattr(self, f.name)
             kind = float if f.type in ("float", float) else int
             if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
@@ -143,6 +154,11 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
         raise ValueError(f"batch_size ({settings.batch_size}, the global batch) must be a multiple of the "
                          f"number of processes ({size})")
     share = slice(rank * settings.batch_size // size, (rank + 1) * settings.batch_size // size)
+    transforms = augmentation_count(settings.augment)
+    if transforms > 1 and getattr(model, "augmentations", 0) < transforms:
+        raise ValueError(f"augment={settings.augment!r} needs a model conditioned on {transforms} augmentations "
+                         f"(e.g. PixelGRU(..., augmentations={transforms})); this one has "
+                         f"{getattr(model, 'augmentations', 0)}")
     main = rank == 0
     trained = model
     if size > 1:
@@ -189,12 +205,17 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
                desc="train", unit="step", dynamic_ncols=True)
     for step in bar:
         index = batch_indices(len(data.train), settings.batch_size, settings.seed, step)
-        images = shift_images(data.train.images[index], settings.shift, _generator(settings.seed, step, 1))[share]
+        images = shift_images(data.train.images[index], settings.shift, _generator(settings.seed, step, 1))
+        extra = {}
+        if transforms > 1:
+            images, which = augment(images, settings.augment, settings.p_identity, _generator(settings.seed, step, 3))
+            extra["augmentation"] = which[share]
+        images = images[share]
         labels = data.train.labels[index][share] if conditional else None
         torch.manual_seed(_generator(settings.seed, step, 2).initial_seed() + 7919 * rank)   # dropout masks
         for group in optimizer.param_groups:
             group["lr"] = settings.learning_rate(step)
-        loss = trained(images, labels).mean() / (model.steps * math.log(2))    # bits per dim
+        loss = trained(images, labels, **extra).mean() / (model.steps * math.log(2))    # bits per dim
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if settings.grad_clip:
