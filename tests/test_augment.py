@@ -37,6 +37,8 @@ def test_augment_draws_the_identity_at_its_rate_and_applies_what_it_reports():
         assert torch.equal(out[i], transform(images[i:i + 1], "dihedral", int(which[i]))[0])
     same, none = augment(images, "dihedral", 1.0, torch.Generator())
     assert torch.equal(same, images) and not none.any()
+    kept, zeros = augment(images, "none", 0.0, torch.Generator())
+    assert torch.equal(kept, images) and not zeros.any()
     _, all_moved = augment(images, "flips", 0.0, torch.Generator())
     assert all_moved.min() >= 1 and all_moved.max() <= 3
 

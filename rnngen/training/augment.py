@@ -48,8 +48,10 @@ def augment(images: Tensor, kind: str, p_identity: float, generator: torch.Gener
     transforms of ``kind`` (uniformly). Returns (images, the transform of each [N])."""
     count = augmentation_count(kind)
     n = images.shape[0]
-    index = torch.randint(1, max(count, 2), (n,), generator=generator)
-    index = torch.where(torch.rand(n, generator=generator) < p_identity, 0, index) if count > 1 else index * 0
+    if count == 1:
+        return images, torch.zeros(n, dtype=torch.long)
+    index = torch.randint(1, count, (n,), generator=generator)
+    index = torch.where(torch.rand(n, generator=generator) < p_identity, 0, index)
     out = images.clone()
     for k in index.unique().tolist():
         chosen = index == k
