@@ -24,6 +24,8 @@ from importlib import resources
 import numpy as np
 import torch
 
+from .training.augment import AUGMENTATIONS
+
 BACKENDS = ["auto", "reference", "cpu", "triton", "cuda"]
 
 
@@ -452,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--warmup", type=int, default=100)
     train.add_argument("--grad-clip", type=float, default=1.0)
     train.add_argument("--shift", type=int, default=RECIPE["shift"], help="augment by shifts of up to this many pixels")
-    train.add_argument("--augment", choices=["none", "flips", "dihedral"], default=RECIPE["augment"],
+    train.add_argument("--augment", choices=list(AUGMENTATIONS), default=RECIPE["augment"],
                        help="distribution augmentation: also train on flipped (and rotated) images, the model "
                             f"told which transform made each (default {RECIPE['augment']})")
     train.add_argument("--p-identity", type=float, default=RECIPE["p_identity"],

@@ -134,6 +134,11 @@ def test_distribution_augmentation_option(tmp_path):
     with pytest.raises(ValueError, match="conditioned on 8 augmentations"):  # a model not told the transform
         train(PixelGRU(8, levels=17, hidden_size=4, num_classes=10), data, str(tmp_path / "c"),
               TrainSettings(steps=1, augment="dihedral"), meta={"model": "PixelGRU", "data": {}}, progress=False)
+    wide = load_dataset("digits", image_size=(8, 6))
+    with pytest.raises(ValueError, match="square images, got 8x6"):  # refused before the run folder is made
+        train(PixelGRU((8, 6), levels=17, hidden_size=4, num_classes=10, augmentations=8), wide, str(tmp_path / "d"),
+              TrainSettings(steps=1, augment="dihedral"), meta={"model": "PixelGRU", "data": {}}, progress=False)
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
     with pytest.raises(ValueError, match="augment must be one of"):
         TrainSettings(augment="rotate")
 

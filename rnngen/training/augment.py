@@ -23,6 +23,12 @@ def augmentation_count(kind: str) -> int:
     return AUGMENTATIONS[kind]
 
 
+def check_image_shape(kind: str, height: int, width: int) -> None:
+    """Raise if the transforms of ``kind`` cannot apply to height x width images (before training starts)."""
+    if augmentation_count(kind) > 1 and kind == "dihedral" and height != width:
+        raise ValueError(f"augment='dihedral' needs square images, got {height}x{width}")
+
+
 def transform(images: Tensor, kind: str, index: int) -> Tensor:
     """Transform ``index`` of ``kind`` applied to images [N, C, H, W].
 
@@ -35,8 +41,7 @@ def transform(images: Tensor, kind: str, index: int) -> Tensor:
         dims = [d for bit, d in ((1, -1), (2, -2)) if index & bit]
         return images.flip(dims) if dims else images
     if kind == "dihedral":
-        if images.shape[-1] != images.shape[-2]:
-            raise ValueError(f"augment='dihedral' needs square images, got {images.shape[-2]}x{images.shape[-1]}")
+        check_image_shape(kind, *images.shape[-2:])
         if index >= 4:
             images = images.flip(-1)
         return torch.rot90(images, index % 4, (-2, -1))

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import DataSplit, ImageDataset
-from .augment import augment, augmentation_count
+from .augment import augment, augmentation_count, check_image_shape
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 CHECKPOINT = "checkpoint.pt"
@@ -144,7 +144,6 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
     ``rnngen sample/eval/--resume`` can rebuild the model and data. Returns the metrics."""
     from tqdm.auto import tqdm
 
-    os.makedirs(out_dir, exist_ok=True)
     checkpoint_path = os.path.join(out_dir, CHECKPOINT)
     conditional = getattr(model, "num_classes", None) is not None
     if conditional and data.train.labels is None:
@@ -159,6 +158,8 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
         raise ValueError(f"augment={settings.augment!r} needs a model conditioned on {transforms} augmentations "
                          f"(e.g. PixelGRU(..., augmentations={transforms})); this one has "
                          f"{getattr(model, 'augmentations', 0)}")
+    check_image_shape(settings.augment, *data.train.shape[1:])
+    os.makedirs(out_dir, exist_ok=True)  # only once the arguments are known to be good
     main = rank == 0
     trained = model
     if size > 1:
