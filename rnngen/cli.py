@@ -153,7 +153,7 @@ def _build_model(args, data):
                                 input_dropout=args.input_dropout, per_column=args.per_column,
                                 weight_dropout=args.weight_dropout,
                                 augmentations=0 if args.augment == "none" else augmentation_count(args.augment),
-                                backend=args.backend)
+                                mixture=args.augment if args.mixture else "none", backend=args.backend)
 
 
 def _distributed() -> None:
@@ -459,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
                             f"told which transform made each (default {RECIPE['augment']})")
     train.add_argument("--p-identity", type=float, default=RECIPE["p_identity"],
                        help="with --augment: the share of training images left as they are")
+    train.add_argument("--mixture", action=argparse.BooleanOptionalAction, default=True,
+                       help="with --augment: the model is the mixture over the transforms' orderings (an exact "
+                            "likelihood, sampled at the cost of one; default on), not the identity's alone")
     train.add_argument("--eval-every", type=int, default=500)
     train.add_argument("--checkpoint-every", type=int, default=500)
     train.add_argument("--seed", type=int, default=0)

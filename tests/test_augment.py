@@ -4,7 +4,7 @@ transform 0 the identity, and the draw's share of untouched images."""
 import pytest
 import torch
 
-from rnngen.training.augment import augment, augmentation_count, transform
+from rnngen.training.augment import augment, augmentation_count, inverse_transform, transform
 
 
 def _asymmetric(size=(4, 4)):
@@ -17,8 +17,9 @@ def test_transforms_are_distinct_symmetries_and_zero_is_the_identity(kind):
     images = [transform(x, kind, k) for k in range(augmentation_count(kind))]
     assert torch.equal(images[0], x)
     assert len({tuple(im.flatten().tolist()) for im in images}) == len(images)  # all different
-    for im in images:  # each only moves pixels
+    for k, im in enumerate(images):  # each only moves pixels, and inverse_transform puts them back
         assert torch.equal(im.flatten().sort().values, x.flatten())
+        assert torch.equal(inverse_transform(im, kind, k), x)
     if kind == "dihedral":  # quarter turns (1: counter-clockwise), then a mirror
         assert torch.equal(images[1][0, 0, 0], x[0, 0, :, -1])
         assert torch.equal(images[4], x.flip(-1))

@@ -10,12 +10,14 @@ import torch.nn.functional as F
 
 from helpers import BACKENDS
 from rnngen.models import PixelGRU, SeedVAE
+from rnngen.training.augment import transform
 
 
-def _model(channels=1, levels=5, hidden=8, size=(3, 2), num_classes=3, per_column=False, augmentations=0):
+def _model(channels=1, levels=5, hidden=8, size=(3, 2), num_classes=3, per_column=False, augmentations=0,
+           mixture="none"):
     torch.manual_seed(0)
     model = PixelGRU(size, channels=channels, levels=levels, hidden_size=hidden, num_classes=num_classes,
-                     per_column=per_column, augmentations=augmentations, backend="reference")
+                     per_column=per_column, augmentations=augmentations, mixture=mixture, backend="reference")
     with torch.no_grad():  # away from the zero/symmetric initial values
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.3)
@@ -90,6 +92,48 @@ def test_augmentation_conditions_like_a_second_label():
         _model()(images, labels, augmentation=augmentation)
     with pytest.raises(ValueError, match="augmentations"):
         PixelGRU(8, augmentations=-1)
+
+
+@pytest.mark.parametrize("mixture", ["flips", "dihedral"])
+def test_mixture_over_transforms_is_exact_normalised_and_sampled(mixture):
+    """mixture: p(x) = mean_k p(T_k x | k), each by its own ordering (the float64 loop), over
+    every image of a tiny model sums to 1, and samples have those frequencies; the same images on
+    every backend and in shards; completion keeps the identity's ordering."""
+    count = 4 if mixture == "flips" else 8
+    model = _model(levels=3, size=(2, 2), augmentations=count, mixture=mixture)
+    images = torch.tensor(list(itertools.product(range(3), repeat=4))).view(81, 1, 2, 2)
+    labels = torch.full((81,), 1)
+    with torch.no_grad():
+        nll = model(images, labels)
+    each = torch.stack([_truth_nll(model, transform(images, mixture, k), labels, torch.full((81,), k))
+                        for k in range(count)])
+    assert (each - each[0]).abs().max() > 0.1  # the orderings differ: the mixture is not one of them
+    truth = math.log(count) - torch.logsumexp(-each, 0)
+    torch.testing.assert_close(nll.double(), truth, rtol=1e-5, atol=1e-5)
+    p = torch.exp(-truth)
+    assert abs(p.sum().item() - 1) < 1e-9
+    draws = model.sample(20000, labels=torch.full((20000,), 1), seed=3)  # every backend alike: below
+    freq = torch.bincount((draws.reshape(-1, 4) * torch.tensor([27, 9, 3, 1])).sum(1), minlength=81).double() / 20000
+    assert (freq - p).abs().max() < 4 * math.sqrt(p.max() / 20000) + 1e-3
+    some = torch.tensor([0, 2, 1, 1, 0, 2, 2])
+    results = [model.sample(7, labels=some, seed=-5, backend=b) for b in BACKENDS]
+    assert all(torch.equal(results[0], other) for other in results[1:])
+    shards = torch.cat([model.sample(3, labels=some[:3], seed=-5), model.sample(4, labels=some[3:], seed=-5, row_offset=3)])
+    assert torch.equal(shards, results[0])
+    plain = _model(levels=3, size=(2, 2), augmentations=count)  # the same weights, no mixture
+    mask = torch.tensor([[True, False], [False, False]])
+    assert torch.equal(model.complete(images[:9], mask, labels[:9], seed=2), plain.complete(images[:9], mask, labels[:9], seed=2))
+    with pytest.raises(TypeError, match="seed must be an int"):
+        model.sample(2, labels=some[:2], seed=1.5)
+    with pytest.raises(ValueError, match="row_offset must be >= 0"):
+        model.sample(2, labels=some[:2], row_offset=-1)
+    with pytest.raises(ValueError, match="mixture must be one of"):
+        PixelGRU(8, augmentations=8, mixture="rotations")
+    with pytest.raises(ValueError, match=f"needs augmentations={count}, got 2"):
+        PixelGRU(8, augmentations=2, mixture=mixture)
+    if mixture == "dihedral":
+        with pytest.raises(ValueError, match="square images, got 8x6"):
+            PixelGRU((8, 6), augmentations=8, mixture=mixture)
 
 
 @pytest.mark.parametrize("channels,size,per_column,num_classes", [(1, (2, 2), True, None), (2, (1, 2), True, 3),

@@ -125,7 +125,12 @@ def test_distribution_augmentation_option(tmp_path):
     model, _ = load_model(str(out / "model.pt"))
     settings = load_checkpoint(str(out / "checkpoint.pt"))["train"]
     assert model.augmentations == 8 and settings["augment"] == "dihedral" and settings["p_identity"] == 0.25
+    assert model.mixture == "dihedral"  # the default: the mixture over the eight orderings
     assert main(["eval", "--checkpoint", str(out / "model.pt")]) == 0
+    assert main(["train", "--data", "digits", "--out", str(tmp_path / "plain"), "--steps", "1", "--augment", "flips",
+                 "--no-mixture", *TINY]) == 0
+    plain, _ = load_model(str(tmp_path / "plain" / "model.pt"))
+    assert plain.augmentations == 4 and plain.mixture == "none"
     _expect_one_line_error(["train", "--out", str(tmp_path / "a"), "--augment", "dihedral", "--model", "seed-vae"],
                            "--augment")
     _expect_one_line_error(["train", "--out", str(tmp_path / "b"), "--augment", "flips", "--p-identity", "2"],

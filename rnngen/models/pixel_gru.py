@@ -26,7 +26,13 @@ from torch import Tensor, nn
 from .. import dispatch
 from ..nn.generator import image_shape
 from ..ops import sample as sample_op
-from ..ops import scan
+from ..ops import _checks, scan
+from ..ops.rng import philox_uniform
+from ..training.augment import AUGMENTATIONS, augmentation_count, check_image_shape, inverse_transform, transform
+
+# XORed into the seed for a mixture's choice of transform: a Philox key of its own, so the choice
+# is independent of the pixels' draws (which are keyed by the seed itself).
+_COMPONENT_KEY = 0x6D69787475726521  # "mixture!"
 
 
 class PixelGRU(nn.Module):
@@ -52,14 +58,22 @@ class PixelGRU(nn.Module):
             gates like a class label (0: none). This is distribution augmentation (Jun et al.,
             2020): the model learns from the transformed images without having to assign them
             probability as real ones. Transform 0 is the identity, and everything but training
-            (likelihoods, sampling, completion) uses it unless told otherwise.
+            (likelihoods, sampling, completion) uses it unless told otherwise or ``mixture``
+            says to use them all.
+        mixture: "none", or the transforms the augmentations are ("flips" or "dihedral", as
+            trained with): the model is then the uniform mixture over those transforms of each
+            one's raster-order model, p(x) = mean_k p(T_k x | k). Each T_k only moves pixels, so
+            this is an exact likelihood (an ensemble of orderings that share their weights, as in
+            Uria et al., 2014), and sampling it costs what one ordering costs: draw k, sample in
+            T_k's frame, undo T_k. ``forward`` evaluates all of them (that many times the cost);
+            completion uses the identity's ordering.
         backend: backend of the fused ops ("auto", "reference", "cpu", "triton", "cuda").
     """
 
     def __init__(self, image_size, channels: int = 1, levels: int = 256, hidden_size: int = 256,
                  num_classes: int | None = None, latent_size: int = 0, dropout: float = 0.0,
                  input_dropout: float = 0.0, per_column: bool = False, weight_dropout: float = 0.0,
-                 augmentations: int = 0, backend: str = "auto"):
+                 augmentations: int = 0, mixture: str = "none", backend: str = "auto"):
         super().__init__()
         height, width = image_shape(image_size)
         for name, value, low in (("channels", channels, 1), ("levels", levels, 2),
@@ -77,7 +91,14 @@ class PixelGRU(nn.Module):
         self.hidden_size, self.num_classes, self.latent_size = hidden_size, num_classes, latent_size
         self.dropout, self.input_dropout, self.backend = float(dropout), float(input_dropout), dispatch.check_name(backend)
         self.per_column, self.weight_dropout = bool(per_column), float(weight_dropout)
-        self.augmentations = augmentations
+        if mixture not in AUGMENTATIONS:
+            raise ValueError(f"mixture must be one of {', '.join(AUGMENTATIONS)}, got {mixture!r}")
+        if mixture != "none":
+            if augmentations != augmentation_count(mixture):
+                raise ValueError(f"mixture={mixture!r} mixes {augmentation_count(mixture)} transforms: it needs "
+                                 f"augmentations={augmentation_count(mixture)}, got {augmentations}")
+            check_image_shape(mixture, height, width)
+        self.augmentations, self.mixture = augmentations, mixture
 
         # The ops' "channels": the period of the tables along the sequence. Step t uses table
         # t % C, which is its channel c, or (column j, channel c) as j*channels + c with per_column.
@@ -112,7 +133,8 @@ class PixelGRU(nn.Module):
                 "hidden_size": self.hidden_size, "num_classes": self.num_classes,
                 "latent_size": self.latent_size, "dropout": self.dropout,
                 "input_dropout": self.input_dropout, "per_column": self.per_column,
-                "weight_dropout": self.weight_dropout, "augmentations": self.augmentations}
+                "weight_dropout": self.weight_dropout, "augmentations": self.augmentations,
+                "mixture": self.mixture}
 
     @property
     def tables(self) -> int:
@@ -217,12 +239,20 @@ class PixelGRU(nn.Module):
     def forward(self, images: Tensor, labels: Tensor | None = None, latents: Tensor | None = None,
                 augmentation: Tensor | None = None) -> Tensor:
         """Negative log-likelihood of each image in nats, [N] (teacher forcing). ``augmentation``
-        [N]: which training transform made each image (models with ``augmentations``; default
-        the identity)."""
-        return self.log_prob_terms(images, labels, latents, augmentation).sum(dim=1)
+        [N]: which training transform made each image (models with ``augmentations``), scored
+        by that transform's ordering alone; without it, the identity's, or the mixture's for a
+        model with ``mixture``."""
+        if augmentation is not None or self.mixture == "none":
+            return self.log_prob_terms(images, labels, latents, augmentation).sum(dim=1)
+        x = self._to_images(self._to_sequence(images))
+        n, K = x.shape[0], self.augmentations
+        nll = torch.stack([self(transform(x, self.mixture, k), labels, latents, torch.full((n,), k, device=x.device))
+                           for k in range(K)])  # [K, N]: image i in transform k's frame, by its ordering
+        return math.log(K) - torch.logsumexp(-nll, dim=0)
 
     def log_prob_terms(self, images: Tensor, labels=None, latents=None, augmentation=None) -> Tensor:
-        """Per-sub-pixel negative log-likelihood in nats, [N, T] (raster order)."""
+        """Per-sub-pixel negative log-likelihood in nats, [N, T], of one ordering: raster order in
+        transform ``augmentation``'s frame (default the identity; a mixture has no such terms)."""
         x = self._to_sequence(images)
         n, T = x.shape
         C, K, H = self.tables, self.levels, self.hidden_size
@@ -262,6 +292,19 @@ class PixelGRU(nn.Module):
             raise ValueError(f"n must be an int >= 0, got {n!r}")
         return self._generate(n, labels, latents, temperature, seed, None, row_offset, backend, precision)
 
+    def _components(self, n: int, seed: int, row_offset: int) -> Tensor | None:
+        """For a mixture: the transform each of the n images is drawn in, uniform, [n]. A Philox
+        draw keyed by ``seed`` (a key apart from the pixels' draws) at each image's index in the
+        whole batch, so shards of a batch, and every backend, draw the same ones."""
+        if self.mixture == "none" or n == 0:
+            return None
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        _checks.positive_int("row_offset", row_offset, minimum=0)
+        offsets = torch.arange(row_offset, row_offset + n, dtype=torch.int64)
+        uniform = philox_uniform(seed ^ _COMPONENT_KEY, offsets)
+        return (uniform * self.augmentations).long().clamp_max(self.augmentations - 1).to(self.h0.device)
+
     @torch.no_grad()
     def complete(self, images: Tensor, mask: Tensor, labels=None, temperature: float = 1.0, seed: int = 0, *,
                  latents=None, row_offset: int = 0, backend: str | None = None, precision: str = "fp32") -> Tensor:
@@ -292,11 +335,18 @@ class PixelGRU(nn.Module):
         if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
                 or not (math.isfinite(temperature) and temperature > 0)):
             raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-        h0, cond = self._condition(n, labels, latents)
+        # Completion keeps the identity's ordering: the known pixels are given in raster order.
+        component = self._components(n, seed, row_offset) if known is None else None
+        h0, cond = self._condition(n, labels, latents, component)
         if n == 0:
             return torch.zeros(0, self.channels, *self.image_size, dtype=torch.long, device=h0.device)
         values = sample_op(h0, self.input_gates, self.weight_hh, self.bias_hh, self.head_weight, self.head_bias,
                            self.steps, cond=cond, temperature=float(temperature), seed=seed, known=known,
                            row_offset=row_offset, backend=backend or self.backend, precision=precision)
-        return self._to_images(values)
+        images = self._to_images(values)
+        if component is not None:  # each image from its transform's frame back to the image's
+            for k in component.unique().tolist():
+                chosen = component == k
+                images[chosen] = inverse_transform(images[chosen], self.mixture, k)
+        return images
 

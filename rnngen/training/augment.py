@@ -1,8 +1,10 @@
 """Distribution augmentation (Jun et al., 2020, "Distribution Augmentation for Generative
 Modeling"): train on rotated and flipped images too, but tell the model which transform made each
 one, so it learns shared structure (strokes, their widths and ends) from eight times the images
-without giving any probability to a rotated digit as a real one. Transform 0 is the identity,
-which is what the likelihood, sampling and completion use.
+without giving any probability to a rotated digit as a real one. Transform 0 is the identity:
+the plain raster-order model. A model trained this way can also be used as the uniform mixture of
+all its transforms' orderings (``PixelGRU(mixture=...)``): an exact likelihood, sampled at the
+cost of one ordering.
 
 Plain augmentation (``shift``) instead asks the model to fit the transformed images as real ones,
 which on the digits made test bits/dim worse (README, "Results").
@@ -46,6 +48,17 @@ def transform(images: Tensor, kind: str, index: int) -> Tensor:
             images = images.flip(-1)
         return torch.rot90(images, index % 4, (-2, -1))
     return images
+
+
+def inverse_transform(images: Tensor, kind: str, index: int) -> Tensor:
+    """Undo ``transform(., kind, index)``: what a sample drawn in transform ``index``'s frame is
+    as an image."""
+    augmentation_count(kind)
+    if kind == "dihedral":
+        check_image_shape(kind, *images.shape[-2:])
+        images = torch.rot90(images, -(index % 4), (-2, -1))
+        return images.flip(-1) if index >= 4 else images
+    return transform(images, kind, index)  # every flip is its own inverse
 
 
 def augment(images: Tensor, kind: str, p_identity: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
