@@ -30,9 +30,10 @@ def _recognised(model, judge, per_class: int, seed: int = 0) -> float:
 
 def test_bundled_model_meets_the_quality_goals(judge):
     model, payload = load_model(pretrained_path())
-    assert _recognised(model, judge, per_class=50) >= 0.90       # 0.98 measured
-    # 1.6358 measured; the project's goal of 1.6 is not reached yet (README, "Results").
-    assert evaluate(model, load_dataset("digits").test) <= 1.64
+    assert model.mixture == "dihedral"
+    assert _recognised(model, judge, per_class=50) >= 0.90       # 0.965-0.975 measured (1000 samples)
+    # 1.5845 measured, the mixture over the eight orderings; the project's goal is 1.6.
+    assert evaluate(model, load_dataset("digits").test) <= 1.59
 
 
 def test_a_short_training_run_learns_the_classes(judge, tmp_path):
