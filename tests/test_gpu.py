@@ -132,6 +132,23 @@ def test_gpu_empty_batch_and_compile(backend):
     torch.testing.assert_close(compiled, eager)
 
 
+@pytest.mark.parametrize("backend", GPU_BACKENDS)
+def test_tanh_keeps_its_relative_accuracy_near_zero_gpu(backend):
+    """test_ops.py's check on a GPU (the triton kernels build tanh from exp, with a polynomial
+    near 0; the cuda kernels call tanhf): with z ~ 0 and h0 = 0 the new state is tanh(x) of the
+    candidate gate's input x, each element checked relative to itself, |x| from 1e-7 to 10."""
+    H = 16
+    x = torch.logspace(-7, 1, 400) * torch.tensor([1.0, -1.0]).repeat(200)
+    gi = torch.zeros(400 // H, 1, 3 * H)
+    gi[:, 0, H:2 * H] = -30.0  # z = sigmoid(-30)
+    gi[:, 0, 2 * H:] = x.view(-1, H)
+    h = rnngen.scan(gi.to(DEV), None, torch.zeros(3 * H, H, device=DEV), torch.zeros(3 * H, device=DEV),
+                    backend=backend)[:, 0].cpu().flatten()
+    want = torch.tanh(x.double())
+    worst = ((h.double() - want) / want).abs().max().item()
+    assert worst < 1e-6, f"relative error {worst:.3g}"
+
+
 @pytest.mark.skipif("cuda" not in GPU_BACKENDS, reason="cuda backend not available")
 @pytest.mark.parametrize("C", [1, 3])
 def test_sample_cuda_cluster_and_one_block_paths(monkeypatch, C):
