@@ -48,7 +48,7 @@ def test_auto_falls_back_to_reference_with_one_warning(monkeypatch):
 
 def test_explicit_backend_on_wrong_device(monkeypatch):
     # Pretend the cuda backend is complete and available, then ask it to run CPU tensors.
-    monkeypatch.setattr(dispatch, "backend_status", lambda: dict.fromkeys(dispatch.BACKENDS, "available"))
+    monkeypatch.setattr(dispatch, "_status", lambda name: "available")
     with pytest.raises(ValueError, match="cannot run on cpu tensors"):
         dispatch.resolve("cuda", torch.device("cpu"), "scan_forward", torch.float32)
 
@@ -75,3 +75,58 @@ def test_ci_builds_the_cpu_backend():
     if not os.environ.get("CI"):
         pytest.skip("only enforced in CI")
     assert rnngen.backend_status()["cpu"] == "available"
+
+
+def _op_inputs(requires_grad=False):
+    """Small inputs for each op, as (op name, public function, op module, its body's name)."""
+    torch.manual_seed(0)
+    B, T, H, K = 2, 5, 8, 4
+    w_hh, b_hh = torch.randn(3 * H, H) / H**0.5, torch.randn(3 * H)
+    w_ih, b_ih, h0 = torch.randn(3 * H, 1), torch.randn(3 * H), torch.randn(B, H)
+    w_out, b_out, emb = torch.randn(1, H), torch.randn(1), torch.randn(K, 3 * H)
+    logits_w, logits_b = torch.randn(K, H), torch.randn(K)
+    gi = torch.randn(B, T, 3 * H, requires_grad=requires_grad)
+    return {
+        "scan": lambda **kw: rnngen.scan(gi, h0, w_hh, b_hh, **kw),
+        "decode": lambda **kw: rnngen.decode(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, T, **kw),
+        "sample": lambda **kw: rnngen.sample(h0, emb, w_hh, b_hh, logits_w, logits_b, T, seed=1, **kw),
+    }
+
+
+@pytest.mark.parametrize("op", ["scan", "decode", "sample"])
+def test_eager_calls_run_the_op_body_directly_only_when_nothing_else_needs_the_op(monkeypatch, op):
+    """dispatch.run_op: a plain eager call without autograd runs the op's Python body itself
+    (no torch.library layers), with the same result as through the registered op; with
+    autograd, under a dispatch mode (FakeTensorMode) or a torch function mode (a device context)
+    it goes through the op, which those need."""
+    module = importlib.import_module(f"rnngen.ops.{op}.op")
+    body_name = f"_{op}_body"
+    direct_calls = []
+    original = getattr(module, body_name)
+
+    def counting(*args):
+        direct_calls.append(1)
+        return original(*args)
+    monkeypatch.setattr(module, body_name, counting)  # the registered op keeps the original
+    call = _op_inputs()[op]
+    with torch.no_grad():
+        direct = call()
+    assert len(direct_calls) == 1
+    monkeypatch.setattr(dispatch, "_plain_eager", lambda args: False)
+    with torch.no_grad():
+        through_op = call()
+    assert len(direct_calls) == 1
+    assert torch.equal(direct, through_op)
+    monkeypatch.undo()
+    monkeypatch.setattr(module, body_name, counting)
+
+    if op == "scan":  # autograd: the op, whose formula gives the gradient
+        out = _op_inputs(requires_grad=True)["scan"]()
+        assert out.grad_fn is not None and len(direct_calls) == 1
+    with torch.device("cpu"):
+        call()
+    assert len(direct_calls) == 1
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    with FakeTensorMode(allow_non_fake_inputs=True) as mode:
+        fake = _op_inputs()[op](backend="reference")
+    assert len(direct_calls) == 1 and fake.shape == direct.shape and mode.is_our_fake(fake)

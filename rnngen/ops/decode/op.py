@@ -54,18 +54,21 @@ def decode(h0: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: Tensor, b_hh: Te
     device = _checks.same_device(h0=h0, w_ih=w_ih, b_ih=b_ih, w_hh=w_hh, b_hh=b_hh, w_out=w_out, b_out=b_out)
     name = dispatch.resolve(backend, device, "decode_forward", dtype)
     w_ih, w_hh, w_out = (_checks.weight_in(precision, w) for w in (w_ih, w_hh, w_out))
-    out, hidden = torch.ops.rnngen.decode(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, steps, name)
+    out, hidden = dispatch.run_op(torch.ops.rnngen.decode, _decode_body, h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out,
+                                  steps, name)
     return (out, hidden) if return_hidden else out
 
 
-@torch.library.custom_op("rnngen::decode", mutates_args=())
-def _decode(h0: Tensor, w_ih: Tensor, b_ih: Tensor, w_hh: Tensor, b_hh: Tensor, w_out: Tensor,
-            b_out: Tensor, steps: int, backend: str) -> tuple[Tensor, Tensor]:
+def _decode_body(h0: Tensor, w_ih: Tensor, b_ih: Tensor, w_hh: Tensor, b_hh: Tensor, w_out: Tensor,
+                 b_out: Tensor, steps: int, backend: str) -> tuple[Tensor, Tensor]:
     (B, H), C = h0.shape, w_out.shape[0]
     out, hidden = dispatch.new_output((B, steps, C), h0), dispatch.new_output((B, steps, H), h0)
     inputs = (a.contiguous() for a in (h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out))
     dispatch.get_kernel(backend, "decode_forward")(*inputs, out, hidden)
     return out, hidden
+
+
+_decode = torch.library.custom_op("rnngen::decode", _decode_body, mutates_args=())
 
 
 @_decode.register_fake

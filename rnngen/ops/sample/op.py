@@ -108,13 +108,13 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
         temperature = float(temperature)
     w_hh, w_out = (_checks.weight_in(precision, w.detach()) for w in (w_hh, w_out))
     args = [x.detach() for x in (h0, emb, cond, w_hh, b_hh, w_out, b_out)]
-    return torch.ops.rnngen.sample(*args, steps, temperature, seed, row_offset, known, name)
+    return dispatch.run_op(torch.ops.rnngen.sample, _sample_body, *args, steps, temperature, seed, row_offset, known,
+                           name)
 
 
-@torch.library.custom_op("rnngen::sample", mutates_args=())
-def _sample(h0: Tensor, emb: Tensor, cond: Tensor, w_hh: Tensor, b_hh: Tensor, w_out: Tensor,
-            b_out: Tensor, steps: int, temperature: float, seed: int, row_offset: int,
-            known: Tensor | None, backend: str) -> Tensor:
+def _sample_body(h0: Tensor, emb: Tensor, cond: Tensor, w_hh: Tensor, b_hh: Tensor, w_out: Tensor,
+                 b_out: Tensor, steps: int, temperature: float, seed: int, row_offset: int,
+                 known: Tensor | None, backend: str) -> Tensor:
     K = w_out.shape[1]
     if known is not None:
         bad = (known < -1) | (known >= K)
@@ -126,6 +126,9 @@ def _sample(h0: Tensor, emb: Tensor, cond: Tensor, w_hh: Tensor, b_hh: Tensor, w
     inputs = (a.contiguous() for a in (h0, emb, cond, w_hh, b_hh, w_out, b_out))
     dispatch.get_kernel(backend, "sample")(*inputs, temperature, seed, row_offset, known, values)
     return values
+
+
+_sample = torch.library.custom_op("rnngen::sample", _sample_body, mutates_args=())
 
 
 @_sample.register_fake

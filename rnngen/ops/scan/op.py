@@ -42,17 +42,19 @@ def scan(gi: Tensor, h0: Tensor | None, w_hh: Tensor, b_hh: Tensor | None = None
     # When a backward will follow, the forward keeps every step's hidden gates (B*T*3H values)
     # so the backward need not recompute them; otherwise it keeps nothing.
     save_gates = torch.is_grad_enabled() and any(x.requires_grad for x in (gi, h0, w_hh, b_hh))
-    return torch.ops.rnngen.scan(gi, h0, w_hh, b_hh, save_gates, name)[0]
+    return dispatch.run_op(torch.ops.rnngen.scan, _scan_body, gi, h0, w_hh, b_hh, save_gates, name)[0]
 
 
-@torch.library.custom_op("rnngen::scan", mutates_args=())
-def _scan(gi: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor, save_gates: bool,
-          backend: str) -> tuple[Tensor, Tensor]:
+def _scan_body(gi: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor, save_gates: bool,
+               backend: str) -> tuple[Tensor, Tensor]:
     out = dispatch.new_output((gi.shape[0], gi.shape[1], w_hh.shape[1]), gi)
     gates = dispatch.new_output(_gates_shape(gi, save_gates), gi)
     dispatch.get_kernel(backend, "scan_forward")(gi.contiguous(), h0.contiguous(), w_hh.contiguous(),
                                                   b_hh.contiguous(), out, gates)
     return out, gates
+
+
+_scan = torch.library.custom_op("rnngen::scan", _scan_body, mutates_args=())
 
 
 def _gates_shape(gi: Tensor, save_gates: bool) -> tuple:
