@@ -195,3 +195,44 @@ def test_rounding_is_to_nearest_even_and_keeps_float32():
     (g,) = torch.autograd.grad((r * torch.arange(5.0)).sum(), w)
     assert g.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]  # straight through
     assert _checks.weight_in("fp32", w) is w
+
+
+@pytest.mark.skipif(rnngen.backend_status()["cpu"] != "available", reason="cpu backend not built")
+@pytest.mark.parametrize("op", ["decode", "sample"])
+def test_cpu_pairs_only_when_every_weight_is_a_bf16_number(op):
+    """The CPU kernels store weights whose values are all bfloat16 numbers as bf16 pairs; at B=1
+    the threads each check their own rows. One float32 weight among bfloat16 ones, in the last
+    thread's rows (W_hh's last row; the last logit's row of the head), must keep every thread on
+    float32 tiles: the same bits as one thread, which checks the whole weight first."""
+    torch.manual_seed(0)
+    H, K, T = 256, 256, 9
+    _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32)
+    w_hh = bf16(w_hh)
+    w_hh[-1, 5] = 0.75 + 2.0**-12  # a float32 value the pairs would cut to 0.75
+    h0 = torch.randn(1, H)
+    if op == "decode":
+        w_ih, b_ih = bf16(torch.randn(3 * H, 1)), torch.randn(3 * H)
+        w_out, b_out = bf16(torch.randn(1, H) / H**0.5), torch.randn(1)
+        run = lambda: rnngen.decode(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, T, backend="cpu", return_hidden=True)
+    else:  # the first draw is the argmax of w_out[:, 3] + b_out: 255 (1.498046875 > 1.4951875),
+        # or 254 if the pairs cut w_out[255, 3] to 1.4921875
+        h0 = torch.zeros(1, H)
+        h0[0, 3] = 1.0
+        w_out, b_out = bf16(torch.randn(K, H)), torch.full((K,), -100.0)
+        w_out[254, 3], w_out[255, 3] = 1.4921875, 1.5 - 2.0**-9
+        b_out[254], b_out[255] = 0.003, 0.0
+        emb = torch.randn(K, 3 * H)
+        run = lambda: (rnngen.sample(h0, emb, w_hh, b_hh, w_out, b_out, T, temperature=1e-6, seed=4,
+                                     backend="cpu"),)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(2, threads))
+    try:
+        many = run()
+        torch.set_num_threads(1)
+        one = run()
+    finally:
+        torch.set_num_threads(threads)
+    for x, y in zip(many, one):
+        assert torch.equal(x, y)
+    if op == "sample":
+        assert many[0][0, 0] == 255

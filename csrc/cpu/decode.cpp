@@ -21,6 +21,7 @@ void decode_forward_units(const T_* h0_p, const PackedWeight& w_hh, const T_* b_
                           int64_t T, int64_t H, int64_t C, int threads) {
   const int64_t S = H / threads;
   SpinBarrier barrier;
+  std::atomic<bool> mixed{false};
 #pragma omp parallel num_threads(threads)
   {
     const UnitShare share = unit_share(threads);
@@ -28,6 +29,7 @@ void decode_forward_units(const T_* h0_p, const PackedWeight& w_hh, const T_* b_
     barrier.reset(share.parts);
     const int64_t s0 = share.slice0, mine = share.slice1 - share.slice0, ld = 3 * S * mine;
     const int64_t tile0 = 3 * S * s0 / 64, tile1 = 3 * S * share.slice1 / 64;
+    settle_pairs({{&w_hh, tile0, tile1}}, mixed);
     w_hh.pack(tile0, tile1);  // this thread's tiles, into its core's cache
     w_ih.pack(tile0, tile1);
     std::vector<T_> gh(B * ld), gi(B * ld), x(B * C);  // per row, per slice of this thread: r|z|n

@@ -144,16 +144,38 @@ void pack_tiles(const double* const* rows, int64_t K, int64_t tiles, bool pairs,
 // which bounds the one-row (B = 1) GEMM. The callers ask for it (pairs_ok) only where each GEMM
 // call has fewer than 4 rows: with 4-row tiles the widening instructions cost more than the
 // bytes saved (measured 10-15% slower at 32 rows a thread).
+//
+// With defer (the unit-split kernels), the bf16 check is deferred too: bf16 is planned whenever
+// pairs_ok, each thread checks the rows of its own tiles (rows_bf16) while the others check
+// theirs, and the team settles the layout (settle) before anyone packs. One thread scanning all of
+// W_hh first cost 0.1 ms a call when the weights were cold (decode, h=256, B=1, on the 2-vCPU VM).
 struct PackedWeight {
   int64_t K = 0, N = 0, tiles = 0;
-  bool bf16 = false;
-  at::Tensor packed, tail;  // packed: [tiles, K, 64] T, or [tiles, K, 32] int32 pairs when bf16
+  mutable bool bf16 = false;  // mutable: settle() may turn a planned bf16 layout down
+  at::Tensor packed, tail;  // packed: [tiles, K, 64] T (pairs use its first half when deferred), or [tiles, K, 32] int32 pairs
   // The source rows, in packed order (one of the two, by dtype), for pack(): pack_weight fills
   // every tile unless asked to defer, so that the unit-split kernels' threads each fill their
   // own tiles, in parallel and into the cache of the core that streams them every step.
   std::vector<at::Tensor> sources;
   std::vector<const float*> rows_f;
   std::vector<const double*> rows_d;
+
+  // Whether the source rows of tiles [tile0, tile1) are all bfloat16 numbers (float only).
+  // Stops at the first row that is not (float32 weights: the first).
+  bool rows_bf16(int64_t tile0, int64_t tile1) const {
+    if (rows_f.empty()) return false;
+    for (int64_t r = tile0 * 64; r < tile1 * 64; ++r) {
+      const uint32_t* bits = reinterpret_cast<const uint32_t*>(rows_f[r]);
+      uint32_t low = 0;
+      for (int64_t k = 0; k < K; ++k) low |= bits[k] & 0xFFFFu;
+      if (low != 0) return false;
+    }
+    return true;
+  }
+
+  // By one thread, after every thread's rows_bf16 and before any pack: keep the planned pairs
+  // only if every row was a bfloat16 number.
+  void settle(bool all_rows_bf16) const { bf16 = bf16 && all_rows_bf16; }
 
   void pack(int64_t tile0, int64_t tile1) const {
     const int64_t bytes = K * (bf16 ? 32 * 4 : 64 * static_cast<int64_t>(packed.element_size()));
@@ -198,13 +220,15 @@ inline PackedWeight pack_weight(const std::vector<at::Tensor>& parts, bool pairs
   for (const at::Tensor& part : parts) {
     p.sources.push_back(part.detach().contiguous());
     p.N += part.size(0);
-    bf16 = bf16 && all_bf16(p.sources.back());
+    bf16 = bf16 && p.sources.back().scalar_type() == at::kFloat && (defer || all_bf16(p.sources.back()));
   }
   p.K = p.sources[0].size(1);
   p.tiles = p.N / 64;
   p.bf16 = bf16 && p.tiles > 0;
   const at::TensorOptions options = p.sources[0].options();
-  p.packed = p.bf16 ? at::empty({p.tiles, p.K, 32}, options.dtype(at::kInt)) : at::empty({p.tiles, p.K, 64}, options);
+  // deferred: sized for float32 tiles, which settle() may still choose
+  p.packed = p.bf16 && !defer ? at::empty({p.tiles, p.K, 32}, options.dtype(at::kInt))
+                              : at::empty({p.tiles, p.K, 64}, options);
   p.tail = at::empty({p.N - p.tiles * 64, p.K}, options);
   if (p.sources[0].scalar_type() == at::kFloat) {
     gather_rows(p, order, p.rows_f);
@@ -213,6 +237,28 @@ inline PackedWeight pack_weight(const std::vector<at::Tensor>& parts, bool pairs
   }
   if (!defer) p.pack(0, p.tiles);
   return p;
+}
+
+// A thread's share of a deferred PackedWeight: tiles [tile0, tile1).
+struct TileShare {
+  const PackedWeight* weight;
+  int64_t tile0, tile1;
+};
+
+// Called by every thread of a unit-split region, before packing: each thread checks the rows of
+// its own tiles of the weights with planned bf16 pairs, then the team keeps the pairs only if
+// all were bfloat16 numbers (one verdict for all the weights given). `mixed` is shared, false on
+// entry. The OpenMP barrier and single bind to the enclosing parallel region.
+inline void settle_pairs(const std::vector<TileShare>& mine, std::atomic<bool>& mixed) {
+  bool planned = false;  // the same on every thread: nobody settles before all have read it
+  for (const TileShare& share : mine) planned = planned || share.weight->bf16;
+  if (!planned) return;
+  for (const TileShare& share : mine)
+    if (share.weight->bf16 && !share.weight->rows_bf16(share.tile0, share.tile1))
+      mixed.store(true, std::memory_order_relaxed);
+#pragma omp barrier
+#pragma omp single
+  for (const TileShare& share : mine) share.weight->settle(!mixed.load(std::memory_order_relaxed));
 }
 
 inline PackedWeight pack_weight(const at::Tensor& w, bool pairs_ok = false) {
@@ -267,7 +313,7 @@ RNNGEN_INLINE void gemm_packed_impl(const T* x, int64_t ldx, int64_t rows, const
                                     int64_t tile1, bool with_tail, const T* bias, T* out, int64_t ldo) {
   if constexpr (std::is_same_v<T, float>) {
     if (p.bf16) {
-      const uint32_t* pairs = reinterpret_cast<const uint32_t*>(p.packed.const_data_ptr<int32_t>());
+      const uint32_t* pairs = static_cast<const uint32_t*>(p.packed.const_data_ptr());
       gemm_tiles(x, ldx, rows, pairs, p.K * 32, p.K, tile0, tile1, bias, out, ldo);
     }
   }

@@ -55,6 +55,7 @@ void sample_units(const T_* h0_p, const T_* emb_p, const T_* cond_p, const Packe
   const int64_t G = 3 * H, S = H / threads, KS = K / threads;  // KS: logits per slice
   std::vector<T_> h(h0_p, h0_p + B * H), h_next(B * H), logits(B * K);
   SpinBarrier barrier;
+  std::atomic<bool> mixed{false};
 #pragma omp parallel num_threads(threads)
   {
     const UnitShare share = unit_share(threads);
@@ -63,6 +64,9 @@ void sample_units(const T_* h0_p, const T_* emb_p, const T_* cond_p, const Packe
     const int64_t s0 = share.slice0, s1 = share.slice1, mine = s1 - s0, ld = 3 * S * mine;
     std::vector<T_> gh(B * ld), gi(3 * S);  // per row, per slice of this thread: r|z|n
     std::vector<float> scratch(K);
+    std::vector<TileShare> tiles{{&w_hh, 3 * S * s0 / 64, 3 * S * s1 / 64}};
+    for (const PackedWeight& head : w_out) tiles.push_back({&head, KS * s0 / 64, KS * s1 / 64});
+    settle_pairs(tiles, mixed);
     w_hh.pack(3 * S * s0 / 64, 3 * S * s1 / 64);  // this thread's tiles, into its core's cache
     for (const PackedWeight& head : w_out) head.pack(KS * s0 / 64, KS * s1 / 64);
     T_ *cur = h.data(), *next = h_next.data();
