@@ -216,8 +216,6 @@ def check_name(backend) -> str:
     return backend
 
 
-# Under torch.compile, Dynamo runs this eagerly at trace time and bakes the name into the graph.
-@torch.compiler.assume_constant_result
 def resolve(backend: str, device: torch.device, kernel: str, dtype: torch.dtype) -> str:
     """The concrete backend that runs ``kernel`` for tensors on ``device`` of ``dtype``.
 
@@ -252,3 +250,10 @@ def resolve(backend: str, device: torch.device, kernel: str, dtype: torch.dtype)
     if not supports(backend, kernel, dtype):
         raise ValueError(f"backend {backend!r} has no {kernel} kernel for {dtype}")
     return backend
+
+
+# Under torch.compile, Dynamo runs resolve eagerly at trace time and bakes the name into the graph:
+# what the decorator torch.compiler.assume_constant_result does, by the mark it sets. The
+# decorator itself imports Dynamo (about 3 s on a 2-core machine), which every `import rnngen`
+# would pay; tests/test_modules.py::test_torch_compile_fullgraph fails if the mark stops working.
+resolve._dynamo_marked_constant = True
