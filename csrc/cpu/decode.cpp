@@ -12,44 +12,39 @@ namespace rnngen::cpu {
 namespace {
 
 // Fewer rows than threads: the threads split the hidden units (see units_threads); w_hh, b_hh,
-// w_ih and b_ih come regrouped into `threads` slices (slice_order), the weights not yet packed
+// w_ih and b_ih come regrouped into `slices` slices (slice_order), the weights not yet packed
 // (each thread packs its own tiles). Each thread computes the step's output x_t itself (C
-// values: cheaper than another barrier).
+// values: cheaper than another barrier). run_unit_split (team.h) runs the steps.
 template <typename T_>
 void decode_forward_units(const T_* h0_p, const PackedWeight& w_hh, const T_* b_hh, const T_* w_out,
                           const T_* b_out, const PackedWeight& w_ih, const T_* b_ih, T_* out_p, T_* hid_p, int64_t B,
-                          int64_t T, int64_t H, int64_t C, int threads) {
-  const int64_t S = H / threads;
-  SpinBarrier barrier;
+                          int64_t T, int64_t H, int64_t C, int slices) {
+  const int64_t S = H / slices;
   std::atomic<bool> mixed{false};
-#pragma omp parallel num_threads(threads)
-  {
-    const UnitShare share = unit_share(threads);
-#pragma omp single
-    barrier.reset(share.parts);
-    const int64_t s0 = share.slice0, mine = share.slice1 - share.slice0, ld = 3 * S * mine;
-    const int64_t tile0 = 3 * S * s0 / 64, tile1 = 3 * S * share.slice1 / 64;
+  run_unit_split(slices, T, 1, [&](const UnitShare& share) {
+    const int64_t tile0 = 3 * S * share.slice0 / 64, tile1 = 3 * S * share.slice1 / 64;
     settle_pairs({{&w_hh, tile0, tile1}}, mixed);
     w_hh.pack(tile0, tile1);  // this thread's tiles, into its core's cache
     w_ih.pack(tile0, tile1);
-    std::vector<T_> gh(B * ld), gi(B * ld), x(B * C);  // per row, per slice of this thread: r|z|n
-    for (int64_t t = 0; t < T && share.active(); ++t) {
+    // this thread's gates, per row slice by slice, r|z|n each (sized for every slice: one thread may take them all)
+    return [&, gh = std::vector<T_>(B * 3 * H), gi = std::vector<T_>(B * 3 * H), x = std::vector<T_>(B * C)](
+               int64_t t, int, int64_t s0, int64_t s1) mutable {
+      const int64_t G = 3 * S * (s1 - s0), first = 3 * S * s0;  // slices [s0, s1): columns [first, 3 S s1) of W
       const T_* h_prev = t == 0 ? h0_p : hid_p + (t - 1) * H;
       const int64_t ld_prev = t == 0 ? H : T * H;
       for (int64_t b = 0; b < B; ++b)  // x_t: C dot products (C is small: the seed has C = 1)
         for (int64_t c = 0; c < C; ++c) x[b * C + c] = b_out[c] + dot(h_prev + b * ld_prev, w_out + c * H, H);
-      gemm_columns(h_prev, ld_prev, B, w_hh, tile0, tile1, b_hh, gh.data(), ld);
-      gemm_columns(x.data(), C, B, w_ih, tile0, tile1, b_ih, gi.data(), ld);
+      gemm_columns(h_prev, ld_prev, B, w_hh, first / 64, 3 * S * s1 / 64, b_hh, gh.data(), G);
+      gemm_columns(x.data(), C, B, w_ih, first / 64, 3 * S * s1 / 64, b_ih, gi.data(), G);
       for (int64_t b = 0; b < B; ++b) {
-        for (int64_t s = 0; s < mine; ++s) {
-          const int64_t j0 = (s0 + s) * S, at = b * ld + 3 * S * s;
+        for (int64_t s = s0; s < s1; ++s) {
+          const int64_t j0 = s * S, at = b * G + 3 * S * (s - s0);
           gru_units(gi.data() + at, S, gh.data() + at, S, h_prev + b * ld_prev + j0, hid_p + (b * T + t) * H + j0, S);
         }
         if (s0 == 0) std::copy_n(x.data() + b * C, C, out_p + (b * T + t) * C);
       }
-      barrier.wait();
-    }
-  }
+    };
+  });
 }
 
 void decode_forward(const at::Tensor& h0, const at::Tensor& w_ih, const at::Tensor& b_ih, const at::Tensor& w_hh,

@@ -2,7 +2,7 @@
 //
 // Each kernel splits the batch rows over threads (at::parallel_for) and every thread runs the
 // whole time loop for its rows: no synchronisation between steps. With fewer rows than threads
-// the forward kernels split the hidden units instead (units_threads, below). Per step the work
+// the forward kernels split the hidden units instead (units_threads, team.h). Per step the work
 // is a small GEMM against weights packed once per call into 64-column tiles (PackedWeight) plus
 // fused gate arithmetic: the weights stay hot in the core's L2 (W_hh is 768 KiB at H=256 in
 // float32) for all steps.
@@ -21,7 +21,6 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -33,6 +32,7 @@
 #define RNNGEN_INLINE inline __attribute__((always_inline))
 
 #include "gemm_tiles.h"
+#include "team.h"
 
 namespace rnngen::cpu {
 
@@ -394,30 +394,6 @@ void gru_row_backward(const float* dh, const float* gi, const float* gh, const f
 void gru_row_backward(const double* dh, const double* gi, const double* gh, const double* h, double* dgi,
                       double* dgh, double* dh_direct, int64_t H);
 
-
-// The rows each thread takes: the batch split evenly over the threads.
-inline int64_t row_grain(int64_t rows) {
-  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
-  return std::max<int64_t>(1, (rows + threads - 1) / threads);
-}
-
-// With fewer rows than threads (B = 1 on a laptop is the common case) splitting rows leaves
-// cores idle, and one core streaming all of W_hh from its L2 each step is bandwidth-bound. Then
-// the forward kernels split the hidden units instead: each thread holds its slice of the weights
-// in its own L2, and the threads meet at a barrier once (sample: twice) per step.
-// The number of threads to split units over: the most (up to the intra-op thread count) that
-// give every thread whole 64-wide tiles of H (and of K, the logits, when given); 1 means "split
-// rows instead".
-inline int units_threads(int64_t rows, int64_t H, int64_t K = 0) {
-  if (at::in_parallel_region()) return 1;  // called from a parallel region: no team to split over
-  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  const int threads = std::min(at::get_num_threads(), cores);  // more spinning threads than cores stall
-  if (rows >= threads) return 1;
-  for (int t = threads; t >= 2; --t)
-    if (H % (64 * t) == 0 && K % (64 * t) == 0) return t;
-  return 1;
-}
-
 // The unit-split kernels cut H into `slices` slices of S = H / slices units (one per thread as
 // asked). Their gate weights [3H, K] and biases [3H] are regrouped so that each slice's r, z and
 // n rows are adjacent: slice s is rows [3S s, 3S (s + 1)), whole 64-wide tiles, so a thread gets
@@ -437,50 +413,5 @@ inline std::vector<int64_t> slice_order(int64_t H, int slices) {
 inline at::Tensor gates_by_slice(const at::Tensor& bias, int64_t H, int slices) {
   return bias.index_select(0, at::tensor(slice_order(H, slices)));
 }
-
-// This thread's slices [slice0, slice1) inside a unit-split region. OpenMP may form a smaller
-// team than asked (OMP_DYNAMIC, OMP_THREAD_LIMIT): the slices are then shared over the team it
-// got or, if that team does not divide them evenly, thread 0 takes them all.
-struct UnitShare {
-  int parts = 1;  // threads that work (and meet at the barrier)
-  int64_t slice0 = 0, slice1 = 0;
-  bool active() const { return slice1 > slice0; }
-};
-
-inline UnitShare unit_share(int slices) {
-  const int team = omp_get_num_threads(), id = omp_get_thread_num();
-  if (slices % team == 0) return {team, id * (slices / team), (id + 1) * (slices / team)};
-  return {1, 0, id == 0 ? slices : 0};
-}
-
-// The per-step meeting point of the unit-split kernels: a spinning barrier (an OpenMP barrier
-// costs about a microsecond here, as much as a step's work at H=128). After a few thousand
-// spins it yields, in case a thread shares its core with another.
-class SpinBarrier {
- public:
-  // Called by one thread (omp single) before any wait.
-  void reset(int threads) { threads_ = threads; }
-
-  void wait() {
-    const int generation = generation_.load(std::memory_order_acquire);
-    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == threads_ - 1) {
-      arrived_.store(0, std::memory_order_relaxed);
-      generation_.fetch_add(1, std::memory_order_release);
-      return;
-    }
-    for (int spins = 0; generation_.load(std::memory_order_acquire) == generation; ++spins) {
-      if (spins < 4096) {
-        __builtin_ia32_pause();
-      } else {
-        std::this_thread::yield();
-      }
-    }
-  }
-
- private:
-  int threads_ = 1;
-  alignas(64) std::atomic<int> arrived_{0};
-  alignas(64) std::atomic<int> generation_{0};
-};
 
 }  // namespace rnngen::cpu

@@ -43,55 +43,51 @@ int64_t value_at(const T_* logits, float* scratch, int64_t K, float temperature,
 }
 
 // Fewer rows than threads (see units_threads): each thread computes its slices of the hidden
-// units' gates (w_hh and b_hh come regrouped into `threads` slices, slice_order) and of the
+// units' gates (w_hh and b_hh come regrouped into `slices` slices, slice_order) and of the
 // logits (w_hh and w_out not yet packed: each thread packs its own tiles); after a barrier
 // every thread draws the same value from the shared logits (same inputs, same order: the same
-// number), feeds its units, and the threads meet again before the next step.
+// number), feeds its units, and the threads meet again before the next step. run_unit_split
+// (team.h) runs the two phases of every step.
 template <typename T_>
 void sample_units(const T_* h0_p, const T_* emb_p, const T_* cond_p, const PackedWeight& w_hh, const T_* b_hh,
                   const std::vector<PackedWeight>& w_out, const T_* b_out, float temperature, uint64_t key,
                   int64_t row_offset, const int64_t* known, int64_t* val_p, int64_t B, int64_t T, int64_t H,
-                  int64_t C, int64_t K, int threads) {
-  const int64_t G = 3 * H, S = H / threads, KS = K / threads;  // KS: logits per slice
-  std::vector<T_> h(h0_p, h0_p + B * H), h_next(B * H), logits(B * K);
-  SpinBarrier barrier;
+                  int64_t C, int64_t K, int slices) {
+  const int64_t G = 3 * H, S = H / slices, KS = K / slices;  // KS: logits per slice
+  // shared: the state, each row's gates (slice by slice, r|z|n each: slice_order) and logits
+  std::vector<T_> h(h0_p, h0_p + B * H), h_next(B * H), gh(B * G), logits(B * K);
+  T_ *cur = h.data(), *next = h_next.data();  // every thread swaps its own copy of these
   std::atomic<bool> mixed{false};
-#pragma omp parallel num_threads(threads)
-  {
-    const UnitShare share = unit_share(threads);
-#pragma omp single
-    barrier.reset(share.parts);
-    const int64_t s0 = share.slice0, s1 = share.slice1, mine = s1 - s0, ld = 3 * S * mine;
-    std::vector<T_> gh(B * ld), gi(3 * S);  // per row, per slice of this thread: r|z|n
-    std::vector<float> scratch(K);
-    std::vector<TileShare> tiles{{&w_hh, 3 * S * s0 / 64, 3 * S * s1 / 64}};
-    for (const PackedWeight& head : w_out) tiles.push_back({&head, KS * s0 / 64, KS * s1 / 64});
+  run_unit_split(slices, T, 2, [&](const UnitShare& share) {
+    std::vector<TileShare> tiles{{&w_hh, 3 * S * share.slice0 / 64, 3 * S * share.slice1 / 64}};
+    for (const PackedWeight& head : w_out) tiles.push_back({&head, KS * share.slice0 / 64, KS * share.slice1 / 64});
     settle_pairs(tiles, mixed);
-    w_hh.pack(3 * S * s0 / 64, 3 * S * s1 / 64);  // this thread's tiles, into its core's cache
-    for (const PackedWeight& head : w_out) head.pack(KS * s0 / 64, KS * s1 / 64);
-    T_ *cur = h.data(), *next = h_next.data();
-    for (int64_t t = 0; t < T && share.active(); ++t) {
+    w_hh.pack(3 * S * share.slice0 / 64, 3 * S * share.slice1 / 64);  // this thread's tiles, into its core's cache
+    for (const PackedWeight& head : w_out) head.pack(KS * share.slice0 / 64, KS * share.slice1 / 64);
+    return [&, cur = cur, next = next, gi = std::vector<T_>(3 * S), scratch = std::vector<float>(K)](
+               int64_t t, int phase, int64_t s0, int64_t s1) mutable {
       const int64_t c = t % C;
-      gemm_columns(cur, H, B, w_hh, 3 * S * s0 / 64, 3 * S * s1 / 64, b_hh, gh.data(), ld);
-      gemm_columns(cur, H, B, w_out[c], KS * s0 / 64, KS * s1 / 64, b_out + c * K, logits.data() + KS * s0, K);
-      barrier.wait();
+      if (phase == 0) {  // the gates and logits of slices [s0, s1)
+        gemm_columns(cur, H, B, w_hh, 3 * S * s0 / 64, 3 * S * s1 / 64, b_hh, gh.data() + 3 * S * s0, G);
+        gemm_columns(cur, H, B, w_out[c], KS * s0 / 64, KS * s1 / 64, b_out + c * K, logits.data() + KS * s0, K);
+        return;
+      }
       for (int64_t b = 0; b < B; ++b) {
         const int64_t v = value_at(logits.data() + b * K, scratch.data(), K, temperature, key, row_offset, b, t, T, known);
         if (s0 == 0) val_p[b * T + t] = v;
         if (t + 1 < T) {  // this thread's units of h_{t+1} = GRU(emb[c][v] + cond, h_t)
-          for (int64_t s = 0; s < mine; ++s) {
-            const int64_t j0 = (s0 + s) * S;
+          for (int64_t s = s0; s < s1; ++s) {
+            const int64_t j0 = s * S;
             for (int64_t g = 0; g < 3; ++g)
               for (int64_t i = 0; i < S; ++i)
                 gi[g * S + i] = emb_p[(c * K + v) * G + g * H + j0 + i] + cond_p[b * G + g * H + j0 + i];
-            gru_units(gi.data(), S, gh.data() + b * ld + 3 * S * s, S, cur + b * H + j0, next + b * H + j0, S);
+            gru_units(gi.data(), S, gh.data() + b * G + 3 * S * s, S, cur + b * H + j0, next + b * H + j0, S);
           }
         }
       }
       std::swap(cur, next);
-      barrier.wait();
-    }
-  }
+    };
+  });
 }
 
 void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond, const at::Tensor& w_hh,

@@ -12,36 +12,30 @@ namespace rnngen::cpu {
 namespace {
 
 // Fewer rows than threads: the threads split the hidden units (see units_threads). w and b_p
-// are W_hh and b_hh regrouped into `threads` slices (slice_order), w not yet packed.
+// are W_hh and b_hh regrouped into `slices` slices (slice_order), w not yet packed.
+// run_unit_split (team.h) runs the steps.
 template <typename T_>
 void scan_forward_units(const T_* gi_p, const T_* h0_p, const PackedWeight& w, const T_* b_p, T_* out_p,
-                        T_* gates_p, int64_t B, int64_t T, int64_t H, int threads) {
-  const int64_t S = H / threads;
-  SpinBarrier barrier;
-#pragma omp parallel num_threads(threads)
-  {
-    const UnitShare share = unit_share(threads);
-#pragma omp single
-    barrier.reset(share.parts);
-    const int64_t s0 = share.slice0, mine = share.slice1 - share.slice0, ld = 3 * S * mine;
-    std::vector<T_> gh(B * ld);  // per row, per slice of this thread: its gates r|z|n
-    w.pack(3 * S * s0 / 64, 3 * S * share.slice1 / 64);  // this thread's tiles, into its core's cache
-    for (int64_t t = 0; t < T && share.active(); ++t) {
+                        T_* gates_p, int64_t B, int64_t T, int64_t H, int slices) {
+  const int64_t S = H / slices, G = 3 * H;
+  std::vector<T_> gh(B * G);  // per row, slice by slice, r|z|n each (slice_order)
+  run_unit_split(slices, T, 1, [&](const UnitShare& share) {
+    w.pack(3 * S * share.slice0 / 64, 3 * S * share.slice1 / 64);  // this thread's tiles, into its core's cache
+    return [&](int64_t t, int, int64_t s0, int64_t s1) {
       const T_* h_prev = t == 0 ? h0_p : out_p + (t - 1) * H;
       const int64_t ld_prev = t == 0 ? H : T * H;
-      gemm_columns(h_prev, ld_prev, B, w, 3 * S * s0 / 64, 3 * S * share.slice1 / 64, b_p, gh.data(), ld);
+      gemm_columns(h_prev, ld_prev, B, w, 3 * S * s0 / 64, 3 * S * s1 / 64, b_p, gh.data() + 3 * S * s0, G);
       for (int64_t b = 0; b < B; ++b)
-        for (int64_t s = 0; s < mine; ++s) {
-          const int64_t j0 = (s0 + s) * S;
-          const T_* g_s = gh.data() + b * ld + 3 * S * s;
+        for (int64_t s = s0; s < s1; ++s) {
+          const int64_t j0 = s * S;
+          const T_* g_s = gh.data() + b * G + 3 * S * s;
           gru_units(gi_p + (b * T + t) * 3 * H + j0, H, g_s, S, h_prev + b * ld_prev + j0,
                     out_p + (b * T + t) * H + j0, S);
           if (gates_p)
             for (int64_t g = 0; g < 3; ++g) std::copy_n(g_s + g * S, S, gates_p + (b * T + t) * 3 * H + g * H + j0);
         }
-      barrier.wait();
-    }
-  }
+    };
+  });
 }
 
 void scan_forward(const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& w_hh, const at::Tensor& b_hh,

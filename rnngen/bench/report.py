@@ -50,7 +50,9 @@ def header(machine: dict[str, Any], settings: dict[str, Any]) -> str:
     runs = settings.get("repeats")
     how = f"median of {runs} alternating rounds" if runs else "medians"
     quick = f"\n# {_QUICK}" if settings.get("quick") else ""
-    return f"# {machine_line(machine)}; {settings.get('dtype', 'float32')}, {how}, speed-up = baseline / rnngen{quick}"
+    busy = f", beside {settings['busy']} busy processes" if settings.get("busy") else ""
+    return (f"# {machine_line(machine)}{busy}; {settings.get('dtype', 'float32')}, {how}, "
+            f"speed-up = baseline / rnngen{quick}")
 
 
 _COLUMNS = (("workload", 44), ("baseline", 34), ("base ms", 9), ("backend", 9), ("rnngen ms", 9), ("speed-up", 9))
@@ -87,7 +89,9 @@ def markdown(result: dict[str, Any]) -> str:
     rows = [r for r in result["rows"] if r["status"] == "ok"]
     backends = list(dict.fromkeys(r["backend"] for r in rows))
     repeats = result.get("settings", {}).get("repeats")
-    out = [f"Measured on {machine_line(result['machine'])}; "
+    busy = result.get("settings", {}).get("busy")
+    out = [f"Measured on {machine_line(result['machine'])}"
+           f"{f', beside {busy} busy processes' if busy else ''}; "
            f"{rows[0]['dtype'] if rows else 'float32'}, "
            f"{f'median of {repeats} alternating rounds' if repeats else 'medians'}, "
            "outputs checked against the baseline first."

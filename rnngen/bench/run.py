@@ -1,7 +1,7 @@
 """``python -m rnngen.bench`` (and ``rnngen bench``): rnngen against its baselines, side by side.
 
     python -m rnngen.bench [--quick] [--json FILE] [--plot FILE.png] [--markdown]
-                           [--device cpu|cuda] [--backends cpu ...] [-k TEXT]
+                           [--device cpu|cuda] [--backends cpu ...] [-k TEXT] [--busy N]
     python -m rnngen.bench --from-json FILE [--markdown] [--plot FILE.png]
 
 For each workload every implementation (the baselines and rnngen on each backend) is built, run
@@ -23,7 +23,8 @@ from typing import Any
 import torch
 
 from . import report
-from .timing import TimeLimitExceeded, machine_info, paired_speedup, side_by_side, time_limit
+from .timing import (TimeLimitExceeded, busy_processes, cpu_team_stats, machine_info, paired_speedup, side_by_side,
+                     time_limit)
 from .workloads import Impl, Options, Workload, build, candidate_backends, specs
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -137,6 +138,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=float, metavar="S",
                    help="stop starting workloads after S seconds (the rest are recorded as skipped); "
                         "code builds are limited to the time left")
+    p.add_argument("--busy", type=int, default=0, metavar="N",
+                   help="run everything beside N other processes that spin on the CPU (a busy machine); "
+                        "rnngen and its baselines alike")
     p.add_argument("--from-json", metavar="FILE", help="run nothing: report a JSON written earlier")
     return p
 
@@ -157,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         print(report.table(result))
         return _outputs(args, result, error)
 
+    if args.busy < 0:
+        return error(f"--busy must be 0 or more, got {args.busy}")
     if args.device == "cuda" and not torch.cuda.is_available():
         return error("--device cuda: torch sees no CUDA device here")
     if args.threads:
@@ -172,10 +178,10 @@ def main(argv: list[str] | None = None) -> int:
                    cuda_graph=not args.no_cuda_graph, flashrnn=not args.no_flashrnn)
     repeats = args.repeats or (2 if args.quick else 7)
     warmup = args.warmup if args.warmup is not None else 1
-    machine = machine_info(args.device)
+    machine = {**machine_info(args.device), "busy_processes": args.busy}  # every row names the load it ran beside
     settings = {"quick": args.quick, "repeats": repeats, "warmup": warmup, "backends": candidates,
                 "backends_left_out": left_out, "compile": opts.compile, "compile_timeout_s": args.compile_timeout,
-                "budget_s": args.budget, "dtype": args.dtype}
+                "budget_s": args.budget, "dtype": args.dtype, "busy": args.busy}
     print(report.header(machine, settings))
     for name, why in left_out.items():
         print(f"# backend {name} not measured: {why}")
@@ -183,6 +189,27 @@ def main(argv: list[str] | None = None) -> int:
         print("# no rnngen backend to measure: timing the baselines only")
     print(report.table_head(), flush=True)
 
+    team_before = cpu_team_stats()
+    with busy_processes(args.busy):
+        rows = _run_all(args, opts, candidates, machine, repeats, warmup)
+    team_after = cpu_team_stats()
+    if team_before and team_after:  # how the cpu backend's unit-split calls ran (csrc/cpu/team.h)
+        settings["cpu_team"] = {k: team_after[k] - team_before[k] if k.endswith("calls") else team_after[k]
+                                for k in team_after}
+    result = {"machine": machine, "settings": settings, "rows": rows}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    status = _outputs(args, result, error)
+    wrong = [r for r in rows if r["status"] == "wrong" and r["role"] == "rnngen"]
+    for r in wrong:
+        print(f"rnngen bench: WRONG OUTPUT: {r['workload']}: {r['reason']}", file=sys.stderr)
+    return status or (1 if wrong else 0)
+
+
+def _run_all(args, opts: Options, candidates: list[str], machine: dict[str, Any], repeats: int,
+             warmup: int) -> list[dict[str, Any]]:
+    """Every workload of the suite that --filter and --budget leave, each row printed as it comes."""
     rows = []
     started = time.perf_counter()
     for spec in specs(args.quick):
@@ -207,16 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         del workload
         if args.device == "cuda":
             torch.cuda.empty_cache()
-
-    result = {"machine": machine, "settings": settings, "rows": rows}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
-    status = _outputs(args, result, error)
-    wrong = [r for r in rows if r["status"] == "wrong" and r["role"] == "rnngen"]
-    for r in wrong:
-        print(f"rnngen bench: WRONG OUTPUT: {r['workload']}: {r['reason']}", file=sys.stderr)
-    return status or (1 if wrong else 0)
+    return rows
 
 
 def _outputs(args, result, error) -> int:

@@ -14,6 +14,8 @@ import os
 import platform
 import signal
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from typing import Any, Callable
@@ -151,3 +153,33 @@ def time_limit(seconds: float | None):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def busy_processes(count: int):
+    """``count`` other processes spinning on the CPU for the duration of the block (each a Python
+    ``while True: pass``): a machine whose cores are wanted by someone else, as a laptop with a
+    browser open or a CI runner with parallel jobs. Stopped (killed) on the way out."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
+    try:
+        time.sleep(0.2 if procs else 0)  # let them start spinning
+        yield procs
+    finally:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait()
+
+
+def cpu_team_stats() -> dict[str, int] | None:
+    """The cpu backend's thread counters (csrc/cpu/team.h), or None without the extension: the CPUs
+    this process may use, the kernels' threads, and how many unit-split calls ran as a team,
+    switched to one thread mid-call, or started on one thread (the machine was busy)."""
+    import rnngen.dispatch
+
+    if "cpu" not in rnngen.dispatch.backends():
+        return None
+    usable, threads, team, switched, solo = torch.ops.rnngen_cpu.team_stats()
+    return {"usable_cpus": usable, "kernel_threads": threads, "team_calls": team, "switched_calls": switched,
+            "solo_calls": solo}
