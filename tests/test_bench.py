@@ -174,3 +174,23 @@ def test_spent_budget_skips_the_remaining_workloads(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == len(workloads.specs(quick=True))
     assert all(r["status"] == "skipped" and "--budget" in r["reason"] for r in rows)
+
+
+def test_busy_runs_beside_spinning_processes_and_stops_them(tmp_path, capsys):
+    from rnngen.bench.timing import busy_processes
+
+    with busy_processes(2) as procs:
+        assert len(procs) == 2 and all(p.poll() is None for p in procs)  # spinning
+    assert all(p.poll() is not None for p in procs)  # and gone afterwards
+    out = tmp_path / "busy.json"
+    assert rnngen.bench.main(["--quick", "--busy", "1", "-k", "B=1 no grad", "--json", str(out), "--markdown"]) == 0
+    printed = capsys.readouterr().out
+    assert "beside 1 busy processes" in printed
+    result = json.loads(out.read_text())
+    assert result["settings"]["busy"] == 1 and all(r["busy_processes"] == 1 for r in result["rows"])
+    if "cpu" in rnngen.backends():  # how the unit-split calls ran, counted over the run
+        team = result["settings"]["cpu_team"]
+        assert set(team) == {"usable_cpus", "kernel_threads", "team_calls", "switched_calls", "solo_calls"}
+        assert team["usable_cpus"] >= 1 and min(team.values()) >= 0
+    assert rnngen.bench.main(["--busy", "-1"]) == 2
+    assert "--busy must be 0 or more" in capsys.readouterr().err
