@@ -84,6 +84,7 @@ def _sample(**kw):
     (dict(known=torch.zeros(B, T, dtype=torch.long), mask=torch.ones(B, T)), TypeError, "mask must have dtype"),
     (dict(emb=torch.randn(K + 1, 3 * H)), ValueError, "emb must have shape"),
     (dict(w_out=torch.randn(0, H), emb=torch.randn(0, 3 * H)), ValueError, "number of values"),
+    (dict(w_out=torch.randn(0, 4, H), emb=torch.randn(0, 4, 3 * H)), ValueError, "number of channels C"),
     (dict(w_out=torch.randn(3, K, H), emb=torch.randn(3, K, 3 * H), steps=T), ValueError, "multiple of the number of channels"),
     (dict(known=torch.zeros(B, T, dtype=torch.long), mask=torch.ones(B, T, dtype=torch.bool, device="meta")),
      ValueError, "mask is on meta"),

@@ -58,6 +58,8 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
     lead = tuple(w_out.shape[:-1])  # (K,) or (C, K)
     K = lead[-1]
     _checks.positive_int("w_out.shape[-2] (number of values K)", K)
+    if w_out.dim() == 3:
+        _checks.positive_int("w_out.shape[0] (number of channels C)", w_out.shape[0])
     _checks.tensor("w_out", w_out, (*lead, H), dtype=dtype)
     _checks.tensor("emb", emb, (*lead, 3 * H), dtype=dtype)
     b_out = w_out.new_zeros(lead) if b_out is None else _checks.tensor("b_out", b_out, lead, dtype=dtype)
