@@ -24,9 +24,10 @@ from importlib import resources
 import numpy as np
 import torch
 
+from .dispatch import BACKENDS as _BACKENDS
 from .training.augment import AUGMENTATIONS
 
-BACKENDS = ["auto", "reference", "cpu", "triton", "cuda"]
+BACKENDS = ["auto", *_BACKENDS]  # the --backend choices: dispatch's list, the one place it is written
 
 
 def pretrained_path() -> str:
