@@ -185,11 +185,18 @@ def test_complete_keeps_known_pixels(backend):
     full = model.complete(images, torch.ones(3, 4, 4, dtype=torch.bool), labels=labels, backend=backend)
     assert torch.equal(full, images)
     # Completion's free pixels follow the model given the known ones: with all but the last
-    # pixel known, the last one's frequencies match the conditional probabilities.
+    # pixel known, the last one's frequencies match the conditional probabilities. In Triton's
+    # CPU interpreter (80 s for 4000 rows) fewer rows, which must be the reference's draws (same
+    # seed, same images), so the frequencies the reference meets hold for them too.
     last = torch.ones(4, 4, dtype=torch.bool)
     last[3, 3] = False
-    one = images[:1].repeat(4000, 1, 1, 1)
-    draws = model.complete(one, last, labels=torch.zeros(4000, dtype=torch.long), seed=1, backend=backend)
+    n = 300 if backend == "triton" else 4000
+    one = images[:1].repeat(n, 1, 1, 1)
+    draws = model.complete(one, last, labels=torch.zeros(n, dtype=torch.long), seed=1, backend=backend)
+    if backend == "triton":
+        reference = model.complete(one, last, labels=torch.zeros(n, dtype=torch.long), seed=1, backend="reference")
+        assert torch.equal(draws, reference)
+        return
     freq = torch.bincount(draws[:, 0, 3, 3], minlength=6).double() / 4000
     candidates = images[:1].repeat(6, 1, 1, 1)
     candidates[:, 0, 3, 3] = torch.arange(6)
