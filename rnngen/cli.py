@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .dispatch import BACKENDS as _BACKENDS
-from .training.augment import AUGMENTATIONS
+from .models.transforms import AUGMENTATIONS
 
 BACKENDS = ["auto", *_BACKENDS]  # the --backend choices: dispatch's list, the one place it is written
 
@@ -136,7 +136,7 @@ def _info(args) -> int:
 
 def _build_model(args, data):
     from .models import PixelGRU, SeedVAE
-    from .training.augment import augmentation_count
+    from .models.transforms import augmentation_count
 
     channels, height, width = data.train.shape
     if args.model == "seed-vae":

@@ -130,3 +130,16 @@ def test_eager_calls_run_the_op_body_directly_only_when_nothing_else_needs_the_o
     with FakeTensorMode(allow_non_fake_inputs=True) as mode:
         fake = _op_inputs()[op](backend="reference")
     assert len(direct_calls) == 1 and fake.shape == direct.shape and mode.is_our_fake(fake)
+
+
+def test_models_do_not_import_training():
+    """The layers (docs/architecture.md): image models, data, modules and ops never import the
+    training package; checkpoints are rnngen.checkpoint, the image transforms rnngen.models.transforms."""
+    import subprocess
+    import sys
+
+    code = ("import sys, rnngen, rnngen.models, rnngen.data, rnngen.nn, rnngen.checkpoint; "
+            "print(sorted(m for m in sys.modules if m.startswith('rnngen.training') or m == 'rnngen.cli'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ..training.checkpoint import CheckpointError, load_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint
 from .pixel_gru import PixelGRU
 from .seed_vae import SeedVAE
 

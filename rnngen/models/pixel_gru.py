@@ -28,7 +28,7 @@ from ..nn.generator import image_shape
 from ..ops import sample as sample_op
 from ..ops import _checks, scan
 from ..ops.rng import philox_uniform
-from ..training.augment import AUGMENTATIONS, augmentation_count, check_image_shape, inverse_transform, transform
+from .transforms import AUGMENTATIONS, augmentation_count, check_image_shape, inverse_transform, transform
 
 # XORed into the seed for a mixture's choice of transform: a Philox key of its own, so the choice
 # is independent of the pixels' draws (which are keyed by the seed itself).
@@ -54,7 +54,7 @@ class PixelGRU(nn.Module):
             are indexed by column and channel), so the model knows where in a row it is without
             having to count; costs W times the table parameters, no time.
         augmentations: condition on which of this many training-time transforms (rotations,
-            flips; see rnngen.training.augment) made the image, through h_0 and the conditioning
+            flips; see rnngen.models.transforms) made the image, through h_0 and the conditioning
             gates like a class label (0: none). This is distribution augmentation (Jun et al.,
             2020): the model learns from the transformed images without having to assign them
             probability as real ones. Transform 0 is the identity, and everything but training

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from ..data import DataSplit, ImageDataset
 from .augment import augment, augmentation_count, check_image_shape
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
