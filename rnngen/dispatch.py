@@ -57,7 +57,7 @@ def new_output(shape, like: torch.Tensor, dtype: torch.dtype | None = None) -> t
 def run_op(op: Callable, body: Callable, *args):
     """``op(*args)`` (a registered op), or ``body(*args)`` (that op's own Python implementation)
     when the op's dispatch has nothing to add: an eager call on plain CPU or CUDA tensors that
-    no autograd, tracing (torch.compile, export) or mode (FakeTensorMode, a device context, ...)
+    no autograd, tracing (torch.compile, export, jit.trace) or mode (FakeTensorMode, a device context, ...)
     needs to see. torch.library's layers cost about 40 us a call warm and 0.2 ms cold on the
     2-vCPU VM (measured on decode at T=1), several percent of a B=1 image; ``op`` stays what
     autograd, torch.compile and opcheck use."""
@@ -69,7 +69,7 @@ _PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
 
 def _plain_eager(args) -> bool:
     if (torch.compiler.is_compiling() or torch._C._is_torch_function_mode_enabled()
-            or torch._C._len_torch_dispatch_stack() > 0):
+            or torch._C._len_torch_dispatch_stack() > 0 or torch.jit.is_tracing()):
         return False
     grad = torch.is_grad_enabled()
     for a in args:
@@ -79,6 +79,31 @@ def _plain_eager(args) -> bool:
                 or torch._C._functorch.is_functorch_wrapped_tensor(a)):
             return False
     return True
+
+
+def under_functorch(*tensors) -> bool:
+    """Whether a torch.func transform (grad, vmap, jacrev, ...) wraps any of ``tensors`` (never
+    while Dynamo traces: it handles transforms itself and cannot trace this test)."""
+    if torch.compiler.is_compiling():
+        return False
+    return any(isinstance(t, torch.Tensor) and torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors)
+
+
+def loop_vmap(op: Callable) -> Callable:
+    """A vmap rule for ``op``: one call per element of the vmapped dimension, outputs stacked
+    along a new leading dimension. The kernels are batched already; this is for jacrev and the
+    like, where correctness matters more than speed."""
+
+    def rule(info, in_dims, *args):
+        calls = []
+        for i in range(info.batch_size):
+            picked = [a.select(d, i) if d is not None else a for a, d in zip(args, in_dims)]
+            calls.append(op(*picked))
+        single = not isinstance(calls[0], (tuple, list))
+        outputs = [torch.stack(parts) for parts in zip(*([c] if single else c for c in calls))]
+        return (outputs[0], 0) if single else (tuple(outputs), (0,) * len(outputs))
+
+    return rule
 
 
 def get_kernel(backend: str, name: str) -> Callable:

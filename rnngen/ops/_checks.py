@@ -49,6 +49,8 @@ def same_device(**tensors: torch.Tensor | None) -> torch.device:
 
 
 def positive_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and torch.jit.is_tracing():
+        value = int(value)  # torch.jit.trace hands sizes over as 0-d tensors
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < minimum:

@@ -41,7 +41,11 @@ def scan(gi: Tensor, h0: Tensor | None, w_hh: Tensor, b_hh: Tensor | None = None
     name = dispatch.resolve(backend, device, "scan_forward", gi.dtype)
     # When a backward will follow, the forward keeps every step's hidden gates (B*T*3H values)
     # so the backward need not recompute them; otherwise it keeps nothing.
-    save_gates = torch.is_grad_enabled() and any(x.requires_grad for x in (gi, h0, w_hh, b_hh))
+    # A jit trace keeps them always: the graph it records must serve a backward too.
+    save_gates = torch.jit.is_tracing() or (torch.is_grad_enabled()
+                                            and any(x.requires_grad for x in (gi, h0, w_hh, b_hh)))
+    if dispatch.under_functorch(gi, h0, w_hh, b_hh):
+        return _ScanFunction.apply(gi, h0, w_hh, b_hh, name)[0]
     return dispatch.run_op(torch.ops.rnngen.scan, _scan_body, gi, h0, w_hh, b_hh, save_gates, name)[0]
 
 
@@ -100,3 +104,49 @@ def _backward(ctx, grad_out, _grad_gates):
 
 
 _scan.register_autograd(_backward, setup_context=_setup_context)
+
+
+class _ScanFunction(torch.autograd.Function):
+    """The same op and formula for torch.func transforms (grad, vjp, jacrev): the autograd
+    wrapper torch.library generates has no setup_context, which functorch requires
+    (pytorch/pytorch#170834), so under a transform the op is called through this Function."""
+
+    generate_vmap_rule = True  # vmap through forward and backward: the ops' own vmap rules
+
+    @staticmethod
+    def forward(gi, h0, w_hh, b_hh, backend):
+        return torch.ops.rnngen.scan(gi, h0, w_hh, b_hh, True, backend)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        gi, h0, w_hh, b_hh, backend = inputs
+        _setup_context(ctx, (gi, h0, w_hh, b_hh, True, backend), output)
+
+    @staticmethod
+    def backward(ctx, grad_out, _grad_gates):
+        if grad_out is None:
+            return None, None, None, None, None
+        return (*_ScanBackwardFunction.apply(grad_out, *ctx.saved_tensors, ctx.backend), None)
+
+
+class _ScanBackwardFunction(torch.autograd.Function):
+    """scan_backward under a transform (torch.func.grad runs the backward on tensors it tracks)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(grad_out, gi, h0, w_hh, b_hh, out, gates, backend):
+        return torch.ops.rnngen.scan_backward(grad_out, gi, h0, w_hh, b_hh, out, gates, backend)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError("rnngen.scan has no second derivative (its backward is a fused kernel)")
+
+
+# vmap (jacrev is vmap over vjp): one call per batched element, stacked.
+_scan.register_vmap(dispatch.loop_vmap(torch.ops.rnngen.scan))
+_scan_backward.register_vmap(dispatch.loop_vmap(torch.ops.rnngen.scan_backward))
