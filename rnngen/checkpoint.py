@@ -94,3 +94,13 @@ def load_checkpoint(path: str, map_location="cpu", resumable: bool = False) -> d
                 raise CheckpointError(f"{path}: cannot resume from it: no valid {key!r} entry (a model.pt holds "
                                       "weights only; resume from the run's checkpoint.pt)")
     return payload
+
+
+def export_weights(path: str, model, kind: str, data_spec: dict | None = None, metrics: dict | None = None) -> None:
+    """Write the trained weights alone (no optimiser state: what sampling needs, small enough to
+    share; the ``model.pt`` beside a run's ``checkpoint.pt``): model ``kind`` with its config and
+    state, the ``data_spec`` it was trained on, and of ``metrics`` the test bits/dim and steps."""
+    metrics = metrics or {}
+    save_checkpoint(path, {"model": kind, "config": model.config, "state": model.state_dict(),
+                           "data": data_spec, "metrics": {"test_bits_per_dim": metrics.get("test_bits_per_dim"),
+                                                          "steps": metrics.get("steps")}})

@@ -15,8 +15,9 @@ Every error ends in one line on stderr and exit status 2 (set RNNGEN_DEBUG=1 for
 from __future__ import annotations
 
 import argparse
-import math
+import contextlib
 import os
+import re
 import sys
 import time
 from importlib import resources
@@ -24,8 +25,13 @@ from importlib import resources
 import numpy as np
 import torch
 
+from .checkpoint import export_weights
 from .dispatch import BACKENDS as _BACKENDS
+from .distributed import init_from_env, sample_sharded, world
+from .images import completion_grid, sample_labels, save_arrays, save_grid
+from .models.masks import completion_mask
 from .models.transforms import AUGMENTATIONS
+from .training.recipes import BUNDLED, DEMO, MODEL_NAMES, demo_settings, make_model
 
 BACKENDS = ["auto", *_BACKENDS]  # the --backend choices: dispatch's list, the one place it is written
 
@@ -68,58 +74,16 @@ def _checkpoint_data(args, payload) -> dict:
     return spec
 
 
-def _labels_for(model, n: int, labels: str | None) -> tuple[torch.Tensor | None, int]:
-    """Labels for ``n`` samples (a row per class for conditional models) and the grid's columns."""
-    if model.num_classes is None:
-        if labels:
-            raise ValueError("--labels given, but the model is unconditional")
-        return None, max(1, min(16, round(math.sqrt(n)))) if n else 1
+@contextlib.contextmanager
+def _as_options():
+    """The library names its arguments in errors in backquotes (`mask`, `labels`, `model`), the
+    same names as this command's options: here they are shown as the options (--mask)."""
     try:
-        classes = (list(range(model.num_classes)) if not labels
-                   else [int(v) for v in labels.split(",") if v.strip()])
-    except ValueError:
-        raise ValueError(f"--labels must be comma-separated class numbers, got {labels!r}") from None
-    if not classes:
-        raise ValueError("--labels names no class")
-    bad = [c for c in classes if not 0 <= c < model.num_classes]
-    if bad:
-        raise ValueError(f"--labels must be in 0..{model.num_classes - 1}, got {bad[0]}")
-    per_class = max(1, n // len(classes))
-    return torch.tensor(classes).repeat_interleave(per_class), per_class
-
-
-def _save_arrays(path: str, images: torch.Tensor, labels: torch.Tensor | None, **extra) -> None:
-    arrays = {"images": (images[:, 0] if images.shape[1] == 1 else images).numpy().astype(np.int64)}
-    if labels is not None:
-        arrays["labels"] = labels.numpy().astype(np.int64)
-    arrays.update({k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in extra.items()})
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".tmp-{os.getpid()}.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
-
-
-def _mask(kind: str, shape: tuple[int, int]) -> torch.Tensor:
-    """A known-pixel mask [H, W]: True where the pixel is given."""
-    height, width = shape
-    mask = torch.zeros(height, width, dtype=torch.bool)
-    if kind == "top-half":
-        mask[: height // 2] = True
-    elif kind == "left-half":
-        mask[:, : width // 2] = True
-    elif kind == "top-quarter":
-        mask[: height // 4] = True
-    elif kind.endswith(".npy"):
-        if not os.path.isfile(kind):
-            raise FileNotFoundError(f"--mask file not found: {kind}")
-        array = np.load(kind, allow_pickle=False)
-        if array.shape != (height, width):
-            raise ValueError(f"--mask {kind} must hold an array of shape {[height, width]}, got {list(array.shape)}")
-        mask = torch.from_numpy(array.astype(bool))
-    else:
-        raise ValueError(f"--mask must be top-half, top-quarter, left-half or a .npy file, got {kind!r}")
-    return mask
+        yield
+    except (ValueError, FileNotFoundError) as exc:
+        if "`" not in str(exc):
+            raise
+        raise type(exc)(re.sub(r"`([a-z][a-z_]*)`", lambda m: "--" + m[1].replace("_", "-"), str(exc))) from None
 
 
 # --------------------------------------------------------------------------- commands
@@ -134,47 +98,13 @@ def _info(args) -> int:
     return 0
 
 
-def _build_model(args, data):
-    from .models import PixelGRU, SeedVAE
-    from .models.transforms import augmentation_count
-
-    channels, height, width = data.train.shape
-    if args.model == "seed-vae":
-        if channels != 1:
-            raise ValueError("--model seed-vae generates grey images; use --channels 1")
-        if args.augment != "none":
-            raise ValueError("--augment needs a model that is told the transform: use --model pixelgru")
-        return "SeedVAE", SeedVAE((height, width), levels=data.train.levels, z_dim=args.z_dim,
-                                  hidden_size=args.hidden, backend=args.backend)
-    num_classes = data.train.num_classes if (args.conditional and data.train.labels is not None) else None
-    if args.conditional and num_classes is None:
-        raise ValueError(f"--conditional needs labelled data; {args.data} has no labels")
-    return "PixelGRU", PixelGRU((height, width), channels=channels, levels=data.train.levels,
-                                hidden_size=args.hidden, num_classes=num_classes, dropout=args.dropout,
-                                input_dropout=args.input_dropout, per_column=args.per_column,
-                                weight_dropout=args.weight_dropout,
-                                augmentations=0 if args.augment == "none" else augmentation_count(args.augment),
-                                mixture=args.augment if args.mixture else "none", backend=args.backend)
-
-
-def _distributed() -> None:
-    """Under torchrun (WORLD_SIZE > 1), join the process group. gloo: the commands keep the model
-    and data on the CPU in this version (NCCL would need them on GPUs)."""
-    import torch.distributed as dist
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
-
-
 def _train(args) -> int:
     from .models import build_model
     from .training import TrainSettings, load_checkpoint, train
     from .training.trainer import CHECKPOINT
 
-    from .training.trainer import world
-
     device = _train_device(args.device)
-    _distributed()
+    init_from_env()
     torch.manual_seed(args.seed)  # the same initial weights in every process
     if args.resume:
         path = os.path.join(args.out, CHECKPOINT)
@@ -191,8 +121,13 @@ def _train(args) -> int:
     else:
         data_spec = _data_spec(args)
         data = _load_data(data_spec)
-        kind, model = _build_model(args, data)
-        settings = TrainSettings(steps=args.steps or RECIPE["steps"], batch_size=args.batch_size, lr=args.lr,
+        with _as_options():
+            kind, model = make_model(args.model, data, hidden=args.hidden, conditional=args.conditional,
+                                     dropout=args.dropout, input_dropout=args.input_dropout,
+                                     per_column=args.per_column, weight_dropout=args.weight_dropout,
+                                     augment=args.augment, mixture=args.mixture, z_dim=args.z_dim,
+                                     backend=args.backend, data_name=args.data)
+        settings = TrainSettings(steps=args.steps or BUNDLED.steps, batch_size=args.batch_size, lr=args.lr,
                                  weight_decay=args.weight_decay, warmup=args.warmup, grad_clip=args.grad_clip,
                                  shift=args.shift, augment=args.augment, p_identity=args.p_identity,
                                  eval_every=args.eval_every,
@@ -207,7 +142,7 @@ def _train(args) -> int:
                     overwrite=args.force, progress=not args.no_progress)
     if rank:
         return 0
-    _export(model, kind, data_spec, metrics, os.path.join(args.out, "model.pt"))
+    export_weights(os.path.join(args.out, "model.pt"), model, kind, data_spec, metrics)
     print(f"test bits/dim {metrics['test_bits_per_dim']:.3f} (train {metrics['train_loss_last']:.3f}); "
           f"checkpoint {os.path.join(args.out, CHECKPOINT)}, weights {os.path.join(args.out, 'model.pt')}")
     return 0
@@ -232,15 +167,6 @@ def _train_device(name: str) -> torch.device:
     return device
 
 
-def _export(model, kind: str, data_spec: dict, metrics: dict, path: str) -> None:
-    """The trained weights alone (no optimiser state): what ``sample`` needs, small enough to share."""
-    from .training import save_checkpoint
-
-    save_checkpoint(path, {"model": kind, "config": model.config, "state": model.state_dict(),
-                           "data": data_spec, "metrics": {"test_bits_per_dim": metrics.get("test_bits_per_dim"),
-                                                          "steps": metrics.get("steps")}})
-
-
 def _open_model(args):
     from .models import load_model
 
@@ -249,12 +175,11 @@ def _open_model(args):
 
 
 def _sample(args) -> int:
-    from .images import save_grid
-
     model, payload = _open_model(args)
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
-    labels, columns = _labels_for(model, args.n, args.labels)
+    with _as_options():
+        labels, columns = sample_labels(model.num_classes, args.n, args.labels)
     n = args.n if labels is None else len(labels)
     start = time.perf_counter()
     images = sample_sharded(model, n, labels, args.temperature, args.seed)
@@ -263,35 +188,12 @@ def _sample(args) -> int:
         return 0
     save_grid(args.out, images, model.levels, columns=columns)
     if args.save_array:
-        _save_arrays(args.save_array, images, labels)
+        save_arrays(args.save_array, images, labels)
     print(f"{n} samples in {seconds:.2f} s -> {args.out}" + (f", {args.save_array}" if args.save_array else ""))
     return 0
 
 
-def sample_sharded(model, n: int, labels, temperature: float, seed: int):
-    """``model.sample`` of n images, split over the processes of a torchrun job (each draws its
-    contiguous share with its row offset, so the images do not depend on the number of
-    processes) and gathered on rank 0; other ranks get None."""
-    from .training.trainer import world
-
-    _distributed()
-    size, rank = world()
-    bounds = [n * r // size for r in range(size + 1)]
-    mine = slice(bounds[rank], bounds[rank + 1])
-    part = model.sample(mine.stop - mine.start, labels=None if labels is None else labels[mine],
-                        temperature=temperature, seed=seed, row_offset=mine.start)
-    if size == 1:
-        return part
-    import torch.distributed as dist
-
-    parts = [None] * size if rank == 0 else None
-    dist.gather_object(part, parts, dst=0)
-    return torch.cat(parts) if rank == 0 else None
-
-
 def _complete(args) -> int:
-    from .images import save_grid
-
     model, payload = _open_model(args)
     if not hasattr(model, "complete"):
         raise ValueError(f"a {payload['model']} cannot complete images (it has no pixel likelihood); use PixelGRU")
@@ -314,17 +216,14 @@ def _complete(args) -> int:
         raise ValueError("the model is class-conditional: the images need labels (an 'labels' array)")
     if images.dim() == 3:
         images = images[:, None]
-    mask = _mask(args.mask, model.image_size)
-    rows = []
-    for s in range(args.samples):
-        rows.append(model.complete(images, mask, labels=labels, temperature=args.temperature,
-                                   seed=args.seed + s))
-    masked = torch.where(mask, images, 0)
+    with _as_options():
+        mask = completion_mask(args.mask, model.image_size)
+    rows = [model.complete(images, mask, labels=labels, temperature=args.temperature, seed=args.seed + s)
+            for s in range(args.samples)]
     # One row per image: the original, the part given, then the completions.
-    grid = torch.stack([images, masked, *rows], dim=1).flatten(0, 1)
-    save_grid(args.out, grid, model.levels, columns=2 + args.samples)
+    save_grid(args.out, completion_grid(images, mask, rows), model.levels, columns=2 + args.samples)
     if args.save_array:
-        _save_arrays(args.save_array, torch.stack(rows, 1).flatten(0, 1), None, originals=images, mask=mask)
+        save_arrays(args.save_array, torch.stack(rows, 1).flatten(0, 1), None, originals=images, mask=mask)
     print(f"{len(images)} images x {args.samples} completions ({args.mask} given) -> {args.out}")
     return 0
 
@@ -344,51 +243,38 @@ def _eval(args) -> int:
 
 
 def _demo(args) -> int:
+    from .bench.timing import sampling_times
     from .data import load_dataset
-    from .images import save_grid
-    from .models import PixelGRU
-    from .training import TrainSettings, train
+    from .dispatch import resolve
+    from .training import train
 
     os.makedirs(args.out, exist_ok=True)
     torch.manual_seed(args.seed)
     data = load_dataset("digits")
-    model = PixelGRU(8, levels=17, hidden_size=args.hidden, num_classes=10, dropout=DEMO["dropout"],
-                     input_dropout=DEMO["input_dropout"], backend=args.backend)
-    settings = TrainSettings(steps=args.steps, batch_size=DEMO["batch_size"], lr=DEMO["lr"],
-                             weight_decay=DEMO["weight_decay"], shift=DEMO["shift"], warmup=min(100, args.steps),
-                             ema=DEMO["ema"] if args.steps >= 1000 else 0.0,
-                             eval_every=max(1, args.steps // 5), checkpoint_every=max(1, args.steps // 5),
-                             seed=args.seed)
+    kind, model = make_model("pixelgru", data, **DEMO.model_options(hidden=args.hidden), backend=args.backend)
     print(f"1. Training a class-conditional PixelGRU (hidden {args.hidden}) on the built-in digits "
           f"({len(data.train)} train / {len(data.test)} test, 8x8, 17 levels), {args.steps} steps:")
-    meta = {"model": "PixelGRU", "data": {"spec": "digits"}}
-    metrics = train(model, data, args.out, settings, meta=meta, overwrite=args.force, progress=not args.no_progress)
-    _export(model, "PixelGRU", meta["data"], metrics, os.path.join(args.out, "model.pt"))
+    meta = {"model": kind, "data": {"spec": "digits"}}
+    metrics = train(model, data, args.out, demo_settings(args.steps, args.seed), meta=meta, overwrite=args.force,
+                    progress=not args.no_progress)
+    export_weights(os.path.join(args.out, "model.pt"), model, kind, meta["data"], metrics)
     model.eval()
 
     per_class = 10
     labels = torch.arange(10).repeat_interleave(per_class)
     samples = model.sample(len(labels), labels=labels, seed=args.seed)
     save_grid(os.path.join(args.out, "samples.png"), samples, 17, columns=per_class)
-    _save_arrays(os.path.join(args.out, "samples.npz"), samples, labels)
+    save_arrays(os.path.join(args.out, "samples.npz"), samples, labels)
 
     test = data.test
     picks = torch.stack([torch.nonzero(test.labels == d)[0, 0] for d in range(10)])
-    originals, mask = test.images[picks].long(), _mask("top-half", (8, 8))
+    originals, mask = test.images[picks].long(), completion_mask("top-half", (8, 8))
     completions = [model.complete(originals, mask, labels=test.labels[picks], seed=args.seed + s) for s in range(4)]
-    grid = torch.stack([originals, torch.where(mask, originals, 0), *completions], 1).flatten(0, 1)
-    save_grid(os.path.join(args.out, "completions.png"), grid, 17, columns=6)
+    save_grid(os.path.join(args.out, "completions.png"), completion_grid(originals, mask, completions), 17, columns=6)
 
     # Sampling speed: the fused backend against the plain per-step loop (the reference backend).
-    from .dispatch import resolve
-
     fused = resolve(args.backend, torch.device("cpu"), "sample", torch.float32)
-    timings = {}
-    for name in (fused, "reference"):
-        model.sample(10, labels=labels[:10], seed=1, backend=name)  # warm-up
-        start = time.perf_counter()
-        model.sample(len(labels), labels=labels, seed=1, backend=name)
-        timings[name] = time.perf_counter() - start
+    timings = sampling_times(model, len(labels), labels, backends=(fused, "reference"))
     print(f"\n2. Test bits/dim: {metrics['test_bits_per_dim']:.3f} "
           f"(an independent per-pixel model gets 2.44, the maximum is log2(17) = 4.09)")
     print(f"3. Sampling 100 digits (64 steps each): {fused} backend {timings[fused] * 1e3:.1f} ms, plain "
@@ -397,19 +283,6 @@ def _demo(args) -> int:
     print(f"4. Wrote {args.out}/samples.png (a row per digit), completions.png (original, top half given, "
           f"4 completions), samples.npz, metrics.json, checkpoint.pt, model.pt")
     return 0
-
-
-# The demo's training recipe: chosen on the digits by a sweep (README "Results on the built-in
-# digits"); small data wants strong dropout, weight decay and a moving average of the weights.
-DEMO = {"hidden": 128, "steps": 4000, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.05, "dropout": 0.4,
-        "input_dropout": 0.25, "shift": 0, "ema": 0.999, "weight_dropout": 0.0, "augment": "none",
-        "p_identity": 0.5}
-# `rnngen train`'s defaults and the bundled model: six times the width, held back by DropConnect
-# on W_hh, and fed more images by distribution augmentation (three in four are rotated or
-# mirrored, the model told which), trained longer, and used as the mixture over the eight
-# orderings (README "Results on the built-in digits"). Many times the demo's training time, so
-# the demo keeps the smaller recipe.
-RECIPE = {**DEMO, "hidden": 768, "steps": 6000, "weight_dropout": 0.2, "augment": "dihedral", "p_identity": 0.25}
 
 
 # --------------------------------------------------------------------------- parser
@@ -426,8 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the main job: train on the built-in digits, sample, complete")
     demo.add_argument("--out", default="rnngen-demo", help="output folder (default: rnngen-demo)")
-    demo.add_argument("--steps", type=int, default=DEMO["steps"], help=f"training steps (default {DEMO['steps']})")
-    demo.add_argument("--hidden", type=int, default=DEMO["hidden"])
+    demo.add_argument("--steps", type=int, default=DEMO.steps, help=f"training steps (default {DEMO.steps})")
+    demo.add_argument("--hidden", type=int, default=DEMO.hidden)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.add_argument("--force", action="store_true", help="replace an earlier demo in OUT")
@@ -437,29 +310,29 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model on a dataset")
     _data_options(train, "digits")
     train.add_argument("--out", required=True, help="output folder: checkpoint.pt, model.pt, metrics.json")
-    train.add_argument("--model", choices=["pixelgru", "seed-vae"], default="pixelgru")
-    train.add_argument("--hidden", type=int, default=RECIPE["hidden"], help="GRU hidden size")
+    train.add_argument("--model", choices=list(MODEL_NAMES), default="pixelgru")
+    train.add_argument("--hidden", type=int, default=BUNDLED.hidden, help="GRU hidden size")
     train.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=True,
                        help="condition on the class label when the data has labels (default on)")
-    train.add_argument("--dropout", type=float, default=RECIPE["dropout"], help="on the hidden states before the head")
-    train.add_argument("--input-dropout", type=float, default=RECIPE["input_dropout"], help="on each step's input gates")
+    train.add_argument("--dropout", type=float, default=BUNDLED.dropout, help="on the hidden states before the head")
+    train.add_argument("--input-dropout", type=float, default=BUNDLED.input_dropout, help="on each step's input gates")
     train.add_argument("--per-column", action="store_true", help="an input table and head per image column")
-    train.add_argument("--weight-dropout", type=float, default=RECIPE["weight_dropout"],
+    train.add_argument("--weight-dropout", type=float, default=BUNDLED.weight_dropout,
                        help="DropConnect on the recurrent weights, one mask per batch")
-    train.add_argument("--ema", type=float, default=RECIPE["ema"],
+    train.add_argument("--ema", type=float, default=BUNDLED.ema,
                        help="weight moving-average decay; the average is evaluated and saved (0: off)")
     train.add_argument("--z-dim", type=int, default=16, help="latent size (seed-vae)")
-    train.add_argument("--steps", type=int, help=f"training steps (default {RECIPE['steps']}; with --resume: the saved run's)")
-    train.add_argument("--batch-size", type=int, default=RECIPE["batch_size"])
-    train.add_argument("--lr", type=float, default=RECIPE["lr"])
-    train.add_argument("--weight-decay", type=float, default=RECIPE["weight_decay"])
+    train.add_argument("--steps", type=int, help=f"training steps (default {BUNDLED.steps}; with --resume: the saved run's)")
+    train.add_argument("--batch-size", type=int, default=BUNDLED.batch_size)
+    train.add_argument("--lr", type=float, default=BUNDLED.lr)
+    train.add_argument("--weight-decay", type=float, default=BUNDLED.weight_decay)
     train.add_argument("--warmup", type=int, default=100)
     train.add_argument("--grad-clip", type=float, default=1.0)
-    train.add_argument("--shift", type=int, default=RECIPE["shift"], help="augment by shifts of up to this many pixels")
-    train.add_argument("--augment", choices=list(AUGMENTATIONS), default=RECIPE["augment"],
+    train.add_argument("--shift", type=int, default=BUNDLED.shift, help="augment by shifts of up to this many pixels")
+    train.add_argument("--augment", choices=list(AUGMENTATIONS), default=BUNDLED.augment,
                        help="distribution augmentation: also train on flipped (and rotated) images, the model "
-                            f"told which transform made each (default {RECIPE['augment']})")
-    train.add_argument("--p-identity", type=float, default=RECIPE["p_identity"],
+                            f"told which transform made each (default {BUNDLED.augment})")
+    train.add_argument("--p-identity", type=float, default=BUNDLED.p_identity,
                        help="with --augment: the share of training images left as they are")
     train.add_argument("--mixture", action=argparse.BooleanOptionalAction, default=True,
                        help="with --augment: the model is the mixture over the transforms' orderings (an exact "

@@ -1,8 +1,16 @@
-"""PNG grids of quantised images (pillow)."""
+"""Image files: PNG grids of quantised images (pillow), their values as arrays (.npz), and the
+layouts the ``rnngen`` command writes (samples a row per class; completions beside the original).
+
+Errors name the argument in backquotes (`labels`); the ``rnngen`` command shows it as its
+option, ``--labels``.
+"""
 
 from __future__ import annotations
 
+import math
+import operator
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -44,3 +52,57 @@ def save_grid(path: str, images: torch.Tensor, levels: int, columns: int, scale:
     tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
     image.save(tmp, format="PNG")
     os.replace(tmp, path)
+
+
+def save_arrays(path: str, images: torch.Tensor, labels: torch.Tensor | None = None, **extra) -> None:
+    """Write the values of ``images`` [N, C, H, W] (as [N, H, W] when grey), ``labels`` and any
+    ``extra`` arrays to the .npz file ``path``, atomically."""
+    arrays = {"images": (images[:, 0] if images.shape[1] == 1 else images).numpy().astype(np.int64)}
+    if labels is not None:
+        arrays["labels"] = labels.numpy().astype(np.int64)
+    arrays.update({k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in extra.items()})
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f".tmp-{os.getpid()}.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def sample_labels(num_classes: int | None, n: int,
+                  labels: str | Sequence[int] | None = None) -> tuple[torch.Tensor | None, int]:
+    """Labels for about ``n`` samples of a model with ``num_classes`` classes (None:
+    unconditional), and the columns of their grid: a row per class, ``n // classes`` each (at
+    least one), for the classes in ``labels`` (a sequence, or comma-separated text such as "3,7";
+    None or "": every class). An unconditional model gets no labels and a near-square grid."""
+    if isinstance(labels, str) and not labels:
+        labels = None
+    if num_classes is None:
+        if labels is not None:
+            raise ValueError("`labels` given, but the model is unconditional")
+        return None, max(1, min(16, round(math.sqrt(n)))) if n else 1
+    if labels is None:
+        classes = list(range(num_classes))
+    elif isinstance(labels, str):
+        try:
+            classes = [int(v) for v in labels.split(",") if v.strip()]
+        except ValueError:
+            raise ValueError(f"`labels` must be comma-separated class numbers, got {labels!r}") from None
+    else:
+        try:
+            classes = [operator.index(v) for v in labels]
+        except TypeError:
+            raise ValueError(f"`labels` must be class numbers, got {labels!r}") from None
+    if not classes:
+        raise ValueError("`labels` names no class")
+    bad = [c for c in classes if not 0 <= c < num_classes]
+    if bad:
+        raise ValueError(f"`labels` must be in 0..{num_classes - 1}, got {bad[0]}")
+    per_class = max(1, n // len(classes))
+    return torch.tensor(classes).repeat_interleave(per_class), per_class
+
+
+def completion_grid(originals: torch.Tensor, mask: torch.Tensor, completions: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Images [N * (2 + K), C, H, W] for a grid of ``2 + K`` columns: a row per original image,
+    the original, the part ``mask`` gives of it (the rest 0), then its K ``completions``."""
+    given = torch.where(mask, originals, 0)
+    return torch.stack([originals, given, *completions], dim=1).flatten(0, 1)

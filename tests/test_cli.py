@@ -48,3 +48,61 @@ def test_output_paths_of_the_wrong_kind_name_the_argument(tmp_path, capsys):
     assert main(["sample", "--out", str(tmp_path / "x.png"), "--n", "2", "--save-array", str(tmp_path)]) == 2
     assert f"--save-array {tmp_path} is a directory" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_the_cli_calls_the_library(tmp_path, capsys):
+    """The command parses and calls: masks, sample labels, sharded sampling, the weights export,
+    the recipes and the model built from options are library functions it uses, not its own.
+    Library errors name the argument (`mask`); the command shows its option (--mask)."""
+    import numpy as np
+    import pytest
+    import torch
+
+    from rnngen import cli
+    from rnngen import distributed
+    from rnngen.checkpoint import export_weights
+    from rnngen.data import load_dataset
+    from rnngen.images import sample_labels, save_arrays
+    from rnngen.models import PixelGRU, completion_mask
+    from rnngen.training import recipes
+    from rnngen.training.trainer import world
+
+    used = {"completion_mask": completion_mask, "sample_labels": sample_labels, "save_arrays": save_arrays,
+            "sample_sharded": distributed.sample_sharded, "export_weights": export_weights,
+            "make_model": recipes.make_model, "DEMO": recipes.DEMO, "BUNDLED": recipes.BUNDLED}
+    assert all(getattr(cli, name) is value for name, value in used.items())
+    assert not any(hasattr(cli, old) for old in ("_mask", "_labels_for", "_save_arrays", "_export", "_build_model",
+                                                  "_distributed", "RECIPE"))
+    assert world is distributed.world and world() == (1, 0)
+    defaults = cli.build_parser().parse_args(["train", "--out", "x"])
+    assert (defaults.hidden, defaults.augment, defaults.weight_dropout) == (768, "dihedral", 0.2) == (
+        recipes.BUNDLED.hidden, recipes.BUNDLED.augment, recipes.BUNDLED.weight_dropout)
+
+    assert completion_mask("top-half", (4, 3)).tolist() == [[True] * 3] * 2 + [[False] * 3] * 2
+    assert completion_mask("top-quarter", (8, 2)).sum(1).tolist() == [2, 2] + [0] * 6
+    assert completion_mask("left-half", (2, 4)).tolist() == [[True, True, False, False]] * 2
+    np.save(tmp_path / "m.npy", np.eye(3, dtype=np.uint8))
+    assert torch.equal(completion_mask(str(tmp_path / "m.npy"), (3, 3)), torch.eye(3, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"^`mask` must be top-half, top-quarter, left-half or a \.npy file, got 'x'"):
+        completion_mask("x", (3, 3))
+    with pytest.raises(ValueError, match=r"^`mask` .*m\.npy must hold an array of shape \[3, 4\], got \[3, 3\]"):
+        completion_mask(str(tmp_path / "m.npy"), (3, 4))
+    with pytest.raises(FileNotFoundError, match="^`mask` file not found"):
+        completion_mask(str(tmp_path / "none.npy"), (3, 3))
+    assert main(["complete", "--out", str(tmp_path / "c.png"), "--n", "1", "--mask", "bottom-half"]) == 2
+    assert capsys.readouterr().err.strip() == ("rnngen complete: error: --mask must be top-half, top-quarter, "
+                                               "left-half or a .npy file, got 'bottom-half'")
+
+    labels, columns = sample_labels(10, 20, "3,7")
+    assert labels.tolist() == [3] * 10 + [7] * 10 and columns == 10
+    assert sample_labels(10, 20, [3, 7])[0].tolist() == labels.tolist() and sample_labels(None, 9) == (None, 3)
+    with pytest.raises(ValueError, match="^`labels` must be in 0..9, got 12"):
+        sample_labels(10, 4, "3,12")
+
+    data = load_dataset("digits")
+    kind, model = recipes.make_model("pixelgru", data, **recipes.DEMO.model_options(hidden=8))
+    assert kind == "PixelGRU" and isinstance(model, PixelGRU) and model.num_classes == 10 and model.mixture == "none"
+    with pytest.raises(ValueError, match="^`augment` needs a model that is told the transform: use `model` pixelgru"):
+        recipes.make_model("seed-vae", data, augment="dihedral")
+    settings = recipes.demo_settings(500)
+    assert (settings.steps, settings.ema, settings.eval_every, settings.lr) == (500, 0.0, 100, recipes.DEMO.lr)

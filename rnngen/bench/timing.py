@@ -123,6 +123,21 @@ def side_by_side(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int, d
     return times
 
 
+def sampling_times(model, n: int, labels: torch.Tensor | None = None, backends=("cpu", "reference"),
+                   seed: int = 1, warmup: int = 10) -> dict[str, float]:
+    """Seconds one ``model.sample`` of ``n`` images (``labels``: theirs, for a class-conditional
+    model) takes on each of ``backends``, each timed once after a warm-up call of ``warmup``
+    images: the fused sampler against the plain loop (the reference backend), as ``rnngen demo``
+    reports it."""
+    times = {}
+    for name in backends:
+        model.sample(min(warmup, n), labels=None if labels is None else labels[:warmup], seed=seed, backend=name)
+        start = time.perf_counter()
+        model.sample(n, labels=labels, seed=seed, backend=name)
+        times[name] = time.perf_counter() - start
+    return times
+
+
 def paired_speedup(baseline: list[float], candidate: list[float]) -> float:
     """The median over rounds of baseline time / candidate time, each ratio taken within one round."""
     return statistics.median(b / c for b, c in zip(baseline, candidate, strict=True))

@@ -1,17 +1,19 @@
 """Image models built on the fused ops: PixelGRU (categorical, the main model) and SeedVAE (the
-seed article's continuous generator, trained as a VAE decoder)."""
+seed article's continuous generator, trained as a VAE decoder); ``completion_mask``: the pixels
+``PixelGRU.complete`` is given."""
 
 from __future__ import annotations
 
 import torch
 
 from ..checkpoint import CheckpointError, load_checkpoint
+from .masks import completion_mask
 from .pixel_gru import PixelGRU
 from .seed_vae import SeedVAE
 
 MODELS = {"PixelGRU": PixelGRU, "SeedVAE": SeedVAE}
 
-__all__ = ["PixelGRU", "SeedVAE", "MODELS", "build_model", "load_model"]
+__all__ = ["PixelGRU", "SeedVAE", "MODELS", "build_model", "load_model", "completion_mask"]
 
 
 def build_model(kind: str, config: dict, state: dict | None, backend: str = "auto", source: str = "checkpoint"):

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from ..data import DataSplit, ImageDataset
 from .augment import augment, augmentation_count, check_image_shape
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..distributed import world  # rnngen.distributed.world; also importable from here
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
@@ -81,15 +82,6 @@ class TrainSettings:
             return self.lr * (step + 1) / self.warmup
         progress = (step - self.warmup) / max(1, self.steps - self.warmup)
         return self.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
-def world() -> tuple[int, int]:
-    """(number of processes, this one's rank): (1, 0) unless torch.distributed is initialised."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size(), dist.get_rank()
-    return 1, 0
 
 
 def _generator(seed: int, step: int, purpose: int) -> torch.Generator:

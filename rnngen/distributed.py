@@ -1,0 +1,55 @@
+"""Several processes (torchrun): joining the process group, who is who, sharded sampling.
+
+Under ``torchrun --nproc-per-node N`` every process runs the same script; :func:`init_from_env`
+joins them into one process group (gloo: models and data stay on the CPU in this version; NCCL
+would need them on GPUs), :func:`world` says how many there are and which one this is, and
+:func:`sample_sharded` splits a batch of samples over them. In one plain process all three do
+what one process would: nothing, (1, 0), ``model.sample``.
+
+``torch.distributed`` is imported only when called, so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def init_from_env() -> bool:
+    """Under torchrun (``WORLD_SIZE`` > 1), join the process group, once; returns whether this
+    process is now part of a group of several."""
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return world()[0] > 1
+
+
+def world() -> tuple[int, int]:
+    """(number of processes, this one's rank): (1, 0) unless torch.distributed is initialised."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+def sample_sharded(model, n: int, labels: torch.Tensor | None = None, temperature: float = 1.0, seed: int = 0):
+    """``model.sample`` of ``n`` images, split over the processes of a torchrun job (each draws
+    its contiguous share with its row offset, so the images do not depend on the number of
+    processes) and gathered on rank 0; other ranks get None. Joins the process group first
+    (:func:`init_from_env`); in one process it is ``model.sample(n, ...)``."""
+    init_from_env()
+    size, rank = world()
+    bounds = [n * r // size for r in range(size + 1)]
+    mine = slice(bounds[rank], bounds[rank + 1])
+    part = model.sample(mine.stop - mine.start, labels=None if labels is None else labels[mine],
+                        temperature=temperature, seed=seed, row_offset=mine.start)
+    if size == 1:
+        return part
+    import torch.distributed as dist
+
+    parts = [None] * size if rank == 0 else None
+    dist.gather_object(part, parts, dst=0)
+    return torch.cat(parts) if rank == 0 else None
