@@ -157,3 +157,29 @@ def test_image_folder(tmp_path):
     with pytest.raises(DataFormatError, match="no image files"):
         os.makedirs(tmp_path / "empty")
         load_dataset(f"folder:{tmp_path / 'empty'}")
+
+
+def test_builtin_mnist_split():
+    data = load_dataset("mnist")
+    assert (len(data.train), len(data.test)) == (8000, 1000)
+    assert data.train.shape == (1, 28, 28) and data.train.levels == 256 and data.train.num_classes == 10
+    assert sorted(data.test.labels.unique().tolist()) == list(range(10))
+    with np.load(os.path.join(os.path.dirname(__import__("rnngen").data.__file__), "mnist-9k.npz")) as raw:
+        assert torch.equal(data.test.images[:, 0], torch.from_numpy(raw["images"][8000:]))  # the documented split
+        assert data.train.labels.tolist() == raw["labels"][:8000].tolist()
+
+
+def test_stochastic_binarization_is_fixed_and_follows_intensity():
+    grey = load_dataset("mnist")
+    binary = load_dataset("mnist", binarize=True)
+    assert binary.train.levels == 2 and set(binary.train.images.unique().tolist()) == {0, 1}
+    assert torch.equal(binary.test.images, load_dataset("mnist", binarize="stochastic").test.images)  # one fixed draw
+    p = grey.train.images.float() / 255
+    # Pixels of full ink are always 1 and background always 0; in between, 1 as often as the intensity.
+    assert bool((binary.train.images[p == 1] == 1).all()) and bool((binary.train.images[p == 0] == 0).all())
+    middle = (p > 0.3) & (p < 0.7)
+    assert abs(binary.train.images[middle].float().mean() - p[middle].mean()) < 0.01
+    threshold = load_dataset("mnist", binarize="threshold")
+    assert torch.equal(threshold.train.images, (grey.train.images >= 128).to(torch.uint8))
+    with pytest.raises(ValueError, match="binarize must be"):
+        load_dataset("mnist", binarize="otsu")

@@ -6,6 +6,9 @@ whose images are uint8 tensors [N, C, H, W] holding quantised values 0..levels-1
     digits           scikit-learn's handwritten digits, shipped inside this package: 1797 images,
                      8x8, 17 grey levels, 10 classes. Fixed split: every fifth image (index % 5
                      == 4) is a test image: 359 test, 1438 train.
+    mnist            9,000 real MNIST digits shipped inside this package (CC BY-SA 3.0, see
+                     data/NOTICE-mnist.md): 28x28, 256 grey levels, 10 classes. Fixed split:
+                     images 0..7999 train, 8000..8999 test.
     mnist:DIR        MNIST or Fashion-MNIST IDX files (``train-images-idx3-ubyte`` etc., raw or
                      .gz); 28x28 grey, 256 levels, 10 classes; the files' own train/test split.
     cifar10:DIR      CIFAR-10 "python version" batches (``data_batch_1..5``, ``test_batch``),
@@ -14,8 +17,9 @@ whose images are uint8 tensors [N, C, H, W] holding quantised values 0..levels-1
                      image is in one; ``DIR/train`` and ``DIR/test`` give the split if present,
                      else every tenth image (sorted by path) is a test image.
 
-Options shared by all: ``levels`` (re-quantise to fewer levels), ``binarize`` (levels=2 with a
-threshold at half intensity), ``image_size`` (resize, area-averaged), ``channels`` (1 = grey,
+Options shared by all: ``levels`` (re-quantise to fewer levels), ``binarize`` (levels=2:
+``True`` or ``"stochastic"`` draws each pixel 1 with probability its intensity, once, with a fixed
+seed, as binarized MNIST is usually made; ``"threshold"`` cuts at half intensity), ``image_size`` (resize, area-averaged), ``channels`` (1 = grey,
 3 = RGB; converting RGB to grey uses ITU-R 601 luma).
 """
 
@@ -27,11 +31,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .formats import DataFormatError, read_cifar10, read_digits, read_folder, read_idx_dir
+from .formats import DataFormatError, read_cifar10, read_digits, read_folder, read_idx_dir, read_mnist_builtin
 
 __all__ = ["ImageDataset", "DataSplit", "DataFormatError", "load_dataset", "DATASET_HELP"]
 
-DATASET_HELP = "digits | mnist:DIR | fashion-mnist:DIR | cifar10:DIR | folder:DIR"
+DATASET_HELP = "digits | mnist | mnist:DIR | fashion-mnist:DIR | cifar10:DIR | folder:DIR"
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,10 @@ class DataSplit:
     class_names: tuple[str, ...] | None = None
 
 
-def load_dataset(spec: str, *, levels: int | None = None, binarize: bool = False,
+BINARIZE_SEED = 0  # the fixed draw of stochastic binarization (the same images on every load)
+
+
+def load_dataset(spec: str, *, levels: int | None = None, binarize: bool | str = False,
                  image_size: int | tuple[int, int] | None = None, channels: int | None = None) -> DataSplit:
     """Load ``spec`` (see the module doc) as a train/test split, quantised and resized as asked."""
     if not isinstance(spec, str) or not spec:
@@ -69,6 +76,8 @@ def load_dataset(spec: str, *, levels: int | None = None, binarize: bool = False
         if path:
             raise ValueError(f"data 'digits' takes no directory (it ships with rnngen), got {spec!r}")
         raw = read_digits()
+    elif kind == "mnist" and not path:
+        raw = read_mnist_builtin()
     elif kind in ("mnist", "fashion-mnist", "cifar10", "folder"):
         if not path:
             raise ValueError(f"data {kind!r} needs a directory: {kind}:DIR")
@@ -85,6 +94,8 @@ def load_dataset(spec: str, *, levels: int | None = None, binarize: bool = False
         raise ValueError(f"data must be one of {DATASET_HELP}, got {spec!r}")
 
     source_levels = raw["levels"]
+    if binarize not in (False, True, "stochastic", "threshold"):
+        raise ValueError(f"binarize must be False, True (= 'stochastic') or 'threshold', got {binarize!r}")
     if binarize:
         if levels not in (None, 2):
             raise ValueError(f"binarize gives 2 levels; levels={levels} contradicts it")
@@ -97,20 +108,23 @@ def load_dataset(spec: str, *, levels: int | None = None, binarize: bool = False
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
 
-    def prepare(images: Tensor, labels: Tensor | None) -> ImageDataset:
+    def prepare(images: Tensor, labels: Tensor | None, split: int) -> ImageDataset:
         x = images
         if channels is not None and x.shape[1] != channels:
             x = _to_grey(x) if channels == 1 else x.expand(-1, 3, -1, -1).contiguous()
         if image_size is not None and tuple(x.shape[2:]) != _pair(image_size):
             x = _resize(x, _pair(image_size), source_levels)
-        if binarize:
+        if binarize == "threshold":
             x = (x >= (source_levels + 1) // 2).to(torch.uint8)
+        elif binarize:  # one fixed draw per split: P(1) = intensity
+            generator = torch.Generator().manual_seed(BINARIZE_SEED * 2 + split)
+            x = (torch.rand(x.shape, generator=generator) < x.float() / (source_levels - 1)).to(torch.uint8)
         elif levels != source_levels:
             # floor(v * levels / source_levels): equal-width bins, 0 -> 0, max -> levels - 1.
             x = (x.to(torch.int32) * levels // source_levels).to(torch.uint8)
         return ImageDataset(x.contiguous(), labels, levels, raw.get("num_classes"))
 
-    return DataSplit(kind, prepare(*raw["train"]), prepare(*raw["test"]), raw.get("class_names"))
+    return DataSplit(kind, prepare(*raw["train"], 0), prepare(*raw["test"], 1), raw.get("class_names"))
 
 
 def _pair(size) -> tuple[int, int]:

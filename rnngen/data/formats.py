@@ -32,6 +32,27 @@ def read_digits() -> dict:
             "levels": 17, "num_classes": 10, "class_names": tuple(str(d) for d in range(10))}
 
 
+# -------------------------------------------------------------- MNIST, built in (9,000 images)
+
+MNIST_TEST = 1000  # the built-in MNIST's last 1,000 images (8000..8999) are its test split
+
+
+def read_mnist_builtin() -> dict:
+    """9,000 MNIST training digits shipped inside this package (data/mnist-9k.npz; CC BY-SA 3.0,
+    see data/NOTICE-mnist.md), in a fixed random order: images 0..7999 train, 8000..8999 test."""
+    with resources.files(__package__).joinpath("mnist-9k.npz").open("rb") as f:
+        arrays = np.load(f)
+        images, labels = arrays["images"], arrays["labels"]
+    if images.shape != (9000, 28, 28) or labels.shape != (9000,):
+        raise DataFormatError(f"mnist-9k.npz: expected images [9000, 28, 28] and labels [9000], got "
+                              f"{list(images.shape)} and {list(labels.shape)}")
+    images = torch.from_numpy(images.astype(np.uint8))[:, None]
+    labels = torch.from_numpy(labels.astype(np.int64))
+    cut = len(labels) - MNIST_TEST
+    return {"train": (images[:cut], labels[:cut]), "test": (images[cut:], labels[cut:]),
+            "levels": 256, "num_classes": 10, "class_names": tuple(str(d) for d in range(10))}
+
+
 # ---------------------------------------------------------------------- MNIST (IDX files)
 
 _IDX_NAMES = {
