@@ -2,7 +2,7 @@
 
     rnngen demo --out DIR        the main job: train a class-conditional PixelGRU on the built-in
                                  digits, write samples, completions, metrics and the checkpoint
-    rnngen train --data SPEC --out DIR       train a model (PixelGRU or the seed's generator)
+    rnngen train --data SPEC --out DIR       train a model (PixelGRU or the article's generator)
     rnngen sample [--checkpoint PATH] --out PNG   sample images (default: the bundled digits model)
     rnngen complete [--checkpoint PATH] --out PNG complete partial images (e.g. the top half)
     rnngen eval [--checkpoint PATH]          test bits/dim
@@ -31,7 +31,7 @@ from .distributed import init_from_env, sample_sharded, world
 from .images import completion_grid, sample_labels, save_arrays, save_grid
 from .models.masks import completion_mask
 from .models.transforms import AUGMENTATIONS
-from .training.recipes import BUNDLED, DEMO, MODEL_NAMES, demo_settings, make_model
+from .training.recipes import BUNDLED, DEMO, MODEL_NAMES, OLD_MODEL_NAMES, demo_settings, make_model
 
 BACKENDS = ["auto", *_BACKENDS]  # the --backend choices: dispatch's list, the one place it is written
 
@@ -310,7 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model on a dataset")
     _data_options(train, "digits")
     train.add_argument("--out", required=True, help="output folder: checkpoint.pt, model.pt, metrics.json")
-    train.add_argument("--model", choices=list(MODEL_NAMES), default="pixelgru")
+    train.add_argument("--model", choices=[*MODEL_NAMES, *OLD_MODEL_NAMES], default="pixelgru",
+                       metavar="{" + ",".join(MODEL_NAMES) + "}",
+                       help="pixelgru, or generator-vae: the article's generator as a VAE decoder (seed-vae, "
+                            "its old name, is accepted)")
     train.add_argument("--hidden", type=int, default=BUNDLED.hidden, help="GRU hidden size")
     train.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=True,
                        help="condition on the class label when the data has labels (default on)")
@@ -321,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="DropConnect on the recurrent weights, one mask per batch")
     train.add_argument("--ema", type=float, default=BUNDLED.ema,
                        help="weight moving-average decay; the average is evaluated and saved (0: off)")
-    train.add_argument("--z-dim", type=int, default=16, help="latent size (seed-vae)")
+    train.add_argument("--z-dim", type=int, default=16, help="latent size (generator-vae)")
     train.add_argument("--steps", type=int, help=f"training steps (default {BUNDLED.steps}; with --resume: the saved run's)")
     train.add_argument("--batch-size", type=int, default=BUNDLED.batch_size)
     train.add_argument("--lr", type=float, default=BUNDLED.lr)

@@ -142,10 +142,10 @@ def test_generator_rejects():
 
 def test_modules_check_the_backend_name_when_built():
     """A typo in backend fails at construction, not at the first forward (any module)."""
-    from rnngen.models import PixelGRU, SeedVAE
+    from rnngen.models import GeneratorVAE, PixelGRU
     for build in (lambda b: rnngen.FusedPixelGRU(3, 5, backend=b), lambda b: rnngen.RNNImageGenerator(4, 8, 3, backend=b),
                   lambda b: PixelGRU(4, levels=3, hidden_size=4, backend=b),
-                  lambda b: SeedVAE(4, levels=3, hidden_size=4, backend=b)):
+                  lambda b: GeneratorVAE(4, levels=3, hidden_size=4, backend=b)):
         with pytest.raises(ValueError, match="backend must be one of"):
             build("gpu")
         with pytest.raises(TypeError, match="backend must be a str"):
@@ -153,13 +153,13 @@ def test_modules_check_the_backend_name_when_built():
 
 
 def test_models_empty_batch_meta_inputs_and_bad_latents():
-    from rnngen.models import PixelGRU, SeedVAE
+    from rnngen.models import GeneratorVAE, PixelGRU
     model = PixelGRU(4, levels=5, hidden_size=8, num_classes=3, latent_size=2)
     empty = torch.zeros(0, 1, 4, 4, dtype=torch.long)
     no_labels, no_latents = torch.zeros(0, dtype=torch.long), torch.zeros(0, 2)
     assert model(empty, no_labels, no_latents).shape == (0,)
     assert model.complete(empty, torch.ones(0, 1, 4, 4, dtype=torch.bool), no_labels, latents=no_latents).shape == (0, 1, 4, 4)
-    assert SeedVAE(4, levels=5, hidden_size=8)(empty).shape == (0,)
+    assert GeneratorVAE(4, levels=5, hidden_size=8)(empty).shape == (0,)
     images, labels, latents = torch.zeros(2, 1, 4, 4, dtype=torch.long), torch.tensor([0, 2]), torch.zeros(2, 2)
     with pytest.raises(ValueError, match="labels is on meta"):
         model.sample(2, labels=labels.to("meta"), latents=latents)

@@ -106,3 +106,21 @@ def test_the_cli_calls_the_library(tmp_path, capsys):
         recipes.make_model("seed-vae", data, augment="dihedral")
     settings = recipes.demo_settings(500)
     assert (settings.steps, settings.ema, settings.eval_every, settings.lr) == (500, 0.0, 100, recipes.DEMO.lr)
+
+
+def test_generator_vae_is_named_so_and_seed_vae_still_works(tmp_path, capsys):
+    """--model generator-vae (the article's generator) writes model kind GeneratorVAE; seed-vae, its
+    old name, is still accepted; --help names generator-vae only."""
+    from rnngen.checkpoint import load_checkpoint
+
+    help_text = subprocess.run([sys.executable, "-m", "rnngen", "train", "--help"], capture_output=True, text=True,
+                               timeout=120).stdout
+    assert "{pixelgru,generator-vae}" in help_text and "seed-vae, its old name" in " ".join(help_text.split())
+    for name in ("generator-vae", "seed-vae"):
+        out = tmp_path / name
+        assert main(["train", "--data", "digits", "--out", str(out), "--model", name, "--augment", "none",
+                     "--steps", "2", "--hidden", "8", "--batch-size", "8", "--ema", "0", "--no-progress"]) == 0
+        assert load_checkpoint(str(out / "model.pt"))["model"] == "GeneratorVAE"
+    assert main(["train", "--data", "digits", "--out", str(tmp_path / "x"), "--model", "generator-vae",
+                 "--no-progress"]) == 2
+    assert "--augment needs a model that is told the transform: use --model pixelgru" in capsys.readouterr().err

@@ -1,5 +1,5 @@
 """Image models: PixelGRU's likelihood against an independent loop, its samples against its
-likelihood, sampling and completion on every backend, argument checks; SeedVAE's loss."""
+likelihood, sampling and completion on every backend, argument checks; GeneratorVAE's loss."""
 
 import itertools
 import math
@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers import BACKENDS
-from rnngen.models import PixelGRU, SeedVAE
+from rnngen.models import GeneratorVAE, PixelGRU
 from rnngen.training.augment import transform
 
 
@@ -258,8 +258,8 @@ def test_weight_dropout_is_one_dropconnect_mask_on_w_hh_per_batch(backend):
     assert (model.weight_hh.grad[weight == 0] == 0).all() and model.weight_hh.grad[weight != 0].abs().sum() > 0
 
 
-def test_seed_vae_discretised_gaussian_is_normalised_and_trains():
-    model = SeedVAE((4, 4), levels=5, z_dim=3, hidden_size=8, encoder_size=16, backend="reference")
+def test_generator_vae_discretised_gaussian_is_normalised_and_trains():
+    model = GeneratorVAE((4, 4), levels=5, z_dim=3, hidden_size=8, encoder_size=16, backend="reference")
     mean = torch.rand(1, 1) * 1.2 - 0.1
     probs = torch.stack([model.log_likelihood(torch.tensor([[k / 4]]), mean).exp() for k in range(5)])
     assert abs(probs.sum().item() - 1) < 1e-5
@@ -272,3 +272,23 @@ def test_seed_vae_discretised_gaussian_is_normalised_and_trains():
     assert samples.shape == (3, 1, 4, 4) and torch.equal(samples, model.sample(3, seed=2))
     with pytest.raises(ValueError, match="temperature"):
         model.sample(3, temperature=float("inf"))
+
+
+def test_generator_vae_keeps_its_old_names(tmp_path):
+    """GeneratorVAE and baselines.ArticleRNNImageGenerator were SeedVAE and SeedRNNImageGenerator
+    (after the "seed" article, not the RNG seed): the old names still import, and a checkpoint of
+    model kind "SeedVAE" still loads."""
+    import rnngen
+    from rnngen.checkpoint import save_checkpoint
+    from rnngen.models import MODELS, load_model
+    from rnngen.models.seed_vae import SeedVAE
+    from rnngen.nn.baselines import ArticleRNNImageGenerator, SeedRNNImageGenerator
+
+    assert SeedVAE is rnngen.SeedVAE is rnngen.models.SeedVAE is rnngen.GeneratorVAE is GeneratorVAE
+    assert SeedRNNImageGenerator is ArticleRNNImageGenerator
+    assert MODELS["SeedVAE"] is MODELS["GeneratorVAE"] is GeneratorVAE
+    model = GeneratorVAE((4, 4), levels=5, z_dim=3, hidden_size=8, encoder_size=16).eval()
+    save_checkpoint(str(tmp_path / "old.pt"), {"model": "SeedVAE", "config": model.config, "state": model.state_dict()})
+    loaded, payload = load_model(str(tmp_path / "old.pt"))
+    assert isinstance(loaded, GeneratorVAE) and payload["model"] == "SeedVAE"
+    assert torch.equal(loaded.sample(3, seed=5), model.sample(3, seed=5))

@@ -1,6 +1,6 @@
-"""Image models built on the fused ops: PixelGRU (categorical, the main model) and SeedVAE (the
-seed article's continuous generator, trained as a VAE decoder); ``completion_mask``: the pixels
-``PixelGRU.complete`` is given."""
+"""Image models built on the fused ops: PixelGRU (categorical, the main model) and GeneratorVAE
+(the article's continuous generator, trained as a VAE decoder; ``SeedVAE``, its old name, is an
+alias); ``completion_mask``: the pixels ``PixelGRU.complete`` is given."""
 
 from __future__ import annotations
 
@@ -9,11 +9,15 @@ import torch
 from ..checkpoint import CheckpointError, load_checkpoint
 from .masks import completion_mask
 from .pixel_gru import PixelGRU
-from .seed_vae import SeedVAE
+from .generator_vae import GeneratorVAE
 
-MODELS = {"PixelGRU": PixelGRU, "SeedVAE": SeedVAE}
+SeedVAE = GeneratorVAE  # the old name
 
-__all__ = ["PixelGRU", "SeedVAE", "MODELS", "build_model", "load_model", "completion_mask"]
+# A checkpoint's model kind -> its class. New checkpoints write "GeneratorVAE"; "SeedVAE", the
+# kind checkpoints written before the rename hold, still loads.
+MODELS = {"PixelGRU": PixelGRU, "GeneratorVAE": GeneratorVAE, "SeedVAE": GeneratorVAE}
+
+__all__ = ["PixelGRU", "GeneratorVAE", "SeedVAE", "MODELS", "build_model", "load_model", "completion_mask"]
 
 
 def build_model(kind: str, config: dict, state: dict | None, backend: str = "auto", source: str = "checkpoint"):

@@ -3,7 +3,7 @@
 :data:`DEMO` is the demo's recipe, :data:`BUNDLED` the bundled digits model's and so ``rnngen
 train``'s defaults (:data:`RECIPES` names both). Each value's reason is beside it; the runs
 behind them are in docs/results-digits.md ("How the recipe was found"). :func:`make_model`
-builds a PixelGRU or SeedVAE for a dataset from the options ``rnngen train`` takes, and
+builds a PixelGRU or GeneratorVAE for a dataset from the options ``rnngen train`` takes, and
 :func:`demo_settings` is the demo's training schedule.
 
 Errors name arguments in backquotes (`model`); the ``rnngen`` command shows them as its options
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..data import DataSplit
-from ..models import PixelGRU, SeedVAE
+from ..models import GeneratorVAE, PixelGRU
 from ..models.transforms import augmentation_count
 from .trainer import TrainSettings
 
@@ -79,8 +79,10 @@ BUNDLED = replace(
 
 RECIPES = {"demo": DEMO, "bundled": BUNDLED}
 
-# make_model's model names (rnngen train --model), and the model kind each builds.
-MODEL_NAMES = {"pixelgru": "PixelGRU", "seed-vae": "SeedVAE"}
+# make_model's model names (rnngen train --model), and the model kind each builds; old names
+# still accepted.
+MODEL_NAMES = {"pixelgru": "PixelGRU", "generator-vae": "GeneratorVAE"}
+OLD_MODEL_NAMES = {"seed-vae": "generator-vae"}
 
 
 def make_model(model: str, data: DataSplit, *, hidden: int = BUNDLED.hidden, conditional: bool = True,
@@ -89,24 +91,25 @@ def make_model(model: str, data: DataSplit, *, hidden: int = BUNDLED.hidden, con
                augment: str = BUNDLED.augment, mixture: bool = True, z_dim: int = 16, backend: str = "auto",
                data_name: str | None = None):
     """A new model for ``data`` (its image shape, levels and, if ``conditional``, classes):
-    ``model`` is "pixelgru" or "generator-vae" (:data:`MODEL_NAMES`). Returns (model kind, module).
+    ``model`` is "pixelgru" or "generator-vae" (:data:`MODEL_NAMES`; "seed-vae", the old name, is
+    accepted). Returns (model kind, module).
 
     PixelGRU: ``augment`` other than "none" conditions it on that many transforms, and
-    ``mixture`` makes it the mixture over their orderings. SeedVAE: grey images only, no
+    ``mixture`` makes it the mixture over their orderings. GeneratorVAE: grey images only, no
     augmentation (it is not told the transform); ``z_dim`` is its latent size. ``data_name``:
     what errors call the data (default: its name)."""
 
-    kind = MODEL_NAMES.get(model)
+    kind = MODEL_NAMES.get(OLD_MODEL_NAMES.get(model, model))
     if kind is None:
         raise ValueError(f"`model` must be one of {', '.join(MODEL_NAMES)}, got {model!r}")
     channels, height, width = data.train.shape
-    if kind == "SeedVAE":
+    if kind == "GeneratorVAE":
         if channels != 1:
             raise ValueError(f"`model` {model} generates grey images; use `channels` 1")
         if augment != "none":
             raise ValueError("`augment` needs a model that is told the transform: use `model` pixelgru")
-        return kind, SeedVAE((height, width), levels=data.train.levels, z_dim=z_dim, hidden_size=hidden,
-                             backend=backend)
+        return kind, GeneratorVAE((height, width), levels=data.train.levels, z_dim=z_dim, hidden_size=hidden,
+                                  backend=backend)
     num_classes = data.train.num_classes if (conditional and data.train.labels is not None) else None
     if conditional and num_classes is None:
         raise ValueError(f"`conditional` needs labelled data; {data_name or data.name} has no labels")
