@@ -8,7 +8,7 @@ threads once; whether a spinning team of threads collapses (its threads not run 
 processes and not in others. This starts `--rounds` pairs of fresh processes beside `--busy`
 spinning ones, the cpu backend's unit-split team run with the `team` policy (never one thread:
 the kernels as they were before csrc/cpu/team.h) and with the default `adaptive` policy, one
-after the other, and prints each process's median time for the seed's generator (h=256, B=1,
+after the other, and prints each process's median time for the article's generator (h=256, B=1,
 784 steps, no grad) and categorical sampling (h=256, 256 levels, B=1) on the `cpu` backend.
 """
 

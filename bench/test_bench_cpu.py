@@ -28,7 +28,7 @@ def pytest_generate_tests(metafunc):
         workload = _workloads.setdefault(spec, build(spec, opts, candidates))
         for impl in workload.impls:
             cases.append((spec, impl.name))
-            # ids -k can select: "seed_generator_h32_6x6_B1_no_grad-rnngen_cpu"
+            # ids -k can select: "generator_h32_6x6_B1_no_grad-rnngen_cpu"
             ids.append(f"{spec.name}-{impl.name}".replace("=", "").replace("+", "_").replace(" ", "_"))
     metafunc.parametrize("case", cases, ids=ids)
 

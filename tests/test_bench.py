@@ -194,3 +194,20 @@ def test_busy_runs_beside_spinning_processes_and_stops_them(tmp_path, capsys):
         assert team["usable_cpus"] >= 1 and min(team.values()) >= 0
     assert rnngen.bench.main(["--busy", "-1"]) == 2
     assert "--busy must be 0 or more" in capsys.readouterr().err
+
+
+def test_results_of_earlier_runs_report_todays_names(tmp_path):
+    """Runs made before the article's model was renamed wrote "seed generator ..." and "seed eager
+    loop"; the report gives them the suite's names now (the JSON files stay as written)."""
+    from rnngen.bench import report
+
+    names = {spec.name for spec in workloads.specs()}
+    assert "generator h=256 28x28 B=1 no grad" in names and not any(n.startswith("seed") for n in names)
+    old = {"workload": "seed generator h=256 28x28 B=1 no grad", "baseline": "seed eager loop", "impl": "rnngen cpu",
+           "backend": "cpu", "status": "ok", "baseline_s": 0.036, "rnngen_s": 0.003, "speedup": 12.0}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"machine": {"device": "cpu"}, "settings": {}, "rows": [old]}))
+    row = report.load(str(path))["rows"][0]
+    assert (row["workload"], row["baseline"], row["impl"]) == (
+        "generator h=256 28x28 B=1 no grad", "article eager loop", "rnngen cpu")
+    assert json.loads(path.read_text())["rows"][0] == old

@@ -1,4 +1,4 @@
-"""FusedPixelGRU == nn.GRU and RNNImageGenerator == the seed's model, on every backend;
+"""FusedPixelGRU == nn.GRU and RNNImageGenerator == the article's model, on every backend;
 both inside torch.compile(fullgraph=True)."""
 
 import pytest
@@ -8,7 +8,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 import rnngen
 from helpers import BACKENDS, assert_matches, supported
-from rnngen.nn.baselines import SeedRNNImageGenerator
+from rnngen.nn.baselines import ArticleRNNImageGenerator
 
 GRU_CONFIGS = [
     dict(input_size=5, hidden_size=40, num_layers=1),
@@ -105,24 +105,24 @@ def test_fused_gru_init_and_options():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_generator_equals_seed(backend):
     torch.manual_seed(3)
-    seed_model = SeedRNNImageGenerator(10, 24, (5, 7))
+    article_model = ArticleRNNImageGenerator(10, 24, (5, 7))
     torch.manual_seed(3)
     model = rnngen.RNNImageGenerator(10, 24, (5, 7), backend=backend)
-    assert list(model.state_dict()) == list(seed_model.state_dict())
-    for a, b in zip(model.state_dict().values(), seed_model.state_dict().values()):
+    assert list(model.state_dict()) == list(article_model.state_dict())
+    for a, b in zip(model.state_dict().values(), article_model.state_dict().values()):
         assert torch.equal(a, b)  # same creation order, same initialisation
-    seed_model.load_state_dict(model.state_dict())
+    article_model.load_state_dict(model.state_dict())
     z = torch.randn(3, 10, requires_grad=True)
-    got, want = model(z), seed_model(z)
+    got, want = model(z), article_model(z)
     assert got.shape == want.shape == (3, 5, 7)
     assert_matches(got, want)
     dout = torch.randn_like(want)
-    for g_got, g_want in zip(_grads(model, [z], [got], [dout]), _grads(seed_model, [z], [want], [dout])):
+    for g_got, g_want in zip(_grads(model, [z], [got], [dout]), _grads(article_model, [z], [want], [dout])):
         assert_matches(g_got, g_want, name="gradient")
 
 
 def test_article_code_as_printed_fails():
-    """Why baselines.SeedRNNImageGenerator keeps h as [B, H]: the article's [B, 1, 1, H] hidden
+    """Why baselines.ArticleRNNImageGenerator keeps h as [B, H]: the article's [B, 1, 1, H] hidden
     state is refused by GRUCell."""
     cell = nn.GRUCell(1, 4)
     with pytest.raises(ValueError, match="hidden"):

@@ -104,7 +104,7 @@ def test_sample_bf16_draws_what_float32_draws_on_rounded_weights(backend, B, T, 
 
 
 def test_bf16_differs_from_fp32_by_the_weight_rounding_only():
-    """The seed generator at the benchmark's size (h=256, 28x28 = 784 steps, nn.GRUCell's
+    """The article's generator at the benchmark's size (h=256, 28x28 = 784 steps, nn.GRUCell's
     initialisation): bf16 mode against fp32 mode. Each weight moves by at most 2^-9 of itself
     (bfloat16 keeps 8 significant bits), so each gate pre-activation by at most 2^-9 of the sum
     of |terms| and typically far less (the errors have random signs); the GRU's update

@@ -13,7 +13,7 @@
 #   3. after the build, side by side: tests/test_gpu.py on the cuda backend (float32 and bf16),
 #      and compute-sanitizer memcheck and racecheck on short sample, scan and decode runs
 #      (bench/gpu/sanitize_case.py), also with RNNGEN_CUDA_CLUSTERS=0
-#   4. the benchmark alone on the GPU, python -m rnngen.bench --device cuda (sampling, the seed's
+#   4. the benchmark alone on the GPU, python -m rnngen.bench --device cuda (sampling, the article's
 #      generator, scan fwd+bwd T=784 vs cuDNN nn.GRU, CUDA graphs, FlashRNN where it imports)
 #      with the torch.compile baseline off, then the cuda backend with RNNGEN_CUDA_CLUSTERS=0 and
 #      torch.compile on the sampling workloads, as far as the time allows

@@ -1,7 +1,9 @@
 """Reports from the benchmark's JSON: a text table, a README table (markdown), a chart (PNG).
 
 Each names the machine the numbers came from. ``load`` also reads the plain list of rows the
-earlier ``bench/bench_cpu.py`` wrote (bench/results/cpu-*-2026-11-26.json).
+earlier ``bench/bench_cpu.py`` wrote (bench/results/cpu-*-2026-11-26.json), and gives the rows of
+runs made before the article's model was renamed ("seed generator ...", "seed eager loop") the
+names the suite uses now; the files keep the names they were written with.
 """
 
 from __future__ import annotations
@@ -9,6 +11,20 @@ from __future__ import annotations
 import json
 import textwrap
 from typing import Any
+
+
+# The names of earlier runs -> today's ("seed" was the article the generator comes from).
+_OLD_NAMES = {"seed eager loop": "article eager loop", "seed GRUCell loop": "article GRUCell loop"}
+
+
+def _current_names(row: dict[str, Any]) -> dict[str, Any]:
+    row = dict(row)
+    if isinstance(row.get("workload"), str) and row["workload"].startswith("seed generator"):
+        row["workload"] = row["workload"][len("seed "):]
+    for key in ("baseline", "impl"):
+        if isinstance(row.get(key), str) and row[key] in _OLD_NAMES:
+            row[key] = _OLD_NAMES[row[key]]
+    return row
 
 
 def load(path: str) -> dict[str, Any]:
@@ -21,10 +37,10 @@ def load(path: str) -> dict[str, Any]:
                  "torch": r.get("torch"), "rnngen": r.get("rnngen")} for r in data]
         first = rows[0] if rows else {}
         machine = {k: first.get(k) for k in ("device", "device_name", "threads", "torch", "rnngen")}
-        return {"machine": machine, "settings": {"repeats": None}, "rows": rows}
+        data = {"machine": machine, "settings": {"repeats": None}, "rows": rows}
     if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
         raise ValueError("not a benchmark result (expected an object with 'rows')")
-    return data
+    return {**data, "rows": [_current_names(r) if isinstance(r, dict) else r for r in data["rows"]]}
 
 
 def machine_line(machine: dict[str, Any]) -> str:

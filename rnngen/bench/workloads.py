@@ -1,8 +1,8 @@
 """The benchmark's workloads, and the baselines each is measured against.
 
-A workload is one job at one size (the seed's generator, categorical sampling, a teacher-forced
-scan), built as a list of implementations: the baselines people would otherwise run (the seed's
-eager loop, ``torch.compile`` of its step function, a CUDA graph of the whole loop, ``nn.GRU``,
+A workload is one job at one size (the article's generator, categorical sampling, a
+teacher-forced scan), built as a list of implementations: the baselines people would otherwise
+run (the article's eager loop, ``torch.compile`` of its step function, a CUDA graph of the whole loop, ``nn.GRU``,
 FlashRNN) and rnngen on each backend. Every implementation is a function of no arguments that
 runs the whole H*W-step job once and returns its output (for forward+backward, the output and
 the parameter gradients), so :func:`Workload.check` can compare it with the first baseline's
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import rnngen
-from rnngen.nn.baselines import SeedRNNImageGenerator
+from rnngen.nn.baselines import ArticleRNNImageGenerator
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Spec:
     def name(self) -> str:
         mode = "fwd+bwd" if self.grad else "no grad" if self.kind != "scan" else "fwd"
         if self.kind == "generator":
-            return f"seed generator h={self.hidden} {self.side}x{self.side} B={self.B} {mode}"
+            return f"generator h={self.hidden} {self.side}x{self.side} B={self.B} {mode}"
         if self.kind == "sampling":
             return f"sampling {self.levels} levels h={self.hidden} {self.side}x{self.side} B={self.B}"
         return f"GRU scan T={self.steps} h={self.hidden} B={self.B} {mode}"
@@ -85,7 +85,7 @@ class Options:
 
 @dataclass
 class Impl:
-    name: str                                     # e.g. "seed eager loop", "rnngen cuda"
+    name: str                                     # e.g. "article eager loop", "rnngen cuda"
     role: str                                     # "baseline" or "rnngen"
     make: Callable[[], Callable[[], Any]] | None   # builds the timed function (may compile or capture)
     backend: str | None = None                    # rnngen backend, or the library behind a baseline
@@ -195,19 +195,19 @@ def _compile(fn):
     return torch.compile(fn, dynamic=False, fullgraph=True)
 
 
-# -- the seed's generator ---------------------------------------------------------------------------
+# -- the article's generator ------------------------------------------------------------------------
 
 def _generator(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
     factory = {"device": opts.device, "dtype": opts.dtype}
-    seed = SeedRNNImageGenerator(spec.z_dim, spec.hidden, (spec.side, spec.side)).to(**factory)
+    article = ArticleRNNImageGenerator(spec.z_dim, spec.hidden, (spec.side, spec.side)).to(**factory)
     z = torch.randn(spec.B, spec.z_dim, **factory)
     dout = torch.randn(spec.B, spec.side, spec.side, **factory) if spec.grad else None
-    params = list(seed.parameters())
+    params = list(article.parameters())
 
     def compiled_step_loop():
-        # The seed's forward with its per-step body (fc_out + GRUCell) compiled; the Python loop
+        # The article's forward with its per-step body (fc_out + GRUCell) compiled; the Python loop
         # over the H*W steps stays, as it must for a step function.
-        fc_init, fc_out, cell = seed.fc_init, seed.fc_out, seed.rnn
+        fc_init, fc_out, cell = article.fc_init, article.fc_out, article.rnn
 
         def step(h):
             x = fc_out(h)
@@ -223,20 +223,20 @@ def _generator(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
             return torch.stack(pixels, 1).view(spec.B, spec.side, spec.side)
         return _with_grads(spec.grad, forward, params, dout)
 
-    impls = [Impl("seed eager loop", "baseline", lambda: _with_grads(spec.grad, lambda: seed(z), params, dout),
+    impls = [Impl("article eager loop", "baseline", lambda: _with_grads(spec.grad, lambda: article(z), params, dout),
                   backend="eager")]
     impls.append(Impl("torch.compile step", "baseline", compiled_step_loop, backend="inductor", builds=True,
                       skip=None if opts.compile else opts.compile_off))
     if opts.device == "cuda":
         impls.append(Impl("CUDA graph of the loop", "baseline",
-                          lambda: _cuda_graph(_in_mode(False, lambda: seed(z))), backend="cudagraph",
+                          lambda: _cuda_graph(_in_mode(False, lambda: article(z))), backend="cudagraph",
                           skip=("a training step is not captured" if spec.grad
                                 else None if opts.cuda_graph else "CUDA graph baseline off")))
     for backend, precision in _rnngen_rows(spec, opts, candidates):
         def make(backend=backend, precision=precision):
             model = rnngen.RNNImageGenerator(spec.z_dim, spec.hidden, (spec.side, spec.side), backend=backend,
                                              precision=precision, **factory)
-            model.load_state_dict(seed.state_dict())
+            model.load_state_dict(article.state_dict())
             return _with_grads(spec.grad, lambda: model(z), list(model.parameters()), dout)
         impls.append(_rnngen_impl(backend, precision, make))
 

@@ -1,4 +1,4 @@
-"""nn modules: the nn.GRU drop-in and the seed's generator, both running on the fused ops."""
+"""nn modules: the nn.GRU drop-in and the article's generator, both running on the fused ops."""
 
 from .generator import RNNImageGenerator
 from .gru import FusedPixelGRU, RNNInputError

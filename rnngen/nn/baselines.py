@@ -1,10 +1,11 @@
-"""The seed article's model as written there, for equivalence tests and benchmarks.
+"""The article's model as written there, for equivalence tests and benchmarks.
 
-``SeedRNNImageGenerator`` is the article's ``RNNImageGenerator``: a Python loop of H*W steps,
+``ArticleRNNImageGenerator`` is the article's ``RNNImageGenerator``: a Python loop of H*W steps,
 each an nn.Linear, an nn.GRUCell and a few tensor ops (several small kernel launches per step,
 which is what rnngen fuses away). One fix: the article keeps the hidden state as [B, 1, 1, H]
 and passes it to GRUCell, which raises ("Expected hidden to be 1D or 2D, got 4D"); here it is
-[B, H], the evident intent.
+[B, H], the evident intent. ``SeedRNNImageGenerator`` (after the "seed" article) is its old name,
+kept as an alias.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 from torch import nn
 
 
-class SeedRNNImageGenerator(nn.Module):
+class ArticleRNNImageGenerator(nn.Module):
     def __init__(self, z_dim, h_dim, image_size):
         super().__init__()
         self.z_dim = z_dim
@@ -31,3 +32,6 @@ class SeedRNNImageGenerator(nn.Module):
             pixels.append(x)
             h = self.rnn(x.unsqueeze(1), h)
         return torch.stack(pixels, dim=1).view(z.size(0), *self.image_size)
+
+
+SeedRNNImageGenerator = ArticleRNNImageGenerator  # the old name

@@ -1,4 +1,4 @@
-"""RNNImageGenerator: the seed article's model, run by the fused decode op.
+"""RNNImageGenerator: the article's model, run by the fused decode op.
 
 Same attribute names, shapes, creation order and hence initialisation as the article's class
 (``fc_init`` z -> h, ``rnn`` a GRUCell with one input, ``fc_out`` h -> 1): a state_dict of the

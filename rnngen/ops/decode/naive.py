@@ -1,4 +1,4 @@
-"""Reference kernels of the decode op (the seed's generator): a plain loop, explicit BPTT.
+"""Reference kernels of the decode op (the article's generator): a plain loop, explicit BPTT.
 
 Forward, per step t (h_{-1} = h0):
     x_t = W_out h_{t-1} + b_out          (the output of step t)

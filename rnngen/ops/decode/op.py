@@ -1,8 +1,8 @@
-"""The decode op: the seed's RNNImageGenerator loop, where each step's output is the next input.
+"""The decode op: the article's RNNImageGenerator loop, where each step's output is the next input.
 
     x_t = W_out h_{t-1} + b_out,   h_t = GRU(W_ih x_t + b_ih, h_{t-1}),   h_{-1} = h0
 
-With C = 1 and T = H*W this is the seed's ``forward``. Registered as ``torch.ops.rnngen.decode``
+With C = 1 and T = H*W this is the article's ``forward``. Registered as ``torch.ops.rnngen.decode``
 (outputs: every x_t and every h_t, both differentiable) with its backward as the op
 ``torch.ops.rnngen.decode_backward``.
 """
@@ -23,11 +23,11 @@ def decode(h0: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: Tensor, b_hh: Te
     """Generate ``steps`` outputs, each fed back as the next step's input.
 
     Args:
-        h0: [B, H] initial hidden state (the seed: ``fc_init(z)``).
+        h0: [B, H] initial hidden state (the article: ``fc_init(z)``).
         w_ih, b_ih: [3H, C], [3H] GRU input weight and bias (nn.GRUCell's ``weight_ih``, ``bias_ih``).
         w_hh, b_hh: [3H, H], [3H] GRU recurrent weight and bias.
-        w_out, b_out: [C, H], [C] output head (the seed's ``fc_out``).
-        steps: number of steps T (the seed: H*W).
+        w_out, b_out: [C, H], [C] output head (the article's ``fc_out``).
+        steps: number of steps T (the article: H*W).
         return_hidden: also return every hidden state h_t, [B, T, H].
         precision: "fp32" (default), or "bf16" (float32 inputs only): the weights w_ih, w_hh and
             w_out are rounded to bfloat16 once; everything else (h0, biases, states, gates, sums)
