@@ -331,3 +331,29 @@ def test_sigkill_during_checkpoint_writes_never_leaves_a_broken_file(tmp_path):
             process.stdout.close()
         payload = load_checkpoint(str(path))
         assert (payload["state"]["w"] == payload["step"]).all()
+
+
+def test_a_short_run_saves_a_model_as_good_as_its_training(tmp_path):
+    """The moving average is warmed up: after 80 steps at ema=0.999 the saved weights are about
+    the last tenth of the run's (an unwarmed average would still be 92% the initial weights),
+    and the saved model's own score on training images is in the metrics."""
+    from rnngen.training.trainer import ema_decay, evaluate
+
+    assert ema_decay(0.999, 1) == 2 / 11 and ema_decay(0.999, 150) == 151 / 160 and ema_decay(0.999, 10**5) == 0.999
+    data = load_dataset("digits")
+    meta = {"model": "PixelGRU", "data": {"spec": "digits"}}
+    scores = {}
+    for ema in (0.0, 0.999):
+        torch.manual_seed(0)
+        model = PixelGRU(8, levels=17, hidden_size=32, num_classes=10, backend="reference")
+        if ema == 0:
+            initial = evaluate(model, data.train)
+        metrics = train(model, data, str(tmp_path / f"ema-{ema}"), TrainSettings(
+            steps=80, batch_size=32, warmup=10, eval_every=0, checkpoint_every=0, ema=ema), meta=meta, overwrite=True,
+            progress=False)
+        assert metrics["train_images_evaluated"] == 1000
+        seen = type(data.train)(data.train.images[:1000], data.train.labels[:1000], 17, 10)
+        assert abs(metrics["train_bits_per_dim_saved"] - evaluate(model, seen)) < 1e-9  # the model returned = saved
+        scores[ema] = metrics["train_bits_per_dim_saved"]
+    assert scores[0.0] < initial - 1.0, (initial, scores)  # the run learned something
+    assert scores[0.999] < scores[0.0] + 0.15, scores  # and the averaged model saved kept it
