@@ -123,8 +123,8 @@ def make_model(model: str, data: DataSplit, *, hidden: int = BUNDLED.hidden, con
 def demo_settings(steps: int = DEMO.steps, seed: int = 0, recipe: Recipe = DEMO) -> TrainSettings:
     """The demo's schedule for a run of ``steps``: ``recipe``'s optimiser settings, a warm-up of
     at most 100 steps, five evaluations and checkpoints, and the moving average of the weights
-    only from 1000 steps on (with decay 0.999 it spans about 1000 steps: a shorter run's average
-    would still be mostly its untrained start)."""
+    only from 1000 steps on (a rule from before the trainer warmed the average up, when a shorter
+    run's 0.999 average was still mostly its untrained start; kept, so the demo trains as before)."""
     return TrainSettings(steps=steps, batch_size=recipe.batch_size, lr=recipe.lr, weight_decay=recipe.weight_decay,
                          shift=recipe.shift, warmup=min(100, steps), ema=recipe.ema if steps >= 1000 else 0.0,
                          eval_every=max(1, steps // 5), checkpoint_every=max(1, steps // 5), seed=seed)
