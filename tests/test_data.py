@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from rnngen.data import DataFormatError, load_dataset
+from rnngen.models import PixelGRU
 
 
 def test_digits_split_and_levels():
@@ -183,3 +184,15 @@ def test_stochastic_binarization_is_fixed_and_follows_intensity():
     assert torch.equal(threshold.train.images, (grey.train.images >= 128).to(torch.uint8))
     with pytest.raises(ValueError, match="binarize must be"):
         load_dataset("mnist", binarize="otsu")
+
+
+def test_256_levels_from_uint8_images():
+    """uint8 images of 256 levels (MNIST, CIFAR-10) are accepted: the range check compares Python
+    ints (a uint8 tensor compared with 256 wraps it to 0 and refused every image)."""
+    model = PixelGRU(4, levels=256, hidden_size=8, backend="reference")
+    images = torch.randint(0, 256, (3, 1, 4, 4), dtype=torch.uint8)
+    images[0, 0, 0, 0] = 255
+    assert model(images).shape == (3,)
+    assert model.complete(images, torch.ones(4, 4, dtype=torch.bool)).equal(images.long())
+    with pytest.raises(ValueError, match=r"values must be in 0\.\.255, got 0\.\.300"):
+        model(torch.full((1, 1, 4, 4), 300))

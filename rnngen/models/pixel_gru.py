@@ -199,9 +199,9 @@ class PixelGRU(nn.Module):
             raise TypeError(f"{name} must be integers, got {index.dtype}")
         if index.shape != (n,):
             raise ValueError(f"{name} must have shape [{n}], got {list(index.shape)}")
-        if n and (index.min() < 0 or index.max() >= count):
-            raise ValueError(f"{name} must be in 0..{count - 1}, got values "
-                             f"{index.min().item()}..{index.max().item()}")
+        low, high = (index.min().item(), index.max().item()) if n else (0, 0)  # ints: uint8 would wrap
+        if low < 0 or high >= count:
+            raise ValueError(f"{name} must be in 0..{count - 1}, got values {low}..{high}")
         return index.long()
 
     # ------------------------------------------------------------------ layout
@@ -225,9 +225,10 @@ class PixelGRU(nn.Module):
             images = images[:, None]
         if images.dim() != 4 or tuple(images.shape[1:]) != shape:
             raise ValueError(f"{name} must have shape [N, {', '.join(map(str, shape))}], got {list(images.shape)}")
-        if images.numel() and (images.min() < 0 or images.max() >= self.levels):
-            raise ValueError(f"{name} values must be in 0..{self.levels - 1}, got "
-                             f"{images.min().item()}..{images.max().item()}")
+        # Compared as Python ints: a uint8 tensor compared with 256 would wrap it to 0.
+        low, high = (images.min().item(), images.max().item()) if images.numel() else (0, 0)
+        if low < 0 or high >= self.levels:
+            raise ValueError(f"{name} values must be in 0..{self.levels - 1}, got {low}..{high}")
         return images.long().permute(0, 2, 3, 1).reshape(images.shape[0], math.prod(shape))
 
     def _to_images(self, sequence: Tensor) -> Tensor:
