@@ -194,5 +194,5 @@ def test_256_levels_from_uint8_images():
     images[0, 0, 0, 0] = 255
     assert model(images).shape == (3,)
     assert model.complete(images, torch.ones(4, 4, dtype=torch.bool)).equal(images.long())
-    with pytest.raises(ValueError, match=r"values must be in 0\.\.255, got 0\.\.300"):
+    with pytest.raises(ValueError, match=r"values must be in 0\.\.255, got 300\.\.300"):
         model(torch.full((1, 1, 4, 4), 300))
