@@ -58,8 +58,7 @@ def test_the_cli_calls_the_library(tmp_path, capsys):
     import pytest
     import torch
 
-    from rnngen import cli
-    from rnngen import distributed
+    from rnngen import cli, distributed
     from rnngen.checkpoint import export_weights
     from rnngen.data import load_dataset
     from rnngen.images import sample_labels, save_arrays
@@ -114,7 +113,7 @@ def test_generator_vae_is_named_so_and_seed_vae_still_works(tmp_path, capsys):
     from rnngen.checkpoint import load_checkpoint
 
     help_text = subprocess.run([sys.executable, "-m", "rnngen", "train", "--help"], capture_output=True, text=True,
-                               timeout=120).stdout
+                               check=True, timeout=120).stdout
     assert "{pixelgru,generator-vae}" in help_text and "seed-vae, its old name" in " ".join(help_text.split())
     for name in ("generator-vae", "seed-vae"):
         out = tmp_path / name

@@ -12,7 +12,6 @@ import json
 import textwrap
 from typing import Any
 
-
 # The names of earlier runs -> today's ("seed" was the article the generator comes from).
 _OLD_NAMES = {"seed eager loop": "article eager loop", "seed GRUCell loop": "article GRUCell loop"}
 

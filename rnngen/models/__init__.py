@@ -7,9 +7,9 @@ from __future__ import annotations
 import torch
 
 from ..checkpoint import CheckpointError, load_checkpoint
+from .generator_vae import GeneratorVAE
 from .masks import completion_mask
 from .pixel_gru import PixelGRU
-from .generator_vae import GeneratorVAE
 
 SeedVAE = GeneratorVAE  # the old name
 
