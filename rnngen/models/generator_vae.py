@@ -64,8 +64,9 @@ class GeneratorVAE(nn.Module):
         if images.dim() != 3 or tuple(images.shape[1:]) != self.image_size:
             raise ValueError(f"images must have shape [N, 1, {self.image_size[0]}, {self.image_size[1]}], "
                              f"got {list(images.shape)}")
-        if images.numel() and (images.min() < 0 or images.max() >= self.levels):
-            raise ValueError(f"images values must be in 0..{self.levels - 1}")
+        low, high = (images.min().item(), images.max().item()) if images.numel() else (0, 0)  # ints: uint8 wraps 256
+        if low < 0 or high >= self.levels:
+            raise ValueError(f"images values must be in 0..{self.levels - 1}, got {low}..{high}")
         return images.flatten(1).float() / (self.levels - 1)
 
     def log_likelihood(self, x: Tensor, mean: Tensor) -> Tensor:
