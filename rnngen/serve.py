@@ -167,8 +167,7 @@ def _load_examples(payload):
 
 def build_app(model, payload: dict, backend: str = "auto", examples=None):
     """The Gradio page for ``model`` (a PixelGRU in eval mode)."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    import gradio as gr
+    gr = _gradio()
 
     if not hasattr(model, "complete"):
         raise ValueError(f"a {payload.get('model')} cannot complete images (it has no pixel likelihood); "
@@ -254,8 +253,17 @@ def serve(checkpoint: str | None = None, host: str = "127.0.0.1", port: int | No
     return app, url
 
 
+def _gradio():
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a local page sends nothing anywhere
+    try:
+        import gradio
+    except ImportError:
+        raise ImportError('rnngen serve needs Gradio: pip install "rnngen[serve]"') from None
+    return gradio
+
+
 def _theme():
-    import gradio as gr
+    gr = _gradio()
 
     # The default theme loads fonts from Google; a local page should need no network.
     return gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
