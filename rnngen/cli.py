@@ -7,6 +7,7 @@
     rnngen complete [--checkpoint PATH] --out PNG complete partial images (e.g. the top half)
     rnngen eval [--checkpoint PATH]          test bits/dim
     rnngen bench [--quick] [--json F] [--plot F]  fused backends against the usual loops
+    rnngen serve [--checkpoint PATH]         a local page to edit and repair images (pip install "rnngen[serve]")
     rnngen info                              which backends run here, and why the others do not
 
 Every error ends in one line on stderr and exit status 2 (set RNNGEN_DEBUG=1 for a traceback).
@@ -27,11 +28,11 @@ import torch
 
 from .checkpoint import export_weights
 from .dispatch import BACKENDS as _BACKENDS
-from .distributed import init_from_env, sample_sharded, world
+from .distributed import init_from_env, local_device, sample_sharded, world
 from .images import completion_grid, sample_labels, save_arrays, save_grid
 from .models.masks import completion_mask
 from .models.transforms import AUGMENTATIONS
-from .training.recipes import BUNDLED, DEMO, MODEL_NAMES, OLD_MODEL_NAMES, demo_settings, make_model
+from .training.recipes import BUNDLED, DEMO, MNIST, MODEL_NAMES, OLD_MODEL_NAMES, demo_settings, make_model, recipe_for
 
 BACKENDS = ["auto", *_BACKENDS]  # the --backend choices: dispatch's list, the one place it is written
 
@@ -49,21 +50,22 @@ def _data_options(parser: argparse.ArgumentParser, default: str | None) -> None:
     fallback = default or "the checkpoint's"
     parser.add_argument("--data", default=default, help=f"{DATASET_HELP} (default: {fallback})")
     parser.add_argument("--levels", type=int, help="re-quantise pixels to this many levels")
-    parser.add_argument("--binarize", action="store_true", help="two levels, threshold at half intensity")
+    parser.add_argument("--binarize", nargs="?", const="stochastic", choices=["stochastic", "threshold"],
+                        help="two levels: each pixel 1 with probability its intensity, one fixed draw (the "
+                             "usual binarized MNIST; the default kind), or 'threshold' at half intensity")
     parser.add_argument("--image-size", type=int, help="resize images to this size (square)")
     parser.add_argument("--channels", type=int, choices=[1, 3], help="1 = grey, 3 = RGB")
 
 
 def _data_spec(args) -> dict:
-    return {"spec": args.data, "levels": args.levels, "binarize": args.binarize,
+    return {"spec": args.data, "levels": args.levels, "binarize": args.binarize or False,
             "image_size": args.image_size, "channels": args.channels}
 
 
 def _load_data(spec: dict):
-    from .data import load_dataset
+    from .data import load_from_spec
 
-    return load_dataset(spec["spec"], levels=spec.get("levels"), binarize=bool(spec.get("binarize")),
-                        image_size=spec.get("image_size"), channels=spec.get("channels"))
+    return load_from_spec(spec)
 
 
 def _checkpoint_data(args, payload) -> dict:
@@ -104,7 +106,7 @@ def _train(args) -> int:
     from .training.trainer import CHECKPOINT
 
     device = _train_device(args.device)
-    init_from_env()
+    init_from_env(device)
     torch.manual_seed(args.seed)  # the same initial weights in every process
     if args.resume:
         path = os.path.join(args.out, CHECKPOINT)
@@ -119,6 +121,11 @@ def _train(args) -> int:
             raise ValueError(f"{path}: its training settings are not valid ({exc})") from None
         kind, model = saved["model"], build_model(saved["model"], saved["config"], None, args.backend, path)
     else:
+        _, recipe = recipe_for(args.data)
+        for name in ("hidden", "dropout", "input_dropout", "weight_dropout", "ema", "batch_size", "lr",
+                     "weight_decay", "shift", "augment", "p_identity"):
+            if getattr(args, name) is None:
+                setattr(args, name, getattr(recipe, name))
         data_spec = _data_spec(args)
         data = _load_data(data_spec)
         with _as_options():
@@ -127,7 +134,7 @@ def _train(args) -> int:
                                      per_column=args.per_column, weight_dropout=args.weight_dropout,
                                      augment=args.augment, mixture=args.mixture, z_dim=args.z_dim,
                                      backend=args.backend, data_name=args.data)
-        settings = TrainSettings(steps=args.steps or BUNDLED.steps, batch_size=args.batch_size, lr=args.lr,
+        settings = TrainSettings(steps=args.steps or recipe.steps, batch_size=args.batch_size, lr=args.lr,
                                  weight_decay=args.weight_decay, warmup=args.warmup, grad_clip=args.grad_clip,
                                  shift=args.shift, augment=args.augment, p_identity=args.p_identity,
                                  eval_every=args.eval_every,
@@ -143,27 +150,29 @@ def _train(args) -> int:
     if rank:
         return 0
     export_weights(os.path.join(args.out, "model.pt"), model, kind, data_spec, metrics)
-    print(f"test bits/dim {metrics['test_bits_per_dim']:.3f} (train {metrics['train_loss_last']:.3f}); "
+    print(f"test bits/dim {metrics['test_bits_per_dim']:.3f}; the saved model on {metrics['train_images_evaluated']} "
+          f"training images {metrics['train_bits_per_dim_saved']:.3f} (the training loss, dropout on: "
+          f"{metrics['train_loss_last']:.3f}); "
           f"checkpoint {os.path.join(args.out, CHECKPOINT)}, weights {os.path.join(args.out, 'model.pt')}")
     return 0
 
 
 def _train_device(name: str) -> torch.device:
-    """``--device``, checked before anything is loaded."""
+    """``--device``, checked before anything is loaded; under torchrun "cuda" is GPU LOCAL_RANK."""
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
         raise ValueError(f"--device {name!r} is not a device (cpu, cuda, cuda:1, ...)") from None
     if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"--device {name!r}: rnngen trains on cpu or cuda")
+        raise ValueError(f"--device {name!r}: rnngen runs on cpu or cuda")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"--device {name}: torch sees no CUDA device here")
+        with _as_options():
+            device = local_device(name)
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices")
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise ValueError("--device cuda under torchrun is not supported in this version (the process "
-                             "group is gloo on the CPU); train on one GPU, or on CPUs under torchrun")
+            raise ValueError(f"--device {name}: this process's GPU is cuda:{device.index}, but there are "
+                             f"{torch.cuda.device_count()} CUDA devices")
     return device
 
 
@@ -175,17 +184,21 @@ def _open_model(args):
 
 
 def _sample(args) -> int:
+    device = _train_device(args.device)
+    init_from_env(device)
     model, payload = _open_model(args)
+    model.to(device)
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
     with _as_options():
         labels, columns = sample_labels(model.num_classes, args.n, args.labels)
     n = args.n if labels is None else len(labels)
     start = time.perf_counter()
-    images = sample_sharded(model, n, labels, args.temperature, args.seed)
+    images = sample_sharded(model, n, None if labels is None else labels.to(device), args.temperature, args.seed)
     seconds = time.perf_counter() - start
     if images is None:  # not rank 0: rank 0 writes the files
         return 0
+    images = images.cpu()
     save_grid(args.out, images, model.levels, columns=columns)
     if args.save_array:
         save_arrays(args.save_array, images, labels)
@@ -285,6 +298,17 @@ def _demo(args) -> int:
     return 0
 
 
+def _serve(args) -> int:
+    from .serve import serve
+
+    if not 1 <= args.port <= 65535:
+        raise ValueError(f"--port must be in 1..65535, got {args.port}")
+    if args.checkpoint is not None and not os.path.isfile(args.checkpoint):
+        raise FileNotFoundError(f"--checkpoint file not found: {args.checkpoint}")
+    serve(args.checkpoint, host=args.host, port=args.port, backend=args.backend)
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -307,35 +331,39 @@ def build_parser() -> argparse.ArgumentParser:
     backend_option(demo)
     demo.set_defaults(run=_demo)
 
-    train = sub.add_parser("train", help="train a model on a dataset")
+    train = sub.add_parser("train", help="train a model on a dataset",
+                           description="Options not given come from the data's recipe (rnngen.training.recipes): "
+                                       "mnist and fashion-mnist data get MNIST's (hidden 256, 3000 steps), "
+                                       "other data the bundled digits model's (hidden 768, 6000 steps).")
     _data_options(train, "digits")
     train.add_argument("--out", required=True, help="output folder: checkpoint.pt, model.pt, metrics.json")
     train.add_argument("--model", choices=[*MODEL_NAMES, *OLD_MODEL_NAMES], default="pixelgru",
                        metavar="{" + ",".join(MODEL_NAMES) + "}",
                        help="pixelgru, or generator-vae: the article's generator as a VAE decoder (seed-vae, "
                             "its old name, is accepted)")
-    train.add_argument("--hidden", type=int, default=BUNDLED.hidden, help="GRU hidden size")
+    train.add_argument("--hidden", type=int, default=None, help="GRU hidden size")
     train.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=True,
                        help="condition on the class label when the data has labels (default on)")
-    train.add_argument("--dropout", type=float, default=BUNDLED.dropout, help="on the hidden states before the head")
-    train.add_argument("--input-dropout", type=float, default=BUNDLED.input_dropout, help="on each step's input gates")
+    train.add_argument("--dropout", type=float, default=None, help="on the hidden states before the head")
+    train.add_argument("--input-dropout", type=float, default=None, help="on each step's input gates")
     train.add_argument("--per-column", action="store_true", help="an input table and head per image column")
-    train.add_argument("--weight-dropout", type=float, default=BUNDLED.weight_dropout,
+    train.add_argument("--weight-dropout", type=float, default=None,
                        help="DropConnect on the recurrent weights, one mask per batch")
-    train.add_argument("--ema", type=float, default=BUNDLED.ema,
+    train.add_argument("--ema", type=float, default=None,
                        help="weight moving-average decay; the average is evaluated and saved (0: off)")
     train.add_argument("--z-dim", type=int, default=16, help="latent size (generator-vae)")
-    train.add_argument("--steps", type=int, help=f"training steps (default {BUNDLED.steps}; with --resume: the saved run's)")
-    train.add_argument("--batch-size", type=int, default=BUNDLED.batch_size)
-    train.add_argument("--lr", type=float, default=BUNDLED.lr)
-    train.add_argument("--weight-decay", type=float, default=BUNDLED.weight_decay)
+    train.add_argument("--steps", type=int, help=f"training steps (default: the recipe's, {BUNDLED.steps} for digits, {MNIST.steps} for "
+                            "mnist; with --resume: the saved run's)")
+    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--lr", type=float, default=None)
+    train.add_argument("--weight-decay", type=float, default=None)
     train.add_argument("--warmup", type=int, default=100)
     train.add_argument("--grad-clip", type=float, default=1.0)
-    train.add_argument("--shift", type=int, default=BUNDLED.shift, help="augment by shifts of up to this many pixels")
-    train.add_argument("--augment", choices=list(AUGMENTATIONS), default=BUNDLED.augment,
+    train.add_argument("--shift", type=int, default=None, help="augment by shifts of up to this many pixels")
+    train.add_argument("--augment", choices=list(AUGMENTATIONS), default=None,
                        help="distribution augmentation: also train on flipped (and rotated) images, the model "
-                            f"told which transform made each (default {BUNDLED.augment})")
-    train.add_argument("--p-identity", type=float, default=BUNDLED.p_identity,
+                            f"told which transform made each (default: the recipe's, {BUNDLED.augment} for digits)")
+    train.add_argument("--p-identity", type=float, default=None,
                        help="with --augment: the share of training images left as they are")
     train.add_argument("--mixture", action=argparse.BooleanOptionalAction, default=True,
                        help="with --augment: the model is the mixture over the transforms' orderings (an exact "
@@ -360,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--temperature", type=float, default=1.0)
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--save-array", metavar="NPZ", help="also write the values (images, labels) here")
+    sample.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (under torchrun, cuda: a GPU "
+                                                        "per process; default cpu)")
     backend_option(sample)
     sample.set_defaults(run=_sample)
 
@@ -383,6 +413,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", choices=["test", "train"], default="test")
     backend_option(evaluate)
     evaluate.set_defaults(run=_eval)
+
+    page = sub.add_parser("serve", help="a local web page to edit and repair images with a model",
+                          description="Draw, erase and mark in red what to regenerate; the model completes the "
+                                      "image at once. Needs Gradio: pip install \"rnngen[serve]\".")
+    page.add_argument("--checkpoint", help="checkpoint.pt or model.pt of a PixelGRU (default: the bundled digits model)")
+    page.add_argument("--host", default="127.0.0.1",
+                      help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
+    page.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    backend_option(page)
+    page.set_defaults(run=_serve)
     return parser
 
 

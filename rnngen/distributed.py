@@ -1,8 +1,8 @@
 """Several processes (torchrun): joining the process group, who is who, sharded sampling.
 
 Under ``torchrun --nproc-per-node N`` every process runs the same script; :func:`init_from_env`
-joins them into one process group (gloo: models and data stay on the CPU in this version; NCCL
-would need them on GPUs), :func:`world` says how many there are and which one this is, and
+joins them into one process group (gloo on the CPU; NCCL when the processes work on GPUs, each
+on GPU ``LOCAL_RANK``: :func:`local_device`), :func:`world` says how many there are and which one this is, and
 :func:`sample_sharded` splits a batch of samples over them. In one plain process all three do
 what one process would: nothing, (1, 0), ``model.sample``.
 
@@ -16,14 +16,29 @@ import os
 import torch
 
 
-def init_from_env() -> bool:
-    """Under torchrun (``WORLD_SIZE`` > 1), join the process group, once; returns whether this
-    process is now part of a group of several."""
+def init_from_env(device: torch.device | str | None = None) -> bool:
+    """Under torchrun (``WORLD_SIZE`` > 1), join the process group, once: NCCL when ``device``
+    is a CUDA device (made this process's current device first), gloo otherwise. Returns whether
+    this process is now part of a group of several."""
     import torch.distributed as dist
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
+        device = torch.device(device) if device is not None else torch.device("cpu")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)  # NCCL's collectives (and gather_object) use the current device
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return world()[0] > 1
+
+
+def local_device(name: str) -> torch.device:
+    """The device this process works on for ``--device name``: under torchrun, "cuda" is GPU
+    ``LOCAL_RANK`` (one process per GPU); elsewhere ``name`` itself."""
+    device = torch.device(name)
+    if device.type == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if device.index is not None:
+            raise ValueError(f"`device` {name}: under torchrun give cuda; each process takes GPU LOCAL_RANK")
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
 
 
 def world() -> tuple[int, int]:
@@ -38,7 +53,7 @@ def world() -> tuple[int, int]:
 def sample_sharded(model, n: int, labels: torch.Tensor | None = None, temperature: float = 1.0, seed: int = 0):
     """``model.sample`` of ``n`` images, split over the processes of a torchrun job (each draws
     its contiguous share with its row offset, so the images do not depend on the number of
-    processes) and gathered on rank 0; other ranks get None. Joins the process group first
+    processes) and gathered on rank 0 (on the CPU); other ranks get None. Joins the process group first
     (:func:`init_from_env`); in one process it is ``model.sample(n, ...)``."""
     init_from_env()
     size, rank = world()
@@ -51,5 +66,5 @@ def sample_sharded(model, n: int, labels: torch.Tensor | None = None, temperatur
     import torch.distributed as dist
 
     parts = [None] * size if rank == 0 else None
-    dist.gather_object(part, parts, dst=0)
+    dist.gather_object(part.cpu(), parts, dst=0)  # gathered on the CPU: a GPU tensor would unpickle onto its sender's GPU
     return torch.cat(parts) if rank == 0 else None

@@ -154,12 +154,10 @@ class Repairer:
 
 def _load_examples(payload):
     """The test split of the checkpoint's data, if it can be read here (else None: a blank canvas)."""
-    from .data import load_dataset
+    from .data import load_from_spec
 
-    spec = dict(payload.get("data") or {"spec": "digits"})
     try:
-        data = load_dataset(spec["spec"], levels=spec.get("levels"), binarize=bool(spec.get("binarize")),
-                            image_size=spec.get("image_size"), channels=spec.get("channels")).test
+        data = load_from_spec(dict(payload.get("data") or {"spec": "digits"})).test
     except (OSError, ValueError):
         return None
     return data.images.long(), data.labels

@@ -74,8 +74,13 @@ def test_the_cli_calls_the_library(tmp_path, capsys):
                                                   "_distributed", "RECIPE"))
     assert world is distributed.world and world() == (1, 0)
     defaults = cli.build_parser().parse_args(["train", "--out", "x"])
-    assert (defaults.hidden, defaults.augment, defaults.weight_dropout) == (768, "dihedral", 0.2) == (
-        recipes.BUNDLED.hidden, recipes.BUNDLED.augment, recipes.BUNDLED.weight_dropout)
+    assert (defaults.hidden, defaults.augment, defaults.weight_dropout) == (None, None, None)  # the recipe's
+    assert cli.recipe_for is recipes.recipe_for
+    assert recipes.recipe_for("digits") == recipes.recipe_for(None) == ("bundled", recipes.BUNDLED)
+    assert (recipes.BUNDLED.hidden, recipes.BUNDLED.augment, recipes.BUNDLED.weight_dropout) == (768, "dihedral", 0.2)
+    for spec in ("mnist", "mnist:/data/mnist", "Fashion-MNIST:/data/f"):
+        assert recipes.recipe_for(spec) == ("mnist", recipes.MNIST)
+    assert (recipes.MNIST.hidden, recipes.MNIST.steps, recipes.MNIST.augment) == (256, 3000, "none")
 
     assert completion_mask("top-half", (4, 3)).tolist() == [[True] * 3] * 2 + [[False] * 3] * 2
     assert completion_mask("top-quarter", (8, 2)).sum(1).tolist() == [2, 2] + [0] * 6

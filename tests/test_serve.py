@@ -204,3 +204,46 @@ def test_page_in_a_browser(digits_model, tmp_path):
     finally:
         browser.quit()
         app.close()
+
+
+def test_serve_command(tmp_path):
+    """`rnngen serve` starts the page on 127.0.0.1 and stops on a signal; bad options are one line."""
+    import signal
+    import subprocess
+    import sys
+
+    pytest.importorskip("gradio", reason="the page needs gradio: pip install 'rnngen[serve]'")
+    from rnngen.checkpoint import export_weights
+    from rnngen.models import GeneratorVAE
+
+    def run(*args):
+        done = subprocess.run([sys.executable, "-m", "rnngen", "serve", *args], capture_output=True, text=True,
+                              timeout=120)
+        return done.returncode, done.stderr.strip()
+
+    assert run("--port", "0") == (2, "rnngen serve: error: --port must be in 1..65535, got 0")
+    code, err = run("--checkpoint", str(tmp_path / "none.pt"))
+    assert code == 2 and err.endswith("--checkpoint file not found: " + str(tmp_path / "none.pt"))
+    vae = tmp_path / "vae.pt"
+    model = GeneratorVAE((8, 8), levels=17)
+    export_weights(str(vae), model, "GeneratorVAE", {"spec": "digits"}, {})
+    code, err = run("--checkpoint", str(vae))
+    assert code == 2 and "cannot complete images" in err and "Traceback" not in err
+
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "rnngen", "serve", "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    assert response.status == 200 and b"gradio" in response.read().lower()
+                    break
+            except OSError:
+                assert server.poll() is None and time.time() < deadline, "the page never came up"
+                time.sleep(0.5)
+    finally:
+        server.send_signal(signal.SIGINT)
+        output = server.communicate(timeout=60)[0]
+    assert f"on http://127.0.0.1:{port}" in output

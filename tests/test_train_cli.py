@@ -160,13 +160,21 @@ def test_train_device_and_weight_dropout_options(tmp_path, monkeypatch):
     _expect_one_line_error(["train", "--out", str(tmp_path / "c"), "--weight-dropout", "1"], "weight_dropout")
     if not torch.cuda.is_available():
         _expect_one_line_error(["train", "--out", str(tmp_path / "d"), "--device", "cuda"], "no CUDA device")
-    monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun: the gloo group keeps training on the CPU
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert _train_device("cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(ValueError, match="there are 2 CUDA devices"):
+        _train_device("cuda:2")
+    # Under torchrun: one process per GPU, GPU LOCAL_RANK.
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert _train_device("cuda") == torch.device("cuda", 1)
+    assert _train_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="under torchrun give cuda; each process takes GPU LOCAL_RANK"):
+        _train_device("cuda:0")
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    with pytest.raises(ValueError, match="torchrun"):
+    with pytest.raises(ValueError, match="GPU is cuda:1, but there are 1 CUDA devices"):
         _train_device("cuda")
-    with pytest.raises(ValueError, match="1 CUDA devices"):
-        _train_device("cuda:1")
     assert not (tmp_path / "a").exists()
 
 
@@ -357,3 +365,19 @@ def test_a_short_run_saves_a_model_as_good_as_its_training(tmp_path):
         scores[ema] = metrics["train_bits_per_dim_saved"]
     assert scores[0.0] < initial - 1.0, (initial, scores)  # the run learned something
     assert scores[0.999] < scores[0.0] + 0.15, scores  # and the averaged model saved kept it
+
+
+def test_train_on_builtin_mnist_takes_its_recipe(tmp_path, capsys):
+    """`rnngen train --data mnist --binarize` with no model options trains MNIST's recipe (hidden
+    256, no augmentation), on stochastically binarized digits, and says what the saved model scores."""
+    out = tmp_path / "mnist"
+    assert main(["train", "--data", "mnist", "--binarize", "--out", str(out), "--steps", "2", "--eval-every", "0",
+                 "--no-progress"]) == 0
+    model, payload = load_model(str(out / "model.pt"))
+    assert (model.hidden_size, model.image_size, model.levels, model.augmentations) == (256, (28, 28), 2, 0)
+    assert payload["data"] == {"spec": "mnist", "levels": None, "binarize": "stochastic", "image_size": None,
+                               "channels": None}
+    printed = capsys.readouterr().out
+    assert "the saved model on 1000 training images" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train"]["batch_size"] == 32 and metrics["train"]["weight_decay"] == 0.01

@@ -33,7 +33,7 @@ from torch import Tensor
 
 from .formats import DataFormatError, read_cifar10, read_digits, read_folder, read_idx_dir, read_mnist_builtin
 
-__all__ = ["ImageDataset", "DataSplit", "DataFormatError", "load_dataset", "DATASET_HELP"]
+__all__ = ["ImageDataset", "DataSplit", "DataFormatError", "load_dataset", "load_from_spec", "DATASET_HELP"]
 
 DATASET_HELP = "digits | mnist | mnist:DIR | fashion-mnist:DIR | cifar10:DIR | folder:DIR"
 
@@ -125,6 +125,15 @@ def load_dataset(spec: str, *, levels: int | None = None, binarize: bool | str =
         return ImageDataset(x.contiguous(), labels, levels, raw.get("num_classes"))
 
     return DataSplit(kind, prepare(*raw["train"], 0), prepare(*raw["test"], 1), raw.get("class_names"))
+
+
+def load_from_spec(spec: dict) -> DataSplit:
+    """:func:`load_dataset` of a data spec as runs and checkpoints store it: {"spec", "levels",
+    "binarize", "image_size", "channels"}. A stored ``binarize`` of True comes from before
+    stochastic binarization, when True meant the threshold, and is read so."""
+    binarize = spec.get("binarize") or False
+    return load_dataset(spec["spec"], levels=spec.get("levels"), binarize="threshold" if binarize is True else binarize,
+                        image_size=spec.get("image_size"), channels=spec.get("channels"))
 
 
 def _pair(size) -> tuple[int, int]:
