@@ -1,4 +1,4 @@
-// Fused CPU decode (the seed's generator): each step's output is the next step's input.
+// Fused CPU decode (the article's generator): each step's output is the next step's input.
 // The op layer (rnngen/ops/decode/op.py) has checked and made contiguous every input and
 // allocated the outputs. The math follows rnngen/ops/decode/naive.py.
 #include <omp.h>

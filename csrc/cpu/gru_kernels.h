@@ -398,7 +398,7 @@ void gru_row_backward(const double* dh, const double* gi, const double* gh, cons
 // asked). Their gate weights [3H, K] and biases [3H] are regrouped so that each slice's r, z and
 // n rows are adjacent: slice s is rows [3S s, 3S (s + 1)), whole 64-wide tiles, so a thread gets
 // all its gates from one GEMM call, one pass over h_t with 24 accumulators at S = 128 rather
-// than three passes with 8 (measured about 0.3 us a step faster for the seed's generator at
+// than three passes with 8 (measured about 0.3 us a step faster for the article's generator at
 // H = 256, B = 1 on the 2-vCPU Sapphire Rapids VM). The output of that call is, per row, this
 // thread's slices one after another, each [r | z | n][S].
 inline std::vector<int64_t> slice_order(int64_t H, int slices) {

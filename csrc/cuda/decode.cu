@@ -1,4 +1,4 @@
-// Fused CUDA decode (the seed's generator): each step's output is the next step's input.
+// Fused CUDA decode (the article's generator): each step's output is the next step's input.
 // Layout and sizing rules: see the top of sample.cu (plan.h). The math follows
 // rnngen/ops/decode/naive.py.
 //
