@@ -23,13 +23,12 @@ import sys
 import time
 from importlib import resources
 
-import numpy as np
 import torch
 
 from .checkpoint import export_weights
 from .dispatch import BACKENDS as _BACKENDS
 from .distributed import init_from_env, local_device, sample_sharded, world
-from .images import completion_grid, sample_labels, save_arrays, save_grid
+from .images import completion_grid, load_arrays, sample_labels, save_arrays, save_grid
 from .models.masks import completion_mask
 from .models.transforms import AUGMENTATIONS
 from .training.recipes import BUNDLED, DEMO, MNIST, MODEL_NAMES, OLD_MODEL_NAMES, demo_settings, make_model, recipe_for
@@ -211,13 +210,8 @@ def _complete(args) -> int:
     if not hasattr(model, "complete"):
         raise ValueError(f"a {payload['model']} cannot complete images (it has no pixel likelihood); use PixelGRU")
     if args.images:
-        if not os.path.isfile(args.images):
-            raise FileNotFoundError(f"--images file not found: {args.images}")
-        with np.load(args.images, allow_pickle=False) as arrays:
-            if "images" not in arrays:
-                raise ValueError(f"--images {args.images} has no 'images' array")
-            images = torch.from_numpy(arrays["images"].astype(np.int64))
-            labels = torch.from_numpy(arrays["labels"].astype(np.int64)) if "labels" in arrays else None
+        with _as_options():
+            images, labels = load_arrays(args.images)
         images = images[: args.n]
         labels = labels[: args.n] if labels is not None else None
     else:

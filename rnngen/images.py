@@ -68,6 +68,19 @@ def save_arrays(path: str, images: torch.Tensor, labels: torch.Tensor | None = N
     os.replace(tmp, path)
 
 
+def load_arrays(path: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The ``images`` (int64 [N, C, H, W]; [N, H, W] files read as one channel) and ``labels`` (or
+    None) of an .npz file such as :func:`save_arrays` writes; no pickled objects are read."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"`images` file not found: {path}")
+    with np.load(path, allow_pickle=False) as arrays:
+        if "images" not in arrays:
+            raise ValueError(f"`images` {path} has no 'images' array")
+        images = torch.from_numpy(arrays["images"].astype(np.int64))
+        labels = torch.from_numpy(arrays["labels"].astype(np.int64)) if "labels" in arrays else None
+    return (images[:, None] if images.dim() == 3 else images), labels
+
+
 def sample_labels(num_classes: int | None, n: int,
                   labels: str | Sequence[int] | None = None) -> tuple[torch.Tensor | None, int]:
     """Labels for about ``n`` samples of a model with ``num_classes`` classes (None:

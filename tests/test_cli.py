@@ -128,3 +128,24 @@ def test_generator_vae_is_named_so_and_seed_vae_still_works(tmp_path, capsys):
     assert main(["train", "--data", "digits", "--out", str(tmp_path / "x"), "--model", "generator-vae",
                  "--no-progress"]) == 2
     assert "--augment needs a model that is told the transform: use --model pixelgru" in capsys.readouterr().err
+
+
+def test_complete_images_file_errors_name_the_option(tmp_path, capsys):
+    """--images is read by rnngen.images.load_arrays; its errors reach the user as --images."""
+    import numpy as np
+
+    from rnngen.cli import main
+    import torch
+
+    from rnngen.images import load_arrays
+
+    out = str(tmp_path / "c.png")
+    assert main(["complete", "--images", str(tmp_path / "none.npz"), "--out", out]) == 2
+    assert capsys.readouterr().err.strip() == f"rnngen complete: error: --images file not found: {tmp_path / 'none.npz'}"
+    np.savez(tmp_path / "bad.npz", pixels=np.zeros((2, 8, 8)))
+    assert main(["complete", "--images", str(tmp_path / "bad.npz"), "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnngen complete: error: --images ") and "has no 'images' array" in err
+    np.savez(tmp_path / "ok.npz", images=np.ones((2, 8, 8)), labels=np.array([1, 2]))
+    images, labels = load_arrays(str(tmp_path / "ok.npz"))
+    assert images.shape == (2, 1, 8, 8) and images.dtype == torch.int64 and labels.tolist() == [1, 2]
