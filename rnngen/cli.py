@@ -5,7 +5,7 @@
     rnngen train --data SPEC --out DIR       train a model (PixelGRU or the article's generator)
     rnngen sample [--checkpoint PATH] --out PNG   sample images (default: the bundled digits model)
     rnngen complete [--checkpoint PATH] --out PNG complete partial images (e.g. the top half)
-    rnngen eval [--checkpoint PATH]          test bits/dim
+    rnngen eval [--checkpoint PATH] [--samples N]   test bits/dim, NLL, sample scores
     rnngen bench [--quick] [--json F] [--plot F]  fused backends against the usual loops
     rnngen serve [--checkpoint PATH]         a local page to edit and repair images (pip install "rnngen[serve]")
     rnngen info                              which backends run here, and why the others do not
@@ -236,16 +236,25 @@ def _complete(args) -> int:
 
 
 def _eval(args) -> int:
-    from .training import evaluate
+    import json
+
+    from .evaluation import evaluate_model
 
     model, payload = _open_model(args)
     data = _load_data(_checkpoint_data(args, payload))
-    split = data.test if args.split == "test" else data.train
-    if (split.levels, split.shape) != (model.levels, (model.channels, *model.image_size)):
-        raise ValueError(f"the data ({split.levels} levels, {list(split.shape)}) does not match the model "
-                         f"({model.levels} levels, {[model.channels, *model.image_size]})")
-    bpd = evaluate(model, split)
-    print(f"{args.split} bits/dim: {bpd:.4f} ({len(split)} images of {data.name})")
+    scores = evaluate_model(model, data, args.split, samples=args.samples, seed=args.seed, progress=True)
+    print(f"{args.split} bits/dim: {scores['bits_per_dim']:.4f} ({scores['images']} images of {data.name}); "
+          f"NLL {scores['nll_nats']:.2f} nats per image" + (
+              f" given the class, {scores['marginal_nll_nats']:.2f} as an unconditional model (summed over the "
+              f"classes)" if "marginal_nll_nats" in scores else ""))
+    if args.samples:
+        recognised = "" if scores["recognised"] is None else f"{scores['recognised']:.1%} recognised as their class, "
+        print(f"{scores['samples']} samples: {recognised}{scores['confident']:.1%} classified with confidence >= 0.9 "
+              f"({scores['confident_classes']} classes among them), Frechet distance to the real {args.split} images "
+              f"{scores['frechet']:.2f} (in a small classifier's feature space: comparable between models here only)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"checkpoint": args.checkpoint or pretrained_path(), "data": data.name, **scores}, f, indent=2)
     return 0
 
 
@@ -401,10 +410,15 @@ def build_parser() -> argparse.ArgumentParser:
     backend_option(complete)
     complete.set_defaults(run=_complete)
 
-    evaluate = sub.add_parser("eval", help="bits/dim of a model on a dataset")
+    evaluate = sub.add_parser("eval", help="bits/dim, NLL and sample scores of a model on a dataset")
     evaluate.add_argument("--checkpoint", help="checkpoint.pt or model.pt (default: the bundled digits model)")
     _data_options(evaluate, None)
     evaluate.add_argument("--split", choices=["test", "train"], default="test")
+    evaluate.add_argument("--samples", type=int, default=0,
+                          help="also draw this many samples and score them with a classifier of the real images: "
+                               "share recognised as their class, confident share, Frechet distance")
+    evaluate.add_argument("--seed", type=int, default=0, help="of the samples")
+    evaluate.add_argument("--json", metavar="FILE", help="also write the scores here")
     backend_option(evaluate)
     evaluate.set_defaults(run=_eval)
 
