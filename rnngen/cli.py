@@ -21,7 +21,6 @@ import os
 import re
 import sys
 import time
-from importlib import resources
 
 import torch
 
@@ -36,9 +35,13 @@ from .training.recipes import BUNDLED, DEMO, MNIST, MODEL_NAMES, OLD_MODEL_NAMES
 BACKENDS = ["auto", *_BACKENDS]  # the --backend choices: dispatch's list, the one place it is written
 
 
-def pretrained_path() -> str:
-    """The bundled class-conditional digits model (trained by ``rnngen train``, see the README)."""
-    return str(resources.files("rnngen").joinpath("pretrained", "digits.pt"))
+def pretrained_path(name: str = "digits") -> str:
+    """A shipped model's file (default: the bundled class-conditional digits model, trained by
+    ``rnngen train``, see the README); rnngen.models.pretrained_path."""
+    from .models import pretrained_path as path
+
+    with _as_options():
+        return path(name)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -175,11 +178,17 @@ def _train_device(name: str) -> torch.device:
     return device
 
 
+def _model_path(args) -> str:
+    """--checkpoint, or the shipped model --model names (default: the digits model)."""
+    if args.checkpoint and args.model:
+        raise ValueError("give --checkpoint or --model, not both")
+    return args.checkpoint or pretrained_path(args.model or "digits")
+
+
 def _open_model(args):
     from .models import load_model
 
-    path = args.checkpoint or pretrained_path()
-    return load_model(path, backend=args.backend)
+    return load_model(_model_path(args), backend=args.backend)
 
 
 def _sample(args) -> int:
@@ -254,7 +263,7 @@ def _eval(args) -> int:
               f"{scores['frechet']:.2f} (in a small classifier's feature space: comparable between models here only)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"checkpoint": args.checkpoint or pretrained_path(), "data": data.name, **scores}, f, indent=2)
+            json.dump({"checkpoint": _model_path(args), "data": data.name, **scores}, f, indent=2)
     return 0
 
 
@@ -308,7 +317,7 @@ def _serve(args) -> int:
         raise ValueError(f"--port must be in 1..65535, got {args.port}")
     if args.checkpoint is not None and not os.path.isfile(args.checkpoint):
         raise FileNotFoundError(f"--checkpoint file not found: {args.checkpoint}")
-    serve(args.checkpoint, host=args.host, port=args.port, backend=args.backend)
+    serve(_model_path(args), host=args.host, port=args.port, backend=args.backend)
     return 0
 
 
@@ -383,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="sample images from a trained model")
     sample.add_argument("--checkpoint", help="checkpoint.pt or model.pt (default: the bundled digits model)")
+    sample.add_argument("--model", help="a shipped model by name instead: digits (the default), mnist-bin, ...")
     sample.add_argument("--out", required=True, help="PNG grid to write")
     sample.add_argument("--n", "--num-samples", dest="n", type=int, default=100,
                         help="number of samples, split over the classes (--num-samples under torchrun: "
@@ -398,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     complete = sub.add_parser("complete", help="complete partial images")
     complete.add_argument("--checkpoint", help="checkpoint.pt or model.pt (default: the bundled digits model)")
+    complete.add_argument("--model", help="a shipped model by name instead: digits (the default), mnist-bin, ...")
     complete.add_argument("--out", required=True, help="PNG grid to write")
     _data_options(complete, None)
     complete.add_argument("--images", metavar="NPZ", help="images (and labels) to complete, instead of --data's test split")
@@ -412,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="bits/dim, NLL and sample scores of a model on a dataset")
     evaluate.add_argument("--checkpoint", help="checkpoint.pt or model.pt (default: the bundled digits model)")
+    evaluate.add_argument("--model", help="a shipped model by name instead: digits (the default), mnist-bin, ...")
     _data_options(evaluate, None)
     evaluate.add_argument("--split", choices=["test", "train"], default="test")
     evaluate.add_argument("--samples", type=int, default=0,
@@ -426,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Draw, erase and mark in red what to regenerate; the model completes the "
                                       "image at once. Needs Gradio: pip install \"rnngen[serve]\".")
     page.add_argument("--checkpoint", help="checkpoint.pt or model.pt of a PixelGRU (default: the bundled digits model)")
+    page.add_argument("--model", help="a shipped model by name instead: digits (the default), mnist-bin, ...")
     page.add_argument("--host", default="127.0.0.1",
                       help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
     page.add_argument("--port", type=int, default=7860, help="port (default 7860)")

@@ -243,7 +243,7 @@ def serve(checkpoint: str | None = None, host: str = "127.0.0.1", port: int | No
                            theme=_theme(), ssr_mode=False, enable_monitoring=False)
     if not block:
         return app, url
-    print(f"rnngen serve: {checkpoint} on {url} (Ctrl+C stops it)")
+    print(f"rnngen serve: {checkpoint} on {url} (Ctrl+C stops it)", flush=True)
     try:
         app.block_thread()
     finally:

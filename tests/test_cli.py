@@ -149,3 +149,19 @@ def test_complete_images_file_errors_name_the_option(tmp_path, capsys):
     np.savez(tmp_path / "ok.npz", images=np.ones((2, 8, 8)), labels=np.array([1, 2]))
     images, labels = load_arrays(str(tmp_path / "ok.npz"))
     assert images.shape == (2, 1, 8, 8) and images.dtype == torch.int64 and labels.tolist() == [1, 2]
+
+
+def test_shipped_models_by_name(tmp_path, capsys):
+    import pytest
+
+    from rnngen.cli import main
+    from rnngen.models import pretrained_models, pretrained_path
+
+    models = pretrained_models()
+    assert "digits" in models and not any(name.endswith("classifier") for name in models)
+    assert pretrained_path() == models["digits"] == pretrained_path("dig")
+    with pytest.raises(ValueError, match="is not one of the shipped models: digits"):
+        pretrained_path("cifar")
+    assert main(["sample", "--model", "digits", "--n", "10", "--out", str(tmp_path / "s.png")]) == 0
+    assert main(["sample", "--model", "digits", "--checkpoint", models["digits"], "--out", str(tmp_path / "t.png")]) == 2
+    assert "give --checkpoint or --model, not both" in capsys.readouterr().err

@@ -246,4 +246,4 @@ def test_serve_command(tmp_path):
     finally:
         server.send_signal(signal.SIGINT)
         output = server.communicate(timeout=60)[0]
-    assert f"on http://127.0.0.1:{port}" in output
+    assert f"http://127.0.0.1:{port}" in output  # where it said it listens

@@ -17,7 +17,8 @@ SeedVAE = GeneratorVAE  # the old name
 # kind checkpoints written before the rename hold, still loads.
 MODELS = {"PixelGRU": PixelGRU, "GeneratorVAE": GeneratorVAE, "SeedVAE": GeneratorVAE}
 
-__all__ = ["PixelGRU", "GeneratorVAE", "SeedVAE", "MODELS", "build_model", "load_model", "completion_mask"]
+__all__ = ["PixelGRU", "GeneratorVAE", "SeedVAE", "MODELS", "build_model", "load_model", "completion_mask",
+           "pretrained_models", "pretrained_path"]
 
 
 def build_model(kind: str, config: dict, state: dict | None, backend: str = "auto", source: str = "checkpoint"):
@@ -54,3 +55,26 @@ def load_model(path: str, backend: str = "auto"):
     payload = load_checkpoint(path)
     model = build_model(payload["model"], payload["config"], payload["state"], backend, source=path)
     return model.eval(), payload
+
+
+def pretrained_models() -> dict[str, str]:
+    """The models shipped in rnngen/pretrained: name (file stem) -> path. The classifier that
+    judges samples (mnist-classifier.pt) is not a generative model and is not listed."""
+    from importlib import resources
+
+    folder = resources.files("rnngen").joinpath("pretrained")
+    return {entry.name[:-3]: str(entry) for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+            if entry.name.endswith(".pt") and not entry.name.endswith("-classifier.pt")}
+
+
+def pretrained_path(name: str = "digits") -> str:
+    """The path of shipped model ``name``: its file stem ("digits", "mnist-bin"), or a part of
+    exactly one stem ("mnist")."""
+    models = pretrained_models()
+    if name in models:
+        return models[name]
+    matches = [stem for stem in models if name and name in stem]
+    if len(matches) != 1:
+        what = "matches several" if matches else "is not one"
+        raise ValueError(f"`model` {name!r} {what} of the shipped models: {', '.join(models)}")
+    return models[matches[0]]
