@@ -251,7 +251,7 @@ def _eval(args) -> int:
 
     model, payload = _open_model(args)
     data = _load_data(_checkpoint_data(args, payload))
-    scores = evaluate_model(model, data, args.split, samples=args.samples, seed=args.seed, progress=True)
+    scores = evaluate_model(model, data, args.split, samples=args.samples or 0, seed=args.seed, progress=True)
     print(f"{args.split} bits/dim: {scores['bits_per_dim']:.4f} ({scores['images']} images of {data.name}); "
           f"NLL {scores['nll_nats']:.2f} nats per image" + (
               f" given the class, {scores['marginal_nll_nats']:.2f} as an unconditional model (summed over the "
@@ -426,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", help="a shipped model by name instead: digits (the default), mnist-bin, ...")
     _data_options(evaluate, None)
     evaluate.add_argument("--split", choices=["test", "train"], default="test")
-    evaluate.add_argument("--samples", type=int, default=0,
+    evaluate.add_argument("--samples", type=int, default=None,
                           help="also draw this many samples and score them with a classifier of the real images: "
                                "share recognised as their class, confident share, Frechet distance")
     evaluate.add_argument("--seed", type=int, default=0, help="of the samples")
