@@ -392,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="sample images from a trained model")
     sample.add_argument("--checkpoint", help="checkpoint.pt or model.pt (default: the bundled digits model)")
-    sample.add_argument("--model", help="a shipped model by name instead: digits (the default), mnist-bin, ...")
+    sample.add_argument("--model", help="a shipped model by name instead: digits (the default), mnist, mnist-bin")
     sample.add_argument("--out", required=True, help="PNG grid to write")
     sample.add_argument("--n", "--num-samples", dest="n", type=int, default=100,
                         help="number of samples, split over the classes (--num-samples under torchrun: "
@@ -408,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     complete = sub.add_parser("complete", help="complete partial images")
     complete.add_argument("--checkpoint", help="checkpoint.pt or model.pt (default: the bundled digits model)")
-    complete.add_argument("--model", help="a shipped model by name instead: digits (the default), mnist-bin, ...")
+    complete.add_argument("--model", help="a shipped model by name instead: digits (the default), mnist, mnist-bin")
     complete.add_argument("--out", required=True, help="PNG grid to write")
     _data_options(complete, None)
     complete.add_argument("--images", metavar="NPZ", help="images (and labels) to complete, instead of --data's test split")
@@ -423,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="bits/dim, NLL and sample scores of a model on a dataset")
     evaluate.add_argument("--checkpoint", help="checkpoint.pt or model.pt (default: the bundled digits model)")
-    evaluate.add_argument("--model", help="a shipped model by name instead: digits (the default), mnist-bin, ...")
+    evaluate.add_argument("--model", help="a shipped model by name instead: digits (the default), mnist, mnist-bin")
     _data_options(evaluate, None)
     evaluate.add_argument("--split", choices=["test", "train"], default="test")
     evaluate.add_argument("--samples", type=int, default=None,
@@ -438,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Draw, erase and mark in red what to regenerate; the model completes the "
                                       "image at once. Needs Gradio: pip install \"rnngen[serve]\".")
     page.add_argument("--checkpoint", help="checkpoint.pt or model.pt of a PixelGRU (default: the bundled digits model)")
-    page.add_argument("--model", help="a shipped model by name instead: digits (the default), mnist-bin, ...")
+    page.add_argument("--model", help="a shipped model by name instead: digits (the default), mnist, mnist-bin")
     page.add_argument("--host", default="127.0.0.1",
                       help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
     page.add_argument("--port", type=int, default=7860, help="port (default 7860)")
