@@ -17,28 +17,32 @@ from typing import Callable
 import torch
 
 BACKENDS = ("reference", "cpu", "triton", "cuda")
-# The kernel entry points every complete backend provides.
+# The kernel entry points every complete backend provides (for the GRU; a backend may provide
+# them for the other cells too, see rnngen/ops/cells.py).
 KERNELS = ("scan_forward", "scan_backward", "decode_forward", "decode_backward", "sample")
+CELL_NAMES = ("gru", "lstm", "rnn_tanh", "rnn_relu")
 
 
 class BackendUnavailableError(RuntimeError):
     """A backend was asked for by name but cannot run here; the message says why."""
 
 
-_kernels: dict[str, dict[str, tuple[Callable, frozenset | None]]] = {b: {} for b in BACKENDS}
+# backend -> (kernel, cell) -> (function, dtypes or None for any)
+_kernels: dict[str, dict[tuple[str, str], tuple[Callable, frozenset | None]]] = {b: {} for b in BACKENDS}
 _extension_errors: dict[str, str] = {}
 _warned: set[str] = set()
 
 
-def register_kernel(backend: str, name: str, dtypes=None):
-    """Decorator: register ``fn`` as ``backend``'s kernel ``name`` (one of :data:`KERNELS`).
+def register_kernel(backend: str, name: str, dtypes=None, cell: str = "gru"):
+    """Decorator: register ``fn`` as ``backend``'s kernel ``name`` (one of :data:`KERNELS`) for
+    ``cell`` (one of :data:`CELL_NAMES`).
 
     ``dtypes`` limits the floating dtypes it accepts (None: any)."""
-    if backend not in BACKENDS or name not in KERNELS:
-        raise ValueError(f"unknown backend/kernel {backend!r}/{name!r}")
+    if backend not in BACKENDS or name not in KERNELS or cell not in CELL_NAMES:
+        raise ValueError(f"unknown backend/kernel/cell {backend!r}/{name!r}/{cell!r}")
 
     def wrap(fn):
-        _kernels[backend][name] = (fn, None if dtypes is None else frozenset(dtypes))
+        _kernels[backend][(name, cell)] = (fn, None if dtypes is None else frozenset(dtypes))
         return fn
 
     return wrap
@@ -106,15 +110,15 @@ def loop_vmap(op: Callable) -> Callable:
     return rule
 
 
-def get_kernel(backend: str, name: str) -> Callable:
+def get_kernel(backend: str, name: str, cell: str = "gru") -> Callable:
     _load_extensions()
-    return _kernels[backend][name][0]
+    return _kernels[backend][(name, cell)][0]
 
 
-def supports(backend: str, name: str, dtype: torch.dtype) -> bool:
-    """Whether ``backend`` has kernel ``name`` for floating dtype ``dtype``."""
+def supports(backend: str, name: str, dtype: torch.dtype, cell: str = "gru") -> bool:
+    """Whether ``backend`` has kernel ``name`` of ``cell`` for floating dtype ``dtype``."""
     _load_extensions()
-    entry = _kernels[backend].get(name)
+    entry = _kernels[backend].get((name, cell))
     return entry is not None and (entry[1] is None or dtype in entry[1])
 
 
@@ -128,9 +132,11 @@ def _import_extension(module: str, namespace: str, dtypes) -> None:
         _extension_errors[backend] = f"{type(exc).__name__}: {exc}"
         return
     ops = getattr(torch.ops, namespace)
-    for name in KERNELS:
-        if hasattr(ops, name) and name not in _kernels[backend]:
-            _kernels[backend][name] = (getattr(ops, name), frozenset(dtypes))
+    for cell in CELL_NAMES:
+        for name in KERNELS:
+            op_name = name if cell == "gru" else f"{cell}_{name}"  # e.g. rnngen_cpu::lstm_scan_forward
+            if hasattr(ops, op_name) and (name, cell) not in _kernels[backend]:
+                _kernels[backend][(name, cell)] = (getattr(ops, op_name), frozenset(dtypes))
 
 
 _loaded = False
@@ -175,7 +181,7 @@ def triton_interpreting() -> bool:
 
 
 def _missing(backend: str) -> str:
-    missing = [k for k in KERNELS if k not in _kernels[backend]]
+    missing = [k for k in KERNELS if (k, "gru") not in _kernels[backend]]
     return ", ".join(missing)
 
 
@@ -241,8 +247,8 @@ def check_name(backend) -> str:
     return backend
 
 
-def resolve(backend: str, device: torch.device, kernel: str, dtype: torch.dtype) -> str:
-    """The concrete backend that runs ``kernel`` for tensors on ``device`` of ``dtype``.
+def resolve(backend: str, device: torch.device, kernel: str, dtype: torch.dtype, cell: str = "gru") -> str:
+    """The concrete backend that runs ``kernel`` of ``cell`` for tensors on ``device`` of ``dtype``.
 
     ``"auto"`` picks cuda > triton on a GPU and cpu on the CPU, and falls back to the reference
     (warning once per reason) when none of those can run. A backend named explicitly must be
@@ -256,8 +262,8 @@ def resolve(backend: str, device: torch.device, kernel: str, dtype: torch.dtype)
             status = _status(name)
             if status != "available":
                 reasons.append(f"{name}: {status}")
-            elif not supports(name, kernel, dtype):
-                reasons.append(f"{name}: no {kernel} kernel for {dtype}")
+            elif not supports(name, kernel, dtype, cell):
+                reasons.append(f"{name}: no {_kernel_name(kernel, cell)} kernel for {dtype}")
             else:
                 return name
         message = (f"rnngen: no fused backend runs on {device.type} here ({'; '.join(reasons)}); "
@@ -272,9 +278,13 @@ def resolve(backend: str, device: torch.device, kernel: str, dtype: torch.dtype)
     if not _runs_on(backend, device):
         raise ValueError(f"backend {backend!r} cannot run on {device.type} tensors; "
                          f"move the inputs or choose another backend")
-    if not supports(backend, kernel, dtype):
-        raise ValueError(f"backend {backend!r} has no {kernel} kernel for {dtype}")
+    if not supports(backend, kernel, dtype, cell):
+        raise ValueError(f"backend {backend!r} has no {_kernel_name(kernel, cell)} kernel for {dtype}")
     return backend
+
+
+def _kernel_name(kernel: str, cell: str) -> str:
+    return kernel if cell == "gru" else f"{cell} {kernel}"
 
 
 # Under torch.compile, Dynamo runs resolve eagerly at trace time and bakes the name into the graph:

@@ -89,3 +89,58 @@ def gru_weights(H, in_size, dtype=torch.float64, scale=1.0):
     bound = scale / H**0.5
     return tuple((torch.rand(*shape, dtype=dtype) * 2 - 1) * bound
                  for shape in ((3 * H, in_size), (3 * H,), (3 * H, H), (3 * H,)))
+
+
+# The other cells (rnngen/ops/cells.py): G gate blocks each, and ATen's own step as the truth.
+CELL_GATES = {"lstm": 4, "rnn_tanh": 1, "rnn_relu": 1}
+
+
+def truth_cell_step(cell, x, h, c, w_ih, w_hh, b_ih, b_hh):
+    """One step of ATen's torch.lstm_cell / rnn_tanh_cell / rnn_relu_cell (what nn.LSTMCell and
+    nn.RNNCell run): (h', c'), c' None for the Elman cells."""
+    if cell == "lstm":
+        return torch.lstm_cell(x, (h, c), w_ih, w_hh, b_ih, b_hh)
+    step = torch.rnn_tanh_cell if cell == "rnn_tanh" else torch.rnn_relu_cell
+    return step(x, h, w_ih, w_hh, b_ih, b_hh), None
+
+
+def truth_scan_cell(cell, gi, h0, c0, w_hh, b_hh):
+    """Every hidden state (and, for the LSTM, cell state) of ``cell`` driven by input gates gi."""
+    G = w_hh.shape[0]
+    eye, zero = torch.eye(G, dtype=gi.dtype), torch.zeros(G, dtype=gi.dtype)  # gi passes as the input gates
+    h, c, hs, cs = h0, c0, [], []
+    for t in range(gi.shape[1]):
+        h, c = truth_cell_step(cell, gi[:, t], h, c, eye, w_hh, zero, b_hh)
+        hs.append(h)
+        cs.append(c)
+    return torch.stack(hs, 1), (torch.stack(cs, 1) if c0 is not None else None)
+
+
+def truth_decode_cell(cell, h0, c0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, steps):
+    h, c, outs, hs, cs = h0, c0, [], [], []
+    for _ in range(steps):
+        x = F.linear(h, w_out, b_out)
+        h, c = truth_cell_step(cell, x, h, c, w_ih, w_hh, b_ih, b_hh)
+        outs.append(x)
+        hs.append(h)
+        cs.append(c)
+    return torch.stack(outs, 1), torch.stack(hs, 1), (torch.stack(cs, 1) if c0 is not None else None)
+
+
+def truth_sample_cell(cell, h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, known=None):
+    """emb [C, K, G*H]; the draw by searchsorted on the CDF, as truth_sample."""
+    B, H = h0.shape
+    C, K = w_out.shape[:2]
+    G = w_hh.shape[0]
+    u = rnngen.sample_uniforms(seed, B, steps, 0)
+    eye, zero = torch.eye(G, dtype=h0.dtype), torch.zeros(G, dtype=h0.dtype)
+    h, c, values = h0, c0, []
+    for t in range(steps):
+        logits = F.linear(h, w_out[t % C], b_out[t % C]).float()
+        cdf = torch.cumsum(torch.exp((logits - logits.max(-1, keepdim=True).values) / temperature), -1)
+        v = torch.searchsorted(cdf, (u[:, t] * cdf[:, -1])[:, None], right=True)[:, 0].clamp_max(K - 1)
+        if known is not None:
+            v = torch.where(known[:, t] >= 0, known[:, t], v)
+        values.append(v)
+        h, c = truth_cell_step(cell, emb[t % C][v] + cond, h, c, eye, w_hh, zero, b_hh)
+    return torch.stack(values, 1)

@@ -55,13 +55,14 @@ def test_scan_keeps_gates_only_for_a_backward(backend):
     B, T, H = 3, 11, 128
     _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32)
     gi, h0 = torch.randn(B, T, 3 * H), torch.randn(B, H)
-    out, gates = torch.ops.rnngen.scan(gi, h0, w_hh, b_hh, True, backend)
+    none = gi.new_empty(0)  # the GRU has no cell state
+    out, _, gates = torch.ops.rnngen.scan(gi, h0, none, w_hh, b_hh, True, "gru", backend)
     assert torch.allclose(gates, torch.nn.functional.linear(torch.cat([h0[:, None], out[:, :-1]], 1), w_hh, b_hh),
                           atol=1e-5)
-    assert torch.ops.rnngen.scan(gi, h0, w_hh, b_hh, False, backend)[1].numel() == 0
+    assert torch.ops.rnngen.scan(gi, h0, none, w_hh, b_hh, False, "gru", backend)[2].numel() == 0
     g = torch.randn(B, T, H)
-    kept = torch.ops.rnngen.scan_backward(g, gi, h0, w_hh, b_hh, out, gates, backend)
-    recomputed = torch.ops.rnngen.scan_backward(g, gi, h0, w_hh, b_hh, out, torch.empty(0), backend)
+    kept = torch.ops.rnngen.scan_backward(g, none, gi, h0, none, w_hh, b_hh, out, none, gates, "gru", backend)
+    recomputed = torch.ops.rnngen.scan_backward(g, none, gi, h0, none, w_hh, b_hh, out, none, none, "gru", backend)
     for a, b in zip(kept, recomputed):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
 
@@ -245,25 +246,28 @@ def test_opcheck_every_op(backend):
     gi, h0 = torch.randn(B, T, 3 * H), torch.randn(B, H)
     w_out, b_out = torch.randn(C, H), torch.randn(C)
     req = lambda *xs: [x.clone().requires_grad_() for x in xs]  # noqa: E731
-    out, gates = torch.ops.rnngen.scan(gi, h0, w_hh, b_hh, True, backend)
+    none = torch.empty(0)  # the GRU has no cell state
+    out, _, gates = torch.ops.rnngen.scan(gi, h0, none, w_hh, b_hh, True, "gru", backend)
     cases = [
-        (torch.ops.rnngen.scan.default, (*req(gi, h0, w_hh, b_hh), True, backend)),
-        (torch.ops.rnngen.scan.default, (gi, h0, w_hh, b_hh, False, backend)),
-        (torch.ops.rnngen.scan_backward.default, (torch.randn(B, T, H), gi, h0, w_hh, b_hh, out, gates, backend)),
+        (torch.ops.rnngen.scan.default, (*req(gi, h0), none, *req(w_hh, b_hh), True, "gru", backend)),
+        (torch.ops.rnngen.scan.default, (gi, h0, none, w_hh, b_hh, False, "gru", backend)),
         (torch.ops.rnngen.scan_backward.default,
-         (torch.randn(B, T, H), gi, h0, w_hh, b_hh, out, torch.empty(0), backend)),
-        (torch.ops.rnngen.decode.default, (*req(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out), T, backend)),
+         (torch.randn(B, T, H), none, gi, h0, none, w_hh, b_hh, out, none, gates, "gru", backend)),
+        (torch.ops.rnngen.scan_backward.default,
+         (torch.randn(B, T, H), none, gi, h0, none, w_hh, b_hh, out, none, none, "gru", backend)),
+        (torch.ops.rnngen.decode.default,
+         (h0.clone().requires_grad_(), none, *req(w_ih, b_ih, w_hh, b_hh, w_out, b_out), T, "gru", backend)),
     ]
-    dec_out, dec_hidden = torch.ops.rnngen.decode(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, T, backend)
+    dec_out, dec_hidden, _ = torch.ops.rnngen.decode(h0, none, w_ih, b_ih, w_hh, b_hh, w_out, b_out, T, "gru", backend)
     cases.append((torch.ops.rnngen.decode_backward.default,
-                  (torch.randn(B, T, C), torch.randn(B, T, H), h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out,
-                   dec_out, dec_hidden, backend)))
+                  (torch.randn(B, T, C), torch.randn(B, T, H), none, h0, none, w_ih, b_ih, w_hh, b_hh, w_out, b_out,
+                   dec_out, dec_hidden, none, "gru", backend)))
     known = torch.full((B, T), -1, dtype=torch.int64)
     known[0, 2] = 3
     for k in (None, known):
         cases.append((torch.ops.rnngen.sample.default,
-                      (h0, torch.randn(C, K, 3 * H), torch.randn(B, 3 * H), w_hh, b_hh, torch.randn(C, K, H),
-                       torch.randn(C, K), T, 0.7, 42, 0, k, backend)))
+                      (h0, none, torch.randn(C, K, 3 * H), torch.randn(B, 3 * H), w_hh, b_hh, torch.randn(C, K, H),
+                       torch.randn(C, K), T, 0.7, 42, 0, k, "gru", backend)))
     for op, args in cases:
         torch.library.opcheck(op, args)
 

@@ -179,10 +179,13 @@ def test_opcheck_with_rounded_weights(backend):
     w_ih, w_hh = bf16(w_ih), bf16(w_hh)
     h0, w_out, b_out = torch.randn(B, H), bf16(torch.randn(C, H)), torch.randn(C)
     req = lambda *xs: [x.clone().requires_grad_() for x in xs]  # noqa: E731
-    torch.library.opcheck(torch.ops.rnngen.decode.default, (*req(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out), T, backend))
+    none = torch.empty(0)  # the GRU has no cell state
+    torch.library.opcheck(torch.ops.rnngen.decode.default,
+                          (h0.clone().requires_grad_(), none, *req(w_ih, b_ih, w_hh, b_hh, w_out, b_out), T, "gru",
+                           backend))
     torch.library.opcheck(torch.ops.rnngen.sample.default,
-                          (h0, torch.randn(C, K, 3 * H), torch.randn(B, 3 * H), w_hh, b_hh,
-                           bf16(torch.randn(C, K, H)), torch.randn(C, K), T * C, 0.7, 42, 0, None, backend))
+                          (h0, none, torch.randn(C, K, 3 * H), torch.randn(B, 3 * H), w_hh, b_hh,
+                           bf16(torch.randn(C, K, H)), torch.randn(C, K), T * C, 0.7, 42, 0, None, "gru", backend))
 
 
 def test_rounding_is_to_nearest_even_and_keeps_float32():

@@ -24,13 +24,27 @@ def tensor(name: str, value, shape: tuple | None, *, dtype: torch.dtype | None =
     return value
 
 
-def recurrent_weight(w_hh) -> int:
-    """Check w_hh is [3H, H] (nn.GRU's weight_hh_l0) and return H."""
+def recurrent_weight(w_hh, gates: int = 3) -> int:
+    """Check w_hh is [gates * H, H] (nn.GRU's weight_hh_l0: 3 gate blocks; nn.LSTM's 4,
+    nn.RNN's 1) and return H."""
     tensor("w_hh", w_hh, (None, None))
     H = w_hh.shape[1]
-    if H < 1 or w_hh.shape[0] != 3 * H:
-        raise ValueError(f"w_hh must have shape [3H, H] with H >= 1, got {list(w_hh.shape)}")
+    if H < 1 or w_hh.shape[0] != gates * H:
+        blocks = "H" if gates == 1 else f"{gates}H"
+        raise ValueError(f"w_hh must have shape [{blocks}, H] with H >= 1, got {list(w_hh.shape)}")
     return H
+
+
+def cell_state(cell, c0, h0: torch.Tensor) -> torch.Tensor:
+    """The initial cell state for ``cell``: c0 checked like h0 ([B, H], h0's dtype), zeros for
+    None; an empty tensor for a cell without one (which must get None)."""
+    if not cell.has_cell_state:
+        if c0 is not None:
+            raise ValueError(f"c0 is only for a cell with a cell state (lstm), got cell={cell.name!r}")
+        return h0.new_empty(0)
+    if c0 is None:
+        return torch.zeros_like(h0)
+    return tensor("c0", c0, tuple(h0.shape), dtype=h0.dtype)
 
 
 def same_device(**tensors: torch.Tensor | None) -> torch.device:

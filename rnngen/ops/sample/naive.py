@@ -3,7 +3,7 @@
 Per step t (h_0 = h0), channel c = t % C:
     logits = W_out[c] h_t + b_out[c]                           (float32)
     value  = known[t] if known[t] >= 0 else draw(logits, temperature, u[t])
-    h_{t+1} = GRU(emb[c][value] + cond, h_t)
+    h_{t+1} = cell(emb[c][value] + cond, h_t)          (LSTM: (h, c) together)
 draw: e = exp((logits - max) / temperature), cdf = cumsum(e) in increasing value order (float32
 results; torch.cumsum on the CPU accumulates in double, a fused kernel in float32: they can
 differ only on a draw within rounding of a boundary); the value is the first k with
@@ -13,11 +13,14 @@ e saves a division per value and never picks a value of probability 0.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
 from ...dispatch import register_kernel
 from .. import gru_cell
+from ..cells import CELLS
 from ..rng import sample_uniforms
 
 
@@ -31,19 +34,34 @@ def draw(logits: torch.Tensor, temperature: float, u: torch.Tensor) -> torch.Ten
     return (cdf[:, :-1] <= threshold[:, None]).sum(dim=-1)
 
 
-@register_kernel("reference", "sample")
-def sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values):
-    """Fill values [B, T] (int64). emb [C, K, 3H], w_out [C, K, H], b_out [C, K], cond [B, 3H],
-    known [B, T] int64 with -1 where the value is to be drawn (or None)."""
+def _sample(cell, h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values):
+    """Fill values [B, T] (int64). emb [C, K, G*H], w_out [C, K, H], b_out [C, K], cond [B, G*H],
+    known [B, T] int64 with -1 where the value is to be drawn (or None); c0 [B, H] for the LSTM."""
     dtype = gru_cell.compute_dtype(h0.dtype)
     h, emb, cond, w_hh, b_hh, w_out, b_out = (x.to(dtype) for x in (h0, emb, cond, w_hh, b_hh, w_out, b_out))
+    c = c0.to(dtype) if cell.has_cell_state else None
     (B, steps), C = values.shape, w_out.shape[0]
     u = sample_uniforms(seed, B, steps, row_offset, device=h.device)
     for t in range(steps):
-        c = t % C
-        v = draw(F.linear(h, w_out[c], b_out[c]).float(), temperature, u[:, t])
+        c_ = t % C
+        v = draw(F.linear(h, w_out[c_], b_out[c_]).float(), temperature, u[:, t])
         if known is not None:
             v = torch.where(known[:, t] >= 0, known[:, t], v)
         values[:, t] = v
         if t + 1 < steps:
-            h = gru_cell.step(emb[c][v] + cond, h, w_hh, b_hh)
+            h, c = cell.step(emb[c_][v] + cond, F.linear(h, w_hh, b_hh), h, c)
+
+
+def _register(cell):
+    if cell.has_cell_state:
+        kernel = functools.partial(_sample, cell)
+    else:
+        def kernel(h0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values):
+            _sample(cell, h0, None, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values)
+    register_kernel("reference", "sample", cell=cell.name)(kernel)
+    return kernel
+
+
+_KERNELS = {name: _register(cell) for name, cell in CELLS.items()}
+# The GRU's kernel by name (the Triton kernel runs it beyond the sizes it holds).
+sample = _KERNELS["gru"]

@@ -3,7 +3,7 @@
 At step t (channel c = t % C) the head W_out[c] turns h_t into logits over K values; a value is
 drawn by inverse CDF with the contract's Philox uniform ``tl.rand(seed, (row_offset + b) * T + t)``
 (or taken from ``known``); its gate row ``emb[c][value]`` plus the row's conditioning vector is
-the next GRU input. Same seed, same image, on every backend. No gradient.
+the next input of the cell. Same seed, same image, on every backend. No gradient.
 Registered as ``torch.ops.rnngen.sample``.
 """
 
@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ... import dispatch
-from .. import _checks
+from .. import _checks, cells
 from . import naive  # noqa: F401  (registers the reference kernel)
 
 
@@ -25,23 +25,27 @@ _MIN_TEMPERATURE = torch.finfo(torch.float32).tiny
 def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Tensor,
            b_out: Tensor | None, steps: int, *, cond: Tensor | None = None, temperature: float = 1.0,
            seed: int = 0, known: Tensor | None = None, mask: Tensor | None = None,
-           row_offset: int = 0, backend: str = "auto", precision: str = "fp32") -> Tensor:
+           row_offset: int = 0, cell: str = "gru", c0: Tensor | None = None, backend: str = "auto",
+           precision: str = "fp32") -> Tensor:
     """Draw ``steps`` categorical values per row.
 
     Args:
         h0: [B, H] initial hidden state.
-        emb: [K, 3H] (or [C, K, 3H] for C channels) input gate row of each value:
-            W_ih's column for that one-hot input with b_ih folded in.
-        w_hh, b_hh: [3H, H], [3H] recurrent weight and bias.
+        emb: [K, G*H] (or [C, K, G*H] for C channels) input gate row of each value:
+            W_ih's column for that one-hot input with b_ih folded in (G = 3 gate blocks for the
+            GRU, 4 for the LSTM, 1 for the Elman RNN).
+        w_hh, b_hh: [G*H, H], [G*H] recurrent weight and bias.
         w_out, b_out: [K, H], [K] (or [C, K, H], [C, K]) output heads.
         steps: number of values T per row (H*W*C for an image).
-        cond: [B, 3H] conditioning gates added to every step's input gates (class or latent).
+        cond: [B, G*H] conditioning gates added to every step's input gates (class or latent).
         temperature: > 0; logits are divided by it.
         seed: any int (taken mod 2**64).
         known, mask: [B, T] values to force (completion). With ``mask`` (bool), values where it
             is True are forced; without it, entries >= 0 are forced and -1 means "draw".
         row_offset: index of this batch's first row in a larger batch (sharded sampling draws
             the same numbers as one big batch).
+        cell: "gru" (default), "lstm", "rnn_tanh" or "rnn_relu" (rnngen/ops/cells.py).
+        c0: [B, H] initial cell state of the LSTM, or None for zeros (other cells: None).
         precision: "fp32" (default), or "bf16" (float32 inputs only): w_hh and w_out are rounded
             to bfloat16 once; everything else (emb, cond, biases, states, logits, the draw) stays
             float32. Every backend computes exactly that, so a seed draws the same values on
@@ -50,7 +54,9 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
 
     Returns: LongTensor [B, T] of values in 0..K-1.
     """
-    H = _checks.recurrent_weight(w_hh)
+    spec = cells.get(cell)
+    H = _checks.recurrent_weight(w_hh, spec.gates)
+    G = spec.gates * H
     dtype = w_hh.dtype
     _checks.tensor("w_out", w_out, None)
     if w_out.dim() not in (2, 3) or w_out.shape[-1] != H:
@@ -61,14 +67,15 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
     if w_out.dim() == 3:
         _checks.positive_int("w_out.shape[0] (number of channels C)", w_out.shape[0])
     _checks.tensor("w_out", w_out, (*lead, H), dtype=dtype)
-    _checks.tensor("emb", emb, (*lead, 3 * H), dtype=dtype)
+    _checks.tensor("emb", emb, (*lead, G), dtype=dtype)
     b_out = w_out.new_zeros(lead) if b_out is None else _checks.tensor("b_out", b_out, lead, dtype=dtype)
     if w_out.dim() == 2:  # one channel: the op always takes a channel dimension
         w_out, emb, b_out = w_out[None], emb[None], b_out[None]
     _checks.tensor("h0", h0, (None, H), dtype=dtype)
     B = h0.shape[0]
-    b_hh = _checks.bias("b_hh", b_hh, 3 * H, w_hh)
-    cond = h0.new_zeros(B, 3 * H) if cond is None else _checks.tensor("cond", cond, (B, 3 * H), dtype=dtype)
+    c0 = _checks.cell_state(spec, c0, h0)
+    b_hh = _checks.bias("b_hh", b_hh, G, w_hh)
+    cond = h0.new_zeros(B, G) if cond is None else _checks.tensor("cond", cond, (B, G), dtype=dtype)
     _checks.positive_int("steps", steps)
     if steps % w_out.shape[0]:
         raise ValueError(f"steps must be a multiple of the number of channels C={w_out.shape[0]} "
@@ -98,25 +105,25 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
         if known.dtype.is_floating_point or known.dtype.is_complex or known.dtype == torch.bool:
             raise TypeError(f"known must be an integer tensor, got dtype {known.dtype}")
         known = known.to(torch.int64)
-    device = _checks.same_device(h0=h0, emb=emb, cond=cond, w_hh=w_hh, b_hh=b_hh, w_out=w_out,
+    device = _checks.same_device(h0=h0, c0=c0, emb=emb, cond=cond, w_hh=w_hh, b_hh=b_hh, w_out=w_out,
                                  b_out=b_out, known=known, mask=mask)
     if mask is not None:
         known = torch.where(mask, known, -1)
-    name = dispatch.resolve(backend, device, "sample", dtype)
+    name = dispatch.resolve(backend, device, "sample", dtype, spec.name)
     if isinstance(seed, int):  # a symbolic seed (under torch.compile) is an int64 already
         seed = seed % 2**64
         seed = seed - 2**64 if seed >= 2**63 else seed  # the int64 with the same bits
     if isinstance(temperature, int):
         temperature = float(temperature)
     w_hh, w_out = (_checks.weight_in(precision, w.detach()) for w in (w_hh, w_out))
-    args = [x.detach() for x in (h0, emb, cond, w_hh, b_hh, w_out, b_out)]
+    args = [x.detach() for x in (h0, c0, emb, cond, w_hh, b_hh, w_out, b_out)]
     return dispatch.run_op(torch.ops.rnngen.sample, _sample_body, *args, steps, temperature, seed, row_offset, known,
-                           name)
+                           spec.name, name)
 
 
-def _sample_body(h0: Tensor, emb: Tensor, cond: Tensor, w_hh: Tensor, b_hh: Tensor, w_out: Tensor,
+def _sample_body(h0: Tensor, c0: Tensor, emb: Tensor, cond: Tensor, w_hh: Tensor, b_hh: Tensor, w_out: Tensor,
                  b_out: Tensor, steps: int, temperature: float, seed: int, row_offset: int,
-                 known: Tensor | None, backend: str) -> Tensor:
+                 known: Tensor | None, cell: str, backend: str) -> Tensor:
     K = w_out.shape[1]
     if known is not None:
         bad = (known < -1) | (known >= K)
@@ -125,8 +132,9 @@ def _sample_body(h0: Tensor, emb: Tensor, cond: Tensor, w_hh: Tensor, b_hh: Tens
                              f"{int(known[bad][0])}")
         known = known.contiguous()
     values = dispatch.new_output((h0.shape[0], steps), h0, dtype=torch.int64)
-    inputs = (a.contiguous() for a in (h0, emb, cond, w_hh, b_hh, w_out, b_out))
-    dispatch.get_kernel(backend, "sample")(*inputs, temperature, seed, row_offset, known, values)
+    states = (h0, c0) if cells.CELLS[cell].has_cell_state else (h0,)
+    inputs = (a.contiguous() for a in (*states, emb, cond, w_hh, b_hh, w_out, b_out))
+    dispatch.get_kernel(backend, "sample", cell)(*inputs, temperature, seed, row_offset, known, values)
     return values
 
 
@@ -134,5 +142,5 @@ _sample = torch.library.custom_op("rnngen::sample", _sample_body, mutates_args=(
 
 
 @_sample.register_fake
-def _(h0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, row_offset, known, backend):
+def _(h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, row_offset, known, cell, backend):
     return h0.new_empty(h0.shape[0], steps, dtype=torch.int64)
