@@ -33,6 +33,7 @@ class Spec:
     grad: bool = False        # forward+backward instead of forward only
     levels: int = 0           # sampling: values per pixel
     z_dim: int = 100          # generator: latent size
+    cell: str = "gru"         # scan: the recurrent cell (rnngen/ops/cells.py)
 
     @property
     def steps(self) -> int:
@@ -45,7 +46,7 @@ class Spec:
             return f"generator h={self.hidden} {self.side}x{self.side} B={self.B} {mode}"
         if self.kind == "sampling":
             return f"sampling {self.levels} levels h={self.hidden} {self.side}x{self.side} B={self.B}"
-        return f"GRU scan T={self.steps} h={self.hidden} B={self.B} {mode}"
+        return f"{_CELL_LABELS[self.cell]} scan T={self.steps} h={self.hidden} B={self.B} {mode}"
 
     def shapes(self) -> dict[str, Any]:
         shapes = {"B": self.B, "hidden": self.hidden, "steps": self.steps, "image": f"{self.side}x{self.side}",
@@ -56,7 +57,13 @@ class Spec:
             shapes["levels"] = self.levels
         if self.kind == "scan":
             shapes["input_size"] = 1
+            if self.cell != "gru":
+                shapes["cell"] = self.cell
         return shapes
+
+
+_CELL_LABELS = {"gru": "GRU", "lstm": "LSTM", "rnn_tanh": "RNN tanh", "rnn_relu": "RNN relu"}
+_CELL_MODULES = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn_tanh": nn.RNN}
 
 
 def specs(quick: bool = False) -> list[Spec]:
@@ -65,11 +72,13 @@ def specs(quick: bool = False) -> list[Spec]:
         side, h = 6, 32
         return ([Spec("generator", B, h, side) for B in (1, 4)] + [Spec("generator", 2, h, side, grad=True)]
                 + [Spec("sampling", B, h, side, levels=16) for B in (1, 3)]
-                + [Spec("scan", 2, h, side), Spec("scan", 2, h, side, grad=True)])
+                + [Spec("scan", 2, h, side), Spec("scan", 2, h, side, grad=True)]
+                + [Spec("scan", 2, h, side, grad=True, cell=cell) for cell in ("lstm", "rnn_tanh")])
     return ([Spec("generator", B, h, 28) for h in (128, 256) for B in (1, 16, 64, 256)]
             + [Spec("generator", 16, h, 28, grad=True) for h in (128, 256)]
             + [Spec("sampling", B, 256, 28, levels=256) for B in (1, 64)] + [Spec("sampling", 64, 128, 28, levels=256)]
-            + [Spec("scan", B, 256, 28, grad=grad) for grad in (False, True) for B in (16, 64)])
+            + [Spec("scan", B, 256, 28, grad=grad) for grad in (False, True) for B in (16, 64)]
+            + [Spec("scan", 16, 256, 28, grad=True, cell=cell) for cell in ("lstm", "rnn_tanh")])
 
 
 @dataclass
@@ -383,15 +392,30 @@ def _flashrnn_gru(gru: nn.GRU, x: torch.Tensor, grad: bool, dout):
 
 def _scan(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
     factory = {"device": opts.device, "dtype": opts.dtype}
-    gru = nn.GRU(1, spec.hidden, batch_first=True).to(**factory)
+    module = _CELL_MODULES[spec.cell]
+    rnn = module(1, spec.hidden, batch_first=True).to(**factory)
     x = torch.randn(spec.B, spec.steps, 1, **factory)
     dout = torch.randn(spec.B, spec.steps, spec.hidden, **factory) if spec.grad else None
     on_gpu = opts.device == "cuda"
     library = f"cuDNN {torch.backends.cudnn.version()}" if on_gpu else "ATen"
 
-    impls = [Impl(f"nn.GRU ({library})", "baseline",
-                  lambda: _with_grads(spec.grad, lambda: gru(x)[0], list(gru.parameters()), dout),
+    impls = [Impl(f"nn.{module.__name__} ({library})", "baseline",
+                  lambda: _with_grads(spec.grad, lambda: rnn(x)[0], list(rnn.parameters()), dout),
                   backend="cudnn" if on_gpu else "aten")]
+    if spec.cell != "gru":  # the other cells: the ops themselves on the module's weights
+        for backend in candidates:
+            def make(backend=backend):
+                params = [p.detach().clone().requires_grad_(spec.grad) for p in rnn.parameters()]
+
+                def forward():
+                    w_ih, w_hh, b_ih, b_hh = params
+                    gi = F.linear(x, w_ih, b_ih)
+                    return rnngen.scan(gi, None, w_hh, b_hh, cell=spec.cell, backend=backend)
+                return _with_grads(spec.grad, forward, params, dout)
+            missing = not rnngen.dispatch.supports(backend, "scan_forward", opts.dtype, spec.cell)
+            impls.append(Impl(f"rnngen {backend}", "rnngen", make, backend=backend,
+                              skip=f"{backend} has no {spec.cell} scan kernel" if missing else None))
+        return _scan_workload(spec, impls)
     if on_gpu:
         skip = None if opts.flashrnn else "FlashRNN baseline off"
         if skip is None:
@@ -399,14 +423,18 @@ def _scan(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
                 importlib.import_module("flashrnn.flashrnn")
             except Exception as exc:  # not installed, or its import needs something missing
                 skip = f"flashrnn does not import: {type(exc).__name__}: {exc}"
-        impls.append(Impl("FlashRNN fused GRU", "baseline", lambda: _flashrnn_gru(gru, x, spec.grad, dout),
+        impls.append(Impl("FlashRNN fused GRU", "baseline", lambda: _flashrnn_gru(rnn, x, spec.grad, dout),
                           backend="flashrnn", skip=skip, builds=True))
     for backend in candidates:
         def make(backend=backend):
-            fused = rnngen.FusedPixelGRU.from_gru(gru, backend=backend)
+            fused = rnngen.FusedPixelGRU.from_gru(rnn, backend=backend)
             return _with_grads(spec.grad, lambda: fused(x)[0], list(fused.parameters()), dout)
         impls.append(Impl(f"rnngen {backend}", "rnngen", make, backend=backend))
+    return _scan_workload(spec, impls)
 
+
+def _scan_workload(spec: Spec, impls: list[Impl]) -> Workload:
+    """The scan's workload: every implementation checked against the first (the nn module)."""
     reference = {}
 
     def check(impl: Impl, out) -> None:
