@@ -39,7 +39,7 @@ class Cell:
         """(h', c') from the input gates gi, hidden gates gh (both [B, gates * H]) and the state;
         c' is None for a cell without a cell state."""
         if self.name == "gru":
-            r, z, n, _ = gru_cell.gates(gi, gh)
+            _, z, n, _ = gru_cell.gates(gi, gh)
             return (1 - z) * n + z * h, None
         if self.name == "lstm":
             i, f, g, o = _lstm_gates(gi + gh)

@@ -121,7 +121,7 @@ def _(grad_out, grad_hidden, grad_c, h0, c0, w_ih, b_ih, w_hh, b_hh, w_out, b_ou
 
 
 def _setup_context(ctx, inputs, output):
-    *tensors, steps, cell, backend = inputs
+    *tensors, _steps, cell, backend = inputs
     ctx.save_for_backward(*tensors, *output)
     ctx.cell, ctx.backend = cell, backend
 

@@ -121,7 +121,7 @@ def _(grad_out, grad_c, gi, h0, c0, w_hh, b_hh, out, c_out, gates, cell, backend
 
 
 def _setup_context(ctx, inputs, output):
-    gi, h0, c0, w_hh, b_hh, save_gates, cell, backend = inputs
+    gi, h0, c0, w_hh, b_hh, _save_gates, cell, backend = inputs
     ctx.save_for_backward(gi, h0, c0, w_hh, b_hh, *output)
     ctx.cell, ctx.backend = cell, backend
     ctx.mark_non_differentiable(output[2])
