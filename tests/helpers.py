@@ -68,20 +68,8 @@ def truth_decode(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, steps):
 
 def truth_sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, row_offset=0, known=None):
     """emb [C, K, 3H], w_out [C, K, H], b_out [C, K]; the draw by searchsorted on the CDF."""
-    B, H = h0.shape
-    C, K = w_out.shape[:2]
-    u = rnngen.sample_uniforms(seed, B, steps, row_offset)
-    eye, zero = torch.eye(3 * H, dtype=h0.dtype), torch.zeros(3 * H, dtype=h0.dtype)
-    h, values = h0, []
-    for t in range(steps):
-        logits = F.linear(h, w_out[t % C], b_out[t % C]).float()
-        cdf = torch.cumsum(torch.exp((logits - logits.max(-1, keepdim=True).values) / temperature), -1)
-        v = torch.searchsorted(cdf, (u[:, t] * cdf[:, -1])[:, None], right=True)[:, 0].clamp_max(K - 1)
-        if known is not None:
-            v = torch.where(known[:, t] >= 0, known[:, t], v)
-        values.append(v)
-        h = torch.gru_cell(emb[t % C][v] + cond, h, eye, w_hh, zero, b_hh)
-    return torch.stack(values, 1)
+    return truth_sample_cell("gru", h0, None, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed,
+                             known=known, row_offset=row_offset)
 
 
 def gru_weights(H, in_size, dtype=torch.float64, scale=1.0):
@@ -96,8 +84,10 @@ CELL_GATES = {"lstm": 4, "rnn_tanh": 1, "rnn_relu": 1}
 
 
 def truth_cell_step(cell, x, h, c, w_ih, w_hh, b_ih, b_hh):
-    """One step of ATen's torch.lstm_cell / rnn_tanh_cell / rnn_relu_cell (what nn.LSTMCell and
-    nn.RNNCell run): (h', c'), c' None for the Elman cells."""
+    """One step of ATen's torch.gru_cell / lstm_cell / rnn_tanh_cell / rnn_relu_cell (what
+    nn.GRUCell, nn.LSTMCell and nn.RNNCell run): (h', c'), c' None but for the LSTM."""
+    if cell == "gru":
+        return torch.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh), None
     if cell == "lstm":
         return torch.lstm_cell(x, (h, c), w_ih, w_hh, b_ih, b_hh)
     step = torch.rnn_tanh_cell if cell == "rnn_tanh" else torch.rnn_relu_cell
@@ -127,12 +117,13 @@ def truth_decode_cell(cell, h0, c0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, steps)
     return torch.stack(outs, 1), torch.stack(hs, 1), (torch.stack(cs, 1) if c0 is not None else None)
 
 
-def truth_sample_cell(cell, h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, known=None):
-    """emb [C, K, G*H]; the draw by searchsorted on the CDF, as truth_sample."""
+def truth_sample_cell(cell, h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, known=None,
+                      row_offset=0):
+    """emb [C, K, G*H]; the draw by searchsorted on the CDF."""
     B, H = h0.shape
     C, K = w_out.shape[:2]
     G = w_hh.shape[0]
-    u = rnngen.sample_uniforms(seed, B, steps, 0)
+    u = rnngen.sample_uniforms(seed, B, steps, row_offset)
     eye, zero = torch.eye(G, dtype=h0.dtype), torch.zeros(G, dtype=h0.dtype)
     h, c, values = h0, c0, []
     for t in range(steps):
@@ -144,3 +135,34 @@ def truth_sample_cell(cell, h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, steps, 
         values.append(v)
         h, c = truth_cell_step(cell, emb[t % C][v] + cond, h, c, eye, w_hh, zero, b_hh)
     return torch.stack(values, 1)
+
+
+def run_and_grads(fn, inputs, douts):
+    """fn(*inputs) (a tuple of outputs) and the gradients of sum(out * dout) w.r.t. every input
+    (fla's rule)."""
+    inputs = [x.detach().requires_grad_() for x in inputs]
+    outs = fn(*inputs)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    loss = sum((o.float() * d.float()).sum() for o, d in zip(outs, douts))
+    return outs, torch.autograd.grad(loss, inputs)
+
+
+def check_all(fn, truth_fn, inputs64, douts64, dtype, names, relu=False):
+    """Run ``fn`` on ``dtype`` copies and compare outputs and gradients with the float64 truth
+    (and, for low precision, with a plain PyTorch run of the truth in ``dtype``). ``relu``: the
+    gradients pass through a relu (see below)."""
+    outs, grads = run_and_grads(fn, [x.to(dtype) for x in inputs64], [d.to(dtype) for d in douts64])
+    t_outs, t_grads = run_and_grads(truth_fn, inputs64, douts64)
+    low_outs, low_grads = (None,) * len(outs), (None,) * len(grads)
+    if dtype not in (torch.float32, torch.float64):
+        low_outs, low_grads = run_and_grads(truth_fn, [x.to(dtype) for x in inputs64], [d.to(dtype) for d in douts64])
+    for i, (o, t, low) in enumerate(zip(outs, t_outs, low_outs)):
+        assert o.dtype == dtype
+        assert_matches(o, t, low, name=f"output {i}")
+    for name, g, t, low in zip(names, grads, t_grads, low_grads):
+        if relu and low is not None:
+            # relu's derivative jumps at 0: inputs rounded to bf16 move a few pre-activations
+            # across it, in the kernel's float32 run as in the bf16 one, each an O(1) change of
+            # a gradient entry; twice the bf16 run's error is a rule for smooth functions.
+            low = low.double() + 0.5 * (low.double() - t)
+        assert_matches(g, t, low, name=f"d {name}")

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import rnngen
-from helpers import (BACKENDS, CELL_GATES, SHAPE_IDS, SHAPES, assert_matches, truth_decode_cell,
-                     truth_sample_cell, truth_scan_cell)
+from helpers import (BACKENDS, CELL_GATES, SHAPE_IDS, SHAPES, assert_matches, check_all,
+                     truth_decode_cell, truth_sample_cell, truth_scan_cell)
 
 CELLS = list(CELL_GATES)
 DTYPES = [torch.float32, torch.float64, torch.bfloat16]
@@ -28,31 +28,6 @@ def _need(backend, kernel, dtype, cell):
         pytest.skip(f"{backend} has no {cell} {kernel} kernel for {dtype} (test_backend_without_a_cell_kernel)")
 
 
-def _grads(fn, inputs, douts):
-    inputs = [x.detach().requires_grad_() for x in inputs]
-    outs = fn(*inputs)
-    loss = sum((o.float() * d.float()).sum() for o, d in zip(outs, douts))
-    return outs, torch.autograd.grad(loss, inputs)
-
-
-def _check(fn, truth, inputs64, douts64, dtype, names, relu=False):
-    outs, grads = _grads(fn, [x.to(dtype) for x in inputs64], [d.to(dtype) for d in douts64])
-    t_outs, t_grads = _grads(truth, inputs64, douts64)
-    low_outs, low_grads = (None,) * len(outs), (None,) * len(grads)
-    if dtype not in (torch.float32, torch.float64):
-        low_outs, low_grads = _grads(truth, [x.to(dtype) for x in inputs64], [d.to(dtype) for d in douts64])
-    for i, (o, t, low) in enumerate(zip(outs, t_outs, low_outs)):
-        assert o.dtype == dtype
-        assert_matches(o, t, low, name=f"output {i}")
-    for name, g, t, low in zip(names, grads, t_grads, low_grads):
-        if relu and low is not None:
-            # relu's derivative jumps at 0: inputs rounded to bf16 move a few pre-activations
-            # across it, in the kernel's float32 run as in the bf16 one, each an O(1) change of
-            # a gradient entry; twice the bf16 run's error is a rule for smooth functions.
-            low = low.double() + 0.5 * (low.double() - t)
-        assert_matches(g, t, low, name=f"d {name}")
-
-
 @pytest.mark.parametrize("B,T,H", SHAPES, ids=SHAPE_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("cell", CELLS)
@@ -65,14 +40,14 @@ def test_scan_forward_backward(backend, cell, dtype, B, T, H):
     dout = torch.randn(B, T, H, dtype=torch.float64)
     if cell == "lstm":
         c0, dc = torch.randn(B, H, dtype=torch.float64), torch.randn(B, T, H, dtype=torch.float64)
-        _check(lambda gi, h0, c0, w, b: rnngen.scan(gi, h0, w, b, cell=cell, c0=c0, return_cell_state=True,
+        check_all(lambda gi, h0, c0, w, b: rnngen.scan(gi, h0, w, b, cell=cell, c0=c0, return_cell_state=True,
                                                      backend=backend),
-               lambda *a: truth_scan_cell(cell, *a), [gi, h0, c0, w_hh, b_hh], [dout, dc], dtype,
-               ["gi", "h0", "c0", "w_hh", "b_hh"])
+                  lambda *a: truth_scan_cell(cell, *a), [gi, h0, c0, w_hh, b_hh], [dout, dc], dtype,
+                  ["gi", "h0", "c0", "w_hh", "b_hh"])
     else:
-        _check(lambda *a: (rnngen.scan(*a, cell=cell, backend=backend),),
-               lambda gi, h0, w, b: truth_scan_cell(cell, gi, h0, None, w, b)[:1], [gi, h0, w_hh, b_hh], [dout],
-               dtype, ["gi", "h0", "w_hh", "b_hh"], relu=cell == "rnn_relu")
+        check_all(lambda *a: (rnngen.scan(*a, cell=cell, backend=backend),),
+                  lambda gi, h0, w, b: truth_scan_cell(cell, gi, h0, None, w, b)[:1], [gi, h0, w_hh, b_hh], [dout],
+                  dtype, ["gi", "h0", "w_hh", "b_hh"], relu=cell == "rnn_relu")
 
 
 @pytest.mark.parametrize("C", [1, 3])
@@ -91,13 +66,14 @@ def test_decode_forward_backward(backend, cell, dtype, B, T, H, C):
     names = ["w_ih", "b_ih", "w_hh", "b_hh", "w_out", "b_out"]
     if cell == "lstm":
         c0 = torch.randn(B, H, dtype=torch.float64)
-        _check(lambda h0, c0, *w: rnngen.decode(h0, *w, T, cell=cell, c0=c0, return_hidden=True, backend=backend),
-               lambda h0, c0, *w: truth_decode_cell(cell, h0, c0, *w, T), [h0, c0, *weights],
-               douts + [torch.randn(B, T, H, dtype=torch.float64)], dtype, ["h0", "c0", *names])
+        check_all(lambda h0, c0, *w: rnngen.decode(h0, *w, T, cell=cell, c0=c0, return_hidden=True,
+                                                   backend=backend),
+                  lambda h0, c0, *w: truth_decode_cell(cell, h0, c0, *w, T), [h0, c0, *weights],
+                  douts + [torch.randn(B, T, H, dtype=torch.float64)], dtype, ["h0", "c0", *names])
     else:
-        _check(lambda *a: rnngen.decode(*a, T, cell=cell, return_hidden=True, backend=backend),
-               lambda h0, *w: truth_decode_cell(cell, h0, None, *w, T)[:2], [h0, *weights], douts, dtype,
-               ["h0", *names], relu=cell == "rnn_relu")
+        check_all(lambda *a: rnngen.decode(*a, T, cell=cell, return_hidden=True, backend=backend),
+                  lambda h0, *w: truth_decode_cell(cell, h0, None, *w, T)[:2], [h0, *weights], douts, dtype,
+                  ["h0", *names], relu=cell == "rnn_relu")
 
 
 @pytest.mark.parametrize("C", [1, 3])

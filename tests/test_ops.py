@@ -8,32 +8,8 @@ import pytest
 import torch
 
 import rnngen
-from helpers import (BACKENDS, DTYPES, SHAPE_IDS, SHAPES, assert_matches, gru_weights, supported,
+from helpers import (BACKENDS, DTYPES, SHAPE_IDS, SHAPES, check_all, gru_weights, supported,
                      truth_decode, truth_sample, truth_scan)
-
-
-def _run_and_grads(fn, inputs, dout):
-    """fn(*inputs) and the gradients of sum(out * dout) w.r.t. every input (fla's rule)."""
-    inputs = [x.detach().requires_grad_() for x in inputs]
-    outs = fn(*inputs)
-    outs = outs if isinstance(outs, tuple) else (outs,)
-    loss = sum((o.float() * d.float()).sum() for o, d in zip(outs, dout))
-    return outs, torch.autograd.grad(loss, inputs)
-
-
-def _check_all(fn, truth_fn, inputs64, dout64, dtype, names):
-    """Run ``fn`` on ``dtype`` copies and compare outputs and gradients with the float64 truth
-    (and, for low precision, with a plain PyTorch run of the truth in ``dtype``)."""
-    outs, grads = _run_and_grads(fn, [x.to(dtype) for x in inputs64], [d.to(dtype) for d in dout64])
-    t_outs, t_grads = _run_and_grads(truth_fn, inputs64, dout64)
-    low_outs, low_grads = (None,) * len(outs), (None,) * len(grads)
-    if dtype not in (torch.float32, torch.float64):
-        low_outs, low_grads = _run_and_grads(truth_fn, [x.to(dtype) for x in inputs64], [d.to(dtype) for d in dout64])
-    for i, (o, t, low) in enumerate(zip(outs, t_outs, low_outs)):
-        assert o.dtype == dtype
-        assert_matches(o, t, low, name=f"output {i}")
-    for name, g, t, low in zip(names, grads, t_grads, low_grads):
-        assert_matches(g, t, low, name=f"d {name}")
 
 
 @pytest.mark.parametrize("B,T,H", SHAPES, ids=SHAPE_IDS)
@@ -44,7 +20,7 @@ def test_scan_forward_backward(backend, dtype, B, T, H):
         pytest.skip(f"{backend} has no {dtype} scan")
     _, _, w_hh, b_hh = gru_weights(H, 1)
     gi, h0 = torch.randn(B, T, 3 * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
-    _check_all(lambda *a: rnngen.scan(*a, backend=backend), truth_scan, [gi, h0, w_hh, b_hh],
+    check_all(lambda *a: rnngen.scan(*a, backend=backend), truth_scan, [gi, h0, w_hh, b_hh],
                [torch.randn(B, T, H, dtype=torch.float64)], dtype, ["gi", "h0", "w_hh", "b_hh"])
 
 
@@ -78,7 +54,7 @@ def test_decode_forward_backward(backend, dtype, B, T, H, C):
     w_out, b_out = torch.randn(C, H, dtype=torch.float64) / H**0.5, torch.randn(C, dtype=torch.float64)
     inputs = [torch.randn(B, H, dtype=torch.float64), w_ih, b_ih, w_hh, b_hh, w_out, b_out]
     dout = [torch.randn(B, T, C, dtype=torch.float64), torch.randn(B, T, H, dtype=torch.float64)]
-    _check_all(lambda *a: rnngen.decode(*a, T, backend=backend, return_hidden=True),
+    check_all(lambda *a: rnngen.decode(*a, T, backend=backend, return_hidden=True),
                lambda *a: truth_decode(*a, T), inputs, dout, dtype,
                ["h0", "w_ih", "b_ih", "w_hh", "b_hh", "w_out", "b_out"])
 

@@ -61,6 +61,20 @@ void step_backward(const T* dh, T* dc, const T* gi, const T* gh, const T* c_prev
   }
 }
 
+// One row of the reverse loop at step t (bt = b * T + t): add the upstream gradients of the
+// step's states to dh (and dc), then backpropagate them through the cell into dgate (and dc).
+// The saved tensors are [B, T, .]: gates G per step, states H (c_p, cp_p null without a cell state).
+template <class Cell, typename T>
+void backward_row(T* dh, T* dc, const T* grad_h, const T* grad_c, const T* gi_p, const T* gh_p, const T* cp_p,
+                  const T* c_p, const T* h_p, T* dgate_p, int64_t bt, int64_t H) {
+  const int64_t G = Cell::kGates * H;
+  for (int64_t j = 0; j < H; ++j) dh[j] += grad_h[bt * H + j];
+  if (dc)
+    for (int64_t j = 0; j < H; ++j) dc[j] += grad_c[bt * H + j];
+  step_backward<Cell>(dh, dc, gi_p + bt * G, gh_p + bt * G, cp_p ? cp_p + bt * H : nullptr,
+                      c_p ? c_p + bt * H : nullptr, h_p + bt * H, dgate_p + bt * G, H);
+}
+
 template <typename T>
 const T* ptr(const at::Tensor& t) {  // null for the empty cell-state tensors of the Elman cells
   return t.numel() ? t.const_data_ptr<T>() : nullptr;
@@ -138,13 +152,8 @@ void scan_backward(const at::Tensor& grad_out, const at::Tensor& grad_c, const a
       for (int64_t t = T - 1; t >= 0; --t) {
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t bt = (b0 + r) * T + t;
-          T_* dh_r = dh.data() + r * H;
-          T_* dc_r = Cell::kCellState ? dc.data() + r * H : nullptr;
-          for (int64_t j = 0; j < H; ++j) dh_r[j] += go_p[bt * H + j];
-          if (dc_r)
-            for (int64_t j = 0; j < H; ++j) dc_r[j] += gc_p[bt * H + j];
-          step_backward<Cell>(dh_r, dc_r, gi_p + bt * G, gh_p + bt * G, cp_p ? cp_p + bt * H : nullptr,
-                              c_p ? c_p + bt * H : nullptr, out_p + bt * H, dgi_p + bt * G, H);
+          backward_row<Cell>(dh.data() + r * H, Cell::kCellState ? dc.data() + r * H : nullptr, go_p, gc_p, gi_p,
+                             gh_p, cp_p, c_p, out_p, dgi_p, bt, H);
           for (int64_t j = 0; j < G; ++j) db_chunk[j] += dgi_p[bt * G + j];
         }
         gemm(dgi_p + (b0 * T + t) * G, T * G, rows, w_back, static_cast<const T_*>(nullptr), dh.data(), H);
@@ -228,14 +237,8 @@ void decode_backward(const at::Tensor& grad_out, const at::Tensor& grad_hidden, 
       std::vector<T_> dh(rows * H, T_(0)), dc(Cell::kCellState ? rows * H : 0, T_(0)), via_out(rows * H);
       for (int64_t t = T - 1; t >= 0; --t) {
         for (int64_t r = 0; r < rows; ++r) {
-          const int64_t bt = (b0 + r) * T + t;
-          T_* dh_r = dh.data() + r * H;
-          T_* dc_r = Cell::kCellState ? dc.data() + r * H : nullptr;
-          for (int64_t j = 0; j < H; ++j) dh_r[j] += ghid_p[bt * H + j];
-          if (dc_r)
-            for (int64_t j = 0; j < H; ++j) dc_r[j] += gc_p[bt * H + j];
-          step_backward<Cell>(dh_r, dc_r, gi_p + bt * G, gh_p + bt * G, cp_p ? cp_p + bt * H : nullptr,
-                              c_p ? c_p + bt * H : nullptr, hid_p + bt * H, dg_p + bt * G, H);
+          backward_row<Cell>(dh.data() + r * H, Cell::kCellState ? dc.data() + r * H : nullptr, ghid_p, gc_p, gi_p,
+                             gh_p, cp_p, c_p, hid_p, dg_p, (b0 + r) * T + t, H);
         }
         const int64_t first = b0 * T + t;  // rows of step t are T apart in the [B, T, .] buffers
         // dx_t = dL/dout_t + dgate_t @ W_ih;  dh_{t-1} = dgate_t @ W_hh + dx_t @ W_out

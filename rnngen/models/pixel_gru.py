@@ -13,6 +13,10 @@ column with b_ih folded in), ``cond`` [3H] the per-image conditioning gates. Wit
 column has its own input table and head: position information the ops carry for free. Training is teacher
 forcing: one gather for all input gates, the fused ``scan`` for the recurrence, one batched
 head, cross-entropy. Sampling and completion are one fused ``sample`` op.
+
+``cell`` swaps the GRU for another of the ops' cells ("lstm", "rnn_tanh", "rnn_relu"; the class
+keeps its name): every gate-sized table ([3H] above) then has G*H entries, G the cell's gate
+blocks (GRU 3, LSTM 4, Elman 1), and the LSTM's cell state starts at zero.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from torch import Tensor, nn
 
 from .. import dispatch
 from ..nn.generator import image_shape
+from ..ops import _checks, cells, scan
 from ..ops import sample as sample_op
-from ..ops import _checks, scan
 from ..ops.rng import philox_uniform
 from .transforms import AUGMENTATIONS, augmentation_count, check_image_shape, inverse_transform, transform
 
@@ -67,13 +71,16 @@ class PixelGRU(nn.Module):
             Uria et al., 2014), and sampling it costs what one ordering costs: draw k, sample in
             T_k's frame, undo T_k. ``forward`` evaluates all of them (that many times the cost);
             completion uses the identity's ordering.
+        cell: the recurrent cell, "gru" (default), "lstm", "rnn_tanh" or "rnn_relu"
+            (rnngen/ops/cells.py); recorded in ``config``, so checkpoints rebuild it (a config
+            without it, from before cells, is a GRU).
         backend: backend of the fused ops ("auto", "reference", "cpu", "triton", "cuda").
     """
 
     def __init__(self, image_size, channels: int = 1, levels: int = 256, hidden_size: int = 256,
                  num_classes: int | None = None, latent_size: int = 0, dropout: float = 0.0,
                  input_dropout: float = 0.0, per_column: bool = False, weight_dropout: float = 0.0,
-                 augmentations: int = 0, mixture: str = "none", backend: str = "auto"):
+                 augmentations: int = 0, mixture: str = "none", cell: str = "gru", backend: str = "auto"):
         super().__init__()
         height, width = image_shape(image_size)
         for name, value, low in (("channels", channels, 1), ("levels", levels, 2),
@@ -99,28 +106,29 @@ class PixelGRU(nn.Module):
                                  f"augmentations={augmentation_count(mixture)}, got {augmentations}")
             check_image_shape(mixture, height, width)
         self.augmentations, self.mixture = augmentations, mixture
+        self.cell = cells.get(cell).name
 
         # The ops' "channels": the period of the tables along the sequence. Step t uses table
         # t % C, which is its channel c, or (column j, channel c) as j*channels + c with per_column.
-        C, K, H = self.tables, levels, hidden_size
-        bound = 1 / math.sqrt(H)  # nn.GRU's initialisation
-        self.input_gates = nn.Parameter(torch.empty(C, K, 3 * H).uniform_(-bound, bound))
-        self.weight_hh = nn.Parameter(torch.empty(3 * H, H).uniform_(-bound, bound))
-        self.bias_hh = nn.Parameter(torch.empty(3 * H).uniform_(-bound, bound))
+        C, K, H, G = self.tables, levels, hidden_size, self.gate_size
+        bound = 1 / math.sqrt(H)  # nn.GRU's initialisation (nn.LSTM's and nn.RNN's too)
+        self.input_gates = nn.Parameter(torch.empty(C, K, G).uniform_(-bound, bound))
+        self.weight_hh = nn.Parameter(torch.empty(G, H).uniform_(-bound, bound))
+        self.bias_hh = nn.Parameter(torch.empty(G).uniform_(-bound, bound))
         self.head_weight = nn.Parameter(torch.empty(C, K, H).uniform_(-bound, bound))
         self.head_bias = nn.Parameter(torch.zeros(C, K))
         self.h0 = nn.Parameter(torch.zeros(H))
         if num_classes is not None:
             self.class_h0 = nn.Embedding(num_classes, H)
-            self.class_gates = nn.Embedding(num_classes, 3 * H)
+            self.class_gates = nn.Embedding(num_classes, G)
             nn.init.normal_(self.class_h0.weight, std=0.5)
             nn.init.normal_(self.class_gates.weight, std=0.1)
         if latent_size:
             self.latent_h0 = nn.Linear(latent_size, H)
-            self.latent_gates = nn.Linear(latent_size, 3 * H, bias=False)
+            self.latent_gates = nn.Linear(latent_size, G, bias=False)
         if augmentations:
             self.augmentation_h0 = nn.Embedding(augmentations, H)
-            self.augmentation_gates = nn.Embedding(augmentations, 3 * H)
+            self.augmentation_gates = nn.Embedding(augmentations, G)
             nn.init.normal_(self.augmentation_h0.weight, std=0.5)
             nn.init.normal_(self.augmentation_gates.weight, std=0.1)
 
@@ -134,7 +142,12 @@ class PixelGRU(nn.Module):
                 "latent_size": self.latent_size, "dropout": self.dropout,
                 "input_dropout": self.input_dropout, "per_column": self.per_column,
                 "weight_dropout": self.weight_dropout, "augmentations": self.augmentations,
-                "mixture": self.mixture}
+                "mixture": self.mixture, "cell": self.cell}
+
+    @property
+    def gate_size(self) -> int:
+        """G*H: the width of every gate row (input tables, W_hh, conditioning), G = the cell's gate blocks."""
+        return cells.get(self.cell).gates * self.hidden_size
 
     @property
     def tables(self) -> int:
@@ -153,10 +166,10 @@ class PixelGRU(nn.Module):
 
     def _condition(self, n: int, labels: Tensor | None, latents: Tensor | None,
                    augmentation: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """h_0 [n, H] and conditioning gates [n, 3H] for a batch of n images."""
+        """h_0 [n, H] and conditioning gates [n, G*H] for a batch of n images."""
         H = self.hidden_size
         pre_h0 = self.h0.expand(n, H)
-        cond = self.h0.new_zeros(n, 3 * H)
+        cond = self.h0.new_zeros(n, self.gate_size)
         if self.num_classes is not None:
             labels = self._check_labels(labels, n)
             pre_h0 = pre_h0 + self.class_h0(labels)
@@ -261,12 +274,13 @@ class PixelGRU(nn.Module):
         if T > 1:
             # Input gates of steps 1..T-1: the previous sub-pixel's row of its channel's table.
             channel = torch.arange(T - 1, device=x.device) % C
-            gi = F.embedding(channel * K + x[:, :-1], self.input_gates.view(C * K, 3 * H))
+            gi = F.embedding(channel * K + x[:, :-1], self.input_gates.view(C * K, self.gate_size))
             gi = F.dropout(gi, self.input_dropout, self.training) + cond[:, None]
             weight_hh = self.weight_hh
             if self.training and self.weight_dropout:
                 weight_hh = F.dropout(weight_hh, self.weight_dropout)
-            states = torch.cat([h0[:, None], scan(gi, h0, weight_hh, self.bias_hh, backend=self.backend)], 1)
+            hidden = scan(gi, h0, weight_hh, self.bias_hh, cell=self.cell, backend=self.backend)  # LSTM: c_0 = 0
+            states = torch.cat([h0[:, None], hidden], 1)
         else:
             states = h0[:, None]
         states = F.dropout(states, self.dropout, self.training)
@@ -343,7 +357,8 @@ class PixelGRU(nn.Module):
             return torch.zeros(0, self.channels, *self.image_size, dtype=torch.long, device=h0.device)
         values = sample_op(h0, self.input_gates, self.weight_hh, self.bias_hh, self.head_weight, self.head_bias,
                            self.steps, cond=cond, temperature=float(temperature), seed=seed, known=known,
-                           row_offset=row_offset, backend=backend or self.backend, precision=precision)
+                           row_offset=row_offset, cell=self.cell, backend=backend or self.backend,
+                           precision=precision)
         images = self._to_images(values)
         if component is not None:  # each image from its transform's frame back to the image's
             for k in component.unique().tolist():
