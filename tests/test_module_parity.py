@@ -50,6 +50,30 @@ def _tensors(value):
     return []
 
 
+def _tol(dtype):
+    return {"atol": 1e-5, "rtol": 1e-4} if dtype == torch.float32 else {"atol": 1e-10, "rtol": 1e-8}
+
+
+def _assert_outputs_and_grads(want, got, a_args, b_args, torch_module, fused, dtype):
+    """The same outputs (shape, dtype, values) and the same gradients of inputs and parameters."""
+    tol = _tol(dtype)
+    outs_want, outs_got = _tensors(want), _tensors(got)
+    assert len(outs_want) == len(outs_got)
+    for w, g in zip(outs_want, outs_got):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        torch.testing.assert_close(g, w, **tol)
+    grads = [torch.randn_like(w) for w in outs_want]
+    leaves_want = [t for t in _tensors(a_args) if t.requires_grad] + list(torch_module.parameters())
+    leaves_got = [t for t in _tensors(b_args) if t.requires_grad] + list(fused.parameters())
+    assert len(leaves_want) == len(leaves_got)
+    d_want = torch.autograd.grad(outs_want, leaves_want, grads, allow_unused=True)
+    d_got = torch.autograd.grad(outs_got, leaves_got, grads, allow_unused=True)
+    for w, g in zip(d_want, d_got):
+        assert (w is None) == (g is None)
+        if w is not None:
+            torch.testing.assert_close(g, w, **tol)
+
+
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 @pytest.mark.parametrize("backend", PARITY_BACKENDS)
@@ -72,21 +96,7 @@ def test_pytorch_module_inputs(backend, dtype, training):
         want = gru(*a_args, **fwd_kwargs)
         torch.manual_seed(1)
         got = fused(*b_args, **fwd_kwargs)
-        tol = dict(atol=1e-5, rtol=1e-4) if dtype == torch.float32 else dict(atol=1e-10, rtol=1e-8)
-        outs_want, outs_got = _tensors(want), _tensors(got)
-        assert len(outs_want) == len(outs_got)
-        for w, g in zip(outs_want, outs_got):
-            assert g.shape == w.shape and g.dtype == w.dtype
-            torch.testing.assert_close(g, w, **tol)
-        grads = [torch.randn_like(w) for w in outs_want]
-        leaves_want = [t for t in _tensors(a_args) if t.requires_grad] + list(gru.parameters())
-        leaves_got = [t for t in _tensors(b_args) if t.requires_grad] + list(fused.parameters())
-        d_want = torch.autograd.grad(outs_want, leaves_want, grads, allow_unused=True)
-        d_got = torch.autograd.grad(outs_got, leaves_got, grads, allow_unused=True)
-        for w, g in zip(d_want, d_got):
-            assert (w is None) == (g is None)
-            if w is not None:
-                torch.testing.assert_close(g, w, **tol)
+        _assert_outputs_and_grads(want, got, a_args, b_args, gru, fused, dtype)
         checked += 1
     assert checked >= 6
 

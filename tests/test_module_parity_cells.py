@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 import torch
-from test_module_parity import _clone, _tensors, common_modules
+from test_module_parity import _assert_outputs_and_grads, _clone, _tensors, common_modules
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
@@ -38,29 +38,6 @@ def _convert(module, backend="reference"):
     """The drop-in for ``module`` through its classmethod (from_lstm / from_rnn)."""
     convert = {nn.LSTM: rnngen.FusedPixelLSTM.from_lstm, nn.RNN: rnngen.FusedPixelRNN.from_rnn}[type(module)]
     return convert(module, backend=backend)
-
-
-def _tol(dtype):
-    return {"atol": 1e-5, "rtol": 1e-4} if dtype == torch.float32 else {"atol": 1e-10, "rtol": 1e-8}
-
-
-def _assert_outputs_and_grads(want, got, a_args, b_args, torch_module, fused, dtype):
-    tol = _tol(dtype)
-    outs_want, outs_got = _tensors(want), _tensors(got)
-    assert len(outs_want) == len(outs_got)
-    for w, g in zip(outs_want, outs_got):
-        assert g.shape == w.shape and g.dtype == w.dtype
-        torch.testing.assert_close(g, w, **tol)
-    grads = [torch.randn_like(w) for w in outs_want]
-    leaves_want = [t for t in _tensors(a_args) if t.requires_grad] + list(torch_module.parameters())
-    leaves_got = [t for t in _tensors(b_args) if t.requires_grad] + list(fused.parameters())
-    assert len(leaves_want) == len(leaves_got)
-    d_want = torch.autograd.grad(outs_want, leaves_want, grads, allow_unused=True)
-    d_got = torch.autograd.grad(outs_got, leaves_got, grads, allow_unused=True)
-    for w, g in zip(d_want, d_got):
-        assert (w is None) == (g is None)
-        if w is not None:
-            torch.testing.assert_close(g, w, **tol)
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
