@@ -2,9 +2,10 @@
 
 A checkpoint is a ``torch.save`` of a dict holding only tensors and plain values:
 
-    format "rnngen-checkpoint", version, model ("PixelGRU" or "GeneratorVAE"; "SeedVAE" in files
-    written before that model's rename, still read), config (the model's constructor
-    arguments), state (its state_dict), and for resuming: step, optimizer, train (the training
+    format "rnngen-checkpoint", version, model ("PixelGRU", "GeneratorVAE" or "GeneratorGAN";
+    "SeedVAE" in files written before that model's rename, still read), config (the model's
+    constructor arguments), state (its state_dict), and for resuming: step, optimizer (a
+    GeneratorGAN's: {"generator": ..., "critic": ...}, its two optimisers), train (the training
     settings), data (the dataset spec and options), metrics.
 
 It is read with ``torch.load(weights_only=True)``, whose unpickler builds only tensors and plain

@@ -30,7 +30,7 @@ from .distributed import init_from_env, local_device, sample_sharded, world
 from .images import completion_grid, load_arrays, sample_labels, save_arrays, save_grid
 from .models.masks import completion_mask
 from .models.transforms import AUGMENTATIONS
-from .training.recipes import BUNDLED, DEMO, MNIST, MODEL_NAMES, OLD_MODEL_NAMES, demo_settings, make_model, recipe_for
+from .training.recipes import BUNDLED, DEMO, GAN, MNIST, MODEL_NAMES, OLD_MODEL_NAMES, demo_settings, make_model, recipe_for
 
 BACKENDS = ["auto", *_BACKENDS]  # the --backend choices: dispatch's list, the one place it is written
 
@@ -105,6 +105,7 @@ def _info(args) -> int:
 def _train(args) -> int:
     from .models import build_model
     from .training import TrainSettings, load_checkpoint, train
+    from .training.adversarial import train_adversarial
     from .training.trainer import CHECKPOINT
 
     device = _train_device(args.device)
@@ -123,7 +124,16 @@ def _train(args) -> int:
             raise ValueError(f"{path}: its training settings are not valid ({exc})") from None
         kind, model = saved["model"], build_model(saved["model"], saved["config"], None, args.backend, path)
     else:
-        _, recipe = recipe_for(args.data)
+        _, recipe = recipe_for(args.data, args.model)
+        if MODEL_NAMES[OLD_MODEL_NAMES.get(args.model, args.model)] == "GeneratorGAN":
+            # Options of PixelGRU alone: refused rather than silently ignored.
+            for name in ("dropout", "input_dropout", "weight_dropout", "shift", "p_identity"):
+                if getattr(args, name):
+                    raise ValueError(f"--{name.replace('_', '-')} is not an option of --model generator-gan")
+            if args.per_column:
+                raise ValueError("--per-column is not an option of --model generator-gan")
+        elif args.critic_size is not None:
+            raise ValueError("--critic-size is an option of --model generator-gan only")
         for name in ("hidden", "dropout", "input_dropout", "weight_dropout", "ema", "batch_size", "lr",
                      "weight_decay", "shift", "augment", "p_identity"):
             if getattr(args, name) is None:
@@ -135,7 +145,8 @@ def _train(args) -> int:
                                      dropout=args.dropout, input_dropout=args.input_dropout,
                                      per_column=args.per_column, weight_dropout=args.weight_dropout,
                                      augment=args.augment, mixture=args.mixture, z_dim=args.z_dim,
-                                     backend=args.backend, data_name=args.data)
+                                     critic_size=args.critic_size or 32, backend=args.backend,
+                                     data_name=args.data)
         settings = TrainSettings(steps=args.steps or recipe.steps, batch_size=args.batch_size, lr=args.lr,
                                  weight_decay=args.weight_decay, warmup=args.warmup, grad_clip=args.grad_clip,
                                  shift=args.shift, augment=args.augment, p_identity=args.p_identity,
@@ -147,11 +158,20 @@ def _train(args) -> int:
         print(f"training {kind} ({sum(p.numel() for p in model.parameters()):,} parameters) on {data.name}: "
               f"{len(data.train)} train / {len(data.test)} test images of {list(data.train.shape)}, "
               f"{data.train.levels} levels" + (f", {size} processes" if size > 1 else ""))
-    metrics = train(model, data, args.out, settings, meta={"model": kind, "data": data_spec}, resume=args.resume,
-                    overwrite=args.force, progress=not args.no_progress)
+    adversarial = kind == "GeneratorGAN"
+    with _as_options():
+        metrics = (train_adversarial if adversarial else train)(
+            model, data, args.out, settings, meta={"model": kind, "data": data_spec}, resume=args.resume,
+            overwrite=args.force, progress=not args.no_progress)
     if rank:
         return 0
     export_weights(os.path.join(args.out, "model.pt"), model, kind, data_spec, metrics)
+    if adversarial:
+        print(f"critic loss {metrics['critic_loss_last']:.3f}, generator loss {metrics['generator_loss_last']:.3f} "
+              f"(means over the last 50 steps); no likelihood to evaluate: score samples with `rnngen eval "
+              f"--checkpoint {os.path.join(args.out, 'model.pt')} --samples 1000`; "
+              f"checkpoint {os.path.join(args.out, CHECKPOINT)}, weights {os.path.join(args.out, 'model.pt')}")
+        return 0
     print(f"test bits/dim {metrics['test_bits_per_dim']:.3f}; the saved model on {metrics['train_images_evaluated']} "
           f"training images {metrics['train_bits_per_dim_saved']:.3f} (the training loss, dropout on: "
           f"{metrics['train_loss_last']:.3f}); "
@@ -251,12 +271,18 @@ def _eval(args) -> int:
 
     model, payload = _open_model(args)
     data = _load_data(_checkpoint_data(args, payload))
-    scores = evaluate_model(model, data, args.split, samples=args.samples or 0, seed=args.seed, progress=True)
-    print(f"{args.split} bits/dim: {scores['bits_per_dim']:.4f} ({scores['images']} images of {data.name}); "
-          f"NLL {scores['nll_nats']:.2f} nats per image" + (
-              f" given the class, {scores['marginal_nll_nats']:.2f} as an unconditional model (summed over the "
-              f"classes)" if "marginal_nll_nats" in scores else ""))
-    if args.samples:
+    samples = args.samples or 0
+    if not getattr(model, "has_likelihood", True):
+        samples = samples or DEFAULT_SAMPLES
+        print(f"a {payload['model']} has no likelihood: sample scores only ({samples} samples"
+              f"{'' if args.samples else ', the default of --samples for it'})")
+    scores = evaluate_model(model, data, args.split, samples=samples, seed=args.seed, progress=True)
+    if scores["bits_per_dim"] is not None:
+        print(f"{args.split} bits/dim: {scores['bits_per_dim']:.4f} ({scores['images']} images of {data.name}); "
+              f"NLL {scores['nll_nats']:.2f} nats per image" + (
+                  f" given the class, {scores['marginal_nll_nats']:.2f} as an unconditional model (summed over the "
+                  f"classes)" if "marginal_nll_nats" in scores else ""))
+    if samples:
         recognised = "" if scores["recognised"] is None else f"{scores['recognised']:.1%} recognised as their class, "
         print(f"{scores['samples']} samples: {recognised}{scores['confident']:.1%} classified with confidence >= 0.9 "
               f"({scores['confident_classes']} classes among them), Frechet distance to the real {args.split} images "
@@ -265,6 +291,9 @@ def _eval(args) -> int:
         with open(args.json, "w") as f:
             json.dump({"checkpoint": _model_path(args), "data": data.name, **scores}, f, indent=2)
     return 0
+
+
+DEFAULT_SAMPLES = 1000  # rnngen eval's samples of a model without a likelihood, when --samples is not given
 
 
 def _demo(args) -> int:
@@ -351,8 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="output folder: checkpoint.pt, model.pt, metrics.json")
     train.add_argument("--model", choices=[*MODEL_NAMES, *OLD_MODEL_NAMES], default="pixelgru",
                        metavar="{" + ",".join(MODEL_NAMES) + "}",
-                       help="pixelgru, or generator-vae: the article's generator as a VAE decoder (seed-vae, "
-                            "its old name, is accepted)")
+                       help="pixelgru; generator-vae: the article's generator as a VAE decoder; generator-gan: "
+                            "the article's generator trained against a critic (seed-vae and seed-gan, their old "
+                            "names, are accepted)")
     train.add_argument("--hidden", type=int, default=None, help="GRU hidden size")
     train.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=True,
                        help="condition on the class label when the data has labels (default on)")
@@ -363,9 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="DropConnect on the recurrent weights, one mask per batch")
     train.add_argument("--ema", type=float, default=None,
                        help="weight moving-average decay; the average is evaluated and saved (0: off)")
-    train.add_argument("--z-dim", type=int, default=16, help="latent size (generator-vae)")
+    train.add_argument("--z-dim", type=int, default=None,
+                       help="latent size (generator-vae: default 16, generator-gan: default 64)")
+    train.add_argument("--critic-size", type=int, default=None,
+                       help="generator-gan: the critic's first channel count (then 2x, 4x; default 32)")
     train.add_argument("--steps", type=int, help=f"training steps (default: the recipe's, {BUNDLED.steps} for digits, {MNIST.steps} for "
-                            "mnist; with --resume: the saved run's)")
+                            f"mnist, {GAN.steps} for generator-gan; with --resume: the saved run's)")
     train.add_argument("--batch-size", type=int, default=None)
     train.add_argument("--lr", type=float, default=None)
     train.add_argument("--weight-decay", type=float, default=None)
@@ -454,10 +487,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
-    for name in ("n", "samples", "steps", "hidden"):
+    for name in ("n", "samples", "steps", "hidden", "z_dim", "critic_size"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
-            print(f"rnngen {args.command}: error: --{name} must be >= 1, got {value}", file=sys.stderr)
+            print(f"rnngen {args.command}: error: --{name.replace('_', '-')} must be >= 1, got {value}", file=sys.stderr)
             return 2
     problem = _output_problem(args)
     if problem:

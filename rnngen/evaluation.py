@@ -171,18 +171,27 @@ def evaluate_model(model, data, split: str = "test", samples: int = 0, seed: int
     ``marginal_nll_nats`` (:func:`marginal_nll`, uniform prior over the classes); with ``samples``
     > 0, :func:`sample_scores` of that many samples (spread evenly over the classes of a
     conditional model) against the split's real images, judged by ``classifier`` (default: the
-    shipped one for the built-in MNIST, else one trained here on the training split)."""
+    shipped one for the built-in MNIST, else one trained here on the training split).
+
+    A model without a likelihood (``has_likelihood = False``: GeneratorGAN) gets the sample
+    scores alone; its ``bits_per_dim`` and ``nll_nats`` are None, and ``samples`` must be > 0."""
     from .training.trainer import evaluate
 
     images = data.test if split == "test" else data.train
     if (images.levels, images.shape) != (model.levels, (model.channels, *model.image_size)):
         raise ValueError(f"the data ({images.levels} levels, {list(images.shape)}) does not match the model "
                          f"({model.levels} levels, {[model.channels, *model.image_size]})")
-    dims = math.prod(images.shape)
-    bpd = evaluate(model, images)
-    scores = {"split": split, "images": len(images), "bits_per_dim": bpd, "nll_nats": bpd * dims * math.log(2)}
-    if model.num_classes is not None:
-        scores["marginal_nll_nats"] = float(marginal_nll(model, images.images).mean())
+    scores = {"split": split, "images": len(images)}
+    if getattr(model, "has_likelihood", True):
+        dims = math.prod(images.shape)
+        bpd = evaluate(model, images)
+        scores.update({"bits_per_dim": bpd, "nll_nats": bpd * dims * math.log(2)})
+        if model.num_classes is not None:
+            scores["marginal_nll_nats"] = float(marginal_nll(model, images.images).mean())
+    else:
+        if samples <= 0:
+            raise ValueError(f"a {type(model).__name__} has no likelihood: give `samples` > 0 to score its samples")
+        scores.update({"bits_per_dim": None, "nll_nats": None})
     if samples > 0:
         if classifier is None:
             if data.name == "mnist" and images.shape == (1, 28, 28):

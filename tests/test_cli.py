@@ -119,7 +119,8 @@ def test_generator_vae_is_named_so_and_seed_vae_still_works(tmp_path, capsys):
 
     help_text = subprocess.run([sys.executable, "-m", "rnngen", "train", "--help"], capture_output=True, text=True,
                                check=True, timeout=120).stdout
-    assert "{pixelgru,generator-vae}" in help_text and "seed-vae, its old name" in " ".join(help_text.split())
+    assert "{pixelgru,generator-vae,generator-gan}" in help_text
+    assert "seed-vae and seed-gan, their old names" in " ".join(help_text.split())
     for name in ("generator-vae", "seed-vae"):
         out = tmp_path / name
         assert main(["train", "--data", "digits", "--out", str(out), "--model", name, "--augment", "none",

@@ -1,12 +1,14 @@
-"""Image models built on the fused ops: PixelGRU (categorical, the main model) and GeneratorVAE
+"""Image models built on the fused ops: PixelGRU (categorical, the main model), GeneratorVAE
 (the article's continuous generator, trained as a VAE decoder; ``SeedVAE``, its old name, is an
-alias); ``completion_mask``: the pixels ``PixelGRU.complete`` is given."""
+alias) and GeneratorGAN (the same generator trained against a critic); ``completion_mask``: the
+pixels ``PixelGRU.complete`` is given."""
 
 from __future__ import annotations
 
 import torch
 
 from ..checkpoint import CheckpointError, load_checkpoint
+from .generator_gan import GeneratorGAN
 from .generator_vae import GeneratorVAE
 from .masks import completion_mask
 from .pixel_gru import PixelGRU
@@ -15,9 +17,9 @@ SeedVAE = GeneratorVAE  # the old name
 
 # A checkpoint's model kind -> its class. New checkpoints write "GeneratorVAE"; "SeedVAE", the
 # kind checkpoints written before the rename hold, still loads.
-MODELS = {"PixelGRU": PixelGRU, "GeneratorVAE": GeneratorVAE, "SeedVAE": GeneratorVAE}
+MODELS = {"PixelGRU": PixelGRU, "GeneratorVAE": GeneratorVAE, "SeedVAE": GeneratorVAE, "GeneratorGAN": GeneratorGAN}
 
-__all__ = ["PixelGRU", "GeneratorVAE", "SeedVAE", "MODELS", "build_model", "load_model", "completion_mask",
+__all__ = ["PixelGRU", "GeneratorVAE", "SeedVAE", "GeneratorGAN", "MODELS", "build_model", "load_model", "completion_mask",
            "pretrained_models", "pretrained_path"]
 
 

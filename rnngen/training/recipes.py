@@ -3,9 +3,10 @@
 :data:`DEMO` is the demo's recipe, :data:`BUNDLED` the bundled digits model's and so ``rnngen
 train``'s defaults, :data:`MNIST` its defaults for MNIST data (:data:`RECIPES` names them,
 :func:`recipe_for` picks one for a data spec). Each value's reason is beside it; the runs
-behind them are in docs/results-digits.md ("How the recipe was found"). :func:`make_model`
-builds a PixelGRU or GeneratorVAE for a dataset from the options ``rnngen train`` takes, and
-:func:`demo_settings` is the demo's training schedule.
+behind them are in docs/results-digits.md ("How the recipe was found"); :data:`GAN` is the
+adversarial generator's, whatever the data. :func:`make_model` builds a PixelGRU, GeneratorVAE
+or GeneratorGAN for a dataset from the options ``rnngen train`` takes, and :func:`demo_settings`
+is the demo's training schedule.
 
 Errors name arguments in backquotes (`model`); the ``rnngen`` command shows them as its options
 (``--model``).
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..data import DataSplit
-from ..models import GeneratorVAE, PixelGRU
+from ..models import GeneratorGAN, GeneratorVAE, PixelGRU
 from ..models.transforms import augmentation_count
 from .trainer import TrainSettings
 
@@ -95,49 +96,73 @@ MNIST = replace(
     augment="none",        # digits have an up and a handedness; at 784 steps augmentation is costly
 )
 
-RECIPES = {"demo": DEMO, "bundled": BUNDLED, "mnist": MNIST}
+# `rnngen train --model generator-gan`, any data: the article's generator at its own size against
+# a small critic (rnngen.models.generator_gan, rnngen.training.adversarial). The optimiser
+# settings are SAGAN's for hinge loss with spectral norm (no weight decay); no dropout or
+# augmentation. Its 28x28 run is in docs/results-mnist.md.
+GAN = replace(
+    MNIST,
+    hidden=256,            # the article's size
+    steps=1000,            # what a CPU afforded for the 28x28 run (docs/results-mnist.md)
+    batch_size=32,         # 784 steps an image: a small batch keeps a step short
+    lr=1e-4,               # the generator's (SAGAN's); the critic's is 4x (adversarial.CRITIC_LR_RATIO)
+    weight_decay=0.0,
+    dropout=0.0,
+    ema=0.999,             # the warmed-up moving average of the generator's weights is saved
+)
 
-
-def recipe_for(data: str | None) -> tuple[str, Recipe]:
-    """The recipe ``rnngen train`` uses for data spec ``data``: MNIST's for mnist, mnist:DIR and
-    fashion-mnist:DIR, the bundled digits model's otherwise."""
-    kind = (data or "digits").partition(":")[0].lower()
-    return ("mnist", MNIST) if kind in ("mnist", "fashion-mnist") else ("bundled", BUNDLED)
+RECIPES = {"demo": DEMO, "bundled": BUNDLED, "mnist": MNIST, "gan": GAN}
 
 # make_model's model names (rnngen train --model), and the model kind each builds; old names
 # still accepted.
-MODEL_NAMES = {"pixelgru": "PixelGRU", "generator-vae": "GeneratorVAE"}
-OLD_MODEL_NAMES = {"seed-vae": "generator-vae"}
+MODEL_NAMES = {"pixelgru": "PixelGRU", "generator-vae": "GeneratorVAE", "generator-gan": "GeneratorGAN"}
+OLD_MODEL_NAMES = {"seed-vae": "generator-vae", "seed-gan": "generator-gan"}
+
+
+def recipe_for(data: str | None, model: str | None = None) -> tuple[str, Recipe]:
+    """The recipe ``rnngen train`` uses for data spec ``data`` and ``model`` (its --model):
+    the GAN's for generator-gan; else MNIST's for mnist, mnist:DIR and fashion-mnist:DIR, the
+    bundled digits model's otherwise."""
+    if MODEL_NAMES.get(OLD_MODEL_NAMES.get(model, model)) == "GeneratorGAN":
+        return "gan", GAN
+    kind = (data or "digits").partition(":")[0].lower()
+    return ("mnist", MNIST) if kind in ("mnist", "fashion-mnist") else ("bundled", BUNDLED)
 
 
 def make_model(model: str, data: DataSplit, *, hidden: int = BUNDLED.hidden, conditional: bool = True,
                dropout: float = BUNDLED.dropout, input_dropout: float = BUNDLED.input_dropout,
                per_column: bool = False, weight_dropout: float = BUNDLED.weight_dropout,
-               augment: str = BUNDLED.augment, mixture: bool = True, z_dim: int = 16, backend: str = "auto",
-               data_name: str | None = None):
+               augment: str = BUNDLED.augment, mixture: bool = True, z_dim: int | None = None,
+               critic_size: int = 32, backend: str = "auto", data_name: str | None = None):
     """A new model for ``data`` (its image shape, levels and, if ``conditional``, classes):
-    ``model`` is "pixelgru" or "generator-vae" (:data:`MODEL_NAMES`; "seed-vae", the old name, is
-    accepted). Returns (model kind, module).
+    ``model`` is "pixelgru", "generator-vae" or "generator-gan" (:data:`MODEL_NAMES`; the old
+    names "seed-vae" and "seed-gan" are accepted). Returns (model kind, module).
 
     PixelGRU: ``augment`` other than "none" conditions it on that many transforms, and
-    ``mixture`` makes it the mixture over their orderings. GeneratorVAE: grey images only, no
-    augmentation (it is not told the transform); ``z_dim`` is its latent size. ``data_name``:
-    what errors call the data (default: its name)."""
+    ``mixture`` makes it the mixture over their orderings. GeneratorVAE and GeneratorGAN: grey
+    images only, no augmentation (they are not told the transform); ``z_dim`` is their latent
+    size (default 16 and 64); GeneratorGAN is class-conditional like PixelGRU and takes
+    ``critic_size``, the critic's first channel count. ``data_name``: what errors call the data
+    (default: its name)."""
 
     kind = MODEL_NAMES.get(OLD_MODEL_NAMES.get(model, model))
     if kind is None:
         raise ValueError(f"`model` must be one of {', '.join(MODEL_NAMES)}, got {model!r}")
     channels, height, width = data.train.shape
-    if kind == "GeneratorVAE":
+    if kind in ("GeneratorVAE", "GeneratorGAN"):
         if channels != 1:
             raise ValueError(f"`model` {model} generates grey images; use `channels` 1")
         if augment != "none":
             raise ValueError("`augment` needs a model that is told the transform: use `model` pixelgru")
-        return kind, GeneratorVAE((height, width), levels=data.train.levels, z_dim=z_dim, hidden_size=hidden,
-                                  backend=backend)
     num_classes = data.train.num_classes if (conditional and data.train.labels is not None) else None
+    if kind == "GeneratorVAE":
+        return kind, GeneratorVAE((height, width), levels=data.train.levels, z_dim=z_dim or 16, hidden_size=hidden,
+                                  backend=backend)
     if conditional and num_classes is None:
         raise ValueError(f"`conditional` needs labelled data; {data_name or data.name} has no labels")
+    if kind == "GeneratorGAN":
+        return kind, GeneratorGAN((height, width), levels=data.train.levels, z_dim=z_dim or 64, hidden_size=hidden,
+                                  critic_size=critic_size, num_classes=num_classes, backend=backend)
     return kind, PixelGRU((height, width), channels=channels, levels=data.train.levels, hidden_size=hidden,
                           num_classes=num_classes, dropout=dropout, input_dropout=input_dropout,
                           per_column=per_column, weight_dropout=weight_dropout,
