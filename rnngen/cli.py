@@ -26,6 +26,7 @@ import torch
 
 from .checkpoint import export_weights
 from .dispatch import BACKENDS as _BACKENDS
+from .dispatch import CELL_NAMES
 from .distributed import init_from_env, local_device, sample_sharded, world
 from .images import completion_grid, load_arrays, sample_labels, save_arrays, save_grid
 from .models.masks import completion_mask
@@ -145,7 +146,7 @@ def _train(args) -> int:
                                      dropout=args.dropout, input_dropout=args.input_dropout,
                                      per_column=args.per_column, weight_dropout=args.weight_dropout,
                                      augment=args.augment, mixture=args.mixture, z_dim=args.z_dim,
-                                     critic_size=args.critic_size or 32, backend=args.backend,
+                                     critic_size=args.critic_size or 32, cell=args.cell, backend=args.backend,
                                      data_name=args.data)
         settings = TrainSettings(steps=args.steps or recipe.steps, batch_size=args.batch_size, lr=args.lr,
                                  weight_decay=args.weight_decay, warmup=args.warmup, grad_clip=args.grad_clip,
@@ -395,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="weight moving-average decay; the average is evaluated and saved (0: off)")
     train.add_argument("--z-dim", type=int, default=None,
                        help="latent size (generator-vae: default 16, generator-gan: default 64)")
+    train.add_argument("--cell", choices=CELL_NAMES, default="gru",
+                       help="pixelgru's recurrent cell: gru (default), lstm, or the Elman rnn_tanh / rnn_relu")
     train.add_argument("--critic-size", type=int, default=None,
                        help="generator-gan: the critic's first channel count (then 2x, 4x; default 32)")
     train.add_argument("--steps", type=int, help=f"training steps (default: the recipe's, {BUNDLED.steps} for digits, {MNIST.steps} for "

@@ -381,3 +381,17 @@ def test_train_on_builtin_mnist_takes_its_recipe(tmp_path, capsys):
     assert "the saved model on 1000 training images" in printed
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train"]["batch_size"] == 32 and metrics["train"]["weight_decay"] == 0.01
+
+
+def test_train_with_another_cell_and_sample_it(tmp_path, capsys):
+    """--cell lstm trains PixelGRU with the LSTM cell; the checkpoint rebuilds it (its config
+    records the cell) for sample; the models that run the GRU refuse another cell by name."""
+    out = tmp_path / "lstm"
+    assert main(["train", "--data", "digits", "--out", str(out), "--steps", "3", "--cell", "lstm", *TINY]) == 0
+    saved = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert saved["config"]["cell"] == "lstm" and saved["state"]["weight_hh"].shape == (4 * 16, 16)
+    assert main(["sample", "--checkpoint", str(out / "model.pt"), "--out", str(tmp_path / "s.png"), "--n", "2"]) == 0
+    assert (tmp_path / "s.png").exists()
+    assert main(["train", "--data", "digits", "--out", str(tmp_path / "vae"), "--model", "generator-vae",
+                 "--augment", "none", "--cell", "lstm", *TINY]) == 2
+    assert "--cell lstm is an option of --model pixelgru only" in capsys.readouterr().err

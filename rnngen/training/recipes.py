@@ -133,7 +133,7 @@ def make_model(model: str, data: DataSplit, *, hidden: int = BUNDLED.hidden, con
                dropout: float = BUNDLED.dropout, input_dropout: float = BUNDLED.input_dropout,
                per_column: bool = False, weight_dropout: float = BUNDLED.weight_dropout,
                augment: str = BUNDLED.augment, mixture: bool = True, z_dim: int | None = None,
-               critic_size: int = 32, backend: str = "auto", data_name: str | None = None):
+               critic_size: int = 32, cell: str = "gru", backend: str = "auto", data_name: str | None = None):
     """A new model for ``data`` (its image shape, levels and, if ``conditional``, classes):
     ``model`` is "pixelgru", "generator-vae" or "generator-gan" (:data:`MODEL_NAMES`; the old
     names "seed-vae" and "seed-gan" are accepted). Returns (model kind, module).
@@ -142,13 +142,16 @@ def make_model(model: str, data: DataSplit, *, hidden: int = BUNDLED.hidden, con
     ``mixture`` makes it the mixture over their orderings. GeneratorVAE and GeneratorGAN: grey
     images only, no augmentation (they are not told the transform); ``z_dim`` is their latent
     size (default 16 and 64); GeneratorGAN is class-conditional like PixelGRU and takes
-    ``critic_size``, the critic's first channel count. ``data_name``: what errors call the data
-    (default: its name)."""
+    ``critic_size``, the critic's first channel count. ``cell``: PixelGRU's recurrent cell ("gru",
+    "lstm", "rnn_tanh", "rnn_relu"; the other models run the GRU). ``data_name``: what errors call
+    the data (default: its name)."""
 
     kind = MODEL_NAMES.get(OLD_MODEL_NAMES.get(model, model))
     if kind is None:
         raise ValueError(f"`model` must be one of {', '.join(MODEL_NAMES)}, got {model!r}")
     channels, height, width = data.train.shape
+    if kind != "PixelGRU" and cell != "gru":
+        raise ValueError(f"`cell` {cell} is an option of `model` pixelgru only; {model} runs the GRU")
     if kind in ("GeneratorVAE", "GeneratorGAN"):
         if channels != 1:
             raise ValueError(f"`model` {model} generates grey images; use `channels` 1")
@@ -167,7 +170,7 @@ def make_model(model: str, data: DataSplit, *, hidden: int = BUNDLED.hidden, con
                           num_classes=num_classes, dropout=dropout, input_dropout=input_dropout,
                           per_column=per_column, weight_dropout=weight_dropout,
                           augmentations=0 if augment == "none" else augmentation_count(augment),
-                          mixture=augment if mixture else "none", backend=backend)
+                          mixture=augment if mixture else "none", cell=cell, backend=backend)
 
 
 def demo_settings(steps: int = DEMO.steps, seed: int = 0, recipe: Recipe = DEMO) -> TrainSettings:
