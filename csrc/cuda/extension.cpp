@@ -1,7 +1,7 @@
 // rnngen._cuda: the torch binding of the CUDA kernels (ops in the namespace rnngen_cuda, with
-// exactly the schemas of rnngen_cpu in csrc/cpu/extension.cpp). A kernel named like one of
-// rnngen.dispatch.KERNELS becomes the "cuda" backend's kernel (float32). The op layer has
-// checked shapes, dtypes and devices and made every input contiguous; this binding only lays
+// exactly the schemas of rnngen_cpu: both take them from csrc/common/schemas.h). A kernel named
+// like one of rnngen.dispatch.KERNELS becomes the "cuda" backend's kernel (float32). The op layer
+// has checked shapes, dtypes and devices and made every input contiguous; this binding only lays
 // the weights out as the kernels read them (transposed, columns padded to a multiple of 4), calls
 // the launchers (sample.cu, decode.cu, scan.cu) on the current stream, and runs the backward's
 // weight-gradient GEMMs (cuBLAS) after the fused reverse loops.
@@ -16,6 +16,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include "../common/schemas.h"
 #include "launchers.h"
 
 extern "C" PyObject* PyInit__cuda(void) {
@@ -160,17 +161,7 @@ void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond,
 
 TORCH_LIBRARY(rnngen_cuda, m) {
   m.def("philox_uniform(int seed, Tensor offset) -> Tensor");
-  m.def("scan_forward(Tensor gi, Tensor h0, Tensor w_hh, Tensor b_hh, Tensor(a!) out, Tensor(b!) gates) -> ()");
-  m.def("scan_backward(Tensor grad_out, Tensor gi, Tensor h0, Tensor w_hh, Tensor b_hh, Tensor out, Tensor gates, "
-        "Tensor(a!) d_gi, Tensor(b!) d_h0, Tensor(c!) d_w_hh, Tensor(d!) d_b_hh) -> ()");
-  m.def("decode_forward(Tensor h0, Tensor w_ih, Tensor b_ih, Tensor w_hh, Tensor b_hh, Tensor w_out, "
-        "Tensor b_out, Tensor(a!) out, Tensor(b!) hidden) -> ()");
-  m.def("decode_backward(Tensor grad_out, Tensor grad_hidden, Tensor h0, Tensor w_ih, Tensor b_ih, "
-        "Tensor w_hh, Tensor b_hh, Tensor w_out, Tensor b_out, Tensor out, Tensor hidden, Tensor(a!) d_h0, "
-        "Tensor(b!) d_w_ih, Tensor(c!) d_b_ih, Tensor(d!) d_w_hh, Tensor(e!) d_b_hh, Tensor(f!) d_w_out, "
-        "Tensor(g!) d_b_out) -> ()");
-  m.def("sample(Tensor h0, Tensor emb, Tensor cond, Tensor w_hh, Tensor b_hh, Tensor w_out, Tensor b_out, "
-        "float temperature, int seed, int row_offset, Tensor? known, Tensor(a!) values) -> ()");
+  rnngen::define_kernels(m, "gru", false);  // the GRU's five kernels (the other cells: cpu only)
 }
 
 TORCH_LIBRARY_IMPL(rnngen_cuda, CUDA, m) {
