@@ -38,11 +38,13 @@ from dataclasses import asdict
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointError, save_checkpoint
 from ..data import DataSplit
 from ..distributed import world
 from .trainer import (
     CHECKPOINT,
+    check_run_folder,
+    load_resumable,
     METRICS,
     TrainSettings,
     _generator,
@@ -82,11 +84,7 @@ def train_adversarial(model, data: DataSplit, out_dir: str, settings: TrainSetti
 
     _check_settings(model, data, settings)
     checkpoint_path = os.path.join(out_dir, CHECKPOINT)
-    if not resume and not overwrite and os.path.exists(checkpoint_path):
-        raise FileExistsError(f"{out_dir} already holds a run ({CHECKPOINT}); resume it (--resume) or "
-                              "replace it (--force)")
-    if resume and not os.path.exists(checkpoint_path):
-        raise CheckpointError(f"--resume: no checkpoint in {out_dir}")
+    check_run_folder(out_dir, resume, overwrite)
     os.makedirs(out_dir, exist_ok=True)  # only once the arguments are known to be good
 
     generator, critic = model.generator, model.critic
@@ -100,10 +98,7 @@ def train_adversarial(model, data: DataSplit, out_dir: str, settings: TrainSetti
     start = 0
     metrics = {"world_size": 1, "history": [], "likelihood": False}
     if resume:
-        saved = load_checkpoint(checkpoint_path, resumable=True)
-        if saved["step"] >= settings.steps:
-            raise CheckpointError(f"{checkpoint_path} is already at step {saved['step']} of steps={settings.steps}: "
-                                  "give more steps to continue")
+        saved = load_resumable(checkpoint_path, settings.steps)
         try:
             model.load_state_dict(saved.get("raw_state", saved["state"]))
             opt_g.load_state_dict(saved["optimizer"]["generator"])

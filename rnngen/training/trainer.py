@@ -139,6 +139,26 @@ def evaluate(model, data: ImageDataset, batch_size: int = 256, weights: dict | N
     return total / (len(data) * model.steps * math.log(2))
 
 
+def check_run_folder(out_dir: str, resume: bool, overwrite: bool) -> None:
+    """A run folder is continued (``resume``: it must hold a checkpoint) or replaced
+    (``overwrite``), never silently."""
+    checkpoint_path = os.path.join(out_dir, CHECKPOINT)
+    if not resume and not overwrite and os.path.exists(checkpoint_path):
+        raise FileExistsError(f"{out_dir} already holds a run ({CHECKPOINT}); resume it (--resume) or "
+                              "replace it (--force)")
+    if resume and not os.path.exists(checkpoint_path):
+        raise CheckpointError(f"--resume: no checkpoint in {out_dir}")
+
+
+def load_resumable(checkpoint_path: str, steps: int) -> dict:
+    """The checkpoint a run resumes from, which must be short of ``steps``."""
+    saved = load_checkpoint(checkpoint_path, resumable=True)
+    if saved["step"] >= steps:
+        raise CheckpointError(f"{checkpoint_path} is already at step {saved['step']} of steps={steps}: "
+                              "give more steps to continue")
+    return saved
+
+
 def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta: dict, resume: bool = False,
           overwrite: bool = False, progress: bool = True, log=print) -> dict:
     """Train ``model`` on ``data.train``; checkpoints and metrics go to ``out_dir``. A folder that
@@ -174,16 +194,9 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
     start, metrics = 0, {"world_size": 1, "history": [], "train_loss_first": None}
     # The moving average of the weights (floating tensors of the state_dict), when asked for.
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if settings.ema else None
-    if not resume and not overwrite and os.path.exists(checkpoint_path):
-        raise FileExistsError(f"{out_dir} already holds a run ({CHECKPOINT}); resume it (--resume) or "
-                              "replace it (--force)")
+    check_run_folder(out_dir, resume, overwrite)
     if resume:
-        if not os.path.exists(checkpoint_path):
-            raise CheckpointError(f"--resume: no checkpoint in {out_dir}")
-        saved = load_checkpoint(checkpoint_path, resumable=True)
-        if saved["step"] >= settings.steps:
-            raise CheckpointError(f"{checkpoint_path} is already at step {saved['step']} of steps={settings.steps}: "
-                                  "give more steps to continue")
+        saved = load_resumable(checkpoint_path, settings.steps)
         try:
             model.load_state_dict(saved.get("raw_state", saved["state"]))
             optimizer.load_state_dict(saved["optimizer"])
