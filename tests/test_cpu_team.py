@@ -35,29 +35,40 @@ def team():
     torch.ops.rnngen_cpu.team_policy(POLICIES["adaptive"])
 
 
-def _inputs(H, K=256, bf16_weights=False, seed=0):
+GATES = {"gru": 3, "lstm": 4, "rnn_tanh": 1, "rnn_relu": 1}
+
+
+def _inputs(H, K=256, bf16_weights=False, seed=0, cell="gru"):
     g = torch.Generator().manual_seed(seed)
     w = lambda *s: torch.randn(*s, generator=g) * H**-0.5  # noqa: E731
-    a = dict(h0=torch.randn(1, H, generator=g), w_hh=w(3 * H, H), b_hh=w(3 * H), w_ih=w(3 * H, 1), b_ih=w(3 * H),
-             w_out=w(1, H), b_out=w(1), gi=torch.randn(1, 40, 3 * H, generator=g),
-             emb=torch.randn(2, K, 3 * H, generator=g), heads=w(2, K, H), b_heads=w(2, K))
+    G = GATES[cell] * H
+    a = dict(h0=torch.randn(1, H, generator=g), w_hh=w(G, H), b_hh=w(G), w_ih=w(G, 1), b_ih=w(G),
+             w_out=w(1, H), b_out=w(1), gi=torch.randn(1, 40, G, generator=g),
+             emb=torch.randn(2, K, G, generator=g), heads=w(2, K, H), b_heads=w(2, K),
+             c0=torch.randn(1, H, generator=g) if cell == "lstm" else None)
     if bf16_weights:  # what precision="bf16" hands the kernels: the bf16-pairs layout
         a = {k: v.bfloat16().float() if k in ("w_hh", "heads") else v for k, v in a.items()}
     return a
 
 
-def _all_ops(a, steps=60):
-    """Every unit-split kernel at B = 1: sample (with known values too), decode, scan."""
+def _all_ops(a, steps=60, cell="gru", backend="cpu"):
+    """Every unit-split kernel at B = 1: sample (with known values too), decode, scan (every
+    output, the LSTM's cell states included)."""
     known = torch.full((1, steps), -1)
     known[0, 5:9] = 3
+    kw = dict(backend=backend, cell=cell, c0=a["c0"])
     with torch.no_grad():
-        return [rnngen.sample(a["h0"], a["emb"], a["w_hh"], a["b_hh"], a["heads"], a["b_heads"], steps, seed=11,
-                              backend="cpu"),
-                rnngen.sample(a["h0"], a["emb"], a["w_hh"], a["b_hh"], a["heads"], a["b_heads"], steps, seed=12,
-                              known=known, temperature=0.7, backend="cpu"),
-                *rnngen.decode(a["h0"], a["w_ih"], a["b_ih"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], steps,
-                               backend="cpu", return_hidden=True),
-                rnngen.scan(a["gi"], a["h0"], a["w_hh"], a["b_hh"], backend="cpu")]
+        results = [rnngen.sample(a["h0"], a["emb"], a["w_hh"], a["b_hh"], a["heads"], a["b_heads"], steps, seed=11,
+                                 **kw),
+                   rnngen.sample(a["h0"], a["emb"], a["w_hh"], a["b_hh"], a["heads"], a["b_heads"], steps, seed=12,
+                                 known=known, temperature=0.7, **kw),
+                   rnngen.decode(a["h0"], a["w_ih"], a["b_ih"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], steps,
+                                 return_hidden=True, **kw),
+                   rnngen.scan(a["gi"], a["h0"], a["w_hh"], a["b_hh"], return_cell_state=cell == "lstm", **kw)]
+    flat = []
+    for r in results:
+        flat.extend(r if isinstance(r, tuple) else (r,))
+    return flat
 
 
 def _assert_same(got, want, what):
@@ -66,21 +77,27 @@ def _assert_same(got, want, what):
 
 
 @needs_team
+@pytest.mark.parametrize("cell", list(GATES))
 @pytest.mark.parametrize("H, bf16_weights, dtype", [(128, False, torch.float32), (256, True, torch.float32),
                                                      (256, False, torch.float64)], ids=["H128", "H256-bf16", "H256-f64"])
-def test_every_path_gives_the_same_bits(team, H, bf16_weights, dtype):
-    a = {k: v.to(dtype) for k, v in _inputs(H, bf16_weights=bf16_weights).items()}
+def test_every_path_gives_the_same_bits(team, H, bf16_weights, dtype, cell):
+    a = {k: None if v is None else v.to(dtype) for k, v in _inputs(H, bf16_weights=bf16_weights, cell=cell).items()}
     team.team_policy(POLICIES["team"])
-    want = _all_ops(a)
+    want = _all_ops(a, cell=cell)
     for name in ("solo", "handover", "adaptive"):
         team.team_policy(POLICIES[name])
-        _assert_same(_all_ops(a), want, name)
+        _assert_same(_all_ops(a, cell=cell), want, name)
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # the row path: no unit split at all
     try:
-        _assert_same(_all_ops(a), want, "one thread requested")
+        _assert_same(_all_ops(a, cell=cell), want, "one thread requested")
     finally:
         torch.set_num_threads(before)
+    if dtype == torch.float64:  # and the team's results are the reference's (the same math)
+        reference = _all_ops(a, cell=cell, backend="reference")
+        for i, (x, y) in enumerate(zip(want, reference, strict=True)):
+            assert torch.equal(x, y) if x.dtype == torch.long else torch.allclose(x, y, rtol=1e-10, atol=1e-12), \
+                f"result {i} differs from the reference backend's"
 
 
 @needs_team

@@ -1,4 +1,5 @@
 // Fused CPU decode (the article's generator): each step's output is the next step's input.
+// The forward of every cell, and the GRU's backward (the other cells' backward is in cells.cpp).
 // The op layer (rnngen/ops/decode/op.py) has checked and made contiguous every input and
 // allocated the outputs. The math follows rnngen/ops/decode/naive.py.
 #include <omp.h>
@@ -6,7 +7,7 @@
 
 #include <vector>
 
-#include "gru_kernels.h"
+#include "cells.h"
 
 namespace rnngen::cpu {
 namespace {
@@ -15,82 +16,103 @@ namespace {
 // w_ih and b_ih come regrouped into `slices` slices (slice_order), the weights not yet packed
 // (each thread packs its own tiles). Each thread computes the step's output x_t itself (C
 // values: cheaper than another barrier). run_unit_split (team.h) runs the steps.
-template <typename T_>
-void decode_forward_units(const T_* h0_p, const PackedWeight& w_hh, const T_* b_hh, const T_* w_out,
-                          const T_* b_out, const PackedWeight& w_ih, const T_* b_ih, T_* out_p, T_* hid_p, int64_t B,
-                          int64_t T, int64_t H, int64_t C, int slices) {
+template <class Cell, typename T_>
+void decode_forward_units(const T_* h0_p, const T_* c0_p, const PackedWeight& w_hh, const T_* b_hh,
+                          const T_* w_out, const T_* b_out, const PackedWeight& w_ih, const T_* b_ih, T_* out_p,
+                          T_* hid_p, T_* c_p, int64_t B, int64_t T, int64_t H, int64_t C, int slices) {
+  constexpr int64_t NG = Cell::kGates;
   const int64_t S = H / slices;
   std::atomic<bool> mixed{false};
   run_unit_split(slices, T, 1, [&](const UnitShare& share) {
-    const int64_t tile0 = 3 * S * share.slice0 / 64, tile1 = 3 * S * share.slice1 / 64;
+    const int64_t tile0 = NG * S * share.slice0 / 64, tile1 = NG * S * share.slice1 / 64;
     settle_pairs({{&w_hh, tile0, tile1}}, mixed);
     w_hh.pack(tile0, tile1);  // this thread's tiles, into its core's cache
     w_ih.pack(tile0, tile1);
-    // this thread's gates, per row slice by slice, r|z|n each (sized for every slice: one thread may take them all)
-    return [&, gh = std::vector<T_>(B * 3 * H), gi = std::vector<T_>(B * 3 * H), x = std::vector<T_>(B * C)](
+    // this thread's gates, per row slice by slice (sized for every slice: one thread may take them all)
+    return [&, gh = std::vector<T_>(B * NG * H), gi = std::vector<T_>(B * NG * H), x = std::vector<T_>(B * C)](
                int64_t t, int, int64_t s0, int64_t s1) mutable {
-      const int64_t G = 3 * S * (s1 - s0), first = 3 * S * s0;  // slices [s0, s1): columns [first, 3 S s1) of W
-      const T_* h_prev = t == 0 ? h0_p : hid_p + (t - 1) * H;
-      const int64_t ld_prev = t == 0 ? H : T * H;
+      const int64_t G = NG * S * (s1 - s0), first = NG * S * s0;  // slices [s0, s1): columns [first, NG S s1) of W
+      const int64_t prev = t == 0 ? 0 : (t - 1) * H, ld = t == 0 ? H : T * H;
+      const T_* h_prev = (t == 0 ? h0_p : hid_p) + prev;
+      const T_* c_prev = Cell::kCellState ? (t == 0 ? c0_p : c_p) + prev : nullptr;
       for (int64_t b = 0; b < B; ++b)  // x_t: C dot products (C is small: the seed has C = 1)
-        for (int64_t c = 0; c < C; ++c) x[b * C + c] = b_out[c] + dot(h_prev + b * ld_prev, w_out + c * H, H);
-      gemm_columns(h_prev, ld_prev, B, w_hh, first / 64, 3 * S * s1 / 64, b_hh, gh.data(), G);
-      gemm_columns(x.data(), C, B, w_ih, first / 64, 3 * S * s1 / 64, b_ih, gi.data(), G);
+        for (int64_t c = 0; c < C; ++c) x[b * C + c] = b_out[c] + dot(h_prev + b * ld, w_out + c * H, H);
+      gemm_columns(h_prev, ld, B, w_hh, first / 64, NG * S * s1 / 64, b_hh, gh.data(), G);
+      gemm_columns(x.data(), C, B, w_ih, first / 64, NG * S * s1 / 64, b_ih, gi.data(), G);
       for (int64_t b = 0; b < B; ++b) {
+        const int64_t bt = b * T + t;
         for (int64_t s = s0; s < s1; ++s) {
-          const int64_t j0 = s * S, at = b * G + 3 * S * (s - s0);
-          gru_units(gi.data() + at, S, gh.data() + at, S, h_prev + b * ld_prev + j0, hid_p + (b * T + t) * H + j0, S);
+          const int64_t j0 = s * S, at = b * G + NG * S * (s - s0);
+          cell_forward(Cell{}, gi.data() + at, S, gh.data() + at, S, h_prev + b * ld + j0,
+                       c_prev ? c_prev + b * ld + j0 : nullptr, hid_p + bt * H + j0, c_p ? c_p + bt * H + j0 : nullptr,
+                       S);
         }
-        if (s0 == 0) std::copy_n(x.data() + b * C, C, out_p + (b * T + t) * C);
+        if (s0 == 0) std::copy_n(x.data() + b * C, C, out_p + bt * C);
       }
     };
   });
 }
 
-void decode_forward(const at::Tensor& h0, const at::Tensor& w_ih, const at::Tensor& b_ih, const at::Tensor& w_hh,
-                    const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out, at::Tensor& out,
-                    at::Tensor& hidden) {
+// Every cell's forward (cells.h). c0 and c_hidden are empty for a cell without a cell state.
+template <class Cell>
+void decode_forward(const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih, const at::Tensor& b_ih,
+                    const at::Tensor& w_hh, const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out,
+                    at::Tensor& out, at::Tensor& hidden, at::Tensor& c_hidden) {
   const at::AutoDispatchBelowADInplaceOrView below_autograd;  // the weights may require grad
-  const int64_t B = h0.size(0), H = h0.size(1), T = out.size(1), C = out.size(2), G = 3 * H;
+  constexpr int NG = Cell::kGates;
+  const int64_t B = h0.size(0), H = h0.size(1), T = out.size(1), C = out.size(2), G = NG * H;
   const int threads = units_threads(B, H);
   // Rows split: W_hh and W_out both multiply h_{t-1}, so one pass over h gives gh (columns
-  // 0..3H) and x_t. Units split: W_hh alone, regrouped by slice (each thread computes x_t as C
+  // 0..G) and x_t. Units split: W_hh alone, regrouped by slice (each thread computes x_t as C
   // dot products), and W_ih the same way.
   const bool few_rows = (threads > 1 ? B : row_grain(B)) < 4;  // bf16 pairs pay off (pack_weight)
   const bool units = threads > 1;
-  const std::vector<int64_t> order = units ? slice_order(H, threads) : std::vector<int64_t>{};
+  const std::vector<int64_t> order = units ? slice_order(H, threads, NG) : std::vector<int64_t>{};
   const PackedWeight w_in = pack_weight({w_ih}, false, order, units);  // gi = x_t @ w_ih^T + b_ih
-  const at::Tensor b_in = units ? gates_by_slice(b_ih, H, threads) : b_ih;
+  const at::Tensor b_in = units ? gates_by_slice(b_ih, H, threads, NG) : b_ih;
   const PackedWeight w = units ? pack_weight({w_hh}, few_rows, order, true) : pack_weight({w_hh, w_out}, few_rows);
-  const at::Tensor bias = units ? gates_by_slice(b_hh, H, threads) : at::cat({b_hh, b_out});
+  const at::Tensor bias = units ? gates_by_slice(b_hh, H, threads, NG) : at::cat({b_hh, b_out});
   const int64_t N = G + C;
   AT_DISPATCH_FLOATING_TYPES(h0.scalar_type(), "rnngen_cpu::decode_forward", [&] {
     using T_ = scalar_t;
-    const T_ *h0_p = h0.const_data_ptr<T_>(), *bias_p = bias.const_data_ptr<T_>(), *bih_p = b_in.const_data_ptr<T_>();
-    T_ *out_p = out.mutable_data_ptr<T_>(), *hid_p = hidden.mutable_data_ptr<T_>();
+    const T_ *h0_p = h0.const_data_ptr<T_>(), *c0_p = state_ptr<T_>(c0), *bias_p = bias.const_data_ptr<T_>();
+    const T_* bih_p = b_in.const_data_ptr<T_>();
+    T_ *out_p = out.mutable_data_ptr<T_>(), *hid_p = hidden.mutable_data_ptr<T_>(), *c_p = state_mut<T_>(c_hidden);
     if (units) {
-      decode_forward_units(h0_p, w, bias_p, w_out.const_data_ptr<T_>(), b_out.const_data_ptr<T_>(), w_in, bih_p,
-                           out_p, hid_p, B, T, H, C, threads);
+      decode_forward_units<Cell>(h0_p, c0_p, w, bias_p, w_out.const_data_ptr<T_>(), b_out.const_data_ptr<T_>(), w_in,
+                                 bih_p, out_p, hid_p, c_p, B, T, H, C, threads);
       return;
     }
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
       const int64_t rows = b1 - b0;
       std::vector<T_> ghx(rows * N), gi(rows * G);
       for (int64_t t = 0; t < T; ++t) {
-        const T_* h_prev = t == 0 ? h0_p + b0 * H : hid_p + (b0 * T + t - 1) * H;
-        const int64_t ld_prev = t == 0 ? H : T * H;
-        gemm(h_prev, ld_prev, rows, w, bias_p, ghx.data(), N);
-        for (int64_t r = 0; r < rows; ++r)
-          std::copy_n(ghx.data() + r * N + G, C, out_p + ((b0 + r) * T + t) * C);
+        const int64_t first = t == 0 ? b0 * H : (b0 * T + t - 1) * H, ld = t == 0 ? H : T * H;
+        const T_* h_prev = (t == 0 ? h0_p : hid_p) + first;
+        const T_* c_prev = Cell::kCellState ? (t == 0 ? c0_p : c_p) + first : nullptr;
+        gemm(h_prev, ld, rows, w, bias_p, ghx.data(), N);
+        for (int64_t r = 0; r < rows; ++r) std::copy_n(ghx.data() + r * N + G, C, out_p + ((b0 + r) * T + t) * C);
         gemm(ghx.data() + G, N, rows, w_in, bih_p, gi.data(), G);
-        for (int64_t r = 0; r < rows; ++r)
-          gru_row(gi.data() + r * G, ghx.data() + r * N, h_prev + r * ld_prev,
-                  hid_p + ((b0 + r) * T + t) * H, H);
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t bt = (b0 + r) * T + t;
+          cell_forward(Cell{}, gi.data() + r * G, H, ghx.data() + r * N, H, h_prev + r * ld,
+                       c_prev ? c_prev + r * ld : nullptr, hid_p + bt * H, c_p ? c_p + bt * H : nullptr, H);
+        }
       }
     });
   });
 }
 
+// The GRU and the Elman cells have no cell state: their schema has no c0 and c_hidden.
+template <class Cell>
+void decode_forward_h(const at::Tensor& h0, const at::Tensor& w_ih, const at::Tensor& b_ih, const at::Tensor& w_hh,
+                      const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out, at::Tensor& out,
+                      at::Tensor& hidden) {
+  at::Tensor none = no_state(h0);
+  decode_forward<Cell>(h0, none, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, none);
+}
+
+// The GRU's backward (the other cells' is in cells.cpp).
 void decode_backward(const at::Tensor& grad_out, const at::Tensor& grad_hidden, const at::Tensor& h0,
                      const at::Tensor& w_ih, const at::Tensor& b_ih, const at::Tensor& w_hh, const at::Tensor& b_hh,
                      const at::Tensor& w_out, const at::Tensor& b_out, const at::Tensor& out, const at::Tensor& hidden,
@@ -156,7 +178,10 @@ void decode_backward(const at::Tensor& grad_out, const at::Tensor& grad_hidden, 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(rnngen_cpu, CPU, m) {
-  m.impl("decode_forward", &decode_forward);
+  m.impl("decode_forward", &decode_forward_h<GruCell>);
+  m.impl("lstm_decode_forward", &decode_forward<LstmCell>);
+  m.impl("rnn_tanh_decode_forward", &decode_forward_h<ElmanCell<false>>);
+  m.impl("rnn_relu_decode_forward", &decode_forward_h<ElmanCell<true>>);
   m.impl("decode_backward", &decode_backward);
 }
 

@@ -1,4 +1,4 @@
-// The sample kernels' draw (sample.cpp for the GRU, cells.cpp for the other cells): the
+// The sample kernel's draw (sample.cpp, every cell): the
 // contract's Philox uniform and inverse-CDF draw, or a forced known value.
 #pragma once
 

@@ -1,4 +1,5 @@
-// Fused CPU scan: forward (every hidden state of the GRU over given input gates) and backward.
+// Fused CPU scan: forward (every hidden state over given input gates) of every cell, and the
+// GRU's backward (the other cells' backward is in cells.cpp).
 // The op layer (rnngen/ops/scan/op.py) has checked shapes and dtypes and made every input
 // contiguous; outputs are allocated there. The math follows rnngen/ops/scan/naive.py.
 #include <omp.h>
@@ -6,7 +7,7 @@
 
 #include <vector>
 
-#include "gru_kernels.h"
+#include "cells.h"
 
 namespace rnngen::cpu {
 namespace {
@@ -14,67 +15,86 @@ namespace {
 // Fewer rows than threads: the threads split the hidden units (see units_threads). w and b_p
 // are W_hh and b_hh regrouped into `slices` slices (slice_order), w not yet packed.
 // run_unit_split (team.h) runs the steps.
-template <typename T_>
-void scan_forward_units(const T_* gi_p, const T_* h0_p, const PackedWeight& w, const T_* b_p, T_* out_p,
-                        T_* gates_p, int64_t B, int64_t T, int64_t H, int slices) {
-  const int64_t S = H / slices, G = 3 * H;
-  std::vector<T_> gh(B * G);  // per row, slice by slice, r|z|n each (slice_order)
+template <class Cell, typename T_>
+void scan_forward_units(const T_* gi_p, const T_* h0_p, const T_* c0_p, const PackedWeight& w, const T_* b_p,
+                        T_* out_p, T_* c_p, T_* gates_p, int64_t B, int64_t T, int64_t H, int slices) {
+  constexpr int64_t NG = Cell::kGates;
+  const int64_t S = H / slices, G = NG * H;
+  std::vector<T_> gh(B * G);  // per row, slice by slice, the cell's gate blocks each (slice_order)
   run_unit_split(slices, T, 1, [&](const UnitShare& share) {
-    w.pack(3 * S * share.slice0 / 64, 3 * S * share.slice1 / 64);  // this thread's tiles, into its core's cache
+    w.pack(NG * S * share.slice0 / 64, NG * S * share.slice1 / 64);  // this thread's tiles, into its core's cache
     return [&](int64_t t, int, int64_t s0, int64_t s1) {
-      const T_* h_prev = t == 0 ? h0_p : out_p + (t - 1) * H;
-      const int64_t ld_prev = t == 0 ? H : T * H;
-      gemm_columns(h_prev, ld_prev, B, w, 3 * S * s0 / 64, 3 * S * s1 / 64, b_p, gh.data() + 3 * S * s0, G);
+      // the state before step t of row b: h0[b] (c0[b]) at t = 0, else step t-1's (rows T*H apart)
+      const int64_t first = t == 0 ? 0 : (t - 1) * H, ld = t == 0 ? H : T * H;
+      const T_* h_prev = (t == 0 ? h0_p : out_p) + first;
+      const T_* c_prev = Cell::kCellState ? (t == 0 ? c0_p : c_p) + first : nullptr;
+      gemm_columns(h_prev, ld, B, w, NG * S * s0 / 64, NG * S * s1 / 64, b_p, gh.data() + NG * S * s0, G);
       for (int64_t b = 0; b < B; ++b)
         for (int64_t s = s0; s < s1; ++s) {
-          const int64_t j0 = s * S;
-          const T_* g_s = gh.data() + b * G + 3 * S * s;
-          gru_units(gi_p + (b * T + t) * 3 * H + j0, H, g_s, S, h_prev + b * ld_prev + j0,
-                    out_p + (b * T + t) * H + j0, S);
+          const int64_t j0 = s * S, bt = b * T + t;
+          const T_* g_s = gh.data() + b * G + NG * S * s;
+          cell_forward(Cell{}, gi_p + bt * G + j0, H, g_s, S, h_prev + b * ld + j0,
+                       c_prev ? c_prev + b * ld + j0 : nullptr, out_p + bt * H + j0, c_p ? c_p + bt * H + j0 : nullptr,
+                       S);
           if (gates_p)
-            for (int64_t g = 0; g < 3; ++g) std::copy_n(g_s + g * S, S, gates_p + (b * T + t) * 3 * H + g * H + j0);
+            for (int64_t g = 0; g < NG; ++g) std::copy_n(g_s + g * S, S, gates_p + bt * G + g * H + j0);
         }
     };
   });
 }
 
-void scan_forward(const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& w_hh, const at::Tensor& b_hh,
-                  at::Tensor& out, at::Tensor& gates) {
+// Every cell's forward (cells.h). c0 and c_out are empty for a cell without a cell state.
+template <class Cell>
+void scan_forward(const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_hh,
+                  const at::Tensor& b_hh, at::Tensor& out, at::Tensor& c_out, at::Tensor& gates) {
   const at::AutoDispatchBelowADInplaceOrView below_autograd;  // the weights may require grad
-  const int64_t B = gi.size(0), T = gi.size(1), H = h0.size(1);
+  constexpr int NG = Cell::kGates;
+  const int64_t B = gi.size(0), T = gi.size(1), H = h0.size(1), G = NG * H;
   // step t's gates: h_{t-1} @ w_hh^T + b_hh (regrouped by slice when the threads split units)
   const int threads = units_threads(B, H);
-  const at::Tensor bias = threads > 1 ? gates_by_slice(b_hh, H, threads) : b_hh;
-  const PackedWeight w = threads > 1 ? pack_weight({w_hh}, false, slice_order(H, threads), true) : pack_weight(w_hh);
+  const at::Tensor bias = threads > 1 ? gates_by_slice(b_hh, H, threads, NG) : b_hh;
+  const PackedWeight w =
+      threads > 1 ? pack_weight({w_hh}, false, slice_order(H, threads, NG), true) : pack_weight(w_hh);
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "rnngen_cpu::scan_forward", [&] {
     using T_ = scalar_t;
-    const T_ *gi_p = gi.const_data_ptr<T_>(), *h0_p = h0.const_data_ptr<T_>(), *b_p = bias.const_data_ptr<T_>();
-    T_* out_p = out.mutable_data_ptr<T_>();
+    const T_ *gi_p = gi.const_data_ptr<T_>(), *h0_p = h0.const_data_ptr<T_>(), *c0_p = state_ptr<T_>(c0);
+    const T_* b_p = bias.const_data_ptr<T_>();
+    T_ *out_p = out.mutable_data_ptr<T_>(), *c_p = state_mut<T_>(c_out);
     T_* gates_p = gates.numel() ? gates.mutable_data_ptr<T_>() : nullptr;  // kept for the backward
     if (threads > 1) {
-      scan_forward_units(gi_p, h0_p, w, b_p, out_p, gates_p, B, T, H, threads);
+      scan_forward_units<Cell>(gi_p, h0_p, c0_p, w, b_p, out_p, c_p, gates_p, B, T, H, threads);
       return;
     }
     at::parallel_for(0, B, row_grain(B), [&](int64_t b0, int64_t b1) {
       const int64_t rows = b1 - b0;
-      std::vector<T_> scratch(gates_p ? 0 : rows * 3 * H);
+      std::vector<T_> scratch(gates_p ? 0 : rows * G);
       for (int64_t t = 0; t < T; ++t) {
-        // h_{t-1} of row b: h0[b] at t = 0, else out[b, t-1] (rows T*H apart)
-        const T_* h_prev = t == 0 ? h0_p + b0 * H : out_p + (b0 * T + t - 1) * H;
-        const int64_t ld_prev = t == 0 ? H : T * H;
+        const int64_t first = t == 0 ? b0 * H : (b0 * T + t - 1) * H, ld = t == 0 ? H : T * H;
+        const T_* h_prev = (t == 0 ? h0_p : out_p) + first;
+        const T_* c_prev = Cell::kCellState ? (t == 0 ? c0_p : c_p) + first : nullptr;
         // the step's hidden gates go straight into the saved gates when there are any
-        T_* gh = gates_p ? gates_p + (b0 * T + t) * 3 * H : scratch.data();
-        const int64_t ld_gh = gates_p ? T * 3 * H : 3 * H;
-        gemm(h_prev, ld_prev, rows, w, b_p, gh, ld_gh);
+        T_* gh = gates_p ? gates_p + (b0 * T + t) * G : scratch.data();
+        const int64_t ld_gh = gates_p ? T * G : G;
+        gemm(h_prev, ld, rows, w, b_p, gh, ld_gh);
         for (int64_t r = 0; r < rows; ++r) {
-          const int64_t b = b0 + r;
-          gru_row(gi_p + (b * T + t) * 3 * H, gh + r * ld_gh, h_prev + r * ld_prev, out_p + (b * T + t) * H, H);
+          const int64_t bt = (b0 + r) * T + t;
+          cell_forward(Cell{}, gi_p + bt * G, H, gh + r * ld_gh, H, h_prev + r * ld,
+                       c_prev ? c_prev + r * ld : nullptr, out_p + bt * H, c_p ? c_p + bt * H : nullptr, H);
         }
       }
     });
   });
 }
 
+// The GRU and the Elman cells have no cell state: their schema has no c0 and c_out.
+template <class Cell>
+void scan_forward_h(const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& w_hh, const at::Tensor& b_hh,
+                    at::Tensor& out, at::Tensor& gates) {
+  at::Tensor none = no_state(h0);
+  scan_forward<Cell>(gi, h0, none, w_hh, b_hh, out, none, gates);
+}
+
+// The GRU's backward (the other cells' is in cells.cpp).
 void scan_backward(const at::Tensor& grad_out, const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& w_hh,
                    const at::Tensor& b_hh, const at::Tensor& out, const at::Tensor& gates, at::Tensor& d_gi,
                    at::Tensor& d_h0,
@@ -135,7 +155,10 @@ void scan_backward(const at::Tensor& grad_out, const at::Tensor& gi, const at::T
 }  // namespace
 
 TORCH_LIBRARY_IMPL(rnngen_cpu, CPU, m) {
-  m.impl("scan_forward", &scan_forward);
+  m.impl("scan_forward", &scan_forward_h<GruCell>);
+  m.impl("lstm_scan_forward", &scan_forward<LstmCell>);
+  m.impl("rnn_tanh_scan_forward", &scan_forward_h<ElmanCell<false>>);
+  m.impl("rnn_relu_scan_forward", &scan_forward_h<ElmanCell<true>>);
   m.impl("scan_backward", &scan_backward);
 }
 

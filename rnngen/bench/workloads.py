@@ -22,6 +22,7 @@ from torch import nn
 
 import rnngen
 from rnngen.nn.baselines import ArticleRNNImageGenerator
+from rnngen.nn.generator import make_cell_module
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Spec:
     grad: bool = False        # forward+backward instead of forward only
     levels: int = 0           # sampling: values per pixel
     z_dim: int = 100          # generator: latent size
-    cell: str = "gru"         # scan: the recurrent cell (rnngen/ops/cells.py)
+    cell: str = "gru"         # the recurrent cell (rnngen/ops/cells.py)
 
     @property
     def steps(self) -> int:
@@ -42,10 +43,11 @@ class Spec:
     @property
     def name(self) -> str:
         mode = "fwd+bwd" if self.grad else "no grad" if self.kind != "scan" else "fwd"
+        label = "" if self.cell == "gru" else f"{_CELL_LABELS[self.cell]} "  # the GRU rows keep their names
         if self.kind == "generator":
-            return f"generator h={self.hidden} {self.side}x{self.side} B={self.B} {mode}"
+            return f"{label}generator h={self.hidden} {self.side}x{self.side} B={self.B} {mode}"
         if self.kind == "sampling":
-            return f"sampling {self.levels} levels h={self.hidden} {self.side}x{self.side} B={self.B}"
+            return f"{label}sampling {self.levels} levels h={self.hidden} {self.side}x{self.side} B={self.B}"
         return f"{_CELL_LABELS[self.cell]} scan T={self.steps} h={self.hidden} B={self.B} {mode}"
 
     def shapes(self) -> dict[str, Any]:
@@ -57,8 +59,8 @@ class Spec:
             shapes["levels"] = self.levels
         if self.kind == "scan":
             shapes["input_size"] = 1
-            if self.cell != "gru":
-                shapes["cell"] = self.cell
+        if self.cell != "gru":
+            shapes["cell"] = self.cell
         return shapes
 
 
@@ -73,12 +75,15 @@ def specs(quick: bool = False) -> list[Spec]:
         return ([Spec("generator", B, h, side) for B in (1, 4)] + [Spec("generator", 2, h, side, grad=True)]
                 + [Spec("sampling", B, h, side, levels=16) for B in (1, 3)]
                 + [Spec("scan", 2, h, side), Spec("scan", 2, h, side, grad=True)]
-                + [Spec("scan", 2, h, side, grad=True, cell=cell) for cell in ("lstm", "rnn_tanh")])
+                + [Spec("scan", 2, h, side, grad=True, cell=cell) for cell in ("lstm", "rnn_tanh")]
+                + [Spec("generator", 1, h, side, cell="lstm"), Spec("sampling", 1, h, side, levels=16, cell="lstm")])
     return ([Spec("generator", B, h, 28) for h in (128, 256) for B in (1, 16, 64, 256)]
             + [Spec("generator", 16, h, 28, grad=True) for h in (128, 256)]
             + [Spec("sampling", B, 256, 28, levels=256) for B in (1, 64)] + [Spec("sampling", 64, 128, 28, levels=256)]
             + [Spec("scan", B, 256, 28, grad=grad) for grad in (False, True) for B in (16, 64)]
-            + [Spec("scan", 16, 256, 28, grad=True, cell=cell) for cell in ("lstm", "rnn_tanh")])
+            + [Spec("scan", 16, 256, 28, grad=True, cell=cell) for cell in ("lstm", "rnn_tanh")]
+            + [Spec("generator", 1, 256, 28, cell=cell) for cell in ("lstm", "rnn_tanh")]
+            + [Spec("sampling", 1, 256, 28, levels=256, cell="lstm")])
 
 
 @dataclass
@@ -208,7 +213,7 @@ def _compile(fn):
 
 def _generator(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
     factory = {"device": opts.device, "dtype": opts.dtype}
-    article = ArticleRNNImageGenerator(spec.z_dim, spec.hidden, (spec.side, spec.side)).to(**factory)
+    article = ArticleRNNImageGenerator(spec.z_dim, spec.hidden, (spec.side, spec.side), cell=spec.cell).to(**factory)
     z = torch.randn(spec.B, spec.z_dim, **factory)
     dout = torch.randn(spec.B, spec.side, spec.side, **factory) if spec.grad else None
     params = list(article.parameters())
@@ -218,16 +223,17 @@ def _generator(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
         # over the H*W steps stays, as it must for a step function.
         fc_init, fc_out, cell = article.fc_init, article.fc_out, article.rnn
 
-        def step(h):
+        def step(h, c):
             x = fc_out(h)
-            return x, cell(x, h)
+            return (x, cell(x, h), None) if c is None else (x, *cell(x, (h, c)))
         step = _compile(step)
 
         def forward():
             h = fc_init(z)
+            c = torch.zeros_like(h) if spec.cell == "lstm" else None
             pixels = []
             for _ in range(spec.steps):
-                x, h = step(h)
+                x, h, c = step(h, c)
                 pixels.append(x.squeeze(1))
             return torch.stack(pixels, 1).view(spec.B, spec.side, spec.side)
         return _with_grads(spec.grad, forward, params, dout)
@@ -244,7 +250,7 @@ def _generator(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
     for backend, precision in _rnngen_rows(spec, opts, candidates):
         def make(backend=backend, precision=precision):
             model = rnngen.RNNImageGenerator(spec.z_dim, spec.hidden, (spec.side, spec.side), backend=backend,
-                                             precision=precision, **factory)
+                                             precision=precision, cell=spec.cell, **factory)
             model.load_state_dict(article.state_dict())
             return _with_grads(spec.grad, lambda: model(z), list(model.parameters()), dout)
         impls.append(_rnngen_impl(backend, precision, make))
@@ -287,19 +293,21 @@ def _rnngen_impl(backend: str, precision: str, make: Callable[[], Callable[[], A
 # -- categorical sampling ---------------------------------------------------------------------------
 
 class CategoricalLoop(nn.Module):
-    """The eager way to sample a categorical pixel model: Embedding + GRUCell + Linear + softmax
-    + multinomial, one step at a time, each drawn value the next step's input."""
+    """The eager way to sample a categorical pixel model: Embedding + GRUCell (or LSTMCell, or
+    RNNCell) + Linear + softmax + multinomial, one step at a time, each drawn value the next
+    step's input. The state is h, or (h, c) for the LSTM."""
 
-    def __init__(self, hidden: int, levels: int):
+    def __init__(self, hidden: int, levels: int, cell: str = "gru"):
         super().__init__()
         self.embed = nn.Embedding(levels, hidden)
-        self.cell = nn.GRUCell(hidden, hidden)
+        self.cell = make_cell_module(cell, hidden, hidden)
         self.head = nn.Linear(hidden, levels)
 
-    def step(self, h: torch.Tensor, generator: torch.Generator | None = None):
+    def step(self, state, generator: torch.Generator | None = None):
+        h = state[0] if isinstance(state, tuple) else state
         probs = torch.softmax(self.head(h), dim=-1)
         v = torch.multinomial(probs, 1, generator=generator)[:, 0]
-        return v, self.cell(self.embed(v), h)
+        return v, self.cell(self.embed(v), state)
 
     def forward(self, h, steps: int, generator: torch.Generator | None = None, step=None):
         step = step or self.step
@@ -319,9 +327,12 @@ class CategoricalLoop(nn.Module):
 
 def _sampling(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
     factory = {"device": opts.device, "dtype": opts.dtype}
-    loop = CategoricalLoop(spec.hidden, spec.levels).to(**factory)
+    loop = CategoricalLoop(spec.hidden, spec.levels, spec.cell).to(**factory)
     h0 = torch.zeros(spec.B, spec.hidden, **factory)
     args = loop.sample_args(h0, spec.steps)
+    cell = {"cell": spec.cell}  # the LSTM's c0 defaults to zeros, as the loop's state below
+    if spec.cell == "lstm":
+        h0 = (h0, torch.zeros_like(h0))
     T = spec.steps
 
     def eager():
@@ -341,7 +352,8 @@ def _sampling(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
                           skip=None if opts.cuda_graph else "CUDA graph baseline off"))
     for backend, precision in _rnngen_rows(spec, opts, candidates):
         impls.append(_rnngen_impl(backend, precision, lambda backend=backend, precision=precision:
-                                  lambda: rnngen.sample(*args, seed=1, backend=backend, precision=precision)))
+                                  lambda: rnngen.sample(*args, seed=1, backend=backend, precision=precision,
+                                                        **cell)))
 
     reference = {}
 
@@ -358,7 +370,7 @@ def _sampling(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
         if impl.role == "rnngen":
             if impl.precision not in reference:
                 reference[impl.precision] = rnngen.sample(*args, seed=1, backend="reference",
-                                                          precision=impl.precision)
+                                                          precision=impl.precision, **cell)
             agree = (out == reference[impl.precision]).double().mean().item()
             assert agree >= 0.99, f"{impl.name}: only {agree:.3f} of the values equal the reference backend's"
 
