@@ -6,19 +6,51 @@ The truth is written independently of rnngen's reference: every GRU step is ATen
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.nn.functional as F
 
 import rnngen
 
-# Every backend usable here joins the shared suite; CPU tensors for now (CI has no GPU).
+# Every backend that runs CPU tensors here (the triton kernels in Triton's interpreter).
 BACKENDS = [b for b in rnngen.backends() if b in ("reference", "cpu") or
             (b == "triton" and rnngen.dispatch.triton_interpreting())]
+
+
+def _gpu_targets() -> list[str]:
+    """The GPU backends on CUDA tensors, "cuda-gpu" and "triton-gpu" (compiled, so not while
+    TRITON_INTERPRET=1: bench/gpu/run.sh sets it to 0); RNNGEN_GPU_BACKENDS (comma-separated)
+    narrows them. None without a GPU (CI)."""
+    if not torch.cuda.is_available():
+        return []
+    status = rnngen.backend_status()
+    wanted = [b for b in os.environ.get("RNNGEN_GPU_BACKENDS", "cuda,triton").split(",") if b]
+    return [f"{b}-gpu" for b in wanted if status.get(b) == "available"
+            and not (b == "triton" and rnngen.dispatch.triton_interpreting())]
+
+
+# The shared suites' axis (test_ops.py, test_cells.py): a backend on CPU tensors, or with "-gpu"
+# on CUDA tensors (`pytest -k gpu` picks those). Every target runs against the same CPU truth.
+GPU_TARGETS = _gpu_targets()
+TARGETS = BACKENDS + GPU_TARGETS
+
+
+def target(name: str) -> tuple[str, str]:
+    """(backend, device) of a TARGETS entry."""
+    backend, gpu, _ = name.partition("-gpu")
+    return backend, "cuda" if gpu else "cpu"
+
+
 DTYPES = [torch.float32, torch.float64, torch.bfloat16]
 # (B, T, H): single step, odd sizes (T=63, H=40, B=3), a power of two, and B=1 with H a
 # multiple of 128 (the fused CPU kernels then split the units over two threads), and B=17
-# (CPU: 9 rows per thread, two 4-row register tiles and a single row).
+# (CPU: 9 rows per thread, two 4-row register tiles and a single row). With a GPU also the GPU
+# kernels' paths: many batch tiles with a partial last one (B=300), W_hh on chip at H=128 (sm_90)
+# and streamed from L2 at H=256.
 SHAPES = [(1, 1, 8), (3, 63, 40), (2, 17, 16), (1, 9, 128), (17, 5, 24)]
+if GPU_TARGETS:
+    SHAPES += [(300, 4, 16), (5, 33, 128), (9, 20, 256)]
 SHAPE_IDS = [f"B{b}-T{t}-H{h}" for b, t, h in SHAPES]
 
 
@@ -147,11 +179,13 @@ def run_and_grads(fn, inputs, douts):
     return outs, torch.autograd.grad(loss, inputs)
 
 
-def check_all(fn, truth_fn, inputs64, douts64, dtype, names, relu=False):
-    """Run ``fn`` on ``dtype`` copies and compare outputs and gradients with the float64 truth
-    (and, for low precision, with a plain PyTorch run of the truth in ``dtype``). ``relu``: the
-    gradients pass through a relu (see below)."""
-    outs, grads = run_and_grads(fn, [x.to(dtype) for x in inputs64], [d.to(dtype) for d in douts64])
+def check_all(fn, truth_fn, inputs64, douts64, dtype, names, relu=False, device="cpu"):
+    """Run ``fn`` on ``dtype`` copies on ``device`` and compare outputs and gradients with the
+    float64 truth on the CPU (and, for low precision, with a plain PyTorch run of the truth in
+    ``dtype``). ``relu``: the gradients pass through a relu (see below)."""
+    outs, grads = run_and_grads(fn, [x.to(device, dtype) for x in inputs64], [d.to(device, dtype) for d in douts64])
+    assert all(x.device.type == device for x in (*outs, *grads)), "a result on the wrong device"
+    outs, grads = [o.cpu() for o in outs], [g.cpu() for g in grads]
     t_outs, t_grads = run_and_grads(truth_fn, inputs64, douts64)
     low_outs, low_grads = (None,) * len(outs), (None,) * len(grads)
     if dtype not in (torch.float32, torch.float64):
@@ -166,3 +200,16 @@ def check_all(fn, truth_fn, inputs64, douts64, dtype, names, relu=False):
             # a gradient entry; twice the bf16 run's error is a rule for smooth functions.
             low = low.double() + 0.5 * (low.double() - t)
         assert_matches(g, t, low, name=f"d {name}")
+
+
+def assert_same_draws(got, want, device="cpu"):
+    """Sampled values equal the truth's for the same seed. On the CPU exactly; on a GPU the
+    logits' float32 sums run in another order, so a row may part ways after a draw that lands
+    within rounding of a CDF boundary: at least 95% of the rows must be equal throughout."""
+    assert got.device.type == device and got.dtype == torch.int64 and got.shape == want.shape
+    got = got.cpu()
+    if device == "cpu":
+        assert torch.equal(got, want)
+        return
+    same = int((got == want).all(dim=1).sum())
+    assert same >= 0.95 * got.shape[0], f"only {same} of {got.shape[0]} rows equal the truth's"

@@ -1,24 +1,23 @@
-"""The GPU backends (cuda, triton) on CUDA tensors against the float64 truth computed on the CPU.
+"""What only the GPU backends (cuda, triton) have, on CUDA tensors against the CPU truth.
 
-Skipped without a GPU (the shared suite in test_ops.py runs CPU tensors). Shapes cover the
-fused CUDA kernels' paths: odd H (padded columns), batch tiles of 1..8 rows with a partial last
-tile, W_hh on chip (H <= 96 everywhere, 128 on sm_90) and streamed from L2 (H = 256).
-bench/gpu/run.sh runs this file; RNNGEN_GPU_BACKENDS (comma-separated) narrows the backends.
+The shared suites (test_ops.py, test_cells.py) run the GPU backends too when a GPU is there
+(helpers.TARGETS: "cuda-gpu", "triton-gpu", with the GPU kernels' shapes added: batch tiles
+with a partial last one, W_hh on chip and streamed from L2). Here: the GPU draw over K = 1, 7
+and 256 values, the Philox stream's distribution, torch.compile, a 12,288-step image, tanh's
+accuracy near 0 and the sm_90 cluster paths. Skipped without a GPU. bench/gpu/run.sh runs this
+file with the shared suites' GPU targets; RNNGEN_GPU_BACKENDS (comma-separated) narrows the
+backends.
 """
-
-import os
 
 import pytest
 import torch
 
 import rnngen
-from helpers import assert_matches, gru_weights, supported, truth_decode, truth_sample, truth_scan
+from helpers import GPU_TARGETS, check_all, gru_weights, supported, target, truth_sample, truth_scan
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
-_wanted = [b for b in os.environ.get("RNNGEN_GPU_BACKENDS", "cuda,triton").split(",") if b]
-GPU_BACKENDS = [b for b in _wanted if rnngen.backend_status().get(b) == "available"] if torch.cuda.is_available() else []
-DTYPES = [torch.float32, torch.bfloat16]
+GPU_BACKENDS = [target(t)[0] for t in GPU_TARGETS]
 SHAPES = [(1, 1, 8), (3, 63, 40), (17, 5, 24), (300, 4, 16), (5, 33, 128), (9, 20, 256)]
 IDS = [f"B{b}-T{t}-H{h}" for b, t, h in SHAPES]
 DEV = "cuda"
@@ -30,46 +29,6 @@ def _grads(fn, inputs, dout):
     outs = outs if isinstance(outs, tuple) else (outs,)
     loss = sum((o.float() * d.float()).sum() for o, d in zip(outs, dout))
     return outs, torch.autograd.grad(loss, inputs)
-
-
-def _check(fn, truth_fn, inputs64, dout64, dtype, names):
-    outs, grads = _grads(fn, [x.to(DEV, dtype) for x in inputs64], [d.to(DEV, dtype) for d in dout64])
-    t_outs, t_grads = _grads(truth_fn, inputs64, dout64)
-    low_outs, low_grads = (None,) * len(outs), (None,) * len(grads)
-    if dtype != torch.float32:
-        low_outs, low_grads = _grads(truth_fn, [x.to(dtype) for x in inputs64], [d.to(dtype) for d in dout64])
-    for i, (o, t, low) in enumerate(zip(outs, t_outs, low_outs)):
-        assert o.device.type == "cuda" and o.dtype == dtype
-        assert_matches(o.cpu(), t, low, name=f"output {i}")
-    for name, g, t, low in zip(names, grads, t_grads, low_grads):
-        assert_matches(g.cpu(), t, low, name=f"d {name}")
-
-
-@pytest.mark.parametrize("B,T,H", SHAPES, ids=IDS)
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("backend", GPU_BACKENDS)
-def test_scan_gpu(backend, dtype, B, T, H):
-    if not supported(backend, "scan_forward", dtype):
-        pytest.skip(f"{backend} has no {dtype} scan")
-    _, _, w_hh, b_hh = gru_weights(H, 1)
-    gi, h0 = torch.randn(B, T, 3 * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
-    _check(lambda *a: rnngen.scan(*a, backend=backend), truth_scan, [gi, h0, w_hh, b_hh],
-           [torch.randn(B, T, H, dtype=torch.float64)], dtype, ["gi", "h0", "w_hh", "b_hh"])
-
-
-@pytest.mark.parametrize("C", [1, 3])
-@pytest.mark.parametrize("B,T,H", SHAPES, ids=IDS)
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("backend", GPU_BACKENDS)
-def test_decode_gpu(backend, dtype, B, T, H, C):
-    if not supported(backend, "decode_forward", dtype):
-        pytest.skip(f"{backend} has no {dtype} decode")
-    w_ih, b_ih, w_hh, b_hh = gru_weights(H, C)
-    w_out, b_out = torch.randn(C, H, dtype=torch.float64) / H**0.5, torch.randn(C, dtype=torch.float64)
-    inputs = [torch.randn(B, H, dtype=torch.float64), w_ih, b_ih, w_hh, b_hh, w_out, b_out]
-    dout = [torch.randn(B, T, C, dtype=torch.float64), torch.randn(B, T, H, dtype=torch.float64)]
-    _check(lambda *a: rnngen.decode(*a, T, backend=backend, return_hidden=True), lambda *a: truth_decode(*a, T),
-           inputs, dout, dtype, ["h0", "w_ih", "b_ih", "w_hh", "b_hh", "w_out", "b_out"])
 
 
 def _sample_inputs(B, H, K, C=1):
@@ -199,5 +158,5 @@ def test_scan_cuda_cluster_and_one_block_paths(monkeypatch, clusters):
     B, T, H = 37, 6, 256
     _, _, w_hh, b_hh = gru_weights(H, 1)
     gi, h0 = torch.randn(B, T, 3 * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
-    _check(lambda *a: rnngen.scan(*a, backend="cuda"), truth_scan, [gi, h0, w_hh, b_hh],
-           [torch.randn(B, T, H, dtype=torch.float64)], torch.float32, ["gi", "h0", "w_hh", "b_hh"])
+    check_all(lambda *a: rnngen.scan(*a, backend="cuda"), truth_scan, [gi, h0, w_hh, b_hh],
+              [torch.randn(B, T, H, dtype=torch.float64)], torch.float32, ["gi", "h0", "w_hh", "b_hh"], device=DEV)

@@ -1,27 +1,34 @@
 """The shared suite: every available backend, every op, forward and backward, against the truth.
 
 A new backend joins by registering its kernels (rnngen.dispatch.register_kernel); from then on
-``helpers.BACKENDS`` lists it and every test here runs it.
+``helpers.BACKENDS`` lists it and every test here runs it. With a GPU the GPU backends join on
+CUDA tensors (``helpers.TARGETS``: "cuda-gpu", "triton-gpu") against the same CPU truth.
 """
 
 import pytest
 import torch
 
 import rnngen
-from helpers import (BACKENDS, DTYPES, SHAPE_IDS, SHAPES, check_all, gru_weights, supported,
-                     truth_decode, truth_sample, truth_scan)
+from helpers import (BACKENDS, DTYPES, SHAPE_IDS, SHAPES, TARGETS, assert_same_draws, check_all, gru_weights,
+                     supported, target, truth_decode, truth_sample, truth_scan)
+
+
+def on(device):
+    """Moves tensors to ``device`` (None and numbers stay)."""
+    return lambda x: x.to(device) if isinstance(x, torch.Tensor) else x
 
 
 @pytest.mark.parametrize("B,T,H", SHAPES, ids=SHAPE_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_scan_forward_backward(backend, dtype, B, T, H):
+@pytest.mark.parametrize("where", TARGETS)
+def test_scan_forward_backward(where, dtype, B, T, H):
+    backend, device = target(where)
     if not supported(backend, "scan_forward", dtype):
         pytest.skip(f"{backend} has no {dtype} scan")
     _, _, w_hh, b_hh = gru_weights(H, 1)
     gi, h0 = torch.randn(B, T, 3 * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
     check_all(lambda *a: rnngen.scan(*a, backend=backend), truth_scan, [gi, h0, w_hh, b_hh],
-               [torch.randn(B, T, H, dtype=torch.float64)], dtype, ["gi", "h0", "w_hh", "b_hh"])
+              [torch.randn(B, T, H, dtype=torch.float64)], dtype, ["gi", "h0", "w_hh", "b_hh"], device=device)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -46,8 +53,9 @@ def test_scan_keeps_gates_only_for_a_backward(backend):
 @pytest.mark.parametrize("C", [1, 3])
 @pytest.mark.parametrize("B,T,H", SHAPES, ids=SHAPE_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_decode_forward_backward(backend, dtype, B, T, H, C):
+@pytest.mark.parametrize("where", TARGETS)
+def test_decode_forward_backward(where, dtype, B, T, H, C):
+    backend, device = target(where)
     if not supported(backend, "decode_forward", dtype):
         pytest.skip(f"{backend} has no {dtype} decode")
     w_ih, b_ih, w_hh, b_hh = gru_weights(H, C)
@@ -55,8 +63,8 @@ def test_decode_forward_backward(backend, dtype, B, T, H, C):
     inputs = [torch.randn(B, H, dtype=torch.float64), w_ih, b_ih, w_hh, b_hh, w_out, b_out]
     dout = [torch.randn(B, T, C, dtype=torch.float64), torch.randn(B, T, H, dtype=torch.float64)]
     check_all(lambda *a: rnngen.decode(*a, T, backend=backend, return_hidden=True),
-               lambda *a: truth_decode(*a, T), inputs, dout, dtype,
-               ["h0", "w_ih", "b_ih", "w_hh", "b_hh", "w_out", "b_out"])
+              lambda *a: truth_decode(*a, T), inputs, dout, dtype,
+              ["h0", "w_ih", "b_ih", "w_hh", "b_hh", "w_out", "b_out"], device=device)
 
 
 def _sample_inputs(B, H, K, C=1, dtype=torch.float32):
@@ -69,59 +77,66 @@ def _sample_inputs(B, H, K, C=1, dtype=torch.float32):
 @pytest.mark.parametrize("C", [1, 3])
 @pytest.mark.parametrize("B,T,H", SHAPES, ids=SHAPE_IDS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_sample_matches_truth(backend, dtype, B, T, H, C):
+@pytest.mark.parametrize("where", TARGETS)
+def test_sample_matches_truth(where, dtype, B, T, H, C):
     """Same seed, same values as an independent loop (ATen's gru_cell, searchsorted draw)."""
+    backend, device = target(where)
     if not supported(backend, "sample", dtype):
         pytest.skip(f"{backend} has no {dtype} sample")
     a = _sample_inputs(B, H, K=7, C=C, dtype=dtype)
     steps = T * C  # T pixels of C channels each
-    got = rnngen.sample(a["h0"], a["emb"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], steps,
-                        cond=a["cond"], temperature=0.8, seed=1234, backend=backend)
+    d = on(device)
+    got = rnngen.sample(d(a["h0"]), d(a["emb"]), d(a["w_hh"]), d(a["b_hh"]), d(a["w_out"]), d(a["b_out"]), steps,
+                        cond=d(a["cond"]), temperature=0.8, seed=1234, backend=backend)
     want = truth_sample(a["h0"], a["emb"], a["cond"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], steps, 0.8, 1234)
-    assert got.dtype == torch.int64 and got.shape == (B, steps)
-    assert torch.equal(got, want)
+    assert got.shape == (B, steps)
+    assert_same_draws(got, want, device)
 
 
 @pytest.mark.parametrize("C", [1, 2])
 @pytest.mark.parametrize("B", [1, 3])
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_sample_matches_truth_wide(backend, B, C):
+@pytest.mark.parametrize("where", TARGETS)
+def test_sample_matches_truth_wide(where, B, C):
     """H and K multiples of 128 at B=1: the fused CPU kernel then splits units and logits over
     two threads; known values too."""
+    backend, device = target(where)
     H, K, steps = 128, 128, 16 * C
     a = _sample_inputs(B, H, K=K, C=C)
     known = torch.full((B, steps), -1)
     known[:, 3] = 5
-    got = rnngen.sample(a["h0"], a["emb"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], steps, cond=a["cond"],
-                        temperature=1.1, seed=77, known=known, backend=backend)
+    d = on(device)
+    got = rnngen.sample(d(a["h0"]), d(a["emb"]), d(a["w_hh"]), d(a["b_hh"]), d(a["w_out"]), d(a["b_out"]), steps,
+                        cond=d(a["cond"]), temperature=1.1, seed=77, known=d(known), backend=backend)
     want = truth_sample(a["h0"], a["emb"], a["cond"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], steps, 1.1, 77,
                         known=known)
-    assert torch.equal(got, want)
+    assert_same_draws(got, want, device)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_sample_known_values_are_kept_and_fed(backend):
+@pytest.mark.parametrize("where", TARGETS)
+def test_sample_known_values_are_kept_and_fed(where):
+    backend, device = target(where)
+    d = on(device)
     B, T, H, K = 3, 30, 16, 5
     a = _sample_inputs(B, H, K)
-    args = (a["h0"], a["emb"][0], a["w_hh"], a["b_hh"], a["w_out"][0], a["b_out"][0], T)
+    args = [d(x) for x in (a["h0"], a["emb"][0], a["w_hh"], a["b_hh"], a["w_out"][0], a["b_out"][0], T)]
     known = torch.randint(0, K, (B, T))
     mask = torch.rand(B, T) < 0.5
-    got = rnngen.sample(*args, known=known, mask=mask, seed=5, backend=backend)
-    assert torch.equal(got[mask], known[mask])
+    got = rnngen.sample(*args, known=d(known), mask=d(mask), seed=5, backend=backend)
+    assert torch.equal(got.cpu()[mask], known[mask])
     want = truth_sample(a["h0"], a["emb"], torch.zeros(B, 3 * H), a["w_hh"], a["b_hh"], a["w_out"], a["b_out"],
                         T, 1.0, 5, known=torch.where(mask, known, -1))
-    assert torch.equal(got, want)  # the forced values were fed on, changing later draws
+    assert_same_draws(got, want, device)  # the forced values were fed on, changing later draws
     # the -1 convention without a mask is the same request
-    assert torch.equal(rnngen.sample(*args, known=torch.where(mask, known, -1), seed=5, backend=backend), got)
+    assert torch.equal(rnngen.sample(*args, known=d(torch.where(mask, known, -1)), seed=5, backend=backend), got)
     # everything known: the output is the input
-    assert torch.equal(rnngen.sample(*args, known=known, seed=5, backend=backend), known)
+    assert torch.equal(rnngen.sample(*args, known=d(known), seed=5, backend=backend).cpu(), known)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_sample_seeds_and_row_offset(backend):
+@pytest.mark.parametrize("where", TARGETS)
+def test_sample_seeds_and_row_offset(where):
+    backend, device = target(where)
     B, T, H, K = 4, 20, 8, 6
-    a = _sample_inputs(B, H, K)
+    a = {k: on(device)(v) for k, v in _sample_inputs(B, H, K).items()}
     args = (a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], T)
     full = rnngen.sample(a["h0"], a["emb"], *args, seed=3, backend=backend)
     assert torch.equal(full, rnngen.sample(a["h0"], a["emb"], *args, seed=3, backend=backend))
@@ -163,15 +178,17 @@ def test_sample_distribution_and_temperature(backend):
     assert (one == 0).all()
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_empty_batch(backend):
-    _, _, w_hh, b_hh = gru_weights(8, 1, torch.float32)
-    out = rnngen.scan(torch.randn(0, 5, 24), torch.randn(0, 8), w_hh, b_hh, backend=backend)
+@pytest.mark.parametrize("where", TARGETS)
+def test_empty_batch(where):
+    backend, device = target(where)
+    d = on(device)
+    _, _, w_hh, b_hh = (d(x) for x in gru_weights(8, 1, torch.float32))
+    out = rnngen.scan(d(torch.randn(0, 5, 24)), d(torch.randn(0, 8)), w_hh, b_hh, backend=backend)
     assert out.shape == (0, 5, 8)
-    out, hidden = rnngen.decode(torch.randn(0, 8), torch.randn(24, 2), None, w_hh, b_hh, torch.randn(2, 8), None, 5,
-                                backend=backend, return_hidden=True)
+    out, hidden = rnngen.decode(d(torch.randn(0, 8)), d(torch.randn(24, 2)), None, w_hh, b_hh, d(torch.randn(2, 8)),
+                                None, 5, backend=backend, return_hidden=True)
     assert out.shape == (0, 5, 2) and hidden.shape == (0, 5, 8)
-    values = rnngen.sample(torch.randn(0, 8), torch.randn(3, 24), w_hh, b_hh, torch.randn(3, 8), None, 5,
+    values = rnngen.sample(d(torch.randn(0, 8)), d(torch.randn(3, 24)), w_hh, b_hh, d(torch.randn(3, 8)), None, 5,
                            backend=backend)
     assert values.shape == (0, 5)
 

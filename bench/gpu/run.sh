@@ -8,9 +8,10 @@
 # Steps, each under `timeout` so one failure still leaves the rest:
 #   1. nvidia-smi; python, torch, triton, nvcc versions
 #   2. build: bench/gpu/build.sh (setup.py build_ext --inplace, CUDA forced; log kept). Meanwhile the
-#      triton tests run from a copy of the tree (triton needs no build, and the copy keeps them
+#      triton tests (the same files, triton on the GPU) run from a copy of the tree (triton needs no build, and the copy keeps them
 #      from importing a half-written .so)
-#   3. after the build, side by side: tests/test_gpu.py on the cuda backend (float32 and bf16),
+#   3. after the build, side by side: tests/test_gpu.py and the shared suites' GPU targets
+#      (tests/test_ops.py, test_cells.py, -k gpu) on the cuda backend (float32 and bf16),
 #      and compute-sanitizer memcheck and racecheck on short sample, scan and decode runs
 #      (bench/gpu/sanitize_case.py), also with RNNGEN_CUDA_CLUSTERS=0
 #   4. the benchmark alone on the GPU, python -m rnngen.bench --device cuda (sampling, the article's
@@ -85,7 +86,8 @@ XDIST=$("$PY" -c 'import xdist' 2> /dev/null && echo "-n 4")
 TRITON_TREE=$(mktemp -d /tmp/rnngen-triton-XXXX)
 cp -r rnngen tests pyproject.toml "$TRITON_TREE"/
 ( cd "$TRITON_TREE" && step tests_triton 420 env PYTHONPATH="$TRITON_TREE" RNNGEN_GPU_BACKENDS=triton \
-    TRITON_INTERPRET=0 "$PY" -m pytest -q -p no:cacheprovider $XDIST tests/test_gpu.py ) &
+    TRITON_INTERPRET=0 "$PY" -m pytest -q -p no:cacheprovider $XDIST tests/test_gpu.py tests/test_ops.py \
+    tests/test_cells.py -k gpu ) &
 TRITON_JOB=$!
 
 step build 400 bash bench/gpu/build.sh
@@ -93,7 +95,8 @@ export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}
 "$PY" -c 'import rnngen; print(rnngen.backend_status())' 2>&1 | tee "$EVID/backend_status.log"
 
 # 3. the cuda tests and compute-sanitizer side by side (small shapes: racecheck is slow)
-step tests_cuda 300 env RNNGEN_GPU_BACKENDS=cuda "$PY" -m pytest -q -p no:cacheprovider $XDIST tests/test_gpu.py &
+step tests_cuda 300 env RNNGEN_GPU_BACKENDS=cuda TRITON_INTERPRET=0 "$PY" -m pytest -q -p no:cacheprovider $XDIST \
+  tests/test_gpu.py tests/test_ops.py tests/test_cells.py -k gpu &
 SIDE=($!)
 if command -v compute-sanitizer > /dev/null; then
   for case in sample scan decode; do
