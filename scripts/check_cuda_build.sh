@@ -7,7 +7,8 @@
 # 2. copies the tracked tree to a scratch folder and builds it there with RNNGEN_FORCE_CUDA=1
 #    (a failed rnngen._cuda build is an error), for TORCH_CUDA_ARCH_LIST (default 8.0;9.0+PTX);
 # 3. imports rnngen._cuda in VENV and lists the ops of torch.ops.rnngen_cuda (no GPU needed),
-#    and checks that every kernel of rnngen.dispatch.KERNELS is among them.
+#    and checks that every kernel of rnngen.dispatch.KERNELS is among them for every cell of
+#    rnngen.dispatch.CELL_NAMES (with a CUDA implementation, found by rnngen.dispatch).
 # The build log is kept in $LOG (default /tmp/rnngen-cuda-build.log).
 # nvcc must be on PATH (or CUDA_HOME set). MAX_JOBS (default 2) bounds parallel compiles.
 set -euo pipefail
@@ -63,8 +64,17 @@ print("torch.ops.rnngen_cuda:", ", ".join(ops))
 for name in ops:
     op = getattr(torch.ops.rnngen_cuda, name).default
     print(" ", op._schema, "| CUDA kernel:", torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), "CUDA"))
-missing = [k for k in dispatch.KERNELS if k not in ops]
+# every cell's five kernels (the GRU's under their plain names, the others' prefixed: lstm_scan_forward, ...)
+wanted = [k if cell == "gru" else f"{cell}_{k}" for cell in dispatch.CELL_NAMES for k in dispatch.KERNELS]
+missing = [k for k in wanted if k not in ops]
 assert not missing, f"kernels missing from rnngen_cuda: {missing}"
+no_impl = [k for k in wanted if not torch._C._dispatch_has_kernel_for_dispatch_key(f"rnngen_cuda::{k}", "CUDA")]
+assert not no_impl, f"kernels without a CUDA implementation: {no_impl}"
+# and rnngen.dispatch finds them by name as the "cuda" backend's float32 kernels of each cell
+unfound = [(k, cell) for cell in dispatch.CELL_NAMES for k in dispatch.KERNELS
+           if not dispatch.supports("cuda", k, torch.float32, cell) or dispatch.supports("cuda", k, torch.float64, cell)]
+assert not unfound, f"rnngen.dispatch does not see these as float32 cuda kernels: {unfound}"
+print("cuda kernels of every cell:", len(wanted))
 import rnngen._cpu  # noqa: F401  (a different namespace: both may load in one process)
 for name in ops:  # the same schemas as the CPU extension's, namespace aside
     cuda_schema = str(getattr(torch.ops.rnngen_cuda, name).default._schema).replace("rnngen_cuda::", "")

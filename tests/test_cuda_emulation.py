@@ -4,9 +4,15 @@ barriers and warp shuffles (tests/cuda_emulation.h), compared with the reference
 This checks the kernels' logic where no GPU exists: indexing, padding, the batch tiles (a
 partial last tile), barrier placement, the draw, with the recurrent weight in shared memory and
 streamed from global memory. The host side is done here the way csrc/cuda/extension.cpp does it
-(transposed, padded weights; the weight-gradient GEMMs after the reverse loops). It does not
-check timing or the memory model (compute-sanitizer on a GPU does: bench/gpu/run.sh), nor the
-sm_90 cluster variant. Skipped without a C++20 compiler or the CUDA headers.
+(transposed, padded weights; the weight-gradient GEMMs after the reverse loops). Every cell runs:
+the GRU on every shape below, the LSTM and the Elman cells (rnn_tanh, rnn_relu: the same kernels,
+templates over the cell, csrc/cuda/cells.cuh) on two odd shapes each, against ATen's own cells
+(tests/helpers.py truth_*_cell), forward and backward, the weights on chip and streamed, and
+the sm_90 cluster variants (8 blocks run concurrently, their shared memories reachable from each
+other). It does not check timing, the memory model (compute-sanitizer on a GPU does:
+bench/gpu/run.sh), the launchers' device queries and cluster occupancy, nor nvcc's own
+floating-point contractions (the host compiler's float math stands in). Skipped without a C++20
+compiler or the CUDA headers.
 """
 
 import functools
@@ -19,7 +25,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import assert_matches, gru_weights, truth_decode, truth_sample, truth_scan
+from helpers import (CELL_GATES, assert_matches, gru_weights, truth_decode, truth_decode_cell, truth_sample,
+                     truth_sample_cell, truth_scan, truth_scan_cell)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CXX = shutil.which("c++") or shutil.which("g++")
@@ -225,3 +232,166 @@ def test_sample_cluster_emulated(B, T, H, C, K, tmp_path):
     got = torch.frombuffer(bytearray((tmp_path / "values").read_bytes()), dtype=torch.int64).reshape(B, steps)
     want = truth_sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, row_offset, known)
     assert torch.equal(got, want)
+
+
+# ---- the other cells: the LSTM (4 gate blocks, a cell state) and the Elman cells (1 block) ----
+
+CELLS = sorted(CELL_GATES)
+# odd sizes: H=40 (padded columns: 4H, H not multiples of 4 * 8 either), B=3 (a partial tile of
+# 2 rows); B=17: tiles of 8 rows, a single-row last tile
+CELL_SHAPES = [(3, 7, 40), (17, 3, 12)]
+CELL_IDS = [f"B{b}-T{t}-H{h}" for b, t, h in CELL_SHAPES]
+
+
+def cell_weights(cell, H, in_size):
+    """(w_ih [G, in], b_ih, w_hh [G, H], b_hh), G = gates * H, with nn.RNN/LSTM's scale."""
+    G = CELL_GATES[cell] * H
+    bound = 1 / H**0.5
+    return tuple((torch.rand(*shape) * 2 - 1) * bound for shape in ((G, in_size), (G,), (G, H), (G,)))
+
+
+def _cell_scan(cell, B, T, H, path, tmp_path, zero_grad_c=False):
+    G, lstm = CELL_GATES[cell] * H, cell == "lstm"
+    _, _, w_hh, b_hh = cell_weights(cell, H, 1)
+    gi, h0, g = torch.randn(B, T, G), torch.randn(B, H), torch.randn(B, T, H)
+    c0, gc = (torch.randn(B, H), torch.randn(B, T, H)) if lstm else (None, None)
+    if zero_grad_c:
+        gc = torch.zeros(B, T, H)
+    dims = (B, T, H, 0, 0, 1.0, 0, 0, 0, 1)
+    f32 = torch.float32
+    suffix = "_cluster" if path == "cluster" else ""
+    state = {"c0": c0} if lstm else {}
+    fwd, _ = run(f"{cell}_scan_forward{suffix}", path, tmp_path, dims,
+                 {"gi": gi, "h0": h0, **state, "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh)},
+                 {"out": (f32, (B, T, H)), "gates": (f32, (B, T, G)), **({"c_out": (f32, (B, T, H))} if lstm else {})})
+    g64 = [x.double() if x is not None else None for x in (gi, h0, c0, w_hh, b_hh)]
+    want_h, want_c = truth_scan_cell(cell, *g64)
+    assert_matches(fwd["out"], want_h, name="out")
+    if lstm:
+        assert_matches(fwd["c_out"], want_c, name="c_out")
+    h_prev = torch.cat([h0[:, None], fwd["out"][:, :-1]], 1)
+    assert_matches(fwd["gates"], F.linear(h_prev.double(), w_hh.double(), b_hh.double()), name="gates")
+
+    # the Elman cells' backward reads neither gi nor gh (not written: the emulator would not load them)
+    inputs = {"grad_out": g, "h0": h0, "out": fwd["out"], "w_hh": pad4(w_hh)}
+    if cell == "lstm":
+        inputs.update(gi=gi, gh=fwd["gates"], c0=c0, c_out=fwd["c_out"])
+        if not zero_grad_c:  # else absent: read as zero (the binding's empty grad_c)
+            inputs["grad_c"] = gc
+    bwd, _ = run(f"{cell}_scan_backward{suffix}", path, tmp_path, dims, inputs,
+                 {"d_gi": (f32, (B, T, G)), "d_h0": (f32, (B, H)), **({"d_c0": (f32, (B, H))} if lstm else {})})
+    assert not (tmp_path / "d_gh").exists() or cell == "gru"
+    x = [t.clone().requires_grad_() if t is not None else None for t in g64]
+    hs, cs = truth_scan_cell(cell, *x)
+    loss = (hs * g.double()).sum() + ((cs * gc.double()).sum() if lstm else 0)
+    loss.backward()
+    assert_matches(bwd["d_gi"], x[0].grad, name="d_gi")
+    assert_matches(bwd["d_h0"], x[1].grad, name="d_h0")
+    if lstm:
+        assert_matches(bwd["d_c0"], x[2].grad, name="d_c0")
+    d_gh = bwd["d_gi"].reshape(B * T, G).double()  # the hidden-gate gradients are d_gi (binding: one GEMM)
+    assert_matches((d_gh.T @ h_prev.reshape(B * T, H).double()).float(), x[3].grad, name="d_w_hh")
+    assert_matches(d_gh.sum(0).float(), x[4].grad, name="d_b_hh")
+
+
+@pytest.mark.parametrize("path", ["on_chip", "streamed"])
+@pytest.mark.parametrize("B,T,H", CELL_SHAPES, ids=CELL_IDS)
+@pytest.mark.parametrize("cell", CELLS)
+def test_cell_scan_emulated(cell, B, T, H, path, tmp_path):
+    """scan forward and backward of the LSTM and the Elman cells (LSTM, B=17 streamed: no upstream
+    gradient of the cell states, read as zero)."""
+    _cell_scan(cell, B, T, H, path, tmp_path, zero_grad_c=(cell == "lstm" and B == 17 and path == "streamed"))
+
+
+@pytest.mark.parametrize("B,T,H", [(3, 3, 32), (17, 2, 32)], ids=["B3-T3-H32", "B17-T2-H32"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_cell_scan_cluster_emulated(cell, B, T, H, tmp_path):
+    """The sm_90 cluster variants of scan for the other cells (each block keeps all gates of its
+    units; the LSTM's cell state of its units stays in the block)."""
+    _cell_scan(cell, B, T, H, "cluster", tmp_path)
+
+
+@pytest.mark.parametrize("path", ["on_chip", "streamed"])
+@pytest.mark.parametrize("B,T,H,C", [(3, 7, 40, 3), (17, 3, 12, 1)], ids=["B3-T7-H40-C3", "B17-T3-H12-C1"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_cell_decode_emulated(cell, B, T, H, C, path, tmp_path):
+    G, lstm = CELL_GATES[cell] * H, cell == "lstm"
+    w_ih, b_ih, w_hh, b_hh = cell_weights(cell, H, C)
+    w_out, b_out = torch.randn(C, H) / H**0.5, torch.randn(C)
+    h0, g_out, g_hid = torch.randn(B, H), torch.randn(B, T, C), torch.randn(B, T, H)
+    c0, g_c = (torch.randn(B, H), torch.randn(B, T, H)) if lstm else (None, None)
+    dims = (B, T, H, C, 0, 1.0, 0, 0, 0, 0)
+    f32 = torch.float32
+    fwd, _ = run(f"{cell}_decode_forward", path, tmp_path, dims,
+                 {"h0": h0, **({"c0": c0} if lstm else {}), "w_ih": w_ih, "b_ih": b_ih, "w_hh_t": pad4(w_hh.t()),
+                  "b_hh": pad4(b_hh), "w_out_t": pad4(w_out.t()), "b_out": pad4(b_out)},
+                 {"out": (f32, (B, T, C)), "hidden": (f32, (B, T, H)),
+                  **({"c_hidden": (f32, (B, T, H))} if lstm else {})})
+    p64 = [x.double() if x is not None else None for x in (h0, c0, w_ih, b_ih, w_hh, b_hh, w_out, b_out)]
+    want_out, want_hidden, want_c = truth_decode_cell(cell, *p64, T)
+    assert_matches(fwd["out"], want_out, name="out")
+    assert_matches(fwd["hidden"], want_hidden, name="hidden")
+    if lstm:
+        assert_matches(fwd["c_hidden"], want_c, name="c_hidden")
+
+    out, hidden = fwd["out"], fwd["hidden"]
+    h_prev = torch.cat([h0[:, None], hidden[:, :-1]], 1)
+    inputs = {"grad_out": g_out, "grad_hidden": g_hid, "h0": h0, "hidden": hidden, "w_ih": w_ih,
+              "w_hh": pad4(w_hh), "w_out": w_out}
+    if lstm:  # as the binding: every step's gates by two GEMMs (the Elman cells' backward needs none)
+        inputs.update(gi=F.linear(out, w_ih, b_ih), gh=F.linear(h_prev, w_hh, b_hh), grad_c=g_c, c0=c0,
+                      c_hidden=fwd["c_hidden"])
+    bwd, _ = run(f"{cell}_decode_backward", path, tmp_path, dims, inputs,
+                 {"d_gi": (f32, (B, T, G)), "d_x": (f32, (B, T, C)), "d_h0": (f32, (B, H)),
+                  **({"d_c0": (f32, (B, H))} if lstm else {})})
+    x = [t.clone().requires_grad_() if t is not None else None for t in p64]
+    o, hs, cs = truth_decode_cell(cell, *x, T)
+    ((o * g_out.double()).sum() + (hs * g_hid.double()).sum() + ((cs * g_c.double()).sum() if lstm else 0)).backward()
+    d_gi = bwd["d_gi"].reshape(B * T, G).double()  # the hidden-gate gradients too
+    d_x = bwd["d_x"].reshape(B * T, C).double()
+    hp2, out2 = h_prev.reshape(B * T, H).double(), out.reshape(B * T, C).double()
+    got = {"h0": bwd["d_h0"], "c0": bwd.get("d_c0"), "w_ih": d_gi.T @ out2, "b_ih": d_gi.sum(0),
+           "w_hh": d_gi.T @ hp2, "b_hh": d_gi.sum(0), "w_out": d_x.T @ hp2, "b_out": d_x.sum(0)}
+    for (name, gr), t in zip(got.items(), x):
+        if t is not None:
+            assert_matches(gr.float(), t.grad, name=f"d {name}")
+
+
+def _cell_sample(cell, B, T, H, C, K, path, tmp_path):
+    G, lstm = CELL_GATES[cell] * H, cell == "lstm"
+    _, _, w_hh, b_hh = cell_weights(cell, H, 1)
+    h0, emb, cond = torch.randn(B, H), torch.randn(C, K, G), torch.randn(B, G) * 0.1
+    c0 = torch.randn(B, H) if lstm else None
+    w_out, b_out = torch.randn(C, K, H) * 2, torch.randn(C, K)
+    steps = T * C
+    known = torch.full((B, steps), -1)
+    known[:, steps // 2] = K - 1
+    seed, row_offset, temperature = 2**63 + 999, 5, 0.8
+    kernel = f"{cell}_sample" + ("_cluster" if path == "cluster" else "")
+    values, _ = run(kernel, path, tmp_path, (B, steps, H, C, K, temperature, seed, row_offset, 1, 0),
+                    {"h0": h0, **({"c0": c0} if lstm else {}), "emb": emb, "cond": cond, "w_hh_t": pad4(w_hh.t()),
+                     "b_hh": pad4(b_hh), "w_out_t": pad4(w_out.transpose(1, 2)), "b_out": pad4(b_out),
+                     "known": known},
+                    {"values": (torch.int64, (B, steps))})
+    got = values["values"]
+    want = truth_sample_cell(cell, h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed,
+                             known=known, row_offset=row_offset)
+    assert (got[:, steps // 2] == K - 1).all()
+    assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("path", ["on_chip", "streamed"])
+@pytest.mark.parametrize("B,T,H,C,K", [(3, 7, 40, 3, 70), (17, 3, 12, 1, 7)],
+                         ids=["B3-T7-H40-C3-K70", "B17-T3-H12-C1-K7"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_cell_sample_emulated(cell, B, T, H, C, K, path, tmp_path):
+    """The same values as ATen's cells for the same seed (the Philox contract: row offset, known
+    values, channels)."""
+    _cell_sample(cell, B, T, H, C, K, path, tmp_path)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_cell_sample_cluster_emulated(cell, tmp_path):
+    """The sm_90 cluster variant of sample for the other cells (K = 70: the last blocks of the
+    cluster hold no logit columns; B = 5: a partial tile)."""
+    _cell_sample(cell, 5, 2, 32, 3, 70, "cluster", tmp_path)

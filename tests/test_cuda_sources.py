@@ -1,7 +1,8 @@
 """The CUDA sources without a GPU: every csrc/cuda/*.cu compiles with nvcc alone (no torch
 headers) for sm_80 and sm_90 without register spills; the launchers' shared-memory plans
 (csrc/cuda/plan.h) plus the kernels' static shared memory stay within each architecture's
-per-block limit; the kernels' GRU cell math, compiled for the host, matches the reference.
+per-block limit, for every cell (GRU, LSTM, Elman); the kernels' cell math (gru_device.cuh,
+cells.cuh), compiled for the host, matches the reference (rnngen/ops/cells.py).
 Skipped where nvcc (or a host C++ compiler) is absent."""
 
 import functools
@@ -14,7 +15,7 @@ import pytest
 import torch
 
 from helpers import rel_error
-from rnngen.ops import gru_cell
+from rnngen.ops import cells, gru_cell
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CUDA_DIR = ROOT / "csrc" / "cuda"
@@ -65,38 +66,46 @@ PLAN_PROBE = r"""
 #include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
+#include <string>
 #include "cuda/plan.h"
 using namespace rnngen::cuda;
+static std::string prefix;  // "" for the GRU, else the cell's name and "_"
 static void show(const char* name, long B, long H, long C, long K, const KernelPlan& p) {
-  std::printf("%s %ld %ld %ld %ld %d %d %d %lld\n", name, B, H, C, K, p.rows, p.weights_on_chip, p.head_on_chip,
+  std::printf("%s%s %ld %ld %ld %ld %d %d %d %lld\n", prefix.c_str(), name, B, H, C, K, p.rows, p.weights_on_chip,
+              p.head_on_chip, static_cast<long long>(p.smem_bytes));
+}
+static void show(const char* name, long B, long H, long C, long K, const ClusterPlan& p, int head) {
+  std::printf("%s%s %ld %ld %ld %ld %d 1 %d %lld\n", prefix.c_str(), name, B, H, C, K, p.rows, head,
               static_cast<long long>(p.smem_bytes));
 }
 int main(int argc, char** argv) {
   const long limit = std::atol(argv[1]);
   const int sms = std::atoi(argv[2]);
-  for (long B : {1L, 7L, 64L, 131L, 256L, 1000L})
-    for (long H : {1L, 3L, 16L, 64L, 96L, 100L, 128L, 256L, 512L, 1024L, 2048L, 4096L})
-      for (long C : {1L, 3L})
-        for (long K : {1L, 2L, 256L, 1024L}) {
-          show("sample", B, H, C, K, plan_sample(B, H, C, K, sms, limit));
-          const ClusterPlan cp = plan_sample_cluster(B, H, C, K, sms / kClusterBlocks, limit);
-          std::printf("sample_cluster %ld %ld %ld %ld %d 1 1 %lld\n", B, H, C, K, cp.rows,
-                      static_cast<long long>(cp.smem_bytes));
-          if (K == 1) {
-            show("decode_forward", B, H, C, 0, plan_decode_forward(B, H, C, sms, limit));
-            show("decode_backward", B, H, C, 0, plan_decode_backward(B, H, C, sms, limit));
-            if (C == 1) {
-              show("scan_forward", B, H, 0, 0, plan_scan_forward(B, H, sms, limit));
-              show("scan_backward", B, H, 0, 0, plan_scan_backward(B, H, sms, limit));
-              for (int fwd = 0; fwd < 2; ++fwd) {
-                const ClusterPlan sp = fwd ? plan_scan_forward_cluster(B, H, sms / kClusterBlocks, limit)
-                                           : plan_scan_backward_cluster(B, H, sms / kClusterBlocks, limit);
-                std::printf("%s %ld %ld 0 0 %d 1 0 %lld\n", fwd ? "scan_forward_cluster" : "scan_backward_cluster", B,
-                            H, sp.rows, static_cast<long long>(sp.smem_bytes));
+  const struct { const char* prefix; CellLayout layout; } cells[] = {
+      {"", CellLayout{3, false, true}}, {"lstm_", CellLayout{4, true, false}}, {"rnn_", CellLayout{1, false, false}}};
+  for (const auto& cell : cells) {
+    prefix = cell.prefix;
+    const CellLayout& l = cell.layout;
+    for (long B : {1L, 7L, 64L, 131L, 256L, 1000L})
+      for (long H : {1L, 3L, 16L, 64L, 96L, 100L, 128L, 256L, 512L, 1024L, 2048L, 4096L})
+        for (long C : {1L, 3L})
+          for (long K : {1L, 2L, 256L, 1024L}) {
+            show("sample", B, H, C, K, plan_sample(B, H, C, K, sms, limit, l));
+            show("sample_cluster", B, H, C, K, plan_sample_cluster(B, H, C, K, sms / kClusterBlocks, limit, l), 1);
+            if (K == 1) {
+              show("decode_forward", B, H, C, 0, plan_decode_forward(B, H, C, sms, limit, l));
+              show("decode_backward", B, H, C, 0, plan_decode_backward(B, H, C, sms, limit, l));
+              if (C == 1) {
+                show("scan_forward", B, H, 0, 0, plan_scan_forward(B, H, sms, limit, l));
+                show("scan_backward", B, H, 0, 0, plan_scan_backward(B, H, sms, limit, l));
+                show("scan_forward_cluster", B, H, 0, 0,
+                     plan_scan_forward_cluster(B, H, sms / kClusterBlocks, limit, l), 0);
+                show("scan_backward_cluster", B, H, 0, 0,
+                     plan_scan_backward_cluster(B, H, sms / kClusterBlocks, limit, l), 0);
               }
             }
           }
-        }
+  }
 }
 """
 
@@ -132,6 +141,20 @@ def test_shared_memory_plans_fit(arch, tmp_path_factory):
         if p["H"] <= 512:  # rows per block only halve for very large states
             assert p["rows"] * SMS[arch] >= min(p["B"], 8 * SMS[arch]), p
     by = {(p["kernel"], p["B"], p["H"], p["C"], p["K"]): p for p in plans(arch, tmp)}
+    # the other cells size by their gate count: the LSTM's W_hh^T (16 H^2 bytes) on chip at
+    # H = 96 everywhere, not at H = 128; the Elman cells' (4 H^2 bytes) up to H = 128 on sm_80
+    # (64 KB), H = 256 on neither (256 KB): then their cluster variants hold it on sm_90.
+    assert by["lstm_scan_forward", 64, 96, 0, 0]["weights"]
+    assert not by["lstm_scan_forward", 64, 128, 0, 0]["weights"]
+    assert by["rnn_scan_forward", 64, 128, 0, 0]["weights"] and by["rnn_scan_backward", 64, 128, 0, 0]["weights"]
+    assert not by["rnn_scan_forward", 64, 256, 0, 0]["weights"]
+    assert by["lstm_sample", 64, 64, 1, 256]["weights"] and by["lstm_sample", 64, 64, 1, 256]["head"]
+    if arch == "sm_90":
+        for cell in ("lstm", "rnn"):
+            assert by[f"{cell}_scan_forward_cluster", 64, 256, 0, 0]["rows"] >= 1
+            assert by[f"{cell}_scan_backward_cluster", 64, 256, 0, 0]["rows"] >= 1
+            assert by[f"{cell}_sample_cluster", 64, 256, 1, 256]["rows"] >= 1
+    # the GRU's plans
     # the sizing rules of sample.cu: W_hh^T (12 H^2 bytes) on chip up to H = 96 everywhere,
     # H = 128 on sm_90 only, never at H = 256; the sample head (K = 256) beside it at H = 64.
     assert by["scan_forward", 64, 96, 0, 0]["weights"]
@@ -185,3 +208,69 @@ def test_cell_math_matches_reference(tmp_path):
     assert got.shape == want.shape
     for name, g, w in zip(("h'", "da_r", "da_z", "da_n", "dgh_n", "dh*z"), got.T, want.T):
         assert rel_error(g, w) < 1e-6, name  # float32 math against the float64 truth
+
+
+CELLS_PROBE = r"""
+#include <cstdio>
+#include "cuda/cells.cuh"
+using namespace rnngen::cuda;
+// per line: the cell's gi[G], gh[G], h, c, dh, dc; out: h', c', dgi[G], dgh[G], direct, dc_prev
+template <class Cell>
+static void run() {
+  constexpr int G = Cell::kGates;
+  float gi[G], gh[G], h, c, dh, dc;
+  for (;;) {
+    for (int q = 0; q < G; ++q) if (std::scanf("%f", gi + q) != 1) return;
+    for (int q = 0; q < G; ++q) if (std::scanf("%f", gh + q) != 1) return;
+    if (std::scanf("%f %f %f %f", &h, &c, &dh, &dc) != 4) return;
+    float hn, cn = 0.0f, dgi[G], dgh[G], direct;
+    Cell::forward(gi, gh, h, c, hn, cn);
+    float dcv = Cell::kCellState ? dc : 0.0f;  // dL/dc: the LSTM's only
+    Cell::backward(dh, dcv, gi, gh, h, c, hn, cn, dgi, dgh, direct);
+    std::printf("%.9g %.9g", hn, cn);
+    for (int q = 0; q < G; ++q) std::printf(" %.9g", dgi[q]);
+    for (int q = 0; q < G; ++q) std::printf(" %.9g", dgh[q]);
+    std::printf(" %.9g %.9g\n", direct, dcv);
+  }
+}
+int main(int argc, char** argv) {
+  const int which = argv[1][0] - '0';
+  if (which == 0) run<GruCell>();
+  if (which == 1) run<LstmCell>();
+  if (which == 2) run<RnnTanhCell>();
+  if (which == 3) run<RnnReluCell>();
+}
+"""
+
+
+@needs_cxx
+@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn_tanh", "rnn_relu"])
+def test_cells_match_reference(cell, tmp_path):
+    """Cell::forward / Cell::backward of cells.cuh (host build) against rnngen/ops/cells.py's step
+    and step_backward (the GRU through the same entry points as the other cells)."""
+    (tmp_path / "probe.cpp").write_text(CELLS_PROBE)
+    exe = tmp_path / "probe"
+    subprocess.run([CXX, "-std=c++17", "-O2", f"-I{ROOT / 'csrc'}", str(tmp_path / "probe.cpp"), "-o", str(exe)],
+                   check=True, timeout=300)
+    spec = cells.get(cell)
+    G = spec.gates
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(200, 2 * G + 4, generator=gen, dtype=torch.float64) * 2
+    text = "\n".join(" ".join(f"{float(a):.9g}" for a in row.float()) for row in x)
+    which = ["gru", "lstm", "rnn_tanh", "rnn_relu"].index(cell)
+    got = torch.tensor([[float(a) for a in line.split()] for line in
+                        subprocess.run([str(exe), str(which)], input=text, capture_output=True, text=True,
+                                       check=True).stdout.splitlines()], dtype=torch.float64)
+    x = x.float().double()  # the values the probe read
+    gi, gh, h, c, dh, dc = x[:, :G], x[:, G:2 * G], x[:, 2 * G:2 * G + 1], *x[:, 2 * G + 1:].T[:, :, None]
+    h_new, c_new = spec.step(gi, gh, h, c if spec.has_cell_state else None)
+    dgi, dgh, direct, dc_prev = spec.step_backward(dh, dc if spec.has_cell_state else None, gi, gh, h,
+                                                   c if spec.has_cell_state else None, h_new, c_new)
+    zero = torch.zeros_like(h)
+    want = torch.cat([h_new, c_new if c_new is not None else zero, dgi, dgh, direct,
+                      dc_prev if dc_prev is not None else zero], dim=1)
+    assert got.shape == want.shape
+    names = ["h'", "c'", *(f"dgi{q}" for q in range(G)), *(f"dgh{q}" for q in range(G)), "direct", "dc"]
+    for name, g, w in zip(names, got.T, want.T):
+        # float32 math against the float64 truth (relu's derivative: exact)
+        assert rel_error(g, w) < 1e-6 or (w.norm() == 0 and g.norm() == 0), name

@@ -53,32 +53,45 @@ inline KernelPlan plan_kernel(int64_t B, int64_t per_row, int64_t weight, int64_
   return p;
 }
 
+// The cell a kernel runs, as far as the plans care (csrc/cuda/cells.cuh: each cell's kLayout).
+struct CellLayout {
+  int gates = 3;             // gate blocks of H rows in W_hh (GRU 3, LSTM 4, Elman 1)
+  bool cell_state = false;   // a cell state c beside h (LSTM): one more [H4] per row
+  bool split_grads = true;   // separate input- and hidden-gate gradients (GRU): decode backward keeps both
+};
+
 // The plans of the five kernels (floats of state per row, weights, head), given the sizes.
-// H hidden units, G = 3H gates; sample: C channels of K values; decode: C outputs.
-inline KernelPlan plan_sample(int64_t B, int64_t H, int64_t C, int64_t K, int sms, int64_t smem_limit) {
-  const int64_t H4 = round4(H), G4 = round4(3 * H), K4 = round4(K);
-  return plan_kernel(B, H4 + G4 + K4 + 4, H * G4, C * H * K4, sms, smem_limit);
+// H hidden units, G = gates * H (3H for the GRU); sample: C channels of K values; decode: C
+// outputs. cell: the GRU unless given.
+inline KernelPlan plan_sample(int64_t B, int64_t H, int64_t C, int64_t K, int sms, int64_t smem_limit,
+                              const CellLayout& cell = CellLayout{}) {
+  const int64_t H4 = round4(H), G4 = round4(cell.gates * H), K4 = round4(K), c = cell.cell_state ? H4 : 0;
+  return plan_kernel(B, H4 + G4 + K4 + 4 + c, H * G4, C * H * K4, sms, smem_limit);
 }
-inline KernelPlan plan_decode_forward(int64_t B, int64_t H, int64_t C, int sms, int64_t smem_limit) {
-  const int64_t H4 = round4(H), G4 = round4(3 * H), C4 = round4(C);
-  return plan_kernel(B, H4 + G4 + C4, H * G4, H * C4, sms, smem_limit);
+inline KernelPlan plan_decode_forward(int64_t B, int64_t H, int64_t C, int sms, int64_t smem_limit,
+                                      const CellLayout& cell = CellLayout{}) {
+  const int64_t H4 = round4(H), G4 = round4(cell.gates * H), C4 = round4(C), c = cell.cell_state ? H4 : 0;
+  return plan_kernel(B, H4 + G4 + C4 + c, H * G4, H * C4, sms, smem_limit);
 }
-inline KernelPlan plan_decode_backward(int64_t B, int64_t H, int64_t C, int sms, int64_t smem_limit) {
-  const int64_t H4 = round4(H), G4 = round4(3 * H), C4 = round4(C);
-  return plan_kernel(B, H4 + 2 * G4 + C4, 3 * H * H4, 0, sms, smem_limit);
+inline KernelPlan plan_decode_backward(int64_t B, int64_t H, int64_t C, int sms, int64_t smem_limit,
+                                       const CellLayout& cell = CellLayout{}) {
+  const int64_t H4 = round4(H), G4 = round4(cell.gates * H), C4 = round4(C), c = cell.cell_state ? H4 : 0;
+  return plan_kernel(B, H4 + (cell.split_grads ? 2 : 1) * G4 + C4 + c, cell.gates * H * H4, 0, sms, smem_limit);
 }
-inline KernelPlan plan_scan_forward(int64_t B, int64_t H, int sms, int64_t smem_limit) {
-  const int64_t H4 = round4(H), G4 = round4(3 * H);
-  return plan_kernel(B, H4 + G4, H * G4, 0, sms, smem_limit);
+inline KernelPlan plan_scan_forward(int64_t B, int64_t H, int sms, int64_t smem_limit,
+                                    const CellLayout& cell = CellLayout{}) {
+  const int64_t H4 = round4(H), G4 = round4(cell.gates * H), c = cell.cell_state ? H4 : 0;
+  return plan_kernel(B, H4 + G4 + c, H * G4, 0, sms, smem_limit);
 }
-inline KernelPlan plan_scan_backward(int64_t B, int64_t H, int sms, int64_t smem_limit) {
-  const int64_t H4 = round4(H), G4 = round4(3 * H);
-  return plan_kernel(B, H4 + G4, 3 * H * H4, 0, sms, smem_limit);
+inline KernelPlan plan_scan_backward(int64_t B, int64_t H, int sms, int64_t smem_limit,
+                                     const CellLayout& cell = CellLayout{}) {
+  const int64_t H4 = round4(H), G4 = round4(cell.gates * H), c = cell.cell_state ? H4 : 0;
+  return plan_kernel(B, H4 + G4 + c, cell.gates * H * H4, 0, sms, smem_limit);
 }
 
 // sample on sm_90 when W_hh does not fit one block (H >= 256 in float32): a thread-block
 // cluster of kClusterBlocks blocks shares one tile of rows; block q holds the columns of W_hh^T
-// for units [q H/N, (q+1) H/N) (their r, z and n gates: 3 H^2 / N floats) and a 1/N slice of
+// for units [q H/N, (q+1) H/N) (all their gates: 3 H^2 / N floats for the GRU) and a 1/N slice of
 // the head's K columns in its shared memory, plus the full h of its rows; each step the blocks
 // exchange logits and h slices through distributed shared memory (two cluster barriers).
 // Needs H a multiple of 4 N. rows = 0: not applicable (then plan_sample's path runs).
@@ -111,12 +124,13 @@ inline ClusterPlan plan_cluster(int64_t B, int64_t fixed, int64_t per_row, int64
 }
 
 inline ClusterPlan plan_sample_cluster(int64_t B, int64_t H, int64_t C, int64_t K, int64_t max_clusters,
-                                       int64_t smem_limit) {
+                                       int64_t smem_limit, const CellLayout& cell = CellLayout{}) {
   const int64_t N = kClusterBlocks;
   if (H % (4 * N) != 0) return ClusterPlan{};
-  const int64_t S = H / N, KQ = round4((round4(K) + N - 1) / N), K4 = round4(K);
-  ClusterPlan p = plan_cluster(B, H * 3 * S + 3 * S + C * H * KQ + C * KQ + round4(kMaxRows),  // weights, values
-                               H + 3 * S + KQ + S + K4 + 8 * (3 * S + KQ),  // h, gates|logits, own h, logits, partials
+  const int64_t S = H / N, SG = cell.gates * S, KQ = round4((round4(K) + N - 1) / N), K4 = round4(K);
+  ClusterPlan p = plan_cluster(B, H * SG + SG + C * H * KQ + C * KQ + round4(kMaxRows),  // weights, values
+                               H + SG + KQ + S + K4 + (cell.cell_state ? S : 0) + 8 * (SG + KQ),
+                               // h, gates|logits, own h, logits, own c (LSTM), partials
                                max_clusters, smem_limit);
   p.units = S;
   p.head_cols = KQ;
@@ -124,23 +138,27 @@ inline ClusterPlan plan_sample_cluster(int64_t B, int64_t H, int64_t C, int64_t 
 }
 
 // scan on sm_90, the same split: block q keeps W_hh^T's columns of units [q S, (q+1) S) for the
-// forward, W_hh's columns of those units (all 3H rows) for the backward: 3 H S floats each.
-inline ClusterPlan plan_scan_forward_cluster(int64_t B, int64_t H, int64_t max_clusters, int64_t smem_limit) {
+// forward, W_hh's columns of those units (all G = gates * H rows) for the backward: G S floats
+// each (the LSTM's cell state of its units stays in the block: it is never exchanged).
+inline ClusterPlan plan_scan_forward_cluster(int64_t B, int64_t H, int64_t max_clusters, int64_t smem_limit,
+                                             const CellLayout& cell = CellLayout{}) {
   const int64_t N = kClusterBlocks;
   if (H % (4 * N) != 0) return ClusterPlan{};
-  const int64_t S = H / N;
-  ClusterPlan p = plan_cluster(B, H * 3 * S + 3 * S,  // W_hh^T columns, b_hh
-                               H + 2 * S + 8 * 3 * S,  // h, own h (two buffers), partial sums
-                               max_clusters, smem_limit);
+  const int64_t S = H / N, SG = cell.gates * S;
+  ClusterPlan p = plan_cluster(B, H * SG + SG,  // W_hh^T columns, b_hh
+                               // h, own h (two buffers), own c (LSTM), partial sums
+                               H + 2 * S + (cell.cell_state ? S : 0) + 8 * SG, max_clusters, smem_limit);
   p.units = S;
   return p;
 }
-inline ClusterPlan plan_scan_backward_cluster(int64_t B, int64_t H, int64_t max_clusters, int64_t smem_limit) {
+inline ClusterPlan plan_scan_backward_cluster(int64_t B, int64_t H, int64_t max_clusters, int64_t smem_limit,
+                                              const CellLayout& cell = CellLayout{}) {
   const int64_t N = kClusterBlocks;
   if (H % (4 * N) != 0) return ClusterPlan{};
-  const int64_t S = H / N;
-  ClusterPlan p = plan_cluster(B, 3 * H * S,  // W_hh columns
-                               S + 2 * 3 * S + 3 * H + 8 * S,  // dh, own dgh (two buffers), all dgh, partials
+  const int64_t S = H / N, SG = cell.gates * S;
+  ClusterPlan p = plan_cluster(B, cell.gates * H * S,  // W_hh columns
+                               S + 2 * SG + cell.gates * H + (cell.cell_state ? S : 0) + 8 * S,
+                               // dh, own dgh (two buffers), all dgh, own dc, partials
                                max_clusters, smem_limit);
   p.units = S;
   return p;

@@ -48,10 +48,15 @@
 //   [3H, C] from global memory (C is small); scan forward keeps W_hh^T only. The backward
 //   kernels keep W_hh itself (the product dh += dgh @ W_hh) with the same rule and carry dL/dh
 //   in shared memory; their weight gradients are GEMMs (cuBLAS) after the reverse loop.
+// - Every kernel is a template over the cell (cells.cuh): the sizes above are the GRU's (3 gate
+//   blocks). The LSTM has 4 (W_hh^T: 16 H^2 bytes, on chip up to about H = 120 on sm_90) and
+//   carries a cell state c [R, H4] beside h (never leaving the chip either; the cluster variants
+//   keep each block's units of it); the Elman cells have 1 (4 H^2 bytes: on chip up to about
+//   H = 240 on sm_90). The plans (plan.h) take the cell's layout: each cell gets the same rules.
 #include <cstdlib>
 
 
-#include "gru_device.cuh"
+#include "cells.cuh"
 #include "launchers.h"
 
 namespace rnngen::cuda {
@@ -59,8 +64,9 @@ namespace {
 
 struct SampleArgs {
   const float* h0;    // [B, H]
-  const float* emb;   // [C, K, 3H]
-  const float* cond;  // [B, 3H]
+  const float* c0;    // [B, H] (LSTM)
+  const float* emb;   // [C, K, G]
+  const float* cond;  // [B, G]
   const float* w;     // W_hh^T, [H, G4] zero-padded
   const float* b_hh;  // [G4]
   const float* head;  // W_out[c]^T, [C, H, K4] zero-padded
@@ -74,10 +80,11 @@ struct SampleArgs {
   bool weights_on_chip, head_on_chip;
 };
 
-template <int BT>
+template <class Cell, int BT>
 __global__ void __launch_bounds__(kThreads, 1) sample_kernel(SampleArgs a) {
+  constexpr int NG = Cell::kGates;
   float* p = shared_base();
-  const int H = a.H, G = 3 * H, K = a.K, C = a.C, T = a.T;
+  const int H = a.H, G = NG * H, K = a.K, C = a.C, T = a.T;
   const int H4 = static_cast<int>(round4(H)), G4 = static_cast<int>(round4(G)), K4 = static_cast<int>(round4(K));
   const float* w = a.w;
   if (a.weights_on_chip) {
@@ -94,12 +101,16 @@ __global__ void __launch_bounds__(kThreads, 1) sample_kernel(SampleArgs a) {
   const int ldy = G4 + K4;
   float* h = p;            // [BT, H4]
   float* y = h + BT * H4;  // [BT, G4 + K4]: hidden gates | logits
-  int* vbuf = reinterpret_cast<int*>(y + BT * ldy);  // [BT] the drawn values
+  int* vbuf = reinterpret_cast<int*>(y + BT * ldy);  // [BT] the drawn values (4 floats' room per row)
+  float* cs = y + BT * (ldy + 4);  // [BT, H4] (LSTM)
   zero_shared(h, BT * (H4 + ldy));
+  if constexpr (Cell::kCellState) zero_shared(cs, BT * H4);
   __syncthreads();
   const int b0 = blockIdx.x * BT, rows = min(BT, a.B - b0);
-  for (int i = threadIdx.x; i < rows * H; i += blockDim.x)
+  for (int i = threadIdx.x; i < rows * H; i += blockDim.x) {
     h[(i / H) * H4 + i % H] = a.h0[static_cast<int64_t>(b0) * H + i];
+    if constexpr (Cell::kCellState) cs[(i / H) * H4 + i % H] = a.c0[static_cast<int64_t>(b0) * H + i];
+  }
   __syncthreads();
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -127,14 +138,22 @@ __global__ void __launch_bounds__(kThreads, 1) sample_kernel(SampleArgs a) {
     }
     __syncthreads();
     if (t + 1 == T) break;
-    for (int i = threadIdx.x; i < rows * H; i += blockDim.x) {  // h_{t+1} = GRU(emb[c][v] + cond, h_t)
+    for (int i = threadIdx.x; i < rows * H; i += blockDim.x) {  // (h, c)_{t+1} = cell(emb[c][v] + cond, (h, c)_t)
       const int b = i / H, j = i % H;
       const float* e = a.emb + (static_cast<int64_t>(c) * K + vbuf[b]) * G;
       const float* cd = a.cond + static_cast<int64_t>(b0 + b) * G;
       const float* gh = y + b * ldy;
+      float xi[NG], xh[NG];
+#pragma unroll
+      for (int q = 0; q < NG; ++q) {
+        xi[q] = e[q * H + j] + cd[q * H + j];
+        xh[q] = gh[q * H + j];
+      }
       float* hj = h + b * H4 + j;
-      *hj = gru_cell(e[j] + cd[j], e[H + j] + cd[H + j], e[2 * H + j] + cd[2 * H + j], gh[j], gh[H + j],
-                     gh[2 * H + j], *hj);
+      float hn, cn = 0.0f;
+      Cell::forward(xi, xh, *hj, Cell::kCellState ? cs[b * H4 + j] : 0.0f, hn, cn);
+      *hj = hn;
+      if constexpr (Cell::kCellState) cs[b * H4 + j] = cn;
     }
     __syncthreads();
   }
@@ -142,25 +161,27 @@ __global__ void __launch_bounds__(kThreads, 1) sample_kernel(SampleArgs a) {
 
 
 // The sm_90 cluster variant (plan_sample_cluster in plan.h): kClusterBlocks blocks share a tile
-// of BT rows. Block q keeps in shared memory the W_hh^T columns of its S = H / N units (their r,
-// z, n gates), K / N of the head's columns, and the full h of the tile's rows. Per step:
+// of BT rows. Block q keeps in shared memory the W_hh^T columns of its S = H / N units (all their
+// gates: SG = gates * S columns), K / N of the head's columns, the full h of the tile's rows and
+// (LSTM) the cell state of its units. Per step:
 //   gates and logits of its columns (the k dimension split over the warps, partial sums reduced
 //   in shared memory) -> cluster barrier -> every block gathers all logits from the others
 //   (distributed shared memory) and draws the same value (same numbers, same order) -> it
 //   updates its S units -> cluster barrier -> it gathers the full new h from the others.
-template <int BT>
+template <class Cell, int BT>
 __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs a, int S, int KQ) {
 #if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900) || defined(RNNGEN_CUDA_EMULATION)
+  constexpr int NG = Cell::kGates;
   Cluster cluster;
   const int q = static_cast<int>(cluster.block_rank());
   const int tile = blockIdx.x / kClusterBlocks;
   float* p = shared_base();
-  const int H = a.H, G = 3 * H, K = a.K, C = a.C, T = a.T, S3 = 3 * S;
+  const int H = a.H, G = NG * H, K = a.K, C = a.C, T = a.T, S3 = NG * S;  // S3: SG
   const int K4 = static_cast<int>(round4(K)), G4 = static_cast<int>(round4(G));
   const int kq0 = q * KQ, kq = max(0, min(KQ, K4 - kq0));  // this block's logit columns [kq0, kq0 + kq)
-  float* w = p;                  // [H, 3S]: column g*S + s is W_hh^T's column g*H + q*S + s
+  float* w = p;                  // [H, SG]: column g*S + s is W_hh^T's column g*H + q*S + s
   p += static_cast<int64_t>(H) * S3;
-  float* bh = p;                 // [3S]
+  float* bh = p;                 // [SG]
   p += S3;
   float* head = p;               // [C, H, KQ]: W_out[c]^T's columns kq0 ..
   p += static_cast<int64_t>(C) * H * KQ;
@@ -168,7 +189,7 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
   p += C * KQ;
   const int ldy = S3 + KQ;
   float* h = p;                  // [BT, H]: the full state of the tile's rows (H % 32 == 0)
-  float* y = h + BT * H;         // [BT, 3S + KQ]: own gates | own logits
+  float* y = h + BT * H;         // [BT, SG + KQ]: own gates | own logits
   float* h_own = y + BT * ldy;   // [BT, S]: own units of the next state
   float* logits = h_own + BT * S;// [BT, K4]: all logits, gathered
   int* vbuf = reinterpret_cast<int*>(logits + BT * K4);
@@ -195,9 +216,15 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
   int P = kThreads / groups;
   P = P < 1 ? 1 : P > 8 ? 8 : P;
   const int kc = static_cast<int>(round4((H + P - 1) / P));
-  float* partial = reinterpret_cast<float*>(vbuf + kMaxRows);  // [P, BT, ldy] (plan: P * BT * ldy floats)
-  zero_shared(partial, P * BT * ldy);
+  float* c_own = reinterpret_cast<float*>(vbuf + kMaxRows);  // [BT, S]: the cell state of its units (LSTM)
+  float* partial = c_own + (Cell::kCellState ? BT * S : 0);  // [P, BT, ldy] (plan: P * BT * ldy floats)
+  zero_shared(c_own, (Cell::kCellState ? BT * S : 0) + P * BT * ldy);
   __syncthreads();
+  if constexpr (Cell::kCellState) {
+    for (int i = threadIdx.x; i < rows * S; i += blockDim.x)
+      c_own[i] = a.c0[static_cast<int64_t>(b0 + i / S) * H + q * S + i % S];
+    __syncthreads();
+  }
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   for (int t = 0; t < T; ++t) {
     const int c = t % C;
@@ -250,8 +277,16 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
       const float* e = a.emb + (static_cast<int64_t>(c) * K + vbuf[b]) * G;
       const float* cd = a.cond + static_cast<int64_t>(b0 + b) * G;
       const float* gh = y + b * ldy;
-      h_own[b * S + s] = gru_cell(e[j] + cd[j], e[H + j] + cd[H + j], e[2 * H + j] + cd[2 * H + j], gh[s],
-                                  gh[S + s], gh[2 * S + s], h[b * H + j]);
+      float xi[NG], xh[NG];
+#pragma unroll
+      for (int gate = 0; gate < NG; ++gate) {
+        xi[gate] = e[gate * H + j] + cd[gate * H + j];
+        xh[gate] = gh[gate * S + s];
+      }
+      float hn, cn = 0.0f;
+      Cell::forward(xi, xh, h[b * H + j], Cell::kCellState ? c_own[i] : 0.0f, hn, cn);
+      h_own[b * S + s] = hn;
+      if constexpr (Cell::kCellState) c_own[i] = cn;
     }
     cluster.sync();  // every block's units are updated
     for (int i = threadIdx.x; i < rows * H; i += blockDim.x) {
@@ -269,30 +304,52 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
 }  // namespace
 
 #if defined(__CUDACC__)
-cudaError_t launch_sample(const float* h0, const float* emb, const float* cond, const float* w_hh_t,
-                          const float* b_hh, const float* w_out_t, const float* b_out, float temperature,
-                          uint64_t seed, int64_t row_offset, const int64_t* known, int64_t* values, int64_t B,
-                          int64_t T, int64_t H, int64_t C, int64_t K, cudaStream_t stream) {
-  if (B == 0) return cudaSuccess;
+namespace {
+
+template <class Cell>
+cudaError_t sample_for(const SampleArgs& given, cudaStream_t stream) {
   int sms = 0;
   int64_t smem_limit = 0;
   if (const cudaError_t err = device_limits(&sms, &smem_limit); err != cudaSuccess) return err;
-  const KernelPlan plan = plan_sample(B, H, C, K, sms, smem_limit);
-  const SampleArgs args{h0, emb, cond, w_hh_t, b_hh, w_out_t, b_out, known, values,
-                        static_cast<int>(B), static_cast<int>(T), static_cast<int>(H), static_cast<int>(C),
-                        static_cast<int>(K), temperature, seed, row_offset, plan.weights_on_chip, plan.head_on_chip};
+  const int64_t B = given.B, H = given.H, C = given.C, K = given.K;
+  const KernelPlan plan = plan_sample(B, H, C, K, sms, smem_limit, Cell::kLayout);
+  SampleArgs args = given;
+  args.weights_on_chip = plan.weights_on_chip;
+  args.head_on_chip = plan.head_on_chip;
   if (!plan.weights_on_chip && clusters_enabled()) {  // W_hh only fits split over a cluster's blocks
-    const ClusterPlan cp = plan_sample_cluster(B, H, C, K, sms / kClusterBlocks, smem_limit);
+    const ClusterPlan cp = plan_sample_cluster(B, H, C, K, sms / kClusterBlocks, smem_limit, Cell::kLayout);
     const auto pick = [](int rows) {
-      return rows == 1 ? sample_cluster_kernel<1> : rows == 2 ? sample_cluster_kernel<2>
-           : rows == 4 ? sample_cluster_kernel<4> : sample_cluster_kernel<8>;
+      return rows == 1 ? sample_cluster_kernel<Cell, 1> : rows == 2 ? sample_cluster_kernel<Cell, 2>
+           : rows == 4 ? sample_cluster_kernel<Cell, 4> : sample_cluster_kernel<Cell, 8>;
     };
-    const auto replan = [&](int64_t clusters) { return plan_sample_cluster(B, H, C, K, clusters, smem_limit); };
+    const auto replan = [&](int64_t clusters) {
+      return plan_sample_cluster(B, H, C, K, clusters, smem_limit, Cell::kLayout);
+    };
     const cudaError_t err = launch_clusters(cp, pick, replan, stream, args, static_cast<int>(cp.units),
                                             static_cast<int>(cp.head_cols));
     if (err != cudaErrorNotSupported) return err;
   }
-  return launch_planned(sample_kernel<1>, sample_kernel<2>, sample_kernel<4>, sample_kernel<8>, plan, args, stream);
+  return launch_planned(sample_kernel<Cell, 1>, sample_kernel<Cell, 2>, sample_kernel<Cell, 4>,
+                        sample_kernel<Cell, 8>, plan, args, stream);
+}
+
+}  // namespace
+
+cudaError_t launch_sample(CellKind cell, const float* h0, const float* c0, const float* emb, const float* cond,
+                          const float* w_hh_t, const float* b_hh, const float* w_out_t, const float* b_out,
+                          float temperature, uint64_t seed, int64_t row_offset, const int64_t* known, int64_t* values,
+                          int64_t B, int64_t T, int64_t H, int64_t C, int64_t K, cudaStream_t stream) {
+  if (B == 0) return cudaSuccess;
+  const SampleArgs args{h0, c0, emb, cond, w_hh_t, b_hh, w_out_t, b_out, known, values,
+                        static_cast<int>(B), static_cast<int>(T), static_cast<int>(H), static_cast<int>(C),
+                        static_cast<int>(K), temperature, seed, row_offset, false, false};
+  switch (cell) {
+    case CellKind::gru: return sample_for<GruCell>(args, stream);
+    case CellKind::lstm: return sample_for<LstmCell>(args, stream);
+    case CellKind::rnn_tanh: return sample_for<RnnTanhCell>(args, stream);
+    case CellKind::rnn_relu: return sample_for<RnnReluCell>(args, stream);
+  }
+  return cudaErrorInvalidValue;
 }
 
 #endif  // __CUDACC__
