@@ -4,7 +4,7 @@ The shared suites (test_ops.py, test_cells.py) run the GPU backends too when a G
 (helpers.TARGETS: "cuda-gpu", "triton-gpu", with the GPU kernels' shapes added: batch tiles
 with a partial last one, W_hh on chip and streamed from L2). Here: the GPU draw over K = 1, 7
 and 256 values, the Philox stream's distribution, torch.compile, a 12,288-step image, tanh's
-accuracy near 0 and the sm_90 cluster paths. Skipped without a GPU. bench/gpu/run.sh runs this
+accuracy near 0 and the sm_90 cluster paths (every cell). Skipped without a GPU. bench/gpu/run.sh runs this
 file with the shared suites' GPU targets; RNNGEN_GPU_BACKENDS (comma-separated) narrows the
 backends.
 """
@@ -13,7 +13,8 @@ import pytest
 import torch
 
 import rnngen
-from helpers import GPU_TARGETS, check_all, gru_weights, supported, target, truth_sample, truth_scan
+from helpers import (CELL_GATES, GPU_TARGETS, assert_same_draws, check_all, gru_weights, supported, target,
+                     truth_sample, truth_sample_cell, truth_scan, truth_scan_cell)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -160,3 +161,36 @@ def test_scan_cuda_cluster_and_one_block_paths(monkeypatch, clusters):
     gi, h0 = torch.randn(B, T, 3 * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
     check_all(lambda *a: rnngen.scan(*a, backend="cuda"), truth_scan, [gi, h0, w_hh, b_hh],
               [torch.randn(B, T, H, dtype=torch.float64)], torch.float32, ["gi", "h0", "w_hh", "b_hh"], device=DEV)
+
+
+@pytest.mark.skipif("cuda" not in GPU_BACKENDS, reason="cuda backend not available")
+@pytest.mark.parametrize("cell", ["lstm", "rnn_tanh", "rnn_relu"])
+@pytest.mark.parametrize("clusters", ["1", "0"])
+def test_cells_cuda_cluster_and_one_block_paths(monkeypatch, clusters, cell):
+    """The other cells at H = 256: scan forward and backward, and sample, through the sm_90
+    cluster variants and the one-block path, against ATen's cell steps."""
+    monkeypatch.setenv("RNNGEN_CUDA_CLUSTERS", clusters)
+    G, B, T, H, K = CELL_GATES[cell], 37, 6, 256, 256
+    w_hh = torch.randn(G * H, H, dtype=torch.float64) / H**0.5
+    b_hh = torch.randn(G * H, dtype=torch.float64) / H**0.5
+    gi, h0 = torch.randn(B, T, G * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
+    dout = torch.randn(B, T, H, dtype=torch.float64)
+    if cell == "lstm":
+        c0, dc = torch.randn(B, H, dtype=torch.float64), torch.randn(B, T, H, dtype=torch.float64)
+        check_all(lambda gi, h0, c0, w, b: rnngen.scan(gi, h0, w, b, cell=cell, c0=c0, return_cell_state=True,
+                                                     backend="cuda"),
+                  lambda *a: truth_scan_cell(cell, *a), [gi, h0, c0, w_hh, b_hh], [dout, dc], torch.float32,
+                  ["gi", "h0", "c0", "w_hh", "b_hh"], device=DEV)
+    else:
+        c0 = None
+        check_all(lambda *a: (rnngen.scan(*a, cell=cell, backend="cuda"),),
+                  lambda gi, h0, w, b: truth_scan_cell(cell, gi, h0, None, w, b)[:1], [gi, h0, w_hh, b_hh], [dout],
+                  torch.float32, ["gi", "h0", "w_hh", "b_hh"], device=DEV)
+    f32 = [x.float() for x in (h0, w_hh, b_hh)]
+    c32 = None if c0 is None else c0.float()
+    emb, w_out, b_out = torch.randn(1, K, G * H) * 0.5, torch.randn(1, K, H) * 4 / H**0.5, torch.randn(1, K)
+    cond = torch.zeros(B, G * H)
+    want = truth_sample_cell(cell, f32[0], c32, emb, cond, f32[1], f32[2], w_out, b_out, T, 1.0, 9)
+    got = rnngen.sample(*(x.to(DEV) for x in (f32[0], emb, f32[1], f32[2], w_out, b_out)), T, seed=9, cell=cell,
+                        c0=None if c32 is None else c32.to(DEV), backend="cuda")
+    assert_same_draws(got, want, DEV)
