@@ -1,6 +1,7 @@
-"""What only the Triton backend has: its tile rule (on chip vs streamed W_hh), the streamed path
-with many chunks, its fallbacks, float16, and how a missing Triton is reported. The shared
-suite (test_ops.py, test_modules.py) runs the triton backend against the truth like any other."""
+"""What only the Triton backend has: its tile rule (on chip vs streamed W_hh, per gate count), the
+streamed path with many chunks, its fallbacks, float16, and how a missing Triton is reported.
+The shared suites (test_ops.py, test_cells.py, test_modules.py) run the triton backend against
+the truth like any other, for every cell."""
 
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 import rnngen
-from helpers import BACKENDS, gru_weights, rel_error
+from helpers import BACKENDS, CELL_GATES, gru_weights, rel_error
 from rnngen import dispatch
 
 needs_triton = pytest.mark.skipif("triton" not in BACKENDS, reason="triton backend not available here")
@@ -26,6 +27,24 @@ def test_tile_rule():
     assert tc.hidden_tiles(513) is None
 
 
+def test_tile_rule_per_gate_count():
+    """W_hh on chip while its NG gate blocks hold <= 64 KiB (the GRU's HP = 64 rule unchanged; the
+    LSTM's 4 blocks also at HP = 64, the Elman cells' one block up to HP = 128); a streamed chunk's
+    tiles of all gates <= 3 * TILE_FLOATS; the LSTM's backward bounds it to HP = 256."""
+    tc = pytest.importorskip("rnngen.ops.triton_common")
+    assert tc.hidden_tiles(64, 4)["ON_CHIP"] and not tc.hidden_tiles(65, 4)["ON_CHIP"]
+    assert tc.hidden_tiles(128, 1)["ON_CHIP"] and not tc.hidden_tiles(129, 1)["ON_CHIP"]
+    for gates, H, block_n in ((4, 65, 32), (4, 128, 32), (4, 200, 16), (4, 256, 16), (1, 129, 64), (1, 256, 64),
+                              (1, 512, 32), (3, 512, 16)):
+        cfg = tc.hidden_tiles(H, gates)
+        assert not cfg["ON_CHIP"] and cfg["BLOCK_N"] == block_n and cfg["NK"] * block_n == cfg["HP"] >= H
+        assert gates * cfg["HP"] * block_n <= 3 * tc.TILE_FLOATS
+    assert tc.hidden_tiles(257, 4) is None and tc.hidden_tiles(513, 1) is None
+    assert [tc.max_hp(g) for g in (1, 3, 4)] == [512, 512, 256]
+    for H in (8, 64, 65, 200, 512):  # the GRU's configuration is the default one
+        assert tc.hidden_tiles(H, 3) == tc.hidden_tiles(H)
+
+
 @needs_triton
 def test_registered_kernels_are_the_triton_ones():
     from rnngen.ops.decode import triton as decode_triton
@@ -38,6 +57,14 @@ def test_registered_kernels_are_the_triton_ones():
     assert dispatch.get_kernel("triton", "decode_backward") is decode_triton.decode_backward
     assert dispatch.get_kernel("triton", "sample") is sample_triton.sample
     assert not dispatch.supports("triton", "scan_forward", torch.float64)
+    for cell in CELL_GATES:  # every cell has all five, from the same generic launchers
+        assert dispatch.get_kernel("triton", "scan_forward", cell) is scan_triton._KERNELS[cell][0]
+        assert dispatch.get_kernel("triton", "scan_backward", cell) is scan_triton._KERNELS[cell][1]
+        assert dispatch.get_kernel("triton", "decode_forward", cell) is decode_triton._KERNELS[cell][0]
+        assert dispatch.get_kernel("triton", "decode_backward", cell) is decode_triton._KERNELS[cell][1]
+        assert dispatch.get_kernel("triton", "sample", cell) is sample_triton._KERNELS[cell]
+        assert dispatch.supports("triton", "scan_forward", torch.bfloat16, cell)
+        assert not dispatch.supports("triton", "scan_forward", torch.float64, cell)
 
 
 def _grads(fn, inputs, dout):
@@ -72,15 +99,51 @@ def test_streamed_path_many_chunks():
 
 
 @needs_triton
-def test_float16():
-    B, T, H = 3, 5, 24
-    _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32)
-    gi, h0 = torch.randn(B, T, 3 * H), torch.randn(B, H)
+@pytest.mark.parametrize("cell", ["lstm", "rnn_tanh", "rnn_relu"])
+def test_streamed_path_many_chunks_cells(cell):
+    """The other cells streamed with many chunks: H = 200, HP = 256 in 16 chunks of 16 units for
+    the LSTM, 4 of 64 for the Elman cells (the shared suite's H = 128 streams the LSTM in 4 chunks
+    and keeps the Elman cells' W_hh on chip)."""
+    G, B, T, H, C, K = CELL_GATES[cell], 2, 3, 200, 2, 40
+    bound = 1 / H**0.5
+    w_ih, b_ih, w_hh, b_hh = ((torch.rand(*shape) * 2 - 1) * bound for shape in ((G * H, C), (G * H,), (G * H, H),
+                                                                                 (G * H,)))
+    gi, h0, c0 = torch.randn(B, T, G * H), torch.randn(B, H), torch.randn(B, H)
+    lstm = cell == "lstm"
+    states = [h0, c0] if lstm else [h0]
+
+    def scan(gi, w, b, h0, c0=None, *, backend):
+        return rnngen.scan(gi, h0, w, b, cell=cell, c0=c0, return_cell_state=lstm, backend=backend)
+
+    def decode(*a, backend):
+        return rnngen.decode(a[0], *a[1:7], T, cell=cell, c0=a[7] if lstm else None, return_hidden=True,
+                             backend=backend)
+
+    douts = [torch.randn(B, T, H) for _ in range(1 + lstm)]
+    _compare(scan, [gi, w_hh, b_hh, *states], douts, 1e-5)
+    w_out, b_out = torch.randn(C, H) / H**0.5, torch.randn(C)
+    _compare(decode, [h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, *states[1:]],
+             [torch.randn(B, T, C)] + [torch.randn(B, T, H) for _ in range(1 + lstm)], 1e-5)
+    emb, heads, bias = torch.randn(C, K, G * H), torch.randn(C, K, H), torch.randn(C, K)
+    values = [rnngen.sample(h0, emb, w_hh, b_hh, heads, bias, 2 * C, seed=9, cell=cell, c0=c0 if lstm else None,
+                            backend=b) for b in ("triton", "reference")]
+    assert torch.equal(*values)
+
+
+@needs_triton
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_float16(cell):
+    G, B, T, H = 3 if cell == "gru" else CELL_GATES[cell], 3, 5, 24
+    w_hh, b_hh = torch.randn(G * H, H) / H**0.5, torch.randn(G * H) / H**0.5
+    gi, h0 = torch.randn(B, T, G * H), torch.randn(B, H)
+    c0 = torch.randn(B, H) if cell == "lstm" else None
     half = [x.half() for x in (gi, h0, w_hh, b_hh)]
-    truth = rnngen.scan(gi, h0, w_hh, b_hh, backend="reference")
-    got = rnngen.scan(*half, backend="triton")
+    c0h = None if c0 is None else c0.half()
+    truth = rnngen.scan(gi, h0, w_hh, b_hh, cell=cell, c0=c0, backend="reference")
+    got = rnngen.scan(*half, cell=cell, c0=c0h, backend="triton")
     assert got.dtype == torch.float16
-    assert rel_error(got, truth) <= 2 * rel_error(rnngen.scan(*half, backend="reference"), truth) + 1e-6
+    low = rnngen.scan(*half, cell=cell, c0=c0h, backend="reference")
+    assert rel_error(got, truth) <= 2 * rel_error(low, truth) + 1e-6
 
 
 @needs_triton
@@ -101,6 +164,12 @@ def test_sizes_beyond_the_kernels_run_the_reference_with_a_warning():
     with pytest.warns(RuntimeWarning, match="at most 4096 values"):
         got = rnngen.sample(*args, seed=1, backend="triton")
     assert torch.equal(got, rnngen.sample(*args, seed=1, backend="reference"))
+    # the LSTM's kernels stop at HP = 256 (their backward's shared memory)
+    H = 257
+    gi, w_hh, c0 = torch.randn(1, 2, 4 * H), torch.randn(4 * H, H) / H**0.5, torch.randn(1, H)
+    with pytest.warns(RuntimeWarning, match=r"exceeds the Triton kernels' limit \(256 for the lstm cell\)"):
+        got = rnngen.scan(gi, None, w_hh, None, cell="lstm", c0=c0, backend="triton")
+    assert torch.equal(got, rnngen.scan(gi, None, w_hh, None, cell="lstm", c0=c0, backend="reference"))
 
 
 def test_status_when_the_kernels_fail_to_load(monkeypatch):
@@ -128,8 +197,9 @@ def test_without_triton_everything_else_works():
 
 def test_kernels_compile_for_an_h100():
     """Every kernel through Triton's full GPU pipeline for sm_90 (no GPU needed), on chip (H=40,
-    bf16) and streamed (H=200): catches what the interpreter accepts and a GPU would refuse, and
-    shared memory beyond an H100 block."""
+    bf16; the Elman cells at their largest on-chip H=128) and streamed (H=200), for every cell:
+    catches what the interpreter accepts and a GPU would refuse, and shared memory beyond an H100
+    block."""
     pytest.importorskip("triton")
     try:
         from triton.backends.nvidia.compiler import CUDABackend  # noqa: F401
@@ -137,14 +207,16 @@ def test_kernels_compile_for_an_h100():
         pytest.skip(f"Triton's CUDA backend is not importable: {exc}")
     script = __import__("pathlib").Path(__file__).with_name("triton_gpu_compile.py")
     env = {k: v for k, v in __import__("os").environ.items() if k != "TRITON_INTERPRET"}
-    run = subprocess.run([sys.executable, str(script), "40:bf16", "200:fp32"], capture_output=True, text=True,
-                         timeout=600, env=env)
+    configs = ["40:bf16:gru,lstm", "128:bf16:rnn_tanh", "200:fp32:gru,lstm,rnn_relu"]
+    run = subprocess.run([sys.executable, str(script), *configs], capture_output=True, text=True, timeout=900,
+                         env=env)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.count("shared memory") == 12
+    assert run.stdout.count("shared memory") == 36
 
 
 @needs_triton
-def test_each_op_launches_its_triton_kernel_once(monkeypatch):
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_each_op_launches_its_triton_kernel_once(monkeypatch, cell):
     """The ops really run the Triton kernels (one launch per call, all T steps inside it)."""
     from rnngen.ops.decode import triton as decode_triton
     from rnngen.ops.sample import triton as sample_triton
@@ -165,12 +237,14 @@ def test_each_op_launches_its_triton_kernel_once(monkeypatch):
                          (sample_triton, "_sample_kernel")):
         monkeypatch.setattr(module, name, Counting(name, getattr(module, name)))
     B, T, H = 20, 4, 8  # two batch tiles of 16 rows
-    w_ih, b_ih, w_hh, b_hh = gru_weights(H, 1, torch.float32)
-    gi = torch.randn(B, T, 3 * H, requires_grad=True)
-    rnngen.scan(gi, None, w_hh, b_hh, backend="triton").sum().backward()
+    G = 3 if cell == "gru" else CELL_GATES[cell]
+    w_ih, b_ih, w_hh, b_hh = (torch.randn(*shape) / H**0.5 for shape in ((G * H, 1), (G * H,), (G * H, H), (G * H,)))
+    gi = torch.randn(B, T, G * H, requires_grad=True)
+    kw = dict(cell=cell, backend="triton")
+    rnngen.scan(gi, None, w_hh, b_hh, **kw).sum().backward()
     h0 = torch.randn(B, H, requires_grad=True)
-    rnngen.decode(h0, w_ih, b_ih, w_hh, b_hh, torch.randn(1, H), None, T, backend="triton").sum().backward()
-    rnngen.sample(h0.detach(), torch.randn(5, 3 * H), w_hh, b_hh, torch.randn(5, H), None, T, backend="triton")
+    rnngen.decode(h0, w_ih, b_ih, w_hh, b_hh, torch.randn(1, H), None, T, **kw).sum().backward()
+    rnngen.sample(h0.detach(), torch.randn(5, G * H), w_hh, b_hh, torch.randn(5, H), None, T, **kw)
     assert launches == [(name, (2,)) for name in ("_scan_forward_kernel", "_scan_backward_kernel",
                                                   "_decode_forward_kernel", "_decode_backward_kernel",
                                                   "_sample_kernel")]

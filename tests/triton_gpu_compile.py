@@ -1,24 +1,37 @@
 """Compile every Triton kernel of rnngen for an H100 (sm_90) on a machine without a GPU.
 
 Runs Triton's whole pipeline (TTIR -> TTGIR -> LLVM -> PTX -> cubin with the ptxas bundled in
-the triton wheel) for the launch configurations the launchers pick, and fails when a kernel
-does not compile or needs more shared memory than an H100 block may have. What the Triton
-interpreter accepts but a GPU refuses (tl.dot dimensions < 16, non-power-of-two blocks, ...)
-shows up here. Run as a script, without TRITON_INTERPRET (tests/test_triton.py does).
+the triton wheel) for the launch configurations the launchers pick, for each cell asked for,
+and fails when a kernel does not compile or needs more shared memory than an H100 block may
+have. What the Triton interpreter accepts but a GPU refuses (tl.dot dimensions < 16,
+non-power-of-two blocks, ...) shows up here. Prints, per kernel, the shared memory and ptxas'
+registers per thread and spill stores. Run as a script, without TRITON_INTERPRET
+(tests/test_triton.py does).
 
-    python tests/triton_gpu_compile.py H:DTYPE [H:DTYPE ...]
+    python tests/triton_gpu_compile.py H:DTYPE[:CELL[,CELL...]] [...]
+
+CELL is gru (the default), lstm, rnn_tanh, rnn_relu or all; a hidden size beyond what a cell's
+kernels hold (rnngen/ops/triton_common.py: the launchers run the reference there) is skipped
+with a note.
 """
 
+import contextlib
+import io
 import os
+import re
 import sys
 
 os.environ.pop("TRITON_INTERPRET", None)
+os.environ["TRITON_ALWAYS_COMPILE"] = "1"  # no cache hit: ptxas runs and its log is read
+os.environ["TRITON_DUMP_PTXAS_LOG"] = "1"
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import triton  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
+from rnngen.ops import triton_common as tc  # noqa: E402
+from rnngen.ops.cells import CELLS  # noqa: E402
 from rnngen.ops.decode import triton as decode_triton  # noqa: E402
 from rnngen.ops.sample import triton as sample_triton  # noqa: E402
 from rnngen.ops.scan import triton as scan_triton  # noqa: E402
@@ -26,7 +39,7 @@ from rnngen.ops.scan import triton as scan_triton  # noqa: E402
 H100_SHARED_PER_BLOCK = 232448  # 227 KiB
 TARGET = GPUTarget("cuda", 90, 32)
 # Buffers the launchers allocate in float32 whatever the inputs' dtype.
-FLOAT32_BUFFERS = {"hprev_ptr", "dgh_ptr", "gi_ptr@decode_backward", "gh_ptr", "dgi_ptr@decode_backward",
+FLOAT32_BUFFERS = {"hprev_ptr", "cprev_ptr", "dgh_ptr", "gi_ptr@decode_backward", "gh_ptr", "dgi_ptr@decode_backward",
                    "dx_ptr", "gates_ptr@scan_backward"}
 SCALARS = dict(B="i32", T="i32", H="i32", C="i32", K="i32", temperature="fp32", seed="i64", row_offset="i64")
 
@@ -47,30 +60,45 @@ def compile_kernel(label, fn, kernel, dtype, launch):
         else:
             signature[name] = f"*{dtype}"
     constexprs = {(fn.arg_names.index(k),): v for k, v in launch.items()}
-    compiled = triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constexprs), target=TARGET,
-                              options=options)
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
+        compiled = triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constexprs), target=TARGET,
+                                  options=options)
     shared = compiled.metadata.shared
-    print(f"{label}: {shared} B shared memory")
+    regs = re.search(r"Used (\d+) registers", log.getvalue())
+    spills = re.search(r"(\d+) bytes spill stores", log.getvalue())
+    regs = regs.group(1) if regs else "?"
+    spills = spills.group(1) if spills else "?"
+    print(f"{label}: {shared} B shared memory ({shared / 1024:.1f} KiB), {regs} registers, {spills} B spill stores",
+          flush=True)
     assert shared <= H100_SHARED_PER_BLOCK, f"{label} needs {shared} B of shared memory"
 
 
 def main(configs):
     for config in configs:
-        H, dtype = config.split(":")
+        H, dtype, *rest = config.split(":")
         H = int(H)
-        scan = scan_triton._launch_args(H)
-        compile_kernel(f"scan_forward H={H} {dtype}", scan_triton._scan_forward_kernel, "scan_forward", dtype,
-                       dict(scan, SAVE_GATES=True))
-        compile_kernel(f"scan_backward H={H} {dtype}", scan_triton._scan_backward_kernel, "scan_backward", dtype,
-                       scan)
-        decode = decode_triton._launch_args(H, 3)
-        compile_kernel(f"decode_forward H={H} {dtype}", decode_triton._decode_forward_kernel, "decode_forward",
-                       dtype, decode)
-        compile_kernel(f"decode_backward H={H} {dtype}", decode_triton._decode_backward_kernel, "decode_backward",
-                       dtype, decode)
-        for C, K in ((1, 16), (3, 256)):
-            compile_kernel(f"sample H={H} C={C} K={K} {dtype}", sample_triton._sample_kernel, "sample", dtype,
-                           dict(sample_triton._launch_args(H, C, K), HAS_KNOWN=True))
+        cells = list(CELLS) if rest == ["all"] else (rest[0].split(",") if rest else ["gru"])
+        for cell in cells:
+            cfg = tc.hidden_tiles(H, CELLS[cell].gates)
+            if cfg is None:
+                print(f"{cell} H={H}: beyond the {cell} kernels' limit (HP {tc.max_hp(CELLS[cell].gates)}), skipped")
+                continue
+            where = "on chip" if cfg["ON_CHIP"] else f"streamed, BLOCK_N={cfg['BLOCK_N']}"
+            tag = f"{cell} H={H} (HP={cfg['HP']}, {where}) {dtype}"
+            scan = scan_triton._launch_args(H, cell)
+            compile_kernel(f"scan_forward {tag}", scan_triton._scan_forward_kernel, "scan_forward", dtype,
+                           dict(scan, SAVE_GATES=True))
+            compile_kernel(f"scan_backward {tag}", scan_triton._scan_backward_kernel, "scan_backward", dtype,
+                           dict(scan, STORE_DGH=True))
+            decode = decode_triton._launch_args(H, 3, cell)
+            compile_kernel(f"decode_forward {tag}", decode_triton._decode_forward_kernel, "decode_forward", dtype,
+                           decode)
+            compile_kernel(f"decode_backward {tag}", decode_triton._decode_backward_kernel, "decode_backward",
+                           dtype, decode)
+            for C, K in ((1, 16), (3, 256)):
+                compile_kernel(f"sample C={C} K={K} {tag}", sample_triton._sample_kernel, "sample", dtype,
+                               dict(sample_triton._launch_args(H, C, K, cell), HAS_KNOWN=True))
 
 
 if __name__ == "__main__":

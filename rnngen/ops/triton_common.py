@@ -1,4 +1,20 @@
-"""What the Triton kernels of every op share: gate math, tile sizing, chunk helpers.
+"""What the Triton kernels of every op share: the cells' steps, tile sizing, chunk helpers.
+
+Cells
+-----
+Every kernel is written once for all the cells (rnngen/ops/cells.py) and specialised by
+constexprs (:func:`cell_args`): CELL (GRU 0, LSTM 1, RNN_TANH 2, RNN_RELU 3), NG (the gate
+blocks: 3, 4, 1, 1), HAS_C (the LSTM's cell state c, carried in registers beside h with the
+same [BLOCK_B, HP] shape, and dL/dc beside dL/dh in the reverse loops) and DIRECT (the GRU's
+backward: its gate n hidden gradient is r * da_n, not da_n, and dL/dh' * z reaches dL/dh without
+passing through W_hh; for the other cells the input and hidden gate gradients are one ``da`` and
+all of dL/dh_{t-1} is da @ W_hh). The kernels hold the gates as 4-tuples (gate k < NG; the
+unused slots alias gate 0 and are never read), load, dot and store them with the ``*_gates``
+helpers below, and call the cell only through :func:`cell_update` and
+:func:`cell_step_backward`: each cell's step and step backward are the jit functions beside
+them (gru_update, lstm_update, elman_update, ...). A new cell is its two step functions, one
+branch in each of those two dispatchers and a row in :func:`cell_args`; every kernel (scan,
+decode, sample; forward and backward) then runs it with the same loops, tiling and masking.
 
 Tile design (all three ops, forward and backward)
 --------------------------------------------------
@@ -6,32 +22,45 @@ One program per tile of BLOCK_B = 16 batch rows loops over all T steps inside th
 hidden state is a register tensor ``h`` [BLOCK_B, HP] (HP = H rounded up to a power of two,
 at least 16; padded rows and columns are masked to 0) that never leaves the chip between steps;
 only the per-step inputs and outputs touch global memory. Each step computes the hidden gates
-with ``tl.dot(h, W_g^T)`` (one dot per gate g = r, z, n), so ``h`` is both the dot operand and
-the operand of the elementwise gate math. Every dot has all dimensions >= 16 (the GPU's
-minimum; why the batch tile is 16 rows even for B = 1) and runs in float32 with
-``input_precision="ieee"`` (no TF32): bf16/fp16 inputs are cast to float32 when loaded.
+with ``tl.dot(h, W_g^T)`` (one dot per gate g), so ``h`` is both the dot operand and the operand
+of the elementwise gate math. Every dot has all dimensions >= 16 (the GPU's minimum; why the
+batch tile is 16 rows even for B = 1) and runs in float32 with ``input_precision="ieee"`` (no
+TF32): bf16/fp16 inputs are cast to float32 when loaded.
 
-Two ways to hold W_hh, chosen from H alone (:func:`hidden_tiles`, no autotuning):
+Two ways to hold W_hh, chosen from H and the cell's gate count NG alone (:func:`hidden_tiles`,
+no autotuning):
 
-* **on chip** (HP <= ON_CHIP_MAX_HP = 64): the three [HP, HP] float32 gate blocks of W_hh^T
-  (3 * 64 * 64 * 4 B = 48 KiB) and b_hh are loaded once before the time loop. Triton keeps
-  these loop-invariant dot operands in shared memory and h, the gates and the step's inputs
-  in registers. Compiled offline for sm_90 (Triton 3.9, 8 warps, num_stages=1), the kernels
-  use 53-86 KiB of shared memory at HP = 64 and no register spills (4 bytes in sample). One
-  more doubling (HP = 128: 192 KiB for W_hh alone) would not leave room for the rest.
-* **streamed** (64 < HP <= STREAMED_MAX_HP = 512): each step walks the hidden units in
-  chunks of BLOCK_N columns and loads the [HP, BLOCK_N] tile of each gate block from global
-  memory (L2-resident after the first step: 3H^2 * 4 B = 3 MiB at H = 512) for
-  ``tl.dot(h, tile)``; ``h`` stays whole in registers and the chunk's new units are written
-  into the next state in registers (:func:`put_chunk`), so the state still never leaves the
-  chip. BLOCK_N keeps a tile at <= 8192 floats (32 KiB): 64 at HP = 128, 32 at 256, 16 at
-  512. Offline sm_90 compiles: 106-199 KiB of shared memory up to HP = 512, with some register
-  spills (under 6 KiB per thread) in the backward kernels and sample; HP = 1024 needs
-  262-393 KiB, more than an H100 block may have (227 KiB).
-* Beyond STREAMED_MAX_HP the launchers fall back to the reference kernel with a warning.
+* **on chip** (NG * HP^2 <= ON_CHIP_FLOATS = 16384 floats, 64 KiB: HP <= 64 for the GRU (48 KiB)
+  and the LSTM (4 blocks, 64 KiB), HP <= 128 for the Elman cells (1 block)): the NG [HP, HP]
+  float32 gate blocks of W_hh^T and b_hh are loaded once before the time loop. Triton keeps
+  these loop-invariant dot operands in shared memory and h, the gates and the step's inputs in
+  registers. Compiled offline for sm_90 (Triton 3.9, 8 warps, num_stages=1;
+  tests/triton_gpu_compile.py), the kernels use at their largest on-chip HP: the GRU's 52-84 KiB
+  of shared memory (HP = 64) and no register spills, the LSTM's 68-100 KiB (HP = 64) with at
+  most 68 bytes of spills, the Elman cells' 72-104 KiB (HP = 128) and no spills. One more
+  doubling of the GRU (HP = 128: 192 KiB for W_hh alone) would not leave room for the rest.
+* **streamed** (above that, up to HP = :func:`max_hp`: 512, but 256 for the LSTM): each step
+  walks the hidden units in chunks of BLOCK_N columns and loads the [HP, BLOCK_N] tile of each
+  gate block from global memory (L2-resident after the first step: 3H^2 * 4 B = 3 MiB for the
+  GRU at H = 512) for ``tl.dot(h, tile)``; ``h`` stays whole in registers and the chunk's new
+  units are written into the next state in registers (:func:`put_chunk`), so the state still
+  never leaves the chip. BLOCK_N keeps one chunk's tiles of all NG gates at <= 3 * TILE_FLOATS
+  floats (96 KiB; BLOCK_N a power of two from 16 to 64; for the GRU the same as one tile <=
+  TILE_FLOATS = 8192): the GRU 64 at HP = 128, 32 at 256, 16 at 512; the LSTM 32 at 128, 16 at
+  256; the Elman cells 64 at 256, 32 at 512. Offline sm_90 compiles: the GRU's kernels 112-147 KiB
+  of shared memory at HP = 256 and 128-194 KiB at 512; the LSTM's 72-99 KiB at 128 and
+  80-130 KiB at 256; the Elman cells' 80-85 KiB at 256 and 96-99 KiB at 512. Some of them spill
+  registers (up to 8 KiB per thread for the GRU, 5.4 KiB for the LSTM, 13 KiB for the Elman
+  sampler at HP = 512). The backward kernels hold every gate's gradient [BLOCK_B, HP] as a dot
+  operand in shared memory beside the tiles, which is what bounds NG * HP <=
+  STREAMED_MAX_GATE_UNITS = 1536: the LSTM's scan backward at HP = 512 would need 256 KiB (its
+  forward 160 KiB), the GRU's kernels at HP = 1024 about 262-393 KB (measured before the other
+  cells came), more than an H100 block may have (227 KiB).
+* Beyond those limits the launchers fall back to the reference kernel with a warning.
 
-The backward kernels use the same split: the reverse loop carries dL/dh [BLOCK_B, HP] in
-registers and multiplies the gate gradients by W_hh (not transposed) in the same chunks.
+The backward kernels use the same split: the reverse loop carries dL/dh [BLOCK_B, HP] (and the
+LSTM's dL/dc) in registers and multiplies the gate gradients by W_hh (not transposed) in the
+same chunks.
 """
 
 from __future__ import annotations
@@ -42,11 +71,27 @@ import torch
 import triton
 import triton.language as tl
 
+from .cells import CELLS
+
 BLOCK_B = 16
-ON_CHIP_MAX_HP = 64
+ON_CHIP_FLOATS = 16384
 STREAMED_MAX_HP = 512
+STREAMED_MAX_GATE_UNITS = 1536
 TILE_FLOATS = 8192
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+# The kernels' CELL constexpr.
+GRU = tl.constexpr(0)
+LSTM = tl.constexpr(1)
+RNN_TANH = tl.constexpr(2)
+RNN_RELU = tl.constexpr(3)
+CELL_IDS = {"gru": 0, "lstm": 1, "rnn_tanh": 2, "rnn_relu": 3}
+
+
+def cell_args(cell: str) -> dict:
+    """The constexprs that specialise a kernel for ``cell`` (see the module docstring)."""
+    spec = CELLS[cell]
+    return dict(CELL=CELL_IDS[cell], NG=spec.gates, HAS_C=spec.has_cell_state, DIRECT=cell == "gru")
 
 
 def pow2(n: int) -> int:
@@ -54,28 +99,43 @@ def pow2(n: int) -> int:
     return max(16, triton.next_power_of_2(int(n)))
 
 
-def hidden_tiles(H: int) -> dict | None:
-    """The tile configuration for hidden size H, or None when H is too large for the kernels.
+def max_hp(gates: int = 3) -> int:
+    """The largest padded hidden size the kernels of a cell with ``gates`` gate blocks hold."""
+    hp = STREAMED_MAX_HP
+    while gates * hp > STREAMED_MAX_GATE_UNITS:
+        hp //= 2
+    return hp
+
+
+def hidden_tiles(H: int, gates: int = 3) -> dict | None:
+    """The tile configuration for hidden size H of a cell with ``gates`` gate blocks (the GRU's
+    3 by default), or None when H is too large for the kernels.
 
     Returns HP (padded H), BLOCK_N (units per chunk), NK (chunks; 1 means W_hh stays on chip),
     ON_CHIP, num_warps and num_stages. num_stages=1: Triton's default software pipelining (3
     stages) would multi-buffer the streamed weight tiles in shared memory, which at H = 256
     needs more than an H100's 227 KiB per block."""
     HP = pow2(H)
-    if HP > STREAMED_MAX_HP:
+    if HP > max_hp(gates):
         return None
-    if HP <= ON_CHIP_MAX_HP:
+    if gates * HP * HP <= ON_CHIP_FLOATS:
         return dict(HP=HP, BLOCK_N=HP, NK=1, ON_CHIP=True, num_warps=4 if HP == 16 else 8, num_stages=1)
-    block_n = max(16, min(64, TILE_FLOATS // HP))
+    block_n = max(16, min(64, _floor_pow2(3 * TILE_FLOATS // (gates * HP))))
     return dict(HP=HP, BLOCK_N=block_n, NK=HP // block_n, ON_CHIP=False, num_warps=8, num_stages=1)
 
 
-def too_large(H: int, kernel: str) -> bool:
-    """True (after one warning) when H exceeds what the Triton kernels hold; the launcher then
-    runs the reference kernel instead."""
-    if hidden_tiles(H) is not None:
+def _floor_pow2(n: int) -> int:
+    return 1 << (max(int(n), 1).bit_length() - 1)
+
+
+def too_large(H: int, kernel: str, cell: str = "gru") -> bool:
+    """True (after one warning) when H exceeds what the Triton kernels of ``cell`` hold; the
+    launcher then runs the reference kernel instead."""
+    gates = CELLS[cell].gates
+    if hidden_tiles(H, gates) is not None:
         return False
-    warnings.warn(f"rnngen: hidden size {H} exceeds the Triton kernels' limit ({STREAMED_MAX_HP}); "
+    what = "" if cell == "gru" else f" for the {cell} cell"
+    warnings.warn(f"rnngen: hidden size {H} exceeds the Triton kernels' limit ({max_hp(gates)}{what}); "
                   f"{kernel} runs the reference kernel instead", RuntimeWarning, stacklevel=3)
     return True
 
@@ -98,6 +158,14 @@ def tanh(x):
     p = ((((-5.70498872745e-3 * z + 2.06390887954e-2) * z - 5.37397155531e-2) * z + 1.33314422036e-1) * z
          - 3.33332819422e-1) * z * x + x
     return tl.where(tl.abs(x) < 0.625, p, 2.0 * sigmoid(2.0 * x) - 1.0)
+
+
+@triton.jit
+def relu(x):
+    return tl.where(x < 0.0, 0.0, x)  # a NaN stays NaN, as torch.relu
+
+
+# ---- the cells' steps (rnngen/ops/cells.py; csrc/cpu/cells.h) --------------------------------
 
 
 @triton.jit
@@ -126,6 +194,275 @@ def gru_step_backward(dh, i_r, i_z, i_n, g_r, g_z, g_n, h_prev):
 
 
 @triton.jit
+def lstm_update(i_i, i_f, i_g, i_o, g_i, g_f, g_g, g_o, c):
+    """(h', c'): c' = f * c + i * g, h' = o * tanh(c') (nn.LSTM's cell, gates i | f | g | o)."""
+    i = sigmoid(i_i + g_i)
+    f = sigmoid(i_f + g_f)
+    g = tanh(i_g + g_g)
+    o = sigmoid(i_o + g_o)
+    c_new = f * c + i * g
+    return o * tanh(c_new), c_new
+
+
+@triton.jit
+def lstm_step_backward(dh, dc, i_i, i_f, i_g, i_o, g_i, g_f, g_g, g_o, c_prev, c_new):
+    """One LSTM step's backward from dL/dh' and dL/dc': the gate gradients (da_i, da_f, da_g,
+    da_o), the input's and the hidden gates' alike, and dL/dc (c_new: the saved c')."""
+    i = sigmoid(i_i + g_i)
+    f = sigmoid(i_f + g_f)
+    g = tanh(i_g + g_g)
+    o = sigmoid(i_o + g_o)
+    tc = tanh(c_new)
+    d = dc + dh * o * (1.0 - tc * tc)  # dL/dc' in all
+    return d * g * i * (1.0 - i), d * c_prev * f * (1.0 - f), d * i * (1.0 - g * g), dh * tc * o * (1.0 - o), d * f
+
+
+@triton.jit
+def elman_update(i, g, RELU: tl.constexpr):
+    """h' = tanh(gi + gh) or relu(gi + gh) (nn.RNN's cell, one gate block)."""
+    if RELU:
+        return relu(i + g)
+    else:
+        return tanh(i + g)
+
+
+@triton.jit
+def elman_step_backward(dh, h_new, RELU: tl.constexpr):
+    """The gate gradient (the input's and the hidden gate's alike) from dL/dh' and h'."""
+    if RELU:
+        return tl.where(h_new > 0.0, dh, 0.0)
+    else:
+        return dh * (1.0 - h_new * h_new)
+
+
+@triton.jit
+def cell_update(CELL: tl.constexpr, i, g, h, c):
+    """One step of the cell on a chunk of units: (h', c') from the input gates i and the hidden
+    gates g (4-tuples, gate k < the cell's NG) and the chunk's previous h and c (c: the LSTM's cell
+    state; the other cells return the c they were given, a placeholder)."""
+    if CELL == GRU:
+        h_new = gru_update(i[0], i[1], i[2], g[0], g[1], g[2], h)
+        c_new = c
+    elif CELL == LSTM:
+        h_new, c_new = lstm_update(i[0], i[1], i[2], i[3], g[0], g[1], g[2], g[3], c)
+    else:
+        h_new = elman_update(i[0], g[0], CELL == RNN_RELU)
+        c_new = c
+    return h_new, c_new
+
+
+@triton.jit
+def cell_step_backward(CELL: tl.constexpr, NG: tl.constexpr, dh, dc, gi_ptr, gh_ptr, gofs, hprev_ptr, hnew_ptr,
+                       cprev_ptr, cnew_ptr, sofs, H, mask):
+    """One step's backward on a chunk of units from dL/dh' (dh) and the LSTM's dL/dc' (dc),
+    loading what the cell needs: its input and hidden gates at gi_ptr / gh_ptr + gofs (+ k * H
+    for gate k), and the states h_{t-1}, h_t, c_{t-1}, c_t at hprev_ptr / hnew_ptr / cprev_ptr /
+    cnew_ptr + sofs (pointers a cell does not read may be anything).
+
+    Returns (da, dg, direct, dc): the input gate gradients and the hidden gate gradients
+    (4-tuples, gate k < NG; the same values but for the GRU's gate n), the part of dL/dh that
+    bypasses W_hh (the GRU's dh * z; a placeholder for cells without DIRECT) and dL/dc (the LSTM;
+    a placeholder otherwise)."""
+    if CELL == GRU:
+        i = load_gates(gi_ptr, gofs, H, mask, NG)
+        g = load_gates(gh_ptr, gofs, H, mask, NG)
+        hp = tl.load(hprev_ptr + sofs, mask=mask, other=0.0).to(tl.float32)
+        da_r, da_z, da_n, dg_n, direct = gru_step_backward(dh, i[0], i[1], i[2], g[0], g[1], g[2], hp)
+        da = (da_r, da_z, da_n, da_r)
+        dg = (da_r, da_z, dg_n, da_r)
+        dc_prev = dc
+    elif CELL == LSTM:
+        i = load_gates(gi_ptr, gofs, H, mask, NG)
+        g = load_gates(gh_ptr, gofs, H, mask, NG)
+        cp = tl.load(cprev_ptr + sofs, mask=mask, other=0.0).to(tl.float32)
+        cn = tl.load(cnew_ptr + sofs, mask=mask, other=0.0).to(tl.float32)
+        da_i, da_f, da_g, da_o, dc_prev = lstm_step_backward(dh, dc, i[0], i[1], i[2], i[3], g[0], g[1], g[2], g[3],
+                                                             cp, cn)
+        da = (da_i, da_f, da_g, da_o)
+        dg = da
+        direct = dh
+    else:
+        hn = tl.load(hnew_ptr + sofs, mask=mask, other=0.0).to(tl.float32)
+        d = elman_step_backward(dh, hn, CELL == RNN_RELU)
+        da = (d, d, d, d)
+        dg = da
+        direct = dh
+        dc_prev = dc
+    return da, dg, direct, dc_prev
+
+
+# ---- gate blocks: 4-tuples, gate k < NG (the unused slots alias gate 0 and are never read) ----
+
+
+@triton.jit
+def load_gates(ptr, ofs, H, mask, NG: tl.constexpr):
+    """The gate blocks of a [..., NG * H] tensor at ptr + ofs + k * H, as float32."""
+    x0 = tl.load(ptr + ofs, mask=mask, other=0.0).to(tl.float32)
+    x1 = x0
+    x2 = x0
+    x3 = x0
+    if NG > 1:
+        x1 = tl.load(ptr + ofs + H, mask=mask, other=0.0).to(tl.float32)
+    if NG > 2:
+        x2 = tl.load(ptr + ofs + 2 * H, mask=mask, other=0.0).to(tl.float32)
+    if NG > 3:
+        x3 = tl.load(ptr + ofs + 3 * H, mask=mask, other=0.0).to(tl.float32)
+    return x0, x1, x2, x3
+
+
+@triton.jit
+def store_gates(ptr, ofs, H, mask, x, NG: tl.constexpr):
+    """Store the gate blocks x at ptr + ofs + k * H in ptr's element type."""
+    tl.store(ptr + ofs, cast_for(x[0], ptr), mask=mask)
+    if NG > 1:
+        tl.store(ptr + ofs + H, cast_for(x[1], ptr), mask=mask)
+    if NG > 2:
+        tl.store(ptr + ofs + 2 * H, cast_for(x[2], ptr), mask=mask)
+    if NG > 3:
+        tl.store(ptr + ofs + 3 * H, cast_for(x[3], ptr), mask=mask)
+
+
+@triton.jit
+def where_gates(mask, x, NG: tl.constexpr):
+    """x with the elements outside mask set to 0."""
+    x0 = tl.where(mask, x[0], 0.0)
+    x1 = x0
+    x2 = x0
+    x3 = x0
+    if NG > 1:
+        x1 = tl.where(mask, x[1], 0.0)
+    if NG > 2:
+        x2 = tl.where(mask, x[2], 0.0)
+    if NG > 3:
+        x3 = tl.where(mask, x[3], 0.0)
+    return x0, x1, x2, x3
+
+
+@triton.jit
+def add_gates(x, y, NG: tl.constexpr):
+    """x + y gate by gate."""
+    s0 = x[0] + y[0]
+    s1 = s0
+    s2 = s0
+    s3 = s0
+    if NG > 1:
+        s1 = x[1] + y[1]
+    if NG > 2:
+        s2 = x[2] + y[2]
+    if NG > 3:
+        s3 = x[3] + y[3]
+    return s0, s1, s2, s3
+
+
+@triton.jit
+def load_w_t(w_ptr, g, H, ld, k, j, mask):
+    """The [len(k), len(j)] tile of gate g's block of W [NG*H, ld] transposed: W[g*H + j, k]."""
+    return tl.load(w_ptr + (g * H + j)[None, :] * ld + k[:, None], mask=mask, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def load_w(w_ptr, g, H, ld, j, k, mask):
+    """The [len(j), len(k)] tile of gate g's block of W [NG*H, ld]: W[g*H + j, k]."""
+    return tl.load(w_ptr + (g * H + j)[:, None] * ld + k[None, :], mask=mask, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def load_gates_w_t(w_ptr, H, ld, k, j, mask, NG: tl.constexpr):
+    """Every gate's [len(k), len(j)] tile of W [NG*H, ld] transposed (load_w_t)."""
+    w0 = load_w_t(w_ptr, 0, H, ld, k, j, mask)
+    w1 = w0
+    w2 = w0
+    w3 = w0
+    if NG > 1:
+        w1 = load_w_t(w_ptr, 1, H, ld, k, j, mask)
+    if NG > 2:
+        w2 = load_w_t(w_ptr, 2, H, ld, k, j, mask)
+    if NG > 3:
+        w3 = load_w_t(w_ptr, 3, H, ld, k, j, mask)
+    return w0, w1, w2, w3
+
+
+@triton.jit
+def load_gates_w(w_ptr, H, ld, j, k, mask, NG: tl.constexpr):
+    """Every gate's [len(j), len(k)] tile of W [NG*H, ld] (load_w)."""
+    w0 = load_w(w_ptr, 0, H, ld, j, k, mask)
+    w1 = w0
+    w2 = w0
+    w3 = w0
+    if NG > 1:
+        w1 = load_w(w_ptr, 1, H, ld, j, k, mask)
+    if NG > 2:
+        w2 = load_w(w_ptr, 2, H, ld, j, k, mask)
+    if NG > 3:
+        w3 = load_w(w_ptr, 3, H, ld, j, k, mask)
+    return w0, w1, w2, w3
+
+
+@triton.jit
+def dot_gates(x, w, b, NG: tl.constexpr):
+    """x @ w_k + b_k for every gate k (b: bias vectors over the columns)."""
+    y0 = tl.dot(x, w[0], input_precision="ieee") + b[0][None, :]
+    y1 = y0
+    y2 = y0
+    y3 = y0
+    if NG > 1:
+        y1 = tl.dot(x, w[1], input_precision="ieee") + b[1][None, :]
+    if NG > 2:
+        y2 = tl.dot(x, w[2], input_precision="ieee") + b[2][None, :]
+    if NG > 3:
+        y3 = tl.dot(x, w[3], input_precision="ieee") + b[3][None, :]
+    return y0, y1, y2, y3
+
+
+@triton.jit
+def dot_sum(d, w, NG: tl.constexpr):
+    """sum over the gates k of d_k @ w_k, accumulated in gate order."""
+    acc = tl.dot(d[0], w[0], input_precision="ieee")
+    if NG > 1:
+        acc += tl.dot(d[1], w[1], input_precision="ieee")
+    if NG > 2:
+        acc += tl.dot(d[2], w[2], input_precision="ieee")
+    if NG > 3:
+        acc += tl.dot(d[3], w[3], input_precision="ieee")
+    return acc
+
+
+@triton.jit
+def zero_gates(BLOCK_B: tl.constexpr, HP: tl.constexpr, NG: tl.constexpr):
+    """[BLOCK_B, HP] float32 zeros for every gate (register accumulators)."""
+    x0 = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
+    x1 = x0
+    x2 = x0
+    x3 = x0
+    if NG > 1:
+        x1 = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
+    if NG > 2:
+        x2 = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
+    if NG > 3:
+        x3 = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
+    return x0, x1, x2, x3
+
+
+@triton.jit
+def put_gates(x, j, v, BLOCK_B: tl.constexpr, NK: tl.constexpr, BLOCK_N: tl.constexpr, NG: tl.constexpr):
+    """put_chunk gate by gate."""
+    x0 = put_chunk(x[0], j, v[0], BLOCK_B, NK, BLOCK_N)
+    x1 = x[1]
+    x2 = x[2]
+    x3 = x[3]
+    if NG > 1:
+        x1 = put_chunk(x[1], j, v[1], BLOCK_B, NK, BLOCK_N)
+    if NG > 2:
+        x2 = put_chunk(x[2], j, v[2], BLOCK_B, NK, BLOCK_N)
+    if NG > 3:
+        x3 = put_chunk(x[3], j, v[3], BLOCK_B, NK, BLOCK_N)
+    return x0, x1, x2, x3
+
+
+# ---- chunks of the register state and stores -------------------------------------------------
+
+
+@triton.jit
 def get_chunk(x, j, BLOCK_B: tl.constexpr, NK: tl.constexpr, BLOCK_N: tl.constexpr):
     """Columns [j * BLOCK_N, (j + 1) * BLOCK_N) of the register tensor x [BLOCK_B, NK * BLOCK_N]."""
     if NK == 1:
@@ -146,18 +483,6 @@ def put_chunk(x, j, v, BLOCK_B: tl.constexpr, NK: tl.constexpr, BLOCK_N: tl.cons
         sel = tl.arange(0, NK)[None, :, None] == j
         x3 = tl.where(sel, v[:, None, :], x3)
         return tl.reshape(x3, (BLOCK_B, NK * BLOCK_N))
-
-
-@triton.jit
-def load_w_t(w_ptr, g, H, k, j, mask):
-    """The [len(k), len(j)] tile of gate g's block of W [3H, H] transposed: W[g*H + j, k]."""
-    return tl.load(w_ptr + (g * H + j)[None, :] * H + k[:, None], mask=mask, other=0.0).to(tl.float32)
-
-
-@triton.jit
-def load_w(w_ptr, g, H, j, k, mask):
-    """The [len(j), len(k)] tile of gate g's block of W [3H, H]: W[g*H + j, k]."""
-    return tl.load(w_ptr + (g * H + j)[:, None] * H + k[None, :], mask=mask, other=0.0).to(tl.float32)
 
 
 @triton.jit

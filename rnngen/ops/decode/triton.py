@@ -1,20 +1,30 @@
 """Triton kernels of the decode op: one program per 16-row batch tile runs all T steps.
 
+One forward and one backward kernel for every cell, specialised by the cell's constexprs
+(rnngen/ops/triton_common.py: CELL, NG gate blocks, HAS_C, DIRECT).
+
 Forward, per step: x_t = h @ W_out^T + b_out (stored as the output), then the input gates
-x_t @ W_ih^T + b_ih and the hidden gates h @ W_hh^T + b_hh feed the GRU update; h never leaves
-the registers. W_hh is held on chip or streamed per the rule in rnngen/ops/triton_common.py;
-the small heads W_out^T [HP, CP] and W_ih^T [CP, 3 x HP] (C padded to CP >= 16) are loaded
-once with it when W_hh is on chip, and streamed with it otherwise. The kernels take C up to
-MAX_CP = 16 (decode's outputs are a few continuous channels); larger C runs the reference.
+x_t @ W_ih^T + b_ih and the hidden gates h @ W_hh^T + b_hh feed the cell's update; h (and the
+LSTM's c) never leaves the registers. W_hh is held on chip or streamed per the rule in
+rnngen/ops/triton_common.py; the small heads W_out^T [HP, CP] and W_ih^T [CP, NG x HP] (C padded
+to CP >= 16) are loaded once with it when W_hh is on chip, and streamed with it otherwise. The
+kernels take C up to MAX_CP = 16 (decode's outputs are a few continuous channels); larger C runs
+the reference.
 
 Backward: the gates of all steps are recomputed by two GEMMs before the kernel (as the
-reference does); the reverse loop carries dL/dh in registers and writes dgi_t, dgh_t and
-dx_t = dL/dout_t + dgi_t @ W_ih, with dL/dh_{t-1} = dL/dh_t * z + dgh_t @ W_hh + dx_t @ W_out.
-Every weight gradient is one GEMM over all steps after the kernel.
+reference does); the reverse loop carries dL/dh (and dL/dc) in registers and writes dgi_t, dgh_t
+and dx_t = dL/dout_t + dgi_t @ W_ih, with dL/dh_{t-1} = direct_t + dgh_t @ W_hh + dx_t @ W_out
+(direct: the GRU's dL/dh_t * z, none for the other cells). Every weight gradient is one GEMM over
+all steps after the kernel.
+
+The kernel entry points take the arguments the op passes for the cell (rnngen/ops/decode/naive.py):
+the LSTM's also c0 after h0 and c_hidden after hidden (forward), grad_c after grad_hidden, c0 after
+h0, c_hidden after hidden and d_c0 after d_h0 (backward).
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import torch
@@ -24,16 +34,33 @@ import triton.language as tl
 
 from ...dispatch import register_kernel
 from .. import triton_common as tc
-from ..triton_common import cast_for, get_chunk, gru_step_backward, gru_update, load_w, load_w_t, put_chunk
+from ..cells import CELLS
+from ..triton_common import (cast_for, cell_step_backward, cell_update, dot_gates, dot_sum, get_chunk,
+                             load_gates, load_gates_w, load_gates_w_t, put_chunk, put_gates, store_gates,
+                             where_gates, zero_gates)
 from . import naive
 
 MAX_CP = 16
 
 
 @triton.jit
-def _decode_forward_kernel(h0_ptr, wih_ptr, bih_ptr, whh_ptr, bhh_ptr, wout_ptr, bout_ptr, out_ptr, hid_ptr,
-                           B, T, H, C, BLOCK_B: tl.constexpr, HP: tl.constexpr, CP: tl.constexpr,
-                           BLOCK_N: tl.constexpr, NK: tl.constexpr, ON_CHIP: tl.constexpr):
+def _dot_acc(acc, d, w, NG: tl.constexpr):
+    """acc + sum over the gates k of d_k @ w_k, added one gate at a time."""
+    acc += tl.dot(d[0], w[0], input_precision="ieee")
+    if NG > 1:
+        acc += tl.dot(d[1], w[1], input_precision="ieee")
+    if NG > 2:
+        acc += tl.dot(d[2], w[2], input_precision="ieee")
+    if NG > 3:
+        acc += tl.dot(d[3], w[3], input_precision="ieee")
+    return acc
+
+
+@triton.jit
+def _decode_forward_kernel(h0_ptr, c0_ptr, wih_ptr, bih_ptr, whh_ptr, bhh_ptr, wout_ptr, bout_ptr, out_ptr, hid_ptr,
+                           chid_ptr, B, T, H, C, BLOCK_B: tl.constexpr, HP: tl.constexpr, CP: tl.constexpr,
+                           BLOCK_N: tl.constexpr, NK: tl.constexpr, ON_CHIP: tl.constexpr, CELL: tl.constexpr,
+                           NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr):
     pid = tl.program_id(0)
     rows = (pid * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
     rmask = rows < B
@@ -42,23 +69,16 @@ def _decode_forward_kernel(h0_ptr, wih_ptr, bih_ptr, whh_ptr, bhh_ptr, wout_ptr,
     cc = tl.arange(0, CP)
     ccmask = cc < C
     cn = tl.arange(0, BLOCK_N)
-    h = tl.load(h0_ptr + rows[:, None] * H + cols[None, :], mask=rmask[:, None] & cmask[None, :],
-                other=0.0).to(tl.float32)
+    full = rmask[:, None] & cmask[None, :]
+    h = tl.load(h0_ptr + rows[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
+    c = h  # the LSTM's cell state; a placeholder the other cells never read
+    if HAS_C:
+        c = tl.load(c0_ptr + rows[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
     if ON_CHIP:  # every weight, loaded once for all T steps
-        wmask = cmask[:, None] & cmask[None, :]
-        w_r = load_w_t(whh_ptr, 0, H, cols, cols, wmask)
-        w_z = load_w_t(whh_ptr, 1, H, cols, cols, wmask)
-        w_n = load_w_t(whh_ptr, 2, H, cols, cols, wmask)
-        b_r = tl.load(bhh_ptr + cols, mask=cmask, other=0.0).to(tl.float32)
-        b_z = tl.load(bhh_ptr + H + cols, mask=cmask, other=0.0).to(tl.float32)
-        b_n = tl.load(bhh_ptr + 2 * H + cols, mask=cmask, other=0.0).to(tl.float32)
-        imask = ccmask[:, None] & cmask[None, :]
-        u_r = tl.load(wih_ptr + cols[None, :] * C + cc[:, None], mask=imask, other=0.0).to(tl.float32)
-        u_z = tl.load(wih_ptr + (H + cols)[None, :] * C + cc[:, None], mask=imask, other=0.0).to(tl.float32)
-        u_n = tl.load(wih_ptr + (2 * H + cols)[None, :] * C + cc[:, None], mask=imask, other=0.0).to(tl.float32)
-        c_r = tl.load(bih_ptr + cols, mask=cmask, other=0.0).to(tl.float32)
-        c_z = tl.load(bih_ptr + H + cols, mask=cmask, other=0.0).to(tl.float32)
-        c_n = tl.load(bih_ptr + 2 * H + cols, mask=cmask, other=0.0).to(tl.float32)
+        w = load_gates_w_t(whh_ptr, H, H, cols, cols, cmask[:, None] & cmask[None, :], NG)
+        b = load_gates(bhh_ptr, cols, H, cmask, NG)
+        u = load_gates_w_t(wih_ptr, H, C, cc, cols, ccmask[:, None] & cmask[None, :], NG)  # W_ih^T [CP, HP]
+        bi = load_gates(bih_ptr, cols, H, cmask, NG)
         w_o = tl.load(wout_ptr + cc[None, :] * H + cols[:, None], mask=cmask[:, None] & ccmask[None, :],
                       other=0.0).to(tl.float32)  # W_out^T [HP, CP]
     b_o = tl.load(bout_ptr + cc, mask=ccmask, other=0.0).to(tl.float32)
@@ -71,44 +91,39 @@ def _decode_forward_kernel(h0_ptr, wih_ptr, bih_ptr, whh_ptr, bhh_ptr, wout_ptr,
         tl.store(out_ptr + step[:, None] * C + cc[None, :], cast_for(x, out_ptr),
                  mask=rmask[:, None] & ccmask[None, :])
         h_next = h
+        c_next = c
         for jj in range(NK):
             j = jj * BLOCK_N + cn
             jmask = j < H
             m = rmask[:, None] & jmask[None, :]
             if not ON_CHIP:
-                tmask = cmask[:, None] & jmask[None, :]
-                w_r = load_w_t(whh_ptr, 0, H, cols, j, tmask)
-                w_z = load_w_t(whh_ptr, 1, H, cols, j, tmask)
-                w_n = load_w_t(whh_ptr, 2, H, cols, j, tmask)
-                b_r = tl.load(bhh_ptr + j, mask=jmask, other=0.0).to(tl.float32)
-                b_z = tl.load(bhh_ptr + H + j, mask=jmask, other=0.0).to(tl.float32)
-                b_n = tl.load(bhh_ptr + 2 * H + j, mask=jmask, other=0.0).to(tl.float32)
-                imask = ccmask[:, None] & jmask[None, :]
-                u_r = tl.load(wih_ptr + j[None, :] * C + cc[:, None], mask=imask, other=0.0).to(tl.float32)
-                u_z = tl.load(wih_ptr + (H + j)[None, :] * C + cc[:, None], mask=imask, other=0.0).to(tl.float32)
-                u_n = tl.load(wih_ptr + (2 * H + j)[None, :] * C + cc[:, None], mask=imask,
-                              other=0.0).to(tl.float32)
-                c_r = tl.load(bih_ptr + j, mask=jmask, other=0.0).to(tl.float32)
-                c_z = tl.load(bih_ptr + H + j, mask=jmask, other=0.0).to(tl.float32)
-                c_n = tl.load(bih_ptr + 2 * H + j, mask=jmask, other=0.0).to(tl.float32)
-            i_r = tl.dot(x, u_r, input_precision="ieee") + c_r[None, :]
-            i_z = tl.dot(x, u_z, input_precision="ieee") + c_z[None, :]
-            i_n = tl.dot(x, u_n, input_precision="ieee") + c_n[None, :]
-            g_r = tl.dot(h, w_r, input_precision="ieee") + b_r[None, :]
-            g_z = tl.dot(h, w_z, input_precision="ieee") + b_z[None, :]
-            g_n = tl.dot(h, w_n, input_precision="ieee") + b_n[None, :]
-            hj = gru_update(i_r, i_z, i_n, g_r, g_z, g_n, get_chunk(h, jj, BLOCK_B, NK, BLOCK_N))
+                w = load_gates_w_t(whh_ptr, H, H, cols, j, cmask[:, None] & jmask[None, :], NG)
+                b = load_gates(bhh_ptr, j, H, jmask, NG)
+                u = load_gates_w_t(wih_ptr, H, C, cc, j, ccmask[:, None] & jmask[None, :], NG)
+                bi = load_gates(bih_ptr, j, H, jmask, NG)
+            i = dot_gates(x, u, bi, NG)
+            g = dot_gates(h, w, b, NG)
+            cj = get_chunk(c, jj, BLOCK_B, NK, BLOCK_N) if HAS_C else c
+            hj, cj = cell_update(CELL, i, g, get_chunk(h, jj, BLOCK_B, NK, BLOCK_N), cj)
             hj = tl.where(m, hj, 0.0)
-            tl.store(hid_ptr + step[:, None] * H + j[None, :], cast_for(hj, hid_ptr), mask=m)
+            sofs = step[:, None] * H + j[None, :]
+            tl.store(hid_ptr + sofs, cast_for(hj, hid_ptr), mask=m)
             h_next = put_chunk(h_next, jj, hj, BLOCK_B, NK, BLOCK_N)
+            if HAS_C:
+                cj = tl.where(m, cj, 0.0)
+                tl.store(chid_ptr + sofs, cast_for(cj, chid_ptr), mask=m)
+                c_next = put_chunk(c_next, jj, cj, BLOCK_B, NK, BLOCK_N)
         h = h_next
+        if HAS_C:
+            c = c_next
 
 
 @triton.jit
-def _decode_backward_kernel(gout_ptr, ghid_ptr, gi_ptr, gh_ptr, hprev_ptr, wih_ptr, whh_ptr, wout_ptr,
-                            dgi_ptr, dgh_ptr, dx_ptr, dh0_ptr, B, T, H, C, BLOCK_B: tl.constexpr,
-                            HP: tl.constexpr, CP: tl.constexpr, BLOCK_N: tl.constexpr, NK: tl.constexpr,
-                            ON_CHIP: tl.constexpr):
+def _decode_backward_kernel(gout_ptr, ghid_ptr, gc_ptr, gi_ptr, gh_ptr, hprev_ptr, hid_ptr, cprev_ptr, chid_ptr,
+                            wih_ptr, whh_ptr, wout_ptr, dgi_ptr, dgh_ptr, dx_ptr, dh0_ptr, dc0_ptr, B, T, H, C,
+                            BLOCK_B: tl.constexpr, HP: tl.constexpr, CP: tl.constexpr, BLOCK_N: tl.constexpr,
+                            NK: tl.constexpr, ON_CHIP: tl.constexpr, CELL: tl.constexpr, NG: tl.constexpr,
+                            HAS_C: tl.constexpr, DIRECT: tl.constexpr):
     pid = tl.program_id(0)
     rows = (pid * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
     rmask = rows < B
@@ -118,89 +133,78 @@ def _decode_backward_kernel(gout_ptr, ghid_ptr, gi_ptr, gh_ptr, hprev_ptr, wih_p
     cc = tl.arange(0, CP)
     ccmask = cc < C
     cn = tl.arange(0, BLOCK_N)
-    G = 3 * H
+    G = NG * H
     imask = cmask[:, None] & ccmask[None, :]
     if ON_CHIP:  # every weight, loaded once; W_ih's gate blocks as [HP, CP] (dx = dgi @ W_ih)
-        u_r = tl.load(wih_ptr + cols[:, None] * C + cc[None, :], mask=imask, other=0.0).to(tl.float32)
-        u_z = tl.load(wih_ptr + (H + cols)[:, None] * C + cc[None, :], mask=imask, other=0.0).to(tl.float32)
-        u_n = tl.load(wih_ptr + (2 * H + cols)[:, None] * C + cc[None, :], mask=imask, other=0.0).to(tl.float32)
-        wmask = cmask[:, None] & cmask[None, :]
-        w_r = load_w(whh_ptr, 0, H, cols, cols, wmask)
-        w_z = load_w(whh_ptr, 1, H, cols, cols, wmask)
-        w_n = load_w(whh_ptr, 2, H, cols, cols, wmask)
+        u = load_gates_w(wih_ptr, H, C, cols, cc, imask, NG)
+        w = load_gates_w(whh_ptr, H, H, cols, cols, cmask[:, None] & cmask[None, :], NG)
         w_o = tl.load(wout_ptr + cc[:, None] * H + cols[None, :], mask=ccmask[:, None] & cmask[None, :],
                       other=0.0).to(tl.float32)  # W_out [CP, HP]
     dh = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
+    dc = dh  # the LSTM's dL/dc; a placeholder the other cells never read
+    if HAS_C:
+        dc = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
     for s in range(T):
         t = T - 1 - s
         step = rows * T + t
         dh += tl.load(ghid_ptr + step[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
-        d_r = tl.zeros((BLOCK_B, HP), dtype=tl.float32)  # dgi (r, z, n) and dgh's n part
-        d_z = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
-        d_n = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
-        e_n = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
-        direct = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
+        if HAS_C:
+            dc += tl.load(gc_ptr + step[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
+        d = zero_gates(BLOCK_B, HP, NG)  # this step's dgi, gate by gate
+        if DIRECT:  # the GRU: its dgh (which differs from dgi in gate n) and dL/dh_t * z
+            e = zero_gates(BLOCK_B, HP, NG)
+            direct = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
+        dc_next = dc
         for jj in range(NK):
             j = jj * BLOCK_N + cn
             m = rmask[:, None] & (j < H)[None, :]
             gofs = step[:, None] * G + j[None, :]
-            i_r = tl.load(gi_ptr + gofs, mask=m, other=0.0)
-            i_z = tl.load(gi_ptr + gofs + H, mask=m, other=0.0)
-            i_n = tl.load(gi_ptr + gofs + 2 * H, mask=m, other=0.0)
-            g_r = tl.load(gh_ptr + gofs, mask=m, other=0.0)
-            g_z = tl.load(gh_ptr + gofs + H, mask=m, other=0.0)
-            g_n = tl.load(gh_ptr + gofs + 2 * H, mask=m, other=0.0)
-            hp = tl.load(hprev_ptr + step[:, None] * H + j[None, :], mask=m, other=0.0)
-            da_r, da_z, da_n, dg_n, dd = gru_step_backward(get_chunk(dh, jj, BLOCK_B, NK, BLOCK_N),
-                                                           i_r, i_z, i_n, g_r, g_z, g_n, hp)
-            da_r = tl.where(m, da_r, 0.0)
-            da_z = tl.where(m, da_z, 0.0)
-            da_n = tl.where(m, da_n, 0.0)
-            dg_n = tl.where(m, dg_n, 0.0)
-            tl.store(dgi_ptr + gofs, da_r, mask=m)
-            tl.store(dgi_ptr + gofs + H, da_z, mask=m)
-            tl.store(dgi_ptr + gofs + 2 * H, da_n, mask=m)
-            tl.store(dgh_ptr + gofs, da_r, mask=m)
-            tl.store(dgh_ptr + gofs + H, da_z, mask=m)
-            tl.store(dgh_ptr + gofs + 2 * H, dg_n, mask=m)
-            d_r = put_chunk(d_r, jj, da_r, BLOCK_B, NK, BLOCK_N)
-            d_z = put_chunk(d_z, jj, da_z, BLOCK_B, NK, BLOCK_N)
-            d_n = put_chunk(d_n, jj, da_n, BLOCK_B, NK, BLOCK_N)
-            e_n = put_chunk(e_n, jj, dg_n, BLOCK_B, NK, BLOCK_N)
-            direct = put_chunk(direct, jj, tl.where(m, dd, 0.0), BLOCK_B, NK, BLOCK_N)
+            sofs = step[:, None] * H + j[None, :]
+            dcj = get_chunk(dc, jj, BLOCK_B, NK, BLOCK_N) if HAS_C else dc
+            da, dg, dd, dcj = cell_step_backward(CELL, NG, get_chunk(dh, jj, BLOCK_B, NK, BLOCK_N), dcj, gi_ptr,
+                                                 gh_ptr, gofs, hprev_ptr, hid_ptr, cprev_ptr, chid_ptr, sofs, H, m)
+            da = where_gates(m, da, NG)
+            dg = where_gates(m, dg, NG) if DIRECT else da
+            store_gates(dgi_ptr, gofs, H, m, da, NG)
+            if DIRECT:  # else dgh = dgi: the launcher reads d_gi for both
+                store_gates(dgh_ptr, gofs, H, m, dg, NG)
+            d = put_gates(d, jj, da, BLOCK_B, NK, BLOCK_N, NG)
+            if DIRECT:
+                e = put_gates(e, jj, dg, BLOCK_B, NK, BLOCK_N, NG)
+                direct = put_chunk(direct, jj, tl.where(m, dd, 0.0), BLOCK_B, NK, BLOCK_N)
+            if HAS_C:
+                dc_next = put_chunk(dc_next, jj, tl.where(m, dcj, 0.0), BLOCK_B, NK, BLOCK_N)
+        if not DIRECT:
+            e = d  # dgh = dgi
         xm = rmask[:, None] & ccmask[None, :]
         if not ON_CHIP:
-            u_r = tl.load(wih_ptr + cols[:, None] * C + cc[None, :], mask=imask, other=0.0).to(tl.float32)
-            u_z = tl.load(wih_ptr + (H + cols)[:, None] * C + cc[None, :], mask=imask, other=0.0).to(tl.float32)
-            u_n = tl.load(wih_ptr + (2 * H + cols)[:, None] * C + cc[None, :], mask=imask,
-                          other=0.0).to(tl.float32)
+            u = load_gates_w(wih_ptr, H, C, cols, cc, imask, NG)
         dx = tl.load(gout_ptr + step[:, None] * C + cc[None, :], mask=xm, other=0.0).to(tl.float32)
-        dx += tl.dot(d_r, u_r, input_precision="ieee")
-        dx += tl.dot(d_z, u_z, input_precision="ieee")
-        dx += tl.dot(d_n, u_n, input_precision="ieee")
+        dx = _dot_acc(dx, d, u, NG)
         tl.store(dx_ptr + step[:, None] * C + cc[None, :], dx, mask=xm)
-        dh_next = direct
+        dh_next = direct if DIRECT else dh
         for kk in range(NK):
             k = kk * BLOCK_N + cn
             if not ON_CHIP:
                 kmask = (k < H)[None, :]
-                tmask = cmask[:, None] & kmask
-                w_r = load_w(whh_ptr, 0, H, cols, k, tmask)
-                w_z = load_w(whh_ptr, 1, H, cols, k, tmask)
-                w_n = load_w(whh_ptr, 2, H, cols, k, tmask)
+                w = load_gates_w(whh_ptr, H, H, cols, k, cmask[:, None] & kmask, NG)
                 w_o = tl.load(wout_ptr + cc[:, None] * H + k[None, :], mask=ccmask[:, None] & kmask,
                               other=0.0).to(tl.float32)
-            acc = tl.dot(d_r, w_r, input_precision="ieee")
-            acc += tl.dot(d_z, w_z, input_precision="ieee")
-            acc += tl.dot(e_n, w_n, input_precision="ieee")
+            acc = dot_sum(e, w, NG)
             acc += tl.dot(dx, w_o, input_precision="ieee")
-            dh_next = put_chunk(dh_next, kk, get_chunk(direct, kk, BLOCK_B, NK, BLOCK_N) + acc, BLOCK_B, NK, BLOCK_N)
+            if DIRECT:
+                acc = get_chunk(direct, kk, BLOCK_B, NK, BLOCK_N) + acc
+            dh_next = put_chunk(dh_next, kk, acc, BLOCK_B, NK, BLOCK_N)
         dh = dh_next
+        if HAS_C:
+            dc = dc_next
     tl.store(dh0_ptr + rows[:, None] * H + cols[None, :], cast_for(dh, dh0_ptr), mask=full)
+    if HAS_C:
+        tl.store(dc0_ptr + rows[:, None] * H + cols[None, :], cast_for(dc, dc0_ptr), mask=full)
 
 
-def _fits(H, C, kernel):
-    if tc.too_large(H, kernel):
+def _fits(H, C, kernel, cell):
+    if tc.too_large(H, kernel, cell):
         return False
     if tc.pow2(C) > MAX_CP:
         warnings.warn(f"rnngen: decode's Triton kernels take at most {MAX_CP} output channels, got {C}; "
@@ -209,46 +213,75 @@ def _fits(H, C, kernel):
     return True
 
 
-def _launch_args(H, C):
-    cfg = tc.hidden_tiles(H)
+def _launch_args(H, C, cell="gru"):
+    cfg = tc.hidden_tiles(H, CELLS[cell].gates)
     return dict(BLOCK_B=tc.BLOCK_B, HP=cfg["HP"], CP=tc.pow2(C), BLOCK_N=cfg["BLOCK_N"], NK=cfg["NK"],
-                ON_CHIP=cfg["ON_CHIP"], num_warps=cfg["num_warps"], num_stages=cfg["num_stages"])
+                ON_CHIP=cfg["ON_CHIP"], num_warps=cfg["num_warps"], num_stages=cfg["num_stages"],
+                **tc.cell_args(cell))
 
 
-@register_kernel("triton", "decode_forward", dtypes=tc.SUPPORTED_DTYPES)
-def decode_forward(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden):
+def _forward(cell, h0, c0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, c_hidden):
+    """Every cell's forward; c0 and c_hidden are the LSTM's (None for the other cells)."""
     B, T, C = out.shape
     H = h0.shape[1]
-    if not _fits(H, C, "decode_forward"):
-        return naive.decode_forward(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden)
+    if not _fits(H, C, "decode_forward", cell):
+        return naive._forward(CELLS[cell], h0, c0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, c_hidden)
     if B == 0:
         return
-    _decode_forward_kernel[tc.grid(B)](h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, B, T, H, C,
-                                       **_launch_args(H, C))
+    c0, c_hidden = (h0, hidden) if c0 is None else (c0, c_hidden)  # placeholders the kernel never touches
+    _decode_forward_kernel[tc.grid(B)](h0, c0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, c_hidden,
+                                       B, T, H, C, **_launch_args(H, C, cell))
 
 
-@register_kernel("triton", "decode_backward", dtypes=tc.SUPPORTED_DTYPES)
-def decode_backward(grad_out, grad_hidden, h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden,
-                    d_h0, d_w_ih, d_b_ih, d_w_hh, d_b_hh, d_w_out, d_b_out):
+def _backward(cell, grad_out, grad_hidden, grad_c, h0, c0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden,
+              c_hidden, d_h0, d_c0, d_w_ih, d_b_ih, d_w_hh, d_b_hh, d_w_out, d_b_out):
+    """Every cell's backward; grad_c, c0, c_hidden and d_c0 are the LSTM's (None for the others)."""
     B, T, C = out.shape
     H = h0.shape[1]
-    if not _fits(H, C, "decode_backward"):
-        return naive.decode_backward(grad_out, grad_hidden, h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden,
-                                     d_h0, d_w_ih, d_b_ih, d_w_hh, d_b_hh, d_w_out, d_b_out)
+    G = w_hh.shape[0]
+    if not _fits(H, C, "decode_backward", cell):
+        return naive._backward(CELLS[cell], grad_out, grad_hidden, grad_c, h0, c0, w_ih, b_ih, w_hh, b_hh, w_out,
+                               b_out, out, hidden, c_hidden, d_h0, d_c0, d_w_ih, d_b_ih, d_w_hh, d_b_hh, d_w_out,
+                               d_b_out)
     f32 = torch.float32
     out32 = out.to(f32)
     h_prev = torch.cat([h0[:, None], hidden[:, :-1]], dim=1).to(f32)
     # every step's input and hidden gates, recomputed by two GEMMs (the reference's spec)
     gi = F.linear(out32, w_ih.to(f32), b_ih.to(f32))
     gh = F.linear(h_prev, w_hh.to(f32), b_hh.to(f32))
-    d_gi = torch.empty(B, T, 3 * H, dtype=f32, device=h0.device)
-    d_gh = torch.empty_like(d_gi)
+    if c0 is None:  # placeholders the kernel never touches
+        grad_c, c_prev, c_hidden, d_c0 = grad_hidden, h_prev, hidden, d_h0
+    else:
+        c_prev = torch.cat([c0[:, None], c_hidden[:, :-1]], dim=1).to(f32)
+    d_gi = torch.empty(B, T, G, dtype=f32, device=h0.device)
+    d_gh = torch.empty_like(d_gi) if tc.cell_args(cell)["DIRECT"] else d_gi  # the other cells' dgh is dgi
     d_x = torch.empty(B, T, C, dtype=f32, device=h0.device)
     if B:
-        _decode_backward_kernel[tc.grid(B)](grad_out, grad_hidden, gi, gh, h_prev, w_ih, w_hh, w_out, d_gi, d_gh,
-                                            d_x, d_h0, B, T, H, C, **_launch_args(H, C))
-    d_gi, d_gh, d_x = d_gi.reshape(B * T, 3 * H), d_gh.reshape(B * T, 3 * H), d_x.reshape(B * T, C)
+        _decode_backward_kernel[tc.grid(B)](grad_out, grad_hidden, grad_c, gi, gh, h_prev, hidden, c_prev, c_hidden,
+                                            w_ih, w_hh, w_out, d_gi, d_gh, d_x, d_h0, d_c0, B, T, H, C,
+                                            **_launch_args(H, C, cell))
+    d_gi, d_gh, d_x = d_gi.reshape(B * T, G), d_gh.reshape(B * T, G), d_x.reshape(B * T, C)
     h_prev, out32 = h_prev.reshape(B * T, H), out32.reshape(B * T, C)
     grads = (d_gi.T @ out32, d_gi.sum(0), d_gh.T @ h_prev, d_gh.sum(0), d_x.T @ h_prev, d_x.sum(0))
     for dst, src in zip((d_w_ih, d_b_ih, d_w_hh, d_b_hh, d_w_out, d_b_out), grads):
         dst.copy_(src)
+
+
+def _register(cell):
+    if CELLS[cell].has_cell_state:
+        forward, backward = functools.partial(_forward, cell), functools.partial(_backward, cell)
+    else:
+        def forward(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden):
+            _forward(cell, h0, None, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, None)
+
+        def backward(grad_out, grad_hidden, h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden,
+                     d_h0, d_w_ih, d_b_ih, d_w_hh, d_b_hh, d_w_out, d_b_out):
+            _backward(cell, grad_out, grad_hidden, None, h0, None, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden,
+                      None, d_h0, None, d_w_ih, d_b_ih, d_w_hh, d_b_hh, d_w_out, d_b_out)
+    register_kernel("triton", "decode_forward", dtypes=tc.SUPPORTED_DTYPES, cell=cell)(forward)
+    register_kernel("triton", "decode_backward", dtypes=tc.SUPPORTED_DTYPES, cell=cell)(backward)
+    return forward, backward
+
+
+_KERNELS = {cell: _register(cell) for cell in CELLS}
+decode_forward, decode_backward = _KERNELS["gru"]

@@ -1,17 +1,19 @@
 """Triton kernel of the sample op: one program per 16-row batch tile draws all T values.
 
-Per step t (channel c = t % C): logits = h @ W_out[c]^T + b_out[c] ([BLOCK_B, KP], K padded to
+Per step t (channel ch = t % C): logits = h @ W_out[ch]^T + b_out[ch] ([BLOCK_B, KP], K padded to
 a power of two KP >= 16, padded values masked out), the contract's draw with
 u = tl.rand(seed, (row_offset + b) * T + t), the known value where one is forced, then
-h = GRU(emb[c][value] + cond, h) with h kept in registers throughout.
+h = cell(emb[ch][value] + cond, h) with h (and the LSTM's c) kept in registers throughout. One
+kernel for every cell, specialised by the cell's constexprs (rnngen/ops/triton_common.py: CELL,
+NG gate blocks, HAS_C); the LSTM's entry point also takes c0 after h0 (rnngen/ops/sample/naive.py).
 
 What lives where: h, the logits and the CDF are registers. W_hh is on chip or streamed per the
-rule in rnngen/ops/triton_common.py. The head W_out[c]^T is loaded once with W_hh when there is
+rule in rnngen/ops/triton_common.py. The head W_out[ch]^T is loaded once with W_hh when there is
 one channel and it is small (HP * KP <= HEAD_ON_CHIP_FLOATS = 4096 floats, e.g. H = 64 with
 K = 64 or H = 16 with K = 256), otherwise streamed each step in [HP, BLOCK_K] tiles (at most
-8192 floats). The input table emb [C, K, 3H] is not kept on chip: each step gathers only the
-BLOCK_B drawn rows of it (3H values per row, L2-resident), which is cheaper in registers than
-holding K x 3H values for a lookup.
+8192 floats). The input table emb [C, K, NG*H] is not kept on chip: each step gathers only the
+BLOCK_B drawn rows of it (NG*H values per row, L2-resident), which is cheaper in registers than
+holding K x NG*H values for a lookup.
 
 The draw (the reference's rnngen/ops/sample/naive.draw): e = exp((l - max) / temperature)
 (division rounded as IEEE, tl.div_rn), cdf = tl.cumsum(e) in float32, value = the number of
@@ -21,6 +23,7 @@ when the logits hold a NaN (every comparison with a NaN threshold is false).
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import triton
@@ -28,7 +31,8 @@ import triton.language as tl
 
 from ...dispatch import register_kernel
 from .. import triton_common as tc
-from ..triton_common import get_chunk, gru_update, load_w_t, put_chunk
+from ..cells import CELLS
+from ..triton_common import add_gates, cell_update, dot_gates, get_chunk, load_gates, load_gates_w_t, put_chunk
 from . import naive
 
 HEAD_ON_CHIP_FLOATS = 4096
@@ -36,11 +40,12 @@ MAX_KP = 4096
 
 
 @triton.jit
-def _sample_kernel(h0_ptr, emb_ptr, cond_ptr, whh_ptr, bhh_ptr, wout_ptr, bout_ptr, known_ptr, val_ptr,
+def _sample_kernel(h0_ptr, c0_ptr, emb_ptr, cond_ptr, whh_ptr, bhh_ptr, wout_ptr, bout_ptr, known_ptr, val_ptr,
                    temperature, seed, row_offset, B, T, H, C, K, HAS_KNOWN: tl.constexpr,
                    BLOCK_B: tl.constexpr, HP: tl.constexpr, BLOCK_N: tl.constexpr, NK: tl.constexpr,
                    ON_CHIP: tl.constexpr, KP: tl.constexpr, BLOCK_K: tl.constexpr, NKK: tl.constexpr,
-                   HEAD_ON_CHIP: tl.constexpr):
+                   HEAD_ON_CHIP: tl.constexpr, CELL: tl.constexpr, NG: tl.constexpr, HAS_C: tl.constexpr,
+                   DIRECT: tl.constexpr):
     pid = tl.program_id(0)
     rows = (pid * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
     rmask = rows < B
@@ -49,23 +54,21 @@ def _sample_kernel(h0_ptr, emb_ptr, cond_ptr, whh_ptr, bhh_ptr, wout_ptr, bout_p
     cn = tl.arange(0, BLOCK_N)
     ck = tl.arange(0, BLOCK_K)
     kall = tl.arange(0, KP)
-    G = 3 * H
-    h = tl.load(h0_ptr + rows[:, None] * H + cols[None, :], mask=rmask[:, None] & cmask[None, :],
-                other=0.0).to(tl.float32)
+    G = NG * H
+    full = rmask[:, None] & cmask[None, :]
+    h = tl.load(h0_ptr + rows[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
+    c = h  # the LSTM's cell state; a placeholder the other cells never read
+    if HAS_C:
+        c = tl.load(c0_ptr + rows[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
     if ON_CHIP:
-        wmask = cmask[:, None] & cmask[None, :]
-        w_r = load_w_t(whh_ptr, 0, H, cols, cols, wmask)
-        w_z = load_w_t(whh_ptr, 1, H, cols, cols, wmask)
-        w_n = load_w_t(whh_ptr, 2, H, cols, cols, wmask)
-        b_r = tl.load(bhh_ptr + cols, mask=cmask, other=0.0).to(tl.float32)
-        b_z = tl.load(bhh_ptr + H + cols, mask=cmask, other=0.0).to(tl.float32)
-        b_n = tl.load(bhh_ptr + 2 * H + cols, mask=cmask, other=0.0).to(tl.float32)
+        w = load_gates_w_t(whh_ptr, H, H, cols, cols, cmask[:, None] & cmask[None, :], NG)
+        b = load_gates(bhh_ptr, cols, H, cmask, NG)
     if HEAD_ON_CHIP:  # one channel: W_out^T [HP, KP] and b_out, loaded once
         w_o = tl.load(wout_ptr + kall[None, :] * H + cols[:, None], mask=cmask[:, None] & (kall < K)[None, :],
                       other=0.0).to(tl.float32)
         b_o = tl.load(bout_ptr + kall, mask=kall < K, other=0.0).to(tl.float32)
     for t in range(T):
-        c = t % C
+        ch = t % C  # the channel
         step = rows * T + t
         logits = tl.zeros((BLOCK_B, KP), dtype=tl.float32)
         for kk in range(NKK):  # the logits, BLOCK_K values at a time
@@ -74,9 +77,9 @@ def _sample_kernel(h0_ptr, emb_ptr, cond_ptr, whh_ptr, bhh_ptr, wout_ptr, bout_p
             else:
                 k = kk * BLOCK_K + ck
                 kmask = k < K
-                wo = tl.load(wout_ptr + (c * K + k)[None, :] * H + cols[:, None], mask=cmask[:, None] & kmask[None, :],
-                             other=0.0).to(tl.float32)
-                bo = tl.load(bout_ptr + c * K + k, mask=kmask, other=0.0).to(tl.float32)
+                wo = tl.load(wout_ptr + (ch * K + k)[None, :] * H + cols[:, None],
+                             mask=cmask[:, None] & kmask[None, :], other=0.0).to(tl.float32)
+                bo = tl.load(bout_ptr + ch * K + k, mask=kmask, other=0.0).to(tl.float32)
                 lk = tl.dot(h, wo, input_precision="ieee") + bo[None, :]
             logits = put_chunk(logits, kk, lk, BLOCK_B, NKK, BLOCK_K)
         valid = (kall < K)[None, :]
@@ -95,60 +98,68 @@ def _sample_kernel(h0_ptr, emb_ptr, cond_ptr, whh_ptr, bhh_ptr, wout_ptr, bout_p
             forced = tl.load(known_ptr + step, mask=rmask, other=-1)
             value = tl.where(forced >= 0, forced, value)
         tl.store(val_ptr + step, value, mask=rmask)
-        # the next state: input gates = emb[c][value] + cond, gathered row by row
-        row_in = (c * K + value) * G
+        # the next state: input gates = emb[ch][value] + cond, gathered row by row
+        row_in = (ch * K + value) * G
         h_next = h
+        c_next = c
         for jj in range(NK):
             j = jj * BLOCK_N + cn
             jmask = j < H
             m = rmask[:, None] & jmask[None, :]
             if not ON_CHIP:
-                tmask = cmask[:, None] & jmask[None, :]
-                w_r = load_w_t(whh_ptr, 0, H, cols, j, tmask)
-                w_z = load_w_t(whh_ptr, 1, H, cols, j, tmask)
-                w_n = load_w_t(whh_ptr, 2, H, cols, j, tmask)
-                b_r = tl.load(bhh_ptr + j, mask=jmask, other=0.0).to(tl.float32)
-                b_z = tl.load(bhh_ptr + H + j, mask=jmask, other=0.0).to(tl.float32)
-                b_n = tl.load(bhh_ptr + 2 * H + j, mask=jmask, other=0.0).to(tl.float32)
-            g_r = tl.dot(h, w_r, input_precision="ieee") + b_r[None, :]
-            g_z = tl.dot(h, w_z, input_precision="ieee") + b_z[None, :]
-            g_n = tl.dot(h, w_n, input_precision="ieee") + b_n[None, :]
-            e_ofs = row_in[:, None] + j[None, :]
-            c_ofs = rows[:, None] * G + j[None, :]
-            i_r = (tl.load(emb_ptr + e_ofs, mask=m, other=0.0).to(tl.float32)
-                   + tl.load(cond_ptr + c_ofs, mask=m, other=0.0).to(tl.float32))
-            i_z = (tl.load(emb_ptr + e_ofs + H, mask=m, other=0.0).to(tl.float32)
-                   + tl.load(cond_ptr + c_ofs + H, mask=m, other=0.0).to(tl.float32))
-            i_n = (tl.load(emb_ptr + e_ofs + 2 * H, mask=m, other=0.0).to(tl.float32)
-                   + tl.load(cond_ptr + c_ofs + 2 * H, mask=m, other=0.0).to(tl.float32))
-            hj = gru_update(i_r, i_z, i_n, g_r, g_z, g_n, get_chunk(h, jj, BLOCK_B, NK, BLOCK_N))
+                w = load_gates_w_t(whh_ptr, H, H, cols, j, cmask[:, None] & jmask[None, :], NG)
+                b = load_gates(bhh_ptr, j, H, jmask, NG)
+            g = dot_gates(h, w, b, NG)
+            i = add_gates(load_gates(emb_ptr, row_in[:, None] + j[None, :], H, m, NG),
+                          load_gates(cond_ptr, rows[:, None] * G + j[None, :], H, m, NG), NG)
+            cj = get_chunk(c, jj, BLOCK_B, NK, BLOCK_N) if HAS_C else c
+            hj, cj = cell_update(CELL, i, g, get_chunk(h, jj, BLOCK_B, NK, BLOCK_N), cj)
             h_next = put_chunk(h_next, jj, tl.where(m, hj, 0.0), BLOCK_B, NK, BLOCK_N)
+            if HAS_C:
+                c_next = put_chunk(c_next, jj, tl.where(m, cj, 0.0), BLOCK_B, NK, BLOCK_N)
         h = h_next
+        if HAS_C:
+            c = c_next
 
 
-@register_kernel("triton", "sample", dtypes=tc.SUPPORTED_DTYPES)
-def sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values):
+def _sample(cell, h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values):
+    """Every cell's sampler; c0 is the LSTM's (None for the other cells)."""
     (B, T), (C, K, H) = values.shape, w_out.shape
     KP = tc.pow2(K)
-    if tc.too_large(H, "sample"):
-        return naive.sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values)
+    args = (CELLS[cell], h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values)
+    if tc.too_large(H, "sample", cell):
+        return naive._sample(*args)
     if KP > MAX_KP:
         warnings.warn(f"rnngen: the Triton sample kernel takes at most {MAX_KP} values, got {K}; "
-                      "sample runs the reference kernel instead", RuntimeWarning, stacklevel=2)
-        return naive.sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values)
+                      "sample runs the reference kernel instead", RuntimeWarning, stacklevel=3)
+        return naive._sample(*args)
     if B == 0:
         return
     _sample_kernel[tc.grid(B)](
-        h0, emb, cond, w_hh, b_hh, w_out, b_out, values if known is None else known, values,
+        h0, h0 if c0 is None else c0, emb, cond, w_hh, b_hh, w_out, b_out, values if known is None else known, values,
         float(temperature), int(seed), int(row_offset), B, T, H, C, K, HAS_KNOWN=known is not None,
-        **_launch_args(H, C, K))
+        **_launch_args(H, C, K, cell))
 
 
-def _launch_args(H, C, K):
-    cfg = tc.hidden_tiles(H)
+def _launch_args(H, C, K, cell="gru"):
+    cfg = tc.hidden_tiles(H, CELLS[cell].gates)
     HP, KP = cfg["HP"], tc.pow2(K)
     head_on_chip = cfg["ON_CHIP"] and C == 1 and HP * KP <= HEAD_ON_CHIP_FLOATS
     block_k = KP if head_on_chip else max(16, min(KP, tc.TILE_FLOATS // HP))
     return dict(BLOCK_B=tc.BLOCK_B, HP=HP, BLOCK_N=cfg["BLOCK_N"], NK=cfg["NK"], ON_CHIP=cfg["ON_CHIP"], KP=KP,
                 BLOCK_K=block_k, NKK=KP // block_k, HEAD_ON_CHIP=head_on_chip, num_warps=cfg["num_warps"],
-                num_stages=cfg["num_stages"])
+                num_stages=cfg["num_stages"], **tc.cell_args(cell))
+
+
+def _register(cell):
+    if CELLS[cell].has_cell_state:
+        kernel = functools.partial(_sample, cell)
+    else:
+        def kernel(h0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values):
+            _sample(cell, h0, None, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values)
+    register_kernel("triton", "sample", dtypes=tc.SUPPORTED_DTYPES, cell=cell)(kernel)
+    return kernel
+
+
+_KERNELS = {cell: _register(cell) for cell in CELLS}
+sample = _KERNELS["gru"]

@@ -1,14 +1,22 @@
 """Triton kernels of the scan op: one program per 16-row batch tile runs all T steps.
 
-Forward: h [BLOCK_B, HP] lives in registers for the whole sequence; each step computes the
-hidden gates tl.dot(h, W_g^T) + b_g, reads the step's input gates and writes h_t (and, when a
-backward follows, the hidden gates). Backward: the reverse loop carries dL/dh in registers,
-writes dgi_t and dgh_t, and dL/dh_{t-1} = dL/dh_t * z + sum_g dgh_g @ W_g; the weight
-gradient is one GEMM over the saved dgh after the kernel. W_hh is held on chip or streamed
-per the rule in rnngen/ops/triton_common.py.
+One forward and one backward kernel for every cell, specialised by the cell's constexprs
+(rnngen/ops/triton_common.py: CELL, NG gate blocks, HAS_C, DIRECT). Forward: h [BLOCK_B, HP]
+(and the LSTM's c) lives in registers for the whole sequence; each step computes the hidden
+gates tl.dot(h, W_g^T) + b_g, reads the step's input gates and writes h_t (the LSTM also c_t;
+and, when a backward follows, the hidden gates). Backward: the reverse loop carries dL/dh (and
+dL/dc) in registers, writes dgi_t and dgh_t, and dL/dh_{t-1} = direct + sum_g dgh_g @ W_g (direct:
+the GRU's dL/dh_t * z, none for the other cells); the weight gradient is one GEMM over the saved
+dgh after the kernel. W_hh is held on chip or streamed per the rule in triton_common.py.
+
+The kernel entry points take the arguments the op passes for the cell (rnngen/ops/scan/naive.py):
+(gi, h0, w_hh, b_hh, out, gates) for the GRU and the Elman cells, the LSTM's also c0 after h0
+and c_out after out.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -17,68 +25,70 @@ import triton.language as tl
 
 from ...dispatch import register_kernel
 from .. import triton_common as tc
-from ..triton_common import cast_for, get_chunk, gru_step_backward, gru_update, load_w, load_w_t, put_chunk
+from ..cells import CELLS
+from ..triton_common import (cast_for, cell_step_backward, cell_update, dot_gates, dot_sum, get_chunk,
+                             load_gates, load_gates_w, load_gates_w_t, put_chunk, put_gates, store_gates,
+                             where_gates, zero_gates)
 from . import naive
 
 
 @triton.jit
-def _scan_forward_kernel(gi_ptr, h0_ptr, w_ptr, b_ptr, out_ptr, gates_ptr, B, T, H,
+def _scan_forward_kernel(gi_ptr, h0_ptr, c0_ptr, w_ptr, b_ptr, out_ptr, cout_ptr, gates_ptr, B, T, H,
                          SAVE_GATES: tl.constexpr, BLOCK_B: tl.constexpr, HP: tl.constexpr,
-                         BLOCK_N: tl.constexpr, NK: tl.constexpr, ON_CHIP: tl.constexpr):
+                         BLOCK_N: tl.constexpr, NK: tl.constexpr, ON_CHIP: tl.constexpr, CELL: tl.constexpr,
+                         NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr):
     pid = tl.program_id(0)
     rows = (pid * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
     rmask = rows < B
     cols = tl.arange(0, HP)
     cmask = cols < H
     cn = tl.arange(0, BLOCK_N)
-    G = 3 * H
-    h = tl.load(h0_ptr + rows[:, None] * H + cols[None, :], mask=rmask[:, None] & cmask[None, :],
-                other=0.0).to(tl.float32)
-    if ON_CHIP:  # W_hh^T's three gate blocks and b_hh, loaded once for all T steps
-        wmask = cmask[:, None] & cmask[None, :]
-        w_r = load_w_t(w_ptr, 0, H, cols, cols, wmask)
-        w_z = load_w_t(w_ptr, 1, H, cols, cols, wmask)
-        w_n = load_w_t(w_ptr, 2, H, cols, cols, wmask)
-        b_r = tl.load(b_ptr + cols, mask=cmask, other=0.0).to(tl.float32)
-        b_z = tl.load(b_ptr + H + cols, mask=cmask, other=0.0).to(tl.float32)
-        b_n = tl.load(b_ptr + 2 * H + cols, mask=cmask, other=0.0).to(tl.float32)
+    G = NG * H
+    full = rmask[:, None] & cmask[None, :]
+    h = tl.load(h0_ptr + rows[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
+    c = h  # the LSTM's cell state; a placeholder the other cells never read
+    if HAS_C:
+        c = tl.load(c0_ptr + rows[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
+    if ON_CHIP:  # W_hh^T's gate blocks and b_hh, loaded once for all T steps
+        w = load_gates_w_t(w_ptr, H, H, cols, cols, cmask[:, None] & cmask[None, :], NG)
+        b = load_gates(b_ptr, cols, H, cmask, NG)
     for t in range(T):
         step = rows * T + t  # [BLOCK_B] int64: row b, step t
         h_next = h
+        c_next = c
         for jj in range(NK):  # chunks of BLOCK_N hidden units (one chunk when on chip)
             j = jj * BLOCK_N + cn
             jmask = j < H
             m = rmask[:, None] & jmask[None, :]
             if not ON_CHIP:  # stream this chunk's [HP, BLOCK_N] tiles of W_hh^T (L2-resident)
-                tmask = cmask[:, None] & jmask[None, :]
-                w_r = load_w_t(w_ptr, 0, H, cols, j, tmask)
-                w_z = load_w_t(w_ptr, 1, H, cols, j, tmask)
-                w_n = load_w_t(w_ptr, 2, H, cols, j, tmask)
-                b_r = tl.load(b_ptr + j, mask=jmask, other=0.0).to(tl.float32)
-                b_z = tl.load(b_ptr + H + j, mask=jmask, other=0.0).to(tl.float32)
-                b_n = tl.load(b_ptr + 2 * H + j, mask=jmask, other=0.0).to(tl.float32)
-            g_r = tl.dot(h, w_r, input_precision="ieee") + b_r[None, :]
-            g_z = tl.dot(h, w_z, input_precision="ieee") + b_z[None, :]
-            g_n = tl.dot(h, w_n, input_precision="ieee") + b_n[None, :]
+                w = load_gates_w_t(w_ptr, H, H, cols, j, cmask[:, None] & jmask[None, :], NG)
+                b = load_gates(b_ptr, j, H, jmask, NG)
+            g = dot_gates(h, w, b, NG)
             gofs = step[:, None] * G + j[None, :]
             if SAVE_GATES:
-                tl.store(gates_ptr + gofs, cast_for(g_r, gates_ptr), mask=m)
-                tl.store(gates_ptr + gofs + H, cast_for(g_z, gates_ptr), mask=m)
-                tl.store(gates_ptr + gofs + 2 * H, cast_for(g_n, gates_ptr), mask=m)
-            i_r = tl.load(gi_ptr + gofs, mask=m, other=0.0).to(tl.float32)
-            i_z = tl.load(gi_ptr + gofs + H, mask=m, other=0.0).to(tl.float32)
-            i_n = tl.load(gi_ptr + gofs + 2 * H, mask=m, other=0.0).to(tl.float32)
-            hj = gru_update(i_r, i_z, i_n, g_r, g_z, g_n, get_chunk(h, jj, BLOCK_B, NK, BLOCK_N))
+                store_gates(gates_ptr, gofs, H, m, g, NG)
+            i = load_gates(gi_ptr, gofs, H, m, NG)
+            cj = get_chunk(c, jj, BLOCK_B, NK, BLOCK_N) if HAS_C else c
+            hj, cj = cell_update(CELL, i, g, get_chunk(h, jj, BLOCK_B, NK, BLOCK_N), cj)
             hj = tl.where(m, hj, 0.0)  # padded rows and units stay exactly 0
-            tl.store(out_ptr + step[:, None] * H + j[None, :], cast_for(hj, out_ptr), mask=m)
+            sofs = step[:, None] * H + j[None, :]
+            tl.store(out_ptr + sofs, cast_for(hj, out_ptr), mask=m)
             h_next = put_chunk(h_next, jj, hj, BLOCK_B, NK, BLOCK_N)
+            if HAS_C:
+                cj = tl.where(m, cj, 0.0)
+                tl.store(cout_ptr + sofs, cast_for(cj, cout_ptr), mask=m)
+                c_next = put_chunk(c_next, jj, cj, BLOCK_B, NK, BLOCK_N)
         h = h_next
+        if HAS_C:
+            c = c_next
 
 
 @triton.jit
-def _scan_backward_kernel(grad_ptr, gi_ptr, gates_ptr, hprev_ptr, w_ptr, dgi_ptr, dgh_ptr, dh0_ptr,
-                          B, T, H, BLOCK_B: tl.constexpr, HP: tl.constexpr, BLOCK_N: tl.constexpr,
-                          NK: tl.constexpr, ON_CHIP: tl.constexpr):
+def _scan_backward_kernel(grad_ptr, gradc_ptr, gi_ptr, gates_ptr, hprev_ptr, out_ptr, cprev_ptr, cout_ptr, w_ptr,
+                          dgi_ptr, dgh_ptr, dh0_ptr, dc0_ptr, B, T, H, STORE_DGH: tl.constexpr,
+                          BLOCK_B: tl.constexpr, HP: tl.constexpr, BLOCK_N: tl.constexpr, NK: tl.constexpr,
+                          ON_CHIP: tl.constexpr, CELL: tl.constexpr, NG: tl.constexpr, HAS_C: tl.constexpr,
+                          DIRECT: tl.constexpr):
     pid = tl.program_id(0)
     rows = (pid * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
     rmask = rows < B
@@ -86,94 +96,118 @@ def _scan_backward_kernel(grad_ptr, gi_ptr, gates_ptr, hprev_ptr, w_ptr, dgi_ptr
     cmask = cols < H
     full = rmask[:, None] & cmask[None, :]
     cn = tl.arange(0, BLOCK_N)
-    G = 3 * H
+    G = NG * H
     if ON_CHIP:  # W_hh's gate blocks (not transposed: dL/dh = dgh @ W), loaded once
-        wmask = cmask[:, None] & cmask[None, :]
-        w_r = load_w(w_ptr, 0, H, cols, cols, wmask)
-        w_z = load_w(w_ptr, 1, H, cols, cols, wmask)
-        w_n = load_w(w_ptr, 2, H, cols, cols, wmask)
+        w = load_gates_w(w_ptr, H, H, cols, cols, cmask[:, None] & cmask[None, :], NG)
     dh = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
+    dc = dh  # the LSTM's dL/dc; a placeholder the other cells never read
+    if HAS_C:
+        dc = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
     for s in range(T):
         t = T - 1 - s
         step = rows * T + t
         dh += tl.load(grad_ptr + step[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
-        d_r = tl.zeros((BLOCK_B, HP), dtype=tl.float32)  # this step's dgh, gate by gate
-        d_z = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
-        d_n = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
-        direct = tl.zeros((BLOCK_B, HP), dtype=tl.float32)  # dL/dh_t * z
+        if HAS_C:
+            dc += tl.load(gradc_ptr + step[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
+        e = zero_gates(BLOCK_B, HP, NG)  # this step's dgh, gate by gate
+        if DIRECT:
+            direct = tl.zeros((BLOCK_B, HP), dtype=tl.float32)  # the GRU's dL/dh_t * z
+        dc_next = dc
         for jj in range(NK):
             j = jj * BLOCK_N + cn
             m = rmask[:, None] & (j < H)[None, :]
             gofs = step[:, None] * G + j[None, :]
-            i_r = tl.load(gi_ptr + gofs, mask=m, other=0.0).to(tl.float32)
-            i_z = tl.load(gi_ptr + gofs + H, mask=m, other=0.0).to(tl.float32)
-            i_n = tl.load(gi_ptr + gofs + 2 * H, mask=m, other=0.0).to(tl.float32)
-            g_r = tl.load(gates_ptr + gofs, mask=m, other=0.0).to(tl.float32)
-            g_z = tl.load(gates_ptr + gofs + H, mask=m, other=0.0).to(tl.float32)
-            g_n = tl.load(gates_ptr + gofs + 2 * H, mask=m, other=0.0).to(tl.float32)
-            hp = tl.load(hprev_ptr + step[:, None] * H + j[None, :], mask=m, other=0.0).to(tl.float32)
-            da_r, da_z, da_n, dg_n, dd = gru_step_backward(get_chunk(dh, jj, BLOCK_B, NK, BLOCK_N),
-                                                           i_r, i_z, i_n, g_r, g_z, g_n, hp)
-            da_r = tl.where(m, da_r, 0.0)
-            da_z = tl.where(m, da_z, 0.0)
-            da_n = tl.where(m, da_n, 0.0)
-            dg_n = tl.where(m, dg_n, 0.0)
-            tl.store(dgi_ptr + gofs, cast_for(da_r, dgi_ptr), mask=m)
-            tl.store(dgi_ptr + gofs + H, cast_for(da_z, dgi_ptr), mask=m)
-            tl.store(dgi_ptr + gofs + 2 * H, cast_for(da_n, dgi_ptr), mask=m)
-            tl.store(dgh_ptr + gofs, da_r, mask=m)
-            tl.store(dgh_ptr + gofs + H, da_z, mask=m)
-            tl.store(dgh_ptr + gofs + 2 * H, dg_n, mask=m)
-            d_r = put_chunk(d_r, jj, da_r, BLOCK_B, NK, BLOCK_N)
-            d_z = put_chunk(d_z, jj, da_z, BLOCK_B, NK, BLOCK_N)
-            d_n = put_chunk(d_n, jj, dg_n, BLOCK_B, NK, BLOCK_N)
-            direct = put_chunk(direct, jj, tl.where(m, dd, 0.0), BLOCK_B, NK, BLOCK_N)
-        dh_next = direct
+            sofs = step[:, None] * H + j[None, :]
+            dcj = get_chunk(dc, jj, BLOCK_B, NK, BLOCK_N) if HAS_C else dc
+            da, dg, dd, dcj = cell_step_backward(CELL, NG, get_chunk(dh, jj, BLOCK_B, NK, BLOCK_N), dcj, gi_ptr,
+                                                 gates_ptr, gofs, hprev_ptr, out_ptr, cprev_ptr, cout_ptr, sofs, H, m)
+            da = where_gates(m, da, NG)
+            dg = where_gates(m, dg, NG) if DIRECT else da
+            store_gates(dgi_ptr, gofs, H, m, da, NG)
+            if STORE_DGH:  # else dgi_ptr (float32) holds dgh too
+                store_gates(dgh_ptr, gofs, H, m, dg, NG)
+            e = put_gates(e, jj, dg, BLOCK_B, NK, BLOCK_N, NG)
+            if DIRECT:
+                direct = put_chunk(direct, jj, tl.where(m, dd, 0.0), BLOCK_B, NK, BLOCK_N)
+            if HAS_C:
+                dc_next = put_chunk(dc_next, jj, tl.where(m, dcj, 0.0), BLOCK_B, NK, BLOCK_N)
+        dh_next = direct if DIRECT else dh
         for kk in range(NK):  # dL/dh_{t-1}, BLOCK_N units at a time
             k = kk * BLOCK_N + cn
             if not ON_CHIP:
-                tmask = cmask[:, None] & (k < H)[None, :]
-                w_r = load_w(w_ptr, 0, H, cols, k, tmask)
-                w_z = load_w(w_ptr, 1, H, cols, k, tmask)
-                w_n = load_w(w_ptr, 2, H, cols, k, tmask)
-            acc = tl.dot(d_r, w_r, input_precision="ieee")
-            acc += tl.dot(d_z, w_z, input_precision="ieee")
-            acc += tl.dot(d_n, w_n, input_precision="ieee")
-            dh_next = put_chunk(dh_next, kk, get_chunk(direct, kk, BLOCK_B, NK, BLOCK_N) + acc, BLOCK_B, NK, BLOCK_N)
+                w = load_gates_w(w_ptr, H, H, cols, k, cmask[:, None] & (k < H)[None, :], NG)
+            acc = dot_sum(e, w, NG)
+            if DIRECT:
+                acc = get_chunk(direct, kk, BLOCK_B, NK, BLOCK_N) + acc
+            dh_next = put_chunk(dh_next, kk, acc, BLOCK_B, NK, BLOCK_N)
         dh = dh_next
+        if HAS_C:
+            dc = dc_next
     tl.store(dh0_ptr + rows[:, None] * H + cols[None, :], cast_for(dh, dh0_ptr), mask=full)
+    if HAS_C:
+        tl.store(dc0_ptr + rows[:, None] * H + cols[None, :], cast_for(dc, dc0_ptr), mask=full)
 
 
-def _launch_args(H):
-    cfg = tc.hidden_tiles(H)
+def _launch_args(H, cell="gru"):
+    cfg = tc.hidden_tiles(H, CELLS[cell].gates)
     return dict(BLOCK_B=tc.BLOCK_B, HP=cfg["HP"], BLOCK_N=cfg["BLOCK_N"], NK=cfg["NK"], ON_CHIP=cfg["ON_CHIP"],
-                num_warps=cfg["num_warps"], num_stages=cfg["num_stages"])
+                num_warps=cfg["num_warps"], num_stages=cfg["num_stages"], **tc.cell_args(cell))
 
 
-@register_kernel("triton", "scan_forward", dtypes=tc.SUPPORTED_DTYPES)
-def scan_forward(gi, h0, w_hh, b_hh, out, gates):
+def _forward(cell, gi, h0, c0, w_hh, b_hh, out, c_out, gates):
+    """Every cell's forward; c0 and c_out are the LSTM's (None for the other cells)."""
     B, T, H = out.shape
-    if tc.too_large(H, "scan_forward"):
-        return naive.scan_forward(gi, h0, w_hh, b_hh, out, gates)
+    if tc.too_large(H, "scan_forward", cell):
+        return naive._forward(CELLS[cell], gi, h0, c0, w_hh, b_hh, out, c_out, gates)
     if B == 0:
         return
-    _scan_forward_kernel[tc.grid(B)](gi, h0, w_hh, b_hh, out, gates, B, T, H, SAVE_GATES=gates.numel() > 0,
-                                     **_launch_args(H))
+    c0, c_out = (h0, out) if c0 is None else (c0, c_out)  # placeholders the kernel never touches
+    _scan_forward_kernel[tc.grid(B)](gi, h0, c0, w_hh, b_hh, out, c_out, gates, B, T, H,
+                                     SAVE_GATES=gates.numel() > 0, **_launch_args(H, cell))
 
 
-@register_kernel("triton", "scan_backward", dtypes=tc.SUPPORTED_DTYPES)
-def scan_backward(grad_out, gi, h0, w_hh, b_hh, out, gates, d_gi_out, d_h0_out, d_w_hh_out, d_b_hh_out):
+def _backward(cell, grad_out, grad_c, gi, h0, c0, w_hh, b_hh, out, c_out, gates, d_gi_out, d_h0_out, d_c0_out,
+              d_w_hh_out, d_b_hh_out):
+    """Every cell's backward; grad_c, c0, c_out and d_c0_out are the LSTM's (None for the others)."""
     B, T, H = out.shape
-    if tc.too_large(H, "scan_backward"):
-        return naive.scan_backward(grad_out, gi, h0, w_hh, b_hh, out, gates, d_gi_out, d_h0_out, d_w_hh_out,
-                                   d_b_hh_out)
+    G = w_hh.shape[0]
+    if tc.too_large(H, "scan_backward", cell):
+        return naive._backward(CELLS[cell], grad_out, grad_c, gi, h0, c0, w_hh, b_hh, out, c_out, gates, d_gi_out,
+                               d_h0_out, d_c0_out, d_w_hh_out, d_b_hh_out)
     h_prev = torch.cat([h0[:, None], out[:, :-1]], dim=1).float()  # [B, T, H]
     if not gates.numel():  # not kept by the forward: recompute them all with one GEMM
         gates = F.linear(h_prev, w_hh.float(), b_hh.float())
-    d_gh = torch.empty(B, T, 3 * H, dtype=torch.float32, device=gi.device)
+    if c0 is None:  # placeholders the kernel never touches
+        grad_c, c_prev, c_out, d_c0_out = grad_out, h_prev, out, d_h0_out
+    else:
+        c_prev = torch.cat([c0[:, None], c_out[:, :-1]], dim=1).float()
+    # the hidden gate gradients in float32 for dW_hh: their own buffer, but for a cell whose dgh
+    # equals dgi (not the GRU) with float32 inputs, where d_gi_out holds them already
+    store_dgh = tc.cell_args(cell)["DIRECT"] or d_gi_out.dtype != torch.float32
+    d_gh = torch.empty(B, T, G, dtype=torch.float32, device=gi.device) if store_dgh else d_gi_out
     if B:
-        _scan_backward_kernel[tc.grid(B)](grad_out, gi, gates, h_prev, w_hh, d_gi_out, d_gh, d_h0_out, B, T, H,
-                                          **_launch_args(H))
-    d_gh = d_gh.reshape(B * T, 3 * H)
+        _scan_backward_kernel[tc.grid(B)](grad_out, grad_c, gi, gates, h_prev, out, c_prev, c_out, w_hh, d_gi_out,
+                                          d_gh, d_h0_out, d_c0_out, B, T, H, STORE_DGH=store_dgh,
+                                          **_launch_args(H, cell))
+    d_gh = d_gh.reshape(B * T, G)
     d_w_hh_out.copy_(d_gh.T @ h_prev.reshape(B * T, H))
     d_b_hh_out.copy_(d_gh.sum(0))
+
+
+def _register(cell):
+    if CELLS[cell].has_cell_state:
+        forward, backward = functools.partial(_forward, cell), functools.partial(_backward, cell)
+    else:
+        def forward(gi, h0, w_hh, b_hh, out, gates):
+            _forward(cell, gi, h0, None, w_hh, b_hh, out, None, gates)
+
+        def backward(grad_out, gi, h0, w_hh, b_hh, out, gates, d_gi_out, d_h0_out, d_w_hh_out, d_b_hh_out):
+            _backward(cell, grad_out, None, gi, h0, None, w_hh, b_hh, out, None, gates, d_gi_out, d_h0_out, None,
+                      d_w_hh_out, d_b_hh_out)
+    register_kernel("triton", "scan_forward", dtypes=tc.SUPPORTED_DTYPES, cell=cell)(forward)
+    register_kernel("triton", "scan_backward", dtypes=tc.SUPPORTED_DTYPES, cell=cell)(backward)
+    return forward, backward
+
+
+_KERNELS = {cell: _register(cell) for cell in CELLS}
+scan_forward, scan_backward = _KERNELS["gru"]
