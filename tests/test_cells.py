@@ -1,7 +1,8 @@
 """The shared suite for the cells beside the GRU (LSTM, Elman tanh and relu): every backend that
 has a cell's kernels, every op, forward and backward, against ATen's own cell steps.
 
-The GRU runs through tests/test_ops.py; these are the same checks, with the cell as an axis.
+The GRU runs through tests/test_ops.py; these are the same checks, with the cell as an axis,
+and with a GPU the GPU backends on CUDA tensors too (helpers.TARGETS).
 """
 
 import warnings
@@ -10,8 +11,8 @@ import pytest
 import torch
 
 import rnngen
-from helpers import (BACKENDS, CELL_GATES, SHAPE_IDS, SHAPES, assert_matches, check_all,
-                     truth_decode_cell, truth_sample_cell, truth_scan_cell)
+from helpers import (BACKENDS, CELL_GATES, SHAPE_IDS, SHAPES, TARGETS, assert_matches, assert_same_draws, check_all,
+                     target, truth_decode_cell, truth_sample_cell, truth_scan_cell)
 
 CELLS = list(CELL_GATES)
 DTYPES = [torch.float32, torch.float64, torch.bfloat16]
@@ -31,8 +32,9 @@ def _need(backend, kernel, dtype, cell):
 @pytest.mark.parametrize("B,T,H", SHAPES, ids=SHAPE_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_scan_forward_backward(backend, cell, dtype, B, T, H):
+@pytest.mark.parametrize("where", TARGETS)
+def test_scan_forward_backward(where, cell, dtype, B, T, H):
+    backend, device = target(where)
     _need(backend, "scan_forward", dtype, cell)
     G = CELL_GATES[cell]
     _, _, w_hh, b_hh = _weights(G, H, 1)
@@ -43,19 +45,20 @@ def test_scan_forward_backward(backend, cell, dtype, B, T, H):
         check_all(lambda gi, h0, c0, w, b: rnngen.scan(gi, h0, w, b, cell=cell, c0=c0, return_cell_state=True,
                                                      backend=backend),
                   lambda *a: truth_scan_cell(cell, *a), [gi, h0, c0, w_hh, b_hh], [dout, dc], dtype,
-                  ["gi", "h0", "c0", "w_hh", "b_hh"])
+                  ["gi", "h0", "c0", "w_hh", "b_hh"], device=device)
     else:
         check_all(lambda *a: (rnngen.scan(*a, cell=cell, backend=backend),),
                   lambda gi, h0, w, b: truth_scan_cell(cell, gi, h0, None, w, b)[:1], [gi, h0, w_hh, b_hh], [dout],
-                  dtype, ["gi", "h0", "w_hh", "b_hh"], relu=cell == "rnn_relu")
+                  dtype, ["gi", "h0", "w_hh", "b_hh"], relu=cell == "rnn_relu", device=device)
 
 
 @pytest.mark.parametrize("C", [1, 3])
 @pytest.mark.parametrize("B,T,H", SHAPES, ids=SHAPE_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_decode_forward_backward(backend, cell, dtype, B, T, H, C):
+@pytest.mark.parametrize("where", TARGETS)
+def test_decode_forward_backward(where, cell, dtype, B, T, H, C):
+    backend, device = target(where)
     _need(backend, "decode_forward", dtype, cell)
     G = CELL_GATES[cell]
     w_ih, b_ih, w_hh, b_hh = _weights(G, H, C)
@@ -69,20 +72,21 @@ def test_decode_forward_backward(backend, cell, dtype, B, T, H, C):
         check_all(lambda h0, c0, *w: rnngen.decode(h0, *w, T, cell=cell, c0=c0, return_hidden=True,
                                                    backend=backend),
                   lambda h0, c0, *w: truth_decode_cell(cell, h0, c0, *w, T), [h0, c0, *weights],
-                  douts + [torch.randn(B, T, H, dtype=torch.float64)], dtype, ["h0", "c0", *names])
+                  douts + [torch.randn(B, T, H, dtype=torch.float64)], dtype, ["h0", "c0", *names], device=device)
     else:
         check_all(lambda *a: rnngen.decode(*a, T, cell=cell, return_hidden=True, backend=backend),
                   lambda h0, *w: truth_decode_cell(cell, h0, None, *w, T)[:2], [h0, *weights], douts, dtype,
-                  ["h0", *names], relu=cell == "rnn_relu")
+                  ["h0", *names], relu=cell == "rnn_relu", device=device)
 
 
 @pytest.mark.parametrize("C", [1, 3])
 @pytest.mark.parametrize("B,T,H", SHAPES, ids=SHAPE_IDS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_sample_matches_truth(backend, cell, dtype, B, T, H, C):
+@pytest.mark.parametrize("where", TARGETS)
+def test_sample_matches_truth(where, cell, dtype, B, T, H, C):
     """Same seed, same values as ATen's cell steps with a searchsorted draw; some values forced."""
+    backend, device = target(where)
     _need(backend, "sample", dtype, cell)
     G, K = CELL_GATES[cell], 7
     _, _, w_hh, b_hh = _weights(G, H, 1, dtype)
@@ -93,10 +97,11 @@ def test_sample_matches_truth(backend, cell, dtype, B, T, H, C):
     steps = T * C
     known = torch.full((B, steps), -1)
     known[:, steps // 2] = 2
-    got = rnngen.sample(h0, emb, w_hh, b_hh, w_out, b_out, steps, cond=cond, temperature=0.8, seed=99, known=known,
-                        cell=cell, c0=c0, backend=backend)
+    d = lambda x: None if x is None else x.to(device)  # noqa: E731
+    got = rnngen.sample(d(h0), d(emb), d(w_hh), d(b_hh), d(w_out), d(b_out), steps, cond=d(cond), temperature=0.8,
+                        seed=99, known=d(known), cell=cell, c0=d(c0), backend=backend)
     want = truth_sample_cell(cell, h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, steps, 0.8, 99, known=known)
-    assert got.shape == (B, steps) and torch.equal(got, want)
+    assert_same_draws(got, want, device)
 
 
 @pytest.mark.parametrize("cell", CELLS)
