@@ -135,8 +135,11 @@ def _train(args) -> int:
                 raise ValueError("--per-column is not an option of --model generator-gan")
         elif args.critic_size is not None:
             raise ValueError("--critic-size is an option of --model generator-gan only")
+        pixelgru = MODEL_NAMES[OLD_MODEL_NAMES.get(args.model, args.model)] == "PixelGRU"
+        if not pixelgru and args.above is None:
+            args.above = 0  # the recipe's neighbours are PixelGRU's; an explicit --above is refused below
         for name in ("hidden", "dropout", "input_dropout", "weight_dropout", "ema", "batch_size", "lr",
-                     "weight_decay", "shift", "augment", "p_identity"):
+                     "weight_decay", "shift", "augment", "p_identity", "above"):
             if getattr(args, name) is None:
                 setattr(args, name, getattr(recipe, name))
         data_spec = _data_spec(args)
@@ -146,7 +149,8 @@ def _train(args) -> int:
                                      dropout=args.dropout, input_dropout=args.input_dropout,
                                      per_column=args.per_column, weight_dropout=args.weight_dropout,
                                      augment=args.augment, mixture=args.mixture, z_dim=args.z_dim,
-                                     critic_size=args.critic_size or 32, cell=args.cell, backend=args.backend,
+                                     critic_size=args.critic_size or 32, cell=args.cell,
+                                     above=args.above, backend=args.backend,
                                      data_name=args.data)
         settings = TrainSettings(steps=args.steps or recipe.steps, batch_size=args.batch_size, lr=args.lr,
                                  weight_decay=args.weight_decay, warmup=args.warmup, grad_clip=args.grad_clip,
@@ -390,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dropout", type=float, default=None, help="on the hidden states before the head")
     train.add_argument("--input-dropout", type=float, default=None, help="on each step's input gates")
     train.add_argument("--per-column", action="store_true", help="an input table and head per image column")
+    train.add_argument("--above", type=int, default=None,
+                       help="pixelgru: also input the pixels of the row above, this many columns either side "
+                            "(default: the recipe's, 1 for mnist, 0 for digits)")
     train.add_argument("--weight-dropout", type=float, default=None,
                        help="DropConnect on the recurrent weights, one mask per batch")
     train.add_argument("--ema", type=float, default=None,

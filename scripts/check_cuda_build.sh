@@ -8,7 +8,10 @@
 #    (a failed rnngen._cuda build is an error), for TORCH_CUDA_ARCH_LIST (default 8.0;9.0+PTX);
 # 3. imports rnngen._cuda in VENV and lists the ops of torch.ops.rnngen_cuda (no GPU needed),
 #    and checks that every kernel of rnngen.dispatch.KERNELS is among them for every cell of
-#    rnngen.dispatch.CELL_NAMES (with a CUDA implementation, found by rnngen.dispatch).
+#    rnngen.dispatch.CELL_NAMES (with a CUDA implementation, found by rnngen.dispatch);
+# 4. prints what ptxas reports for every kernel of the build (nvcc runs with -Xptxas -v, through
+#    NVCC_APPEND_FLAGS): registers per instantiation (rows per block 1, 2, 4, 8), static shared
+#    memory; any register spill or stack frame (on sm_80 or sm_90) is an error.
 # The build log is kept in $LOG (default /tmp/rnngen-cuda-build.log).
 # nvcc must be on PATH (or CUDA_HOME set). MAX_JOBS (default 2) bounds parallel compiles.
 set -euo pipefail
@@ -46,12 +49,46 @@ trap 'rm -rf "$SCRATCH"' EXIT
 (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard) | (cd "$ROOT" && xargs -0 cp --parents -t "$SCRATCH")
 
 export RNNGEN_FORCE_CUDA=1 MAX_JOBS=${MAX_JOBS:-2} TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-8.0;9.0+PTX}
+export NVCC_APPEND_FLAGS="${NVCC_APPEND_FLAGS:+$NVCC_APPEND_FLAGS }-Xptxas -v"  # the registers, below
 start=$(date +%s)
 LOG=${LOG:-${TMPDIR:-/tmp}/rnngen-cuda-build.log}
 (cd "$SCRATCH" && "$VENV/bin/pip" install --no-build-isolation --no-deps -v . ) > "$LOG" 2>&1 || {
   grep -n -E "error|Error" "$LOG" | head -40; echo "BUILD FAILED (log: $LOG)" >&2; exit 1; }
 echo "built in $(( $(date +%s) - start )) s (arch list $TORCH_CUDA_ARCH_LIST)"
-grep -E "ptxas|warning" "$LOG" | grep -v "^ *$" | tail -20 || true
+grep -i "warning" "$LOG" | grep -v "^ *$" | tail -20 || true
+c++filt < "$LOG" > "$SCRATCH/build-demangled.log"
+"$PY" - "$SCRATCH/build-demangled.log" <<'PYEOF'
+import re, sys
+kernels, bad, name = {}, [], None
+for line in open(sys.argv[1]):
+    if m := re.search(r"Compiling entry function '(.+)' for '(sm_\d+)'", line):
+        # void rnngen::cuda::(anonymous namespace)::sample_kernel<rnngen::cuda::GruCell, 1>(...)
+        name, arch = re.sub(r"\w+::|\(anonymous namespace\)::|^void ", "", m.group(1)).split("(")[0], m.group(2)
+        stack = spill = 0
+    elif name and (m := re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", line)):
+        stack, spill = int(m.group(1)), int(m.group(2)) + int(m.group(3))
+    elif name and (m := re.search(r"Used (\d+) registers", line)):
+        smem = re.search(r"(\d+) bytes smem", line)
+        base, _, rows = name.rpartition(", ")  # sample_kernel<GruCell, 1>: rows per block 1
+        key = (arch, base + ">") if rows[:-1].isdigit() else (arch, name)
+        kernels.setdefault(key, []).append((rows[:-1] if rows[:-1].isdigit() else "", int(m.group(1)),
+                                            int(smem.group(1)) if smem else 0))
+        if spill or stack:
+            bad.append(f"  {arch} {name}: {spill} bytes spilled, {stack} bytes of stack frame")
+        name = None
+print("ptxas: registers (by rows per block), static shared memory:")
+for (arch, kernel), runs in sorted(kernels.items()):
+    runs.sort(key=lambda r: int(r[0] or 0))
+    regs = "/".join(str(n) for _, n, _ in runs)
+    rows = f" (rows {'/'.join(r for r, _, _ in runs)})" if runs[0][0] else ""
+    print(f"  {arch} {kernel}: {regs} registers{rows}, {max(s for _, _, s in runs)} B smem")
+if not kernels:
+    sys.exit("no ptxas report in the build log")
+if bad:
+    sys.exit("register spills or stack frames:\n" + "\n".join(bad))
+print("no register spills, no stack frames")
+PYEOF
+
 
 cd /  # import the installed package, not the source tree
 "$PY" - <<'PYEOF'

@@ -8,11 +8,11 @@
 // KERNEL: sample, scan_forward, scan_backward, decode_forward, decode_backward, and the sm_90
 // variants sample_cluster, scan_forward_cluster, scan_backward_cluster. DIR holds dims.txt
 // ("B T H C K temperature seed row_offset has_known has_gates") and one raw little-endian file
-// per array (float32, or int64 for known/values), in the layouts of csrc/cuda/launchers.h; the
-// LSTM's cell-state arrays (c0, c_out, grad_c, c_hidden) are read only for the LSTM, the gates
-// gi, gh of the backward kernels not for the Elman cells (as the binding: null pointers); an
-// absent grad_c reads as zero. Outputs are written there too (d_gh: the GRU only; d_c0: the
-// LSTM only). Prints the plan that ran.
+// per array (float32, or int64 for known/values/lags), in the layouts of csrc/cuda/launchers.h;
+// the LSTM's cell-state arrays (c0, c_out, grad_c, c_hidden) are read only for the LSTM, the
+// gates gi, gh of the backward kernels not for the Elman cells (as the binding: null pointers);
+// an absent grad_c reads as zero, absent lags (and lag_emb) of sample as no lags. Outputs are
+// written there too (d_gh: the GRU only; d_c0: the LSTM only). Prints the plan that ran.
 #include "cuda_emulation.h"
 
 #include <cstdint>
@@ -104,9 +104,14 @@ static int run(const std::string& kernel, const Dims& d) {
     const auto w = load<float>("w_hh_t"), bh = load<float>("b_hh"), head = load<float>("w_out_t"),
                bo = load<float>("b_out");
     const auto known = d.has_known ? load<int64_t>("known") : std::vector<int64_t>();
+    const auto lags = load_if<int64_t>(true, "lags");
+    const auto lag_emb = load_if<float>(!lags.empty(), "lag_emb");
+    Lags lag;
+    if (!make_lags(ptr(lags), static_cast<int64_t>(lags.size()), T, lag)) return 4;  // the launcher's check
     std::vector<int64_t> values(B * T, -7);
-    SampleArgs a{h0.data(), ptr(c0), emb.data(), cond.data(), w.data(), bh.data(), head.data(), bo.data(),
-                 ptr(known), values.data(), b, t, h, c, k, d.temperature, d.seed, d.row_offset, false, false};
+    SampleArgs a{h0.data(), ptr(c0), emb.data(), ptr(lag_emb), lag, cond.data(), w.data(), bh.data(), head.data(),
+                 bo.data(), ptr(known), values.data(), b, t, h, c, k, d.temperature, d.seed, d.row_offset, false,
+                 false};
     if (kernel == "sample") {
       KernelPlan p = plan_sample(B, H, C, K, d.sms, d.limit, layout);
       if (d.streamed) p.weights_on_chip = p.head_on_chip = false;

@@ -98,10 +98,11 @@ def truth_decode(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, steps):
     return torch.stack(outs, 1), torch.stack(hs, 1)
 
 
-def truth_sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, row_offset=0, known=None):
+def truth_sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, row_offset=0, known=None,
+                 lag_emb=None, lags=()):
     """emb [C, K, 3H], w_out [C, K, H], b_out [C, K]; the draw by searchsorted on the CDF."""
     return truth_sample_cell("gru", h0, None, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed,
-                             known=known, row_offset=row_offset)
+                             known=known, row_offset=row_offset, lag_emb=lag_emb, lags=lags)
 
 
 def gru_weights(H, in_size, dtype=torch.float64, scale=1.0):
@@ -150,8 +151,9 @@ def truth_decode_cell(cell, h0, c0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, steps)
 
 
 def truth_sample_cell(cell, h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, known=None,
-                      row_offset=0):
-    """emb [C, K, G*H]; the draw by searchsorted on the CDF."""
+                      row_offset=0, lag_emb=None, lags=()):
+    """emb [C, K, G*H]; the draw by searchsorted on the CDF. Lagged inputs: lag_emb [L, C, K, G*H]
+    and L lags; the value ``lags[j]`` steps back (if any) adds its row of table j to the input."""
     B, H = h0.shape
     C, K = w_out.shape[:2]
     G = w_hh.shape[0]
@@ -165,7 +167,11 @@ def truth_sample_cell(cell, h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, steps, 
         if known is not None:
             v = torch.where(known[:, t] >= 0, known[:, t], v)
         values.append(v)
-        h, c = truth_cell_step(cell, emb[t % C][v] + cond, h, c, eye, w_hh, zero, b_hh)
+        x = emb[t % C][v] + cond
+        for j, lag in enumerate(lags):
+            if t + 1 - lag >= 0:
+                x = x + lag_emb[j][(t + 1 - lag) % C][values[t + 1 - lag]]
+        h, c = truth_cell_step(cell, x, h, c, eye, w_hh, zero, b_hh)
     return torch.stack(values, 1)
 
 

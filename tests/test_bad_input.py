@@ -90,6 +90,15 @@ def _sample(**kw):
      ValueError, "mask is on meta"),
     (dict(w_out=torch.randn(K, H + 1)), ValueError, "w_out must have shape"),
     (dict(cond=torch.randn(B, H)), ValueError, "cond must have shape"),
+    (dict(lags=[2]), ValueError, "lags .* without lag_emb"),
+    (dict(lags=[0], lag_emb=torch.randn(1, K, 3 * H)), ValueError, "lags must be >= 1"),
+    (dict(lags=[2, 2], lag_emb=torch.randn(2, K, 3 * H)), ValueError, "lags must be distinct"),
+    (dict(lags=[2.0], lag_emb=torch.randn(1, K, 3 * H)), TypeError, "lags must be ints"),
+    (dict(lags=3, lag_emb=torch.randn(1, K, 3 * H)), TypeError, "lags must be a sequence"),
+    (dict(lags=list(range(1, 18)), lag_emb=torch.randn(17, K, 3 * H)), ValueError, "at most 16 lags"),
+    (dict(lags=[2], lag_emb=torch.randn(2, K, 3 * H)), ValueError, "lag_emb must have shape"),
+    (dict(lags=[2], lag_emb=torch.randn(1, K, 3 * H, dtype=torch.float64)), TypeError, "lag_emb must have dtype"),
+    (dict(lags=[2], lag_emb=torch.randn(1, K, 3 * H, device="meta")), ValueError, "lag_emb is on meta"),
 ])
 def test_sample_rejects(kw, error, match):
     with pytest.raises(error, match=match):

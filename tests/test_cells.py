@@ -154,8 +154,8 @@ def test_opcheck_every_op(backend, cell):
          (torch.randn(B, T, C), torch.randn(B, T, H), torch.randn_like(dec[2]), h0, c0, w_ih, b_ih, w_hh, b_hh,
           w_out, b_out, *dec, cell, backend)),
         (torch.ops.rnngen.sample.default,
-         (h0, c0, torch.randn(C, K, G * H), torch.randn(B, G * H), w_hh, b_hh, torch.randn(C, K, H),
-          torch.randn(C, K), T * C, 0.7, 42, 0, None, cell, backend)),
+         (h0, c0, torch.randn(C, K, G * H), torch.randn(2, C, K, G * H), [1, 3], torch.randn(B, G * H), w_hh, b_hh,
+          torch.randn(C, K, H), torch.randn(C, K), T * C, 0.7, 42, 0, None, cell, backend)),
     ]
     for op, args in cases:
         torch.library.opcheck(op, args)

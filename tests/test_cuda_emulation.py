@@ -395,3 +395,92 @@ def test_cell_sample_cluster_emulated(cell, tmp_path):
     """The sm_90 cluster variant of sample for the other cells (K = 70: the last blocks of the
     cluster hold no logit columns; B = 5: a partial tile)."""
     _cell_sample(cell, 5, 2, 32, 3, 70, "cluster", tmp_path)
+
+
+# ---- lagged inputs of sample: the values lags[j] steps back feed the next input through table j ----
+
+def _lag_sample(cell, B, T, H, C, K, lags, with_known, path, tmp_path):
+    """The emulated kernel (one block, or the cluster variant for path "cluster") with lag tables
+    against the truth; the lags must change the values (else the check would prove nothing)."""
+    G, lstm = (3 if cell == "gru" else CELL_GATES[cell]) * H, cell == "lstm"
+    _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32) if cell == "gru" else cell_weights(cell, H, 1)
+    h0, emb, cond = torch.randn(B, H), torch.randn(C, K, G), torch.randn(B, G) * 0.1
+    c0 = torch.randn(B, H) if lstm else None
+    lag_emb = torch.randn(len(lags), C, K, G)
+    w_out, b_out = torch.randn(C, K, H) * 2, torch.randn(C, K)
+    steps = T * C
+    known = None
+    if with_known:
+        known = torch.full((B, steps), -1)
+        known[:, 1] = K - 1  # a forced value is a lagged input too
+        known[0, -1] = 0
+    seed, row_offset, temperature = 4242, 1, 0.9
+    kernel = ("" if cell == "gru" else f"{cell}_") + "sample" + ("_cluster" if path == "cluster" else "")
+    arrays = {"h0": h0, **({"c0": c0} if lstm else {}), "emb": emb, "cond": cond, "w_hh_t": pad4(w_hh.t()),
+              "b_hh": pad4(b_hh), "w_out_t": pad4(w_out.transpose(1, 2)), "b_out": pad4(b_out),
+              "lags": torch.tensor(lags, dtype=torch.int64), "lag_emb": lag_emb,
+              **({"known": known} if with_known else {})}
+    values, _ = run(kernel, path, tmp_path, (B, steps, H, C, K, temperature, seed, row_offset, int(with_known), 0),
+                    arrays, {"values": (torch.int64, (B, steps))})
+    got = values["values"]
+    args = (cell, h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed)
+    want = truth_sample_cell(*args, known=known, row_offset=row_offset, lag_emb=lag_emb, lags=lags)
+    if with_known:
+        assert (got[:, 1] == K - 1).all() and got[0, -1] == 0
+    assert torch.equal(got, want)
+    if any(lag < steps for lag in lags):
+        assert not torch.equal(want, truth_sample_cell(*args, known=known, row_offset=row_offset))
+
+
+# (B, T, H, C, K, lags, known): lag 1, lags of T * C - 1 (the last input only), T * C and
+# longer (never), out of order; C = 1 and 2; all 16 lags (lanes 0-15 of the drawing warp); no
+# lags as the binding passes them (an empty table); partial tiles, padded columns
+LAG_CASES = [(3, 7, 40, 1, 7, (1, 3, 6, 50), True), (17, 5, 12, 2, 70, (2, 1, 5, 9, 10, 100), False),
+             (5, 10, 16, 2, 7, tuple(range(16, 0, -1)), True), (2, 3, 8, 2, 5, (), True)]
+LAG_IDS = ["B3-C1-lags1,3,6,50", "B17-C2-lags2,1,5,9,10,100", "B5-C2-16lags", "B2-C2-nolags"]
+
+
+@pytest.mark.parametrize("path", ["on_chip", "streamed"])
+@pytest.mark.parametrize("B,T,H,C,K,lags,known", LAG_CASES, ids=LAG_IDS)
+def test_sample_lags_emulated(B, T, H, C, K, lags, known, path, tmp_path):
+    """The GRU's one-block kernel with lagged inputs: the same values as the truth."""
+    _lag_sample("gru", B, T, H, C, K, lags, known, path, tmp_path)
+
+
+@pytest.mark.parametrize("path", ["on_chip", "streamed"])
+@pytest.mark.parametrize("B,T,H,C,K,lags,known",
+                         [(3, 7, 40, 2, 70, (1, 4, 30), True), (17, 3, 12, 1, 7, (2, 1), False)],
+                         ids=["B3-C2-lags1,4,30", "B17-C1-lags2,1"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_cell_sample_lags_emulated(cell, B, T, H, C, K, lags, known, path, tmp_path):
+    """The other cells' one-block kernel with lagged inputs (the LSTM: 4 gate blocks of each
+    table row; the Elman cells: 1)."""
+    _lag_sample(cell, B, T, H, C, K, lags, known, path, tmp_path)
+
+
+@pytest.mark.parametrize("B,T,H,C,K,lags,known",
+                         [(5, 4, 32, 2, 70, (1, 3, 100), True), (17, 3, 32, 1, 7, (2, 1, 5), False)],
+                         ids=["B5-C2-lags1,3,100", "B17-C1-lags2,1,5"])
+@pytest.mark.parametrize("cell", ["gru", *CELLS])
+def test_sample_lags_cluster_emulated(cell, B, T, H, C, K, lags, known, tmp_path):
+    """The sm_90 cluster variant with lagged inputs: every block of the cluster forms the same
+    inputs (the earlier values from block 0's writes, the latest from its own draw)."""
+    _lag_sample(cell, B, T, H, C, K, lags, known, "cluster", tmp_path)
+
+
+@pytest.mark.parametrize("lags", [tuple(range(1, 18)), (0,), (2, -1)], ids=["17lags", "lag0", "negative"])
+def test_sample_lags_rejected_emulated(lags, tmp_path):
+    """The launcher's check of the lags (shared by the emulation): more than 16, or a lag < 1,
+    launches nothing."""
+    B, T, H, K = 2, 3, 8, 5
+    _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32)
+    arrays = {"h0": torch.randn(B, H), "emb": torch.randn(1, K, 3 * H), "cond": torch.zeros(B, 3 * H),
+              "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh), "w_out_t": pad4(torch.randn(1, H, K)),
+              "b_out": pad4(torch.randn(1, K)), "lags": torch.tensor(lags, dtype=torch.int64),
+              "lag_emb": torch.randn(len(lags), 1, K, 3 * H)}
+    for name, a in arrays.items():
+        (tmp_path / name).write_bytes(a.contiguous().numpy().tobytes())
+    (tmp_path / "dims.txt").write_text(" ".join(str(d) for d in (B, T, H, 1, K, 1.0, 0, 0, 0, 0)))
+    log = subprocess.run([emulator(str(tmp_path.parent)), "sample", str(tmp_path), *PATHS["on_chip"]],
+                         capture_output=True, text=True, timeout=600)
+    assert log.returncode == 4, log.stdout + log.stderr

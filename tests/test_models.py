@@ -14,10 +14,11 @@ from rnngen.training.augment import transform
 
 
 def _model(channels=1, levels=5, hidden=8, size=(3, 2), num_classes=3, per_column=False, augmentations=0,
-           mixture="none"):
+           mixture="none", above=0):
     torch.manual_seed(0)
     model = PixelGRU(size, channels=channels, levels=levels, hidden_size=hidden, num_classes=num_classes,
-                     per_column=per_column, augmentations=augmentations, mixture=mixture, backend="reference")
+                     per_column=per_column, augmentations=augmentations, mixture=mixture, above=above,
+                     backend="reference")
     with torch.no_grad():  # away from the zero/symmetric initial values
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.3)
@@ -27,7 +28,8 @@ def _model(channels=1, levels=5, hidden=8, size=(3, 2), num_classes=3, per_colum
 def _truth_nll(model, images, labels, augmentation=None):
     """Step by step with torch.gru_cell, in float64: h_0 from the label (and the augmentation),
     then each sub-pixel's log-probability from its channel's head and its value fed on through its
-    channel's table (with per_column: the table of its column and channel)."""
+    channel's table (with per_column: the table of its column and channel); with ``above`` also
+    the pixels of the row above the next one, each through its neighbour's table."""
     m = {k: v.double() for k, v in model.state_dict().items()}
     C, K, H = model.channels, model.levels, model.hidden_size
     W = model.image_size[1]
@@ -39,19 +41,29 @@ def _truth_nll(model, images, labels, augmentation=None):
         cond = cond + m["augmentation_gates.weight"][augmentation]
     eye, zero = torch.eye(3 * H, dtype=torch.float64), torch.zeros(3 * H, dtype=torch.float64)
     total = torch.zeros(len(images), dtype=torch.float64)
-    for t in range(seq.shape[1]):
+    def table(t):
         channel, column = t % C, (t // C) % W
-        c = column * C + channel if model.per_column else channel
+        return column * C + channel if model.per_column else channel
+
+    for t in range(seq.shape[1]):
+        c = table(t)
         logp = F.log_softmax(h @ m["head_weight"][c].T + m["head_bias"][c], -1)
         total -= logp.gather(1, seq[:, t:t + 1])[:, 0]
-        h = torch.gru_cell(m["input_gates"][c][seq[:, t]] + cond, h, eye, m["weight_hh"], zero, m["bias_hh"])
+        x = m["input_gates"][c][seq[:, t]] + cond
+        i, j = divmod((t + 1) // C, W)  # the next sub-pixel's row and column; its neighbours above:
+        for n, d in enumerate(range(model.above, -model.above - 1, -1) if model.above else ()):  # d to the right
+            above = ((i - 1) * W + j + d) * C + (t + 1) % C  # wrapping at the row ends
+            if above >= 0:
+                x = x + m["above_gates"][n][table(above)][seq[:, above]]
+        h = torch.gru_cell(x, h, eye, m["weight_hh"], zero, m["bias_hh"])
     return total
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("channels,per_column", [(1, False), (3, False), (3, True)])
-def test_nll_matches_a_step_by_step_loop(backend, channels, per_column):
-    model = _model(channels=channels, per_column=per_column)
+@pytest.mark.parametrize("channels,per_column,above", [(1, False, 0), (3, False, 0), (3, True, 0), (1, False, 1),
+                                                       (3, True, 1)])
+def test_nll_matches_a_step_by_step_loop(backend, channels, per_column, above):
+    model = _model(channels=channels, per_column=per_column, above=above)
     model.backend = backend
     images = torch.randint(0, 5, (4, channels, 3, 2))
     labels = torch.tensor([0, 2, 1, 2])
@@ -136,15 +148,16 @@ def test_mixture_over_transforms_is_exact_normalised_and_sampled(mixture):
             PixelGRU((8, 6), augmentations=8, mixture=mixture)
 
 
-@pytest.mark.parametrize("channels,size,per_column,num_classes", [(1, (2, 2), True, None), (2, (1, 2), True, 3),
-                                                                 (2, (2, 1), False, 3)])
-def test_likelihood_normalised_and_samples_follow_it(channels, size, per_column, num_classes):
+@pytest.mark.parametrize("channels,size,per_column,num_classes,above", [
+    (1, (2, 2), True, None, 0), (2, (1, 2), True, 3, 0), (2, (2, 1), False, 3, 0), (1, (2, 2), False, 3, 1)])
+def test_likelihood_normalised_and_samples_follow_it(channels, size, per_column, num_classes, above):
     """Every image of a tiny 3-level model (4 sub-pixels: 81 images): probabilities sum to 1, and
     20000 samples (the fused sample op, on the auto backend: cpu where built) have those
     frequencies. The other backends draw the same images for the same seed
     (test_same_seed_same_images_on_every_backend), so this holds for them too, without 20000
     draws in Triton's CPU interpreter (about 100 s each case)."""
-    model = _model(channels=channels, levels=3, size=size, num_classes=num_classes, per_column=per_column)
+    model = _model(channels=channels, levels=3, size=size, num_classes=num_classes, per_column=per_column,
+                   above=above)
     # All images, in raster order with channels as sub-steps (the index below reads them so).
     seqs = torch.tensor(list(itertools.product(range(3), repeat=4)))
     images = seqs.view(-1, *size, channels).permute(0, 3, 1, 2)
@@ -158,9 +171,9 @@ def test_likelihood_normalised_and_samples_follow_it(channels, size, per_column,
     assert (freq - p).abs().max() < 4 * math.sqrt(p.max() / 20000) + 1e-3
 
 
-@pytest.mark.parametrize("channels,per_column", [(1, False), (3, False), (1, True)])
-def test_same_seed_same_images_on_every_backend(channels, per_column):
-    model = _model(channels=channels, levels=7, hidden=16, size=(4, 3), per_column=per_column)
+@pytest.mark.parametrize("channels,per_column,above", [(1, False, 0), (3, False, 0), (1, True, 0), (3, True, 2)])
+def test_same_seed_same_images_on_every_backend(channels, per_column, above):
+    model = _model(channels=channels, levels=7, hidden=16, size=(4, 3), per_column=per_column, above=above)
     labels = torch.tensor([0, 1, 2, 1, 0])
     results = [model.sample(5, labels=labels, seed=11, temperature=0.8, backend=b) for b in BACKENDS]
     for other in results[1:]:
@@ -229,6 +242,11 @@ def test_argument_checks_name_the_argument():
     for bad in (1.0, -0.1, float("nan"), True):
         with pytest.raises(ValueError, match="weight_dropout"):
             PixelGRU(8, weight_dropout=bad)
+    for bad in (-1, 1.0, True):
+        with pytest.raises(ValueError, match="above must be an int >= 0"):
+            PixelGRU(8, above=bad)
+    with pytest.raises(ValueError, match="above must be below the image width 8"):
+        PixelGRU(8, above=8)
     assert model.sample(0, labels=torch.zeros(0, dtype=torch.long)).shape == (0, 1, 3, 2)
 
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import rnngen
-from helpers import (BACKENDS, DTYPES, SHAPE_IDS, SHAPES, TARGETS, assert_same_draws, check_all, gru_weights,
-                     supported, target, truth_decode, truth_sample, truth_scan)
+from helpers import (BACKENDS, CELL_GATES, DTYPES, SHAPE_IDS, SHAPES, TARGETS, assert_same_draws, check_all,
+                     gru_weights, supported, target, truth_decode, truth_sample, truth_sample_cell, truth_scan)
 
 
 def on(device):
@@ -110,6 +110,36 @@ def test_sample_matches_truth_wide(where, B, C):
     want = truth_sample(a["h0"], a["emb"], a["cond"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], steps, 1.1, 77,
                         known=known)
     assert_same_draws(got, want, device)
+
+
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("B,H", [(1, 128), (3, 40)])
+@pytest.mark.parametrize("cell", ["gru", *CELL_GATES])
+@pytest.mark.parametrize("where", TARGETS)
+def test_sample_lagged_inputs_match_truth(where, cell, B, H, C):
+    """Lagged inputs (a pixel-RNN's row above): each lag's table row for the value that many
+    steps back joins the next input, from the step it exists; lag 1 (the value just drawn,
+    which in the CPU kernel's B=1 unit split only one thread has stored) and a lag beyond the
+    sequence (never there) included; forced values are fed to the lagged tables too."""
+    backend, device = target(where)
+    if not rnngen.dispatch.supports(backend, "sample", torch.float32, cell):
+        pytest.skip(f"{backend} has no {cell} sample")
+    G, K, steps = {"gru": 3, **CELL_GATES}[cell], 7, 21 * C
+    lags = [5 * C, 1, 6 * C + 1, 200] + ([C] if C > 1 else [])
+    w_hh, b_hh = torch.randn(G * H, H) / H**0.5, torch.randn(G * H) / H**0.5
+    h0, c0 = torch.randn(B, H), (torch.randn(B, H) if cell == "lstm" else None)
+    emb, lag_emb = torch.randn(C, K, G * H) * 0.5, torch.randn(len(lags), C, K, G * H) * 0.5
+    w_out, b_out, cond = torch.randn(C, K, H) * 3 / H**0.5, torch.randn(C, K), torch.randn(B, G * H) * 0.1
+    known = torch.full((B, steps), -1)
+    known[:, 4] = 2
+    d = lambda x: None if x is None else x.to(device)  # noqa: E731
+    got = rnngen.sample(d(h0), d(emb), d(w_hh), d(b_hh), d(w_out), d(b_out), steps, cond=d(cond), lag_emb=d(lag_emb),
+                        lags=lags, temperature=0.9, seed=31, known=d(known), cell=cell, c0=d(c0), backend=backend)
+    args = (cell, h0.double(), None if c0 is None else c0.double(), emb.double(), cond.double(), w_hh.double(),
+            b_hh.double(), w_out.double(), b_out.double(), steps, 0.9, 31)
+    want = truth_sample_cell(*args, known=known, lag_emb=lag_emb.double(), lags=lags)
+    assert_same_draws(got, want, device)
+    assert not torch.equal(want, truth_sample_cell(*args, known=known))  # the lags changed the draws
 
 
 @pytest.mark.parametrize("where", TARGETS)
@@ -257,10 +287,11 @@ def test_opcheck_every_op(backend):
                    dec_out, dec_hidden, none, "gru", backend)))
     known = torch.full((B, T), -1, dtype=torch.int64)
     known[0, 2] = 3
-    for k in (None, known):
+    for k, lags in ((None, []), (known, []), (known, [1, 4])):
         cases.append((torch.ops.rnngen.sample.default,
-                      (h0, none, torch.randn(C, K, 3 * H), torch.randn(B, 3 * H), w_hh, b_hh, torch.randn(C, K, H),
-                       torch.randn(C, K), T, 0.7, 42, 0, k, "gru", backend)))
+                      (h0, none, torch.randn(C, K, 3 * H), torch.randn(len(lags), C, K, 3 * H), lags,
+                       torch.randn(B, 3 * H), w_hh, b_hh, torch.randn(C, K, H), torch.randn(C, K), T, 0.7, 42, 0, k,
+                       "gru", backend)))
     for op, args in cases:
         torch.library.opcheck(op, args)
 

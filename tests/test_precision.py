@@ -184,7 +184,8 @@ def test_opcheck_with_rounded_weights(backend):
                           (h0.clone().requires_grad_(), none, *req(w_ih, b_ih, w_hh, b_hh, w_out, b_out), T, "gru",
                            backend))
     torch.library.opcheck(torch.ops.rnngen.sample.default,
-                          (h0, none, torch.randn(C, K, 3 * H), torch.randn(B, 3 * H), w_hh, b_hh,
+                          (h0, none, torch.randn(C, K, 3 * H), torch.randn(0, C, K, 3 * H), [], torch.randn(B, 3 * H),
+                           w_hh, b_hh,
                            bf16(torch.randn(C, K, H)), torch.randn(C, K), T * C, 0.7, 42, 0, None, "gru", backend))
 
 

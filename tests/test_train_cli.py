@@ -40,6 +40,22 @@ def test_train_writes_checkpoint_and_metrics_and_the_loss_falls(tmp_path, capsys
     assert "test bits/dim" in capsys.readouterr().out
 
 
+def test_above_is_trained_saved_and_sampled(tmp_path, capsys):
+    """--above: the model reads the row above; its checkpoint rebuilds it, and `rnngen sample`
+    draws from it through the fused sampler's lagged inputs."""
+    out = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--out", str(out), "--steps", "4", "--eval-every", "0",
+                 "--above", "2", *TINY]) == 0
+    model, _ = load_model(str(out / "model.pt"))
+    assert model.above == 2 and model.lags == (6, 7, 8, 9, 10) and model.above_gates.shape == (5, 1, 17, 48)
+    assert main(["sample", "--checkpoint", str(out / "model.pt"), "--out", str(tmp_path / "s.png"), "--n", "10"]) == 0
+    assert (tmp_path / "s.png").stat().st_size > 0
+    # over the image width: an error naming the option, nothing written
+    assert main(["train", "--data", "digits", "--out", str(tmp_path / "bad"), "--steps", "1", "--above", "8",
+                 *TINY]) == 2
+    assert "above must be below the image width 8" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
 @pytest.mark.parametrize("ema,augment", [(0.0, "none"), (0.9, "none"), (0.0, "dihedral")])
 def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, ema, augment):
     data = load_dataset("digits")

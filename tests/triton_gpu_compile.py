@@ -1,9 +1,10 @@
 """Compile every Triton kernel of rnngen for an H100 (sm_90) on a machine without a GPU.
 
 Runs Triton's whole pipeline (TTIR -> TTGIR -> LLVM -> PTX -> cubin with the ptxas bundled in
-the triton wheel) for the launch configurations the launchers pick, for each cell asked for,
-and fails when a kernel does not compile or needs more shared memory than an H100 block may
-have. What the Triton interpreter accepts but a GPU refuses (tl.dot dimensions < 16,
+the triton wheel) for the launch configurations the launchers pick, for each cell asked for (the
+sampler once without lagged inputs and once with NL = 3 of them), and fails when a kernel does
+not compile or needs more shared memory than an H100 block may have. What the Triton
+interpreter accepts but a GPU refuses (tl.dot dimensions < 16,
 non-power-of-two blocks, ...) shows up here. Prints, per kernel, the shared memory and ptxas'
 registers per thread and spill stores. Run as a script, without TRITON_INTERPRET
 (tests/test_triton.py does).
@@ -53,7 +54,7 @@ def compile_kernel(label, fn, kernel, dtype, launch):
             signature[name] = "constexpr"
         elif name in SCALARS:
             signature[name] = SCALARS[name]
-        elif name in ("known_ptr", "val_ptr"):
+        elif name in ("known_ptr", "val_ptr", "lags_ptr"):
             signature[name] = "*i64"
         elif name in FLOAT32_BUFFERS or f"{name}@{kernel}" in FLOAT32_BUFFERS:
             signature[name] = "*fp32"
@@ -96,9 +97,9 @@ def main(configs):
                            decode)
             compile_kernel(f"decode_backward {tag}", decode_triton._decode_backward_kernel, "decode_backward",
                            dtype, decode)
-            for C, K in ((1, 16), (3, 256)):
-                compile_kernel(f"sample C={C} K={K} {tag}", sample_triton._sample_kernel, "sample", dtype,
-                               dict(sample_triton._launch_args(H, C, K, cell), HAS_KNOWN=True))
+            for C, K, NL in ((1, 16, 0), (3, 256, 3)):  # NL lagged tables
+                compile_kernel(f"sample C={C} K={K} NL={NL} {tag}", sample_triton._sample_kernel, "sample", dtype,
+                               dict(sample_triton._launch_args(H, C, K, cell), HAS_KNOWN=True, NL=NL))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ inline void define_kernels(torch::Library& m, const std::string& cell, bool cell
       (cell_state ? "Tensor(h!) d_c0, " : "") +
       "Tensor(b!) d_w_ih, Tensor(c!) d_b_ih, Tensor(d!) d_w_hh, Tensor(e!) d_b_hh, Tensor(f!) d_w_out, "
       "Tensor(g!) d_b_out) -> ()");
-  def("sample(Tensor h0, " + c0 + "Tensor emb, Tensor cond, Tensor w_hh, Tensor b_hh, Tensor w_out, Tensor b_out, "
+  def("sample(Tensor h0, " + c0 + "Tensor emb, Tensor lag_emb, int[] lags, Tensor cond, Tensor w_hh, Tensor b_hh, Tensor w_out, Tensor b_out, "
       "float temperature, int seed, int row_offset, Tensor? known, Tensor(a!) values) -> ()");
 }
 

@@ -36,6 +36,23 @@ int64_t draw(float* logits, int64_t K, float temperature, float u) { return draw
 
 namespace {
 
+// The lagged inputs (rnngen/ops/sample/naive.py): table j's row for the value lags[j] steps
+// before the next step, or nullptr before the first one. At step t that is value t + 1 - lag:
+// the value v just drawn for lag 1 (in the units split only one thread has stored it yet, but
+// every thread drew the same v), an earlier step's stored value otherwise.
+template <typename T_>
+struct Lagged {
+  const T_* table;  // [L, C, K, G]
+  std::vector<int64_t> lags;
+  int64_t T, C, K, G;
+  const T_* row(size_t j, int64_t b, int64_t t, int64_t v, const int64_t* values) const {
+    const int64_t s = t + 1 - lags[j];
+    if (s < 0) return nullptr;
+    const int64_t value = s == t ? v : values[b * T + s];
+    return table + ((static_cast<int64_t>(j) * C + s % C) * K + value) * G;
+  }
+};
+
 // Fewer rows than threads (see units_threads): each thread computes its slices of the hidden
 // units' gates (w_hh and b_hh come regrouped into `slices` slices, slice_order) and of the
 // logits (w_hh and w_out not yet packed: each thread packs its own tiles); after a barrier
@@ -43,7 +60,8 @@ namespace {
 // number), feeds its units, and the threads meet again before the next step. run_unit_split
 // (team.h) runs the two phases of every step.
 template <class Cell, typename T_>
-void sample_units(const T_* h0_p, const T_* c0_p, const T_* emb_p, const T_* cond_p, const PackedWeight& w_hh,
+void sample_units(const T_* h0_p, const T_* c0_p, const T_* emb_p, const Lagged<T_>& lagged, const T_* cond_p,
+                  const PackedWeight& w_hh,
                   const T_* b_hh, const std::vector<PackedWeight>& w_out, const T_* b_out, float temperature,
                   uint64_t key, int64_t row_offset, const int64_t* known, int64_t* val_p, int64_t B, int64_t T,
                   int64_t H, int64_t C, int64_t K, int slices) {
@@ -79,6 +97,10 @@ void sample_units(const T_* h0_p, const T_* c0_p, const T_* emb_p, const T_* con
             for (int64_t g = 0; g < NG; ++g)
               for (int64_t i = 0; i < S; ++i)
                 gi[g * S + i] = emb_p[(ch * K + v) * G + g * H + j0 + i] + cond_p[b * G + g * H + j0 + i];
+            for (size_t j = 0; j < lagged.lags.size(); ++j)
+              if (const T_* row = lagged.row(j, b, t, v, val_p))
+                for (int64_t g = 0; g < NG; ++g)
+                  for (int64_t i = 0; i < S; ++i) gi[g * S + i] += row[g * H + j0 + i];
             cell_forward(Cell{}, gi.data(), S, gh.data() + b * G + NG * S * s, S, cur + u,
                          Cell::kCellState ? c_cur + u : nullptr, next + u, Cell::kCellState ? c_nxt + u : nullptr, S);
           }
@@ -92,8 +114,8 @@ void sample_units(const T_* h0_p, const T_* c0_p, const T_* emb_p, const T_* con
 
 // Every cell's sampler (cells.h). c0 is empty for a cell without a cell state.
 template <class Cell>
-void sample(const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& emb, const at::Tensor& cond,
-            const at::Tensor& w_hh, const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out,
+void sample(const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& emb, const at::Tensor& lag_emb,
+            at::IntArrayRef lags, const at::Tensor& cond, const at::Tensor& w_hh, const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out,
             double temperature, int64_t seed, int64_t row_offset, const std::optional<at::Tensor>& known,
             at::Tensor& values) {
   const at::AutoDispatchBelowADInplaceOrView below_autograd;  // the weights may require grad
@@ -118,9 +140,11 @@ void sample(const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& emb, c
     using T_ = scalar_t;
     const T_ *h0_p = h0.const_data_ptr<T_>(), *c0_p = state_ptr<T_>(c0), *emb_p = emb.const_data_ptr<T_>();
     const T_* cond_p = cond.const_data_ptr<T_>();
+    const Lagged<T_> lagged{lag_emb.const_data_ptr<T_>(), lags.vec(), T, C, K, G};
     if (threads > 1) {
       const at::Tensor b_sliced = gates_by_slice(b_hh, H, threads, NG);
-      sample_units<Cell>(h0_p, c0_p, emb_p, cond_p, pack_weight({w_hh}, few_rows, slice_order(H, threads, NG), true),
+      sample_units<Cell>(h0_p, c0_p, emb_p, lagged, cond_p,
+                         pack_weight({w_hh}, few_rows, slice_order(H, threads, NG), true),
                          b_sliced.const_data_ptr<T_>(), ws, b_out.const_data_ptr<T_>(), temp, key, row_offset,
                          known_p, val_p, B, T, H, C, K, threads);
       return;
@@ -138,9 +162,12 @@ void sample(const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& emb, c
           const int64_t b = b0 + r;
           const int64_t v = value_at(ghl.data() + r * N + G, logits.data(), K, temp, key, row_offset, b, t, T, known_p);
           val_p[b * T + t] = v;
-          if (t + 1 < T) {  // the next state from the input gates emb[ch][v] + cond
+          if (t + 1 < T) {  // the next state from the input gates emb[ch][v] + cond (+ the lagged rows)
             const T_ *e = emb_p + (ch * K + v) * G, *cd = cond_p + b * G;
             for (int64_t i = 0; i < G; ++i) gi[i] = e[i] + cd[i];
+            for (size_t j = 0; j < lagged.lags.size(); ++j)
+              if (const T_* row = lagged.row(j, b, t, v, val_p))
+                for (int64_t i = 0; i < G; ++i) gi[i] += row[i];
             cell_forward(Cell{}, gi.data(), H, ghl.data() + r * N, H, h.data() + r * H,
                          Cell::kCellState ? c.data() + r * H : nullptr, h_next.data() + r * H,
                          Cell::kCellState ? c_next.data() + r * H : nullptr, H);
@@ -155,10 +182,12 @@ void sample(const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& emb, c
 
 // The GRU and the Elman cells have no cell state: their schema has no c0.
 template <class Cell>
-void sample_h(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond, const at::Tensor& w_hh,
-              const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out, double temperature, int64_t seed,
-              int64_t row_offset, const std::optional<at::Tensor>& known, at::Tensor& values) {
-  sample<Cell>(h0, no_state(h0), emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values);
+void sample_h(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& lag_emb, at::IntArrayRef lags,
+              const at::Tensor& cond, const at::Tensor& w_hh, const at::Tensor& b_hh, const at::Tensor& w_out,
+              const at::Tensor& b_out, double temperature, int64_t seed, int64_t row_offset,
+              const std::optional<at::Tensor>& known, at::Tensor& values) {
+  sample<Cell>(h0, no_state(h0), emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset,
+               known, values);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 
 #include "../common/schemas.h"
 #include "launchers.h"
+#include "plan.h"
 
 extern "C" PyObject* PyInit__cuda(void) {
   static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_cuda", nullptr, -1, nullptr};
@@ -190,17 +191,22 @@ void decode_backward_any(CellKind cell, const at::Tensor& grad_out, const at::Te
 }
 
 void sample_any(CellKind cell, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& emb,
-                const at::Tensor& cond, const at::Tensor& w_hh, const at::Tensor& b_hh, const at::Tensor& w_out,
-                const at::Tensor& b_out, double temperature, int64_t seed, int64_t row_offset,
-                const std::optional<at::Tensor>& known, at::Tensor& values) {
+                const at::Tensor& lag_emb, at::IntArrayRef lags, const at::Tensor& cond, const at::Tensor& w_hh,
+                const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out, double temperature,
+                int64_t seed, int64_t row_offset, const std::optional<at::Tensor>& known, at::Tensor& values) {
   const at::AutoDispatchBelowADInplaceOrView below_autograd;
   const Launch launch(h0);
   const int64_t B = h0.size(0), H = h0.size(1), C = w_out.size(0), K = w_out.size(1), T = values.size(1);
+  // the op layer checked these; the kernel takes the lags in its parameters
+  const int64_t L = static_cast<int64_t>(lags.size());
+  TORCH_CHECK(L <= cuda::kMaxLags && lag_emb.size(0) == L, "sample: at most ", cuda::kMaxLags,
+              " lags, one lag_emb table each; got ", L, " lags and ", lag_emb.size(0), " tables");
   const at::Tensor w_t = pad4(w_hh.t()), bias = pad4(b_hh);                   // [H, G4], [G4]
   const at::Tensor head_t = pad4(w_out.transpose(1, 2)), head_b = pad4(b_out);  // [C, H, K4], [C, K4]
   const int64_t* known_p = known.has_value() ? known->const_data_ptr<int64_t>() : nullptr;
-  check_launch(cuda::launch_sample(cell, f32(h0), state_in(cell, c0), f32(emb), f32(cond), f32(w_t), f32(bias),
-                                   f32(head_t), f32(head_b), static_cast<float>(temperature),
+  const float* lag_p = L ? f32(lag_emb) : nullptr;  // [L, C, K, G]
+  check_launch(cuda::launch_sample(cell, f32(h0), state_in(cell, c0), f32(emb), lag_p, lags.data(), L, f32(cond),
+                                   f32(w_t), f32(bias), f32(head_t), f32(head_b), static_cast<float>(temperature),
                                    static_cast<uint64_t>(seed), row_offset, known_p,
                                    values.mutable_data_ptr<int64_t>(), B, T, H, C, K, launch.stream),
                "sample");
@@ -245,11 +251,12 @@ void decode_backward(const at::Tensor& grad_out, const at::Tensor& grad_hidden, 
 }
 
 template <CellKind Cell>
-void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& cond, const at::Tensor& w_hh,
-            const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out, double temperature, int64_t seed,
-            int64_t row_offset, const std::optional<at::Tensor>& known, at::Tensor& values) {
-  sample_any(Cell, h0, at::Tensor(), emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known,
-             values);
+void sample(const at::Tensor& h0, const at::Tensor& emb, const at::Tensor& lag_emb, at::IntArrayRef lags,
+            const at::Tensor& cond, const at::Tensor& w_hh, const at::Tensor& b_hh, const at::Tensor& w_out,
+            const at::Tensor& b_out, double temperature, int64_t seed, int64_t row_offset,
+            const std::optional<at::Tensor>& known, at::Tensor& values) {
+  sample_any(Cell, h0, at::Tensor(), emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, temperature, seed,
+             row_offset, known, values);
 }
 
 void lstm_scan_forward(const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_hh,
@@ -282,12 +289,12 @@ void lstm_decode_backward(const at::Tensor& grad_out, const at::Tensor& grad_hid
                       out, hidden, c_hidden, d_h0, d_c0, d_w_ih, d_b_ih, d_w_hh, d_b_hh, d_w_out, d_b_out);
 }
 
-void lstm_sample(const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& emb, const at::Tensor& cond,
-                 const at::Tensor& w_hh, const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out,
-                 double temperature, int64_t seed, int64_t row_offset, const std::optional<at::Tensor>& known,
-                 at::Tensor& values) {
-  sample_any(CellKind::lstm, h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known,
-             values);
+void lstm_sample(const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& emb, const at::Tensor& lag_emb,
+                 at::IntArrayRef lags, const at::Tensor& cond, const at::Tensor& w_hh, const at::Tensor& b_hh,
+                 const at::Tensor& w_out, const at::Tensor& b_out, double temperature, int64_t seed,
+                 int64_t row_offset, const std::optional<at::Tensor>& known, at::Tensor& values) {
+  sample_any(CellKind::lstm, h0, c0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, temperature, seed,
+             row_offset, known, values);
 }
 
 }  // namespace

@@ -23,12 +23,15 @@ namespace cuda {
 
 enum class CellKind : int { gru, lstm, rnn_tanh, rnn_relu };
 
-// values [B, T] (int64): h0 [B, H], c0 [B, H], emb [C, K, G], cond [B, G], w_hh_t [H, G4],
-// b_hh [G4], w_out_t [C, H, K4], b_out [C, K4], known [B, T] or null.
-cudaError_t launch_sample(CellKind cell, const float* h0, const float* c0, const float* emb, const float* cond,
-                          const float* w_hh_t, const float* b_hh, const float* w_out_t, const float* b_out,
-                          float temperature, uint64_t seed, int64_t row_offset, const int64_t* known, int64_t* values,
-                          int64_t B, int64_t T, int64_t H, int64_t C, int64_t K, cudaStream_t stream);
+// values [B, T] (int64): h0 [B, H], c0 [B, H], emb [C, K, G], lag_emb [L, C, K, G] with lags
+// (host memory) the L = num_lags lags (L <= kMaxLags = 16, each >= 1, else cudaErrorInvalidValue;
+// they travel in the kernel's parameters), cond [B, G], w_hh_t [H, G4], b_hh [G4],
+// w_out_t [C, H, K4], b_out [C, K4], known [B, T] or null.
+cudaError_t launch_sample(CellKind cell, const float* h0, const float* c0, const float* emb, const float* lag_emb,
+                          const int64_t* lags, int64_t num_lags, const float* cond, const float* w_hh_t,
+                          const float* b_hh, const float* w_out_t, const float* b_out, float temperature,
+                          uint64_t seed, int64_t row_offset, const int64_t* known, int64_t* values, int64_t B,
+                          int64_t T, int64_t H, int64_t C, int64_t K, cudaStream_t stream);
 
 // out [B, T, C], hidden [B, T, H], c_hidden [B, T, H]: h0 [B, H], c0 [B, H], w_ih [G, C], b_ih [G],
 // w_hh_t [H, G4], b_hh [G4], w_out_t [H, C4], b_out [C4].

@@ -10,6 +10,7 @@ namespace rnngen::cuda {
 
 constexpr int kThreads = 256;  // threads per block of every fused kernel
 constexpr int kMaxRows = 8;    // batch rows per block: 1, 2, 4 or 8 (one warp draws one row)
+constexpr int kMaxLags = 16;   // lagged inputs of sample (rnngen/ops/sample/op.py: MAX_LAGS)
 
 #if defined(__CUDACC__)
 __host__ __device__
@@ -61,12 +62,13 @@ struct CellLayout {
 };
 
 // The plans of the five kernels (floats of state per row, weights, head), given the sizes.
-// H hidden units, G = gates * H (3H for the GRU); sample: C channels of K values; decode: C
+// H hidden units, G = gates * H (3H for the GRU); sample: C channels of K values (and per row
+// its drawn value, 4 floats' room, and the rows of its lagged tables, kMaxLags ints); decode: C
 // outputs. cell: the GRU unless given.
 inline KernelPlan plan_sample(int64_t B, int64_t H, int64_t C, int64_t K, int sms, int64_t smem_limit,
                               const CellLayout& cell = CellLayout{}) {
   const int64_t H4 = round4(H), G4 = round4(cell.gates * H), K4 = round4(K), c = cell.cell_state ? H4 : 0;
-  return plan_kernel(B, H4 + G4 + K4 + 4 + c, H * G4, C * H * K4, sms, smem_limit);
+  return plan_kernel(B, H4 + G4 + K4 + 4 + kMaxLags + c, H * G4, C * H * K4, sms, smem_limit);
 }
 inline KernelPlan plan_decode_forward(int64_t B, int64_t H, int64_t C, int sms, int64_t smem_limit,
                                       const CellLayout& cell = CellLayout{}) {
@@ -129,8 +131,8 @@ inline ClusterPlan plan_sample_cluster(int64_t B, int64_t H, int64_t C, int64_t 
   if (H % (4 * N) != 0) return ClusterPlan{};
   const int64_t S = H / N, SG = cell.gates * S, KQ = round4((round4(K) + N - 1) / N), K4 = round4(K);
   ClusterPlan p = plan_cluster(B, H * SG + SG + C * H * KQ + C * KQ + round4(kMaxRows),  // weights, values
-                               H + SG + KQ + S + K4 + (cell.cell_state ? S : 0) + 8 * (SG + KQ),
-                               // h, gates|logits, own h, logits, own c (LSTM), partials
+                               H + SG + KQ + S + K4 + kMaxLags + (cell.cell_state ? S : 0) + 8 * (SG + KQ),
+                               // h, gates|logits, own h, logits, lagged rows, own c (LSTM), partials
                                max_clusters, smem_limit);
   p.units = S;
   p.head_cols = KQ;

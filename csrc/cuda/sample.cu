@@ -1,7 +1,8 @@
 // Fused CUDA sample: one launch generates the whole batch, all T steps (logits, the contract's
-// Philox inverse-CDF draw, the drawn value's gate row as the next input, conditioning, forced
-// known values). The math follows rnngen/ops/sample/naive.py; the op layer has checked every
-// input (known values in range included) and made it contiguous.
+// Philox inverse-CDF draw, the drawn value's gate row as the next input, conditioning, lagged
+// inputs, forced known values). The math follows rnngen/ops/sample/naive.py; the op layer has
+// checked every input (known values in range included, at most kMaxLags distinct lags >= 1) and
+// made it contiguous.
 //
 // How every fused CUDA kernel of rnngen (sample.cu, decode.cu, scan.cu) is laid out
 // (rules in plan.h, shared by the launchers and the tests):
@@ -10,7 +11,8 @@
 //   each multiprocessor at most one block, e.g. B <= 132 on an H100 gives R = 1); the block runs
 //   the whole time loop for its rows, so no grid-wide synchronisation is ever needed.
 // - Shared memory holds, per row, the hidden state h (H floats), the step's hidden gates
-//   W_hh h + b_hh (3H) and the logits / outputs (K or C): (4H + K) * 4 bytes per row for sample.
+//   W_hh h + b_hh (3H) and the logits / outputs (K or C): (4H + K) * 4 bytes per row for sample
+//   (plus the drawn value and the rows of the lagged tables for the next step: 20 ints).
 //   h never leaves the chip between steps.
 // - The recurrent weight goes into shared memory (once, before the time loop) when it fits
 //   beside that state, then the output head(s) when they fit too; what does not fit is read
@@ -23,8 +25,9 @@
 // - Per step: the block's threads compute [W_hh h + b_hh | W_out[c] h + b_out[c]] for all R rows
 //   (thread i owns 4 output columns; R float4 accumulators in registers; weights read once per
 //   block per step, shared across the R rows), __syncthreads, then one warp per row draws its
-//   value (u from Philox at offset (row_offset + b) * T + t, c = t % C, or the known value), then
-//   every (row, unit) updates h in place; 3 barriers per step.
+//   value (u from Philox at offset (row_offset + b) * T + t, c = t % C, or the known value) and
+//   looks up the values its lagged inputs need, then every (row, unit) updates h in place; 3
+//   barriers per step.
 // - The per-step cost is bound by reading the weights (shared memory ~128 B/clock/SM, L2 for
 //   the rest), so R rows per block cost about as much as one while R <= 8.
 // - Limits: R halves while one block's state exceeds the device's opt-in shared memory; one
@@ -62,10 +65,31 @@
 namespace rnngen::cuda {
 namespace {
 
+// The lags, by value in the kernel parameters (no device allocation): lag[l] = min(lags[l], T).
+struct Lags {
+  int count;
+  int lag[kMaxLags];
+};
+
+// Lags from the op's L lags for T steps (a lag of T or more never reaches an input, the last
+// being step T - 1's: clamped to T, so it fits an int); false unless L <= kMaxLags and every
+// lag >= 1.
+inline bool make_lags(const int64_t* lags, int64_t L, int64_t T, Lags& out) {
+  if (L < 0 || L > kMaxLags) return false;
+  out = Lags{static_cast<int>(L), {}};
+  for (int64_t l = 0; l < L; ++l) {
+    if (lags[l] < 1) return false;
+    out.lag[l] = static_cast<int>(lags[l] < T ? lags[l] : T);
+  }
+  return true;
+}
+
 struct SampleArgs {
   const float* h0;    // [B, H]
   const float* c0;    // [B, H] (LSTM)
   const float* emb;   // [C, K, G]
+  const float* lag_emb;  // [L, C, K, G]
+  Lags lags;             // L lags
   const float* cond;  // [B, G]
   const float* w;     // W_hh^T, [H, G4] zero-padded
   const float* b_hh;  // [G4]
@@ -79,6 +103,28 @@ struct SampleArgs {
   int64_t row_offset;
   bool weights_on_chip, head_on_chip;
 };
+
+// The lagged inputs of step t + 1 for one row, by the warp that drew its value v at step t (lane
+// l for lag l): row[l] = the row (s % C) * K + values[s] of lag table l, s = t + 1 - lag[l], or
+// -1 when s < 0. values[s] for s < t was written at an earlier step (global memory, read back
+// after the barriers since: see the kernels); s == t is v itself.
+__device__ __forceinline__ void lagged_rows(const SampleArgs& a, int64_t row, int t, int v, int lane, int* rows_out) {
+  if (lane >= a.lags.count) return;
+  const int s = t + 1 - a.lags.lag[lane];
+  rows_out[lane] = s < 0 ? -1 : (s % a.C) * a.K + (s == t ? v : static_cast<int>(a.values[row * a.T + s]));
+}
+
+// xi[q] += lag_emb[l][rows[l]][q * H + j] for each present lag, in the order of the lags (after
+// emb + cond: the float32 sum every backend forms).
+template <int NG>
+__device__ __forceinline__ void add_lagged(const SampleArgs& a, const int* rows, int j, float (&xi)[NG]) {
+  for (int l = 0; l < a.lags.count; ++l) {
+    if (rows[l] < 0) continue;
+    const float* e = a.lag_emb + (static_cast<int64_t>(l) * a.C * a.K + rows[l]) * (NG * a.H);
+#pragma unroll
+    for (int q = 0; q < NG; ++q) xi[q] += e[q * a.H + j];
+  }
+}
 
 template <class Cell, int BT>
 __global__ void __launch_bounds__(kThreads, 1) sample_kernel(SampleArgs a) {
@@ -102,7 +148,8 @@ __global__ void __launch_bounds__(kThreads, 1) sample_kernel(SampleArgs a) {
   float* h = p;            // [BT, H4]
   float* y = h + BT * H4;  // [BT, G4 + K4]: hidden gates | logits
   int* vbuf = reinterpret_cast<int*>(y + BT * ldy);  // [BT] the drawn values (4 floats' room per row)
-  float* cs = y + BT * (ldy + 4);  // [BT, H4] (LSTM)
+  int* lag_rows = vbuf + BT * 4;   // [BT, kMaxLags] the lagged tables' rows for the next step
+  float* cs = y + BT * (ldy + 4 + kMaxLags);  // [BT, H4] (LSTM)
   zero_shared(h, BT * (H4 + ldy));
   if constexpr (Cell::kCellState) zero_shared(cs, BT * H4);
   __syncthreads();
@@ -135,10 +182,14 @@ __global__ void __launch_bounds__(kThreads, 1) sample_kernel(SampleArgs a) {
         a.values[bt] = v;
         vbuf[b] = v;
       }
+      // this row's earlier values were written by this warp's lane 0 at earlier steps: visible
+      // after the barriers since
+      lagged_rows(a, b0 + b, t, v, lane, lag_rows + b * kMaxLags);
     }
     __syncthreads();
     if (t + 1 == T) break;
-    for (int i = threadIdx.x; i < rows * H; i += blockDim.x) {  // (h, c)_{t+1} = cell(emb[c][v] + cond, (h, c)_t)
+    // (h, c)_{t+1} = cell(emb[c][v] + cond + lagged, (h, c)_t)
+    for (int i = threadIdx.x; i < rows * H; i += blockDim.x) {
       const int b = i / H, j = i % H;
       const float* e = a.emb + (static_cast<int64_t>(c) * K + vbuf[b]) * G;
       const float* cd = a.cond + static_cast<int64_t>(b0 + b) * G;
@@ -149,6 +200,7 @@ __global__ void __launch_bounds__(kThreads, 1) sample_kernel(SampleArgs a) {
         xi[q] = e[q * H + j] + cd[q * H + j];
         xh[q] = gh[q * H + j];
       }
+      add_lagged<NG>(a, lag_rows + b * kMaxLags, j, xi);
       float* hj = h + b * H4 + j;
       float hn, cn = 0.0f;
       Cell::forward(xi, xh, *hj, Cell::kCellState ? cs[b * H4 + j] : 0.0f, hn, cn);
@@ -168,6 +220,9 @@ __global__ void __launch_bounds__(kThreads, 1) sample_kernel(SampleArgs a) {
 //   in shared memory) -> cluster barrier -> every block gathers all logits from the others
 //   (distributed shared memory) and draws the same value (same numbers, same order) -> it
 //   updates its S units -> cluster barrier -> it gathers the full new h from the others.
+// Lagged inputs: block 0 writes the values; every block reads the earlier ones it needs from
+// there (written two or more cluster barriers before: their release / acquire order global
+// memory across the cluster too) and the latest one (lag 1) from its own draw.
 template <class Cell, int BT>
 __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs a, int S, int KQ) {
 #if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900) || defined(RNNGEN_CUDA_EMULATION)
@@ -192,7 +247,7 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
   float* y = h + BT * H;         // [BT, SG + KQ]: own gates | own logits
   float* h_own = y + BT * ldy;   // [BT, S]: own units of the next state
   float* logits = h_own + BT * S;// [BT, K4]: all logits, gathered
-  int* vbuf = reinterpret_cast<int*>(logits + BT * K4);
+  int* vbuf = reinterpret_cast<int*>(logits + BT * K4);  // [kMaxRows]
   for (int64_t i = threadIdx.x; i < static_cast<int64_t>(H) * S3; i += blockDim.x) {
     const int k = static_cast<int>(i / S3), col = static_cast<int>(i % S3);
     w[i] = a.w[static_cast<int64_t>(k) * G4 + (col / S) * H + q * S + col % S];
@@ -216,7 +271,8 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
   int P = kThreads / groups;
   P = P < 1 ? 1 : P > 8 ? 8 : P;
   const int kc = static_cast<int>(round4((H + P - 1) / P));
-  float* c_own = reinterpret_cast<float*>(vbuf + kMaxRows);  // [BT, S]: the cell state of its units (LSTM)
+  int* lag_rows = vbuf + kMaxRows;  // [BT, kMaxLags] the lagged tables' rows for the next step
+  float* c_own = reinterpret_cast<float*>(lag_rows + BT * kMaxLags);  // [BT, S]: the cell state of its units (LSTM)
   float* partial = c_own + (Cell::kCellState ? BT * S : 0);  // [P, BT, ldy] (plan: P * BT * ldy floats)
   zero_shared(c_own, (Cell::kCellState ? BT * S : 0) + P * BT * ldy);
   __syncthreads();
@@ -266,6 +322,7 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
         vbuf[b] = v;
         if (q == 0) a.values[bt] = v;
       }
+      lagged_rows(a, b0 + b, t, v, lane, lag_rows + b * kMaxLags);
     }
     __syncthreads();
     if (t + 1 == T) {
@@ -283,6 +340,7 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
         xi[gate] = e[gate * H + j] + cd[gate * H + j];
         xh[gate] = gh[gate * S + s];
       }
+      add_lagged<NG>(a, lag_rows + b * kMaxLags, j, xi);
       float hn, cn = 0.0f;
       Cell::forward(xi, xh, h[b * H + j], Cell::kCellState ? c_own[i] : 0.0f, hn, cn);
       h_own[b * S + s] = hn;
@@ -335,12 +393,15 @@ cudaError_t sample_for(const SampleArgs& given, cudaStream_t stream) {
 
 }  // namespace
 
-cudaError_t launch_sample(CellKind cell, const float* h0, const float* c0, const float* emb, const float* cond,
-                          const float* w_hh_t, const float* b_hh, const float* w_out_t, const float* b_out,
-                          float temperature, uint64_t seed, int64_t row_offset, const int64_t* known, int64_t* values,
-                          int64_t B, int64_t T, int64_t H, int64_t C, int64_t K, cudaStream_t stream) {
+cudaError_t launch_sample(CellKind cell, const float* h0, const float* c0, const float* emb, const float* lag_emb,
+                          const int64_t* lags, int64_t num_lags, const float* cond, const float* w_hh_t,
+                          const float* b_hh, const float* w_out_t, const float* b_out, float temperature,
+                          uint64_t seed, int64_t row_offset, const int64_t* known, int64_t* values, int64_t B,
+                          int64_t T, int64_t H, int64_t C, int64_t K, cudaStream_t stream) {
+  Lags lag;
+  if (!make_lags(lags, num_lags, T, lag)) return cudaErrorInvalidValue;
   if (B == 0) return cudaSuccess;
-  const SampleArgs args{h0, c0, emb, cond, w_hh_t, b_hh, w_out_t, b_out, known, values,
+  const SampleArgs args{h0, c0, emb, lag_emb, lag, cond, w_hh_t, b_hh, w_out_t, b_out, known, values,
                         static_cast<int>(B), static_cast<int>(T), static_cast<int>(H), static_cast<int>(C),
                         static_cast<int>(K), temperature, seed, row_offset, false, false};
   switch (cell) {

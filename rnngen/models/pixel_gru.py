@@ -10,7 +10,12 @@ from the class label (and/or a latent vector):
 ``emb[c][k]`` is the GRU's input gate row for value k of channel c (a one-hot input's W_ih
 column with b_ih folded in), ``cond`` [3H] the per-image conditioning gates. With
 ``per_column`` the tables repeat every row instead of every pixel (C = W * channels), so each
-column has its own input table and head: position information the ops carry for free. Training is teacher
+column has its own input table and head: position information the ops carry for free. With
+``above`` = r the input also holds the pixels of the row above, from r columns left to r right
+of the pixel being predicted: h_{t+1} gets, besides emb[c_t][x_t], a table row per neighbour
+(the ops' lagged inputs, at sub-step distances (W + d) * channels for d = -r..r; rnngen.ops.sample),
+so a stroke's continuation from the row before is seen directly rather than remembered across a
+whole row of steps. Training is teacher
 forcing: one gather for all input gates, the fused ``scan`` for the recurrence, one batched
 head, cross-entropy. Sampling and completion are one fused ``sample`` op.
 
@@ -57,6 +62,12 @@ class PixelGRU(nn.Module):
         per_column: give every image column its own input table and output head (the tables
             are indexed by column and channel), so the model knows where in a row it is without
             having to count; costs W times the table parameters, no time.
+        above: also feed each step the pixels of the row above it, from ``above`` columns to the
+            left to ``above`` columns to the right (0: none; 1 gives the three pixels above). Each
+            neighbour has its own input table ([2r+1, C, K, G*H] ``above_gates``); at the row
+            ends the neighbours wrap (the pixel at that raster distance), and before the first
+            row there are none. Costs one gathered table row per neighbour and step, in training
+            and in the fused sampler.
         augmentations: condition on which of this many training-time transforms (rotations,
             flips; see rnngen.models.transforms) made the image, through h_0 and the conditioning
             gates like a class label (0: none). This is distribution augmentation (Jun et al.,
@@ -80,12 +91,13 @@ class PixelGRU(nn.Module):
     def __init__(self, image_size, channels: int = 1, levels: int = 256, hidden_size: int = 256,
                  num_classes: int | None = None, latent_size: int = 0, dropout: float = 0.0,
                  input_dropout: float = 0.0, per_column: bool = False, weight_dropout: float = 0.0,
-                 augmentations: int = 0, mixture: str = "none", cell: str = "gru", backend: str = "auto"):
+                 augmentations: int = 0, mixture: str = "none", cell: str = "gru", above: int = 0,
+                 backend: str = "auto"):
         super().__init__()
         height, width = image_shape(image_size)
         for name, value, low in (("channels", channels, 1), ("levels", levels, 2),
                                  ("hidden_size", hidden_size, 1), ("latent_size", latent_size, 0),
-                                 ("augmentations", augmentations, 0)):
+                                 ("augmentations", augmentations, 0), ("above", above, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
@@ -106,6 +118,10 @@ class PixelGRU(nn.Module):
                                  f"augmentations={augmentation_count(mixture)}, got {augmentations}")
             check_image_shape(mixture, height, width)
         self.augmentations, self.mixture = augmentations, mixture
+        if above >= width:
+            raise ValueError(f"above must be below the image width {width} (columns either side of the pixel above), "
+                             f"got {above}")
+        self.above = above
         self.cell = cells.get(cell).name
 
         # The ops' "channels": the period of the tables along the sequence. Step t uses table
@@ -118,6 +134,8 @@ class PixelGRU(nn.Module):
         self.head_weight = nn.Parameter(torch.empty(C, K, H).uniform_(-bound, bound))
         self.head_bias = nn.Parameter(torch.zeros(C, K))
         self.h0 = nn.Parameter(torch.zeros(H))
+        if above:
+            self.above_gates = nn.Parameter(torch.empty(2 * above + 1, C, K, G).uniform_(-bound, bound))
         if num_classes is not None:
             self.class_h0 = nn.Embedding(num_classes, H)
             self.class_gates = nn.Embedding(num_classes, G)
@@ -142,7 +160,7 @@ class PixelGRU(nn.Module):
                 "latent_size": self.latent_size, "dropout": self.dropout,
                 "input_dropout": self.input_dropout, "per_column": self.per_column,
                 "weight_dropout": self.weight_dropout, "augmentations": self.augmentations,
-                "mixture": self.mixture, "cell": self.cell}
+                "mixture": self.mixture, "cell": self.cell, "above": self.above}
 
     @property
     def gate_size(self) -> int:
@@ -153,6 +171,14 @@ class PixelGRU(nn.Module):
     def tables(self) -> int:
         """Number of input tables / output heads: one per channel (and column, with per_column)."""
         return self.channels * (self.image_size[1] if self.per_column else 1)
+
+    @property
+    def lags(self) -> tuple[int, ...]:
+        """Sub-step distances of the ``above`` neighbours, in the order of ``above_gates``: the
+        pixel d columns right of the one above is (W - d) * channels sub-steps back, d = r..-r."""
+        if not self.above:
+            return ()
+        return tuple((self.image_size[1] + d) * self.channels for d in range(-self.above, self.above + 1))
 
     @property
     def steps(self) -> int:
@@ -275,6 +301,8 @@ class PixelGRU(nn.Module):
             # Input gates of steps 1..T-1: the previous sub-pixel's row of its channel's table.
             channel = torch.arange(T - 1, device=x.device) % C
             gi = F.embedding(channel * K + x[:, :-1], self.input_gates.view(C * K, self.gate_size))
+            if self.above:
+                gi = gi + self._above_inputs(x)
             gi = F.dropout(gi, self.input_dropout, self.training) + cond[:, None]
             weight_hh = self.weight_hh
             if self.training and self.weight_dropout:
@@ -289,6 +317,19 @@ class PixelGRU(nn.Module):
         logits = torch.einsum("npch,ckh->npck", states, self.head_weight) + self.head_bias
         nll = F.cross_entropy(logits.reshape(-1, K), x.reshape(-1), reduction="none")
         return nll.view(n, T)
+
+    def _above_inputs(self, x: Tensor) -> Tensor:
+        """Input gates of steps 1..T-1 from the row above, [n, T-1, G*H]: the sum over the lags L_j
+        of above_gates[j][channel of s - L_j][x_{s - L_j}] where s - L_j >= 0 (one embedding bag)."""
+        n, T = x.shape
+        C, K, G = self.tables, self.levels, self.gate_size
+        lags = torch.tensor(self.lags, device=x.device)
+        source = torch.arange(1, T, device=x.device)[:, None] - lags  # [T-1, L] source steps
+        table = (torch.arange(len(lags), device=x.device) * C + source % C) * K  # row of value 0
+        pad = len(lags) * C * K  # a zero row: no neighbour before the first row
+        index = torch.where(source >= 0, table + x[:, source.clamp_min(0)], pad)  # [n, T-1, L]
+        rows = torch.cat([self.above_gates.view(pad, G), self.above_gates.new_zeros(1, G)])
+        return F.embedding_bag(index.view(-1, len(lags)), rows, mode="sum", padding_idx=pad).view(n, T - 1, G)
 
     def bits_per_dim(self, images: Tensor, labels=None, latents=None) -> Tensor:
         """Negative log-likelihood per sub-pixel in bits, [N]."""
@@ -356,7 +397,8 @@ class PixelGRU(nn.Module):
         if n == 0:
             return torch.zeros(0, self.channels, *self.image_size, dtype=torch.long, device=h0.device)
         values = sample_op(h0, self.input_gates, self.weight_hh, self.bias_hh, self.head_weight, self.head_bias,
-                           self.steps, cond=cond, temperature=float(temperature), seed=seed, known=known,
+                           self.steps, cond=cond, lag_emb=self.above_gates if self.above else None,
+                           lags=self.lags, temperature=float(temperature), seed=seed, known=known,
                            row_offset=row_offset, cell=self.cell, backend=backend or self.backend,
                            precision=precision)
         images = self._to_images(values)

@@ -3,7 +3,9 @@
 Per step t (h_0 = h0), channel c = t % C:
     logits = W_out[c] h_t + b_out[c]                           (float32)
     value  = known[t] if known[t] >= 0 else draw(logits, temperature, u[t])
-    h_{t+1} = cell(emb[c][value] + cond, h_t)          (LSTM: (h, c) together)
+    h_{t+1} = cell(emb[c][value] + cond + lagged, h_t)          (LSTM: (h, c) together)
+lagged = sum over j with s = t + 1 - lags[j] >= 0 of lag_emb[j][s % C][values[s]] (0 without lags),
+added in the order of ``lags``.
 draw: e = exp((logits - max) / temperature), cdf = cumsum(e) in increasing value order (float32
 results; torch.cumsum on the CPU accumulates in double, a fused kernel in float32: they can
 differ only on a draw within rounding of a boundary); the value is the first k with
@@ -34,11 +36,14 @@ def draw(logits: torch.Tensor, temperature: float, u: torch.Tensor) -> torch.Ten
     return (cdf[:, :-1] <= threshold[:, None]).sum(dim=-1)
 
 
-def _sample(cell, h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values):
-    """Fill values [B, T] (int64). emb [C, K, G*H], w_out [C, K, H], b_out [C, K], cond [B, G*H],
-    known [B, T] int64 with -1 where the value is to be drawn (or None); c0 [B, H] for the LSTM."""
+def _sample(cell, h0, c0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known,
+            values):
+    """Fill values [B, T] (int64). emb [C, K, G*H], lag_emb [L, C, K, G*H] with lags a list of L
+    ints >= 1, w_out [C, K, H], b_out [C, K], cond [B, G*H], known [B, T] int64 with -1 where the
+    value is to be drawn (or None); c0 [B, H] for the LSTM."""
     dtype = gru_cell.compute_dtype(h0.dtype)
-    h, emb, cond, w_hh, b_hh, w_out, b_out = (x.to(dtype) for x in (h0, emb, cond, w_hh, b_hh, w_out, b_out))
+    h, emb, lag_emb, cond, w_hh, b_hh, w_out, b_out = (
+        x.to(dtype) for x in (h0, emb, lag_emb, cond, w_hh, b_hh, w_out, b_out))
     c = c0.to(dtype) if cell.has_cell_state else None
     (B, steps), C = values.shape, w_out.shape[0]
     u = sample_uniforms(seed, B, steps, row_offset, device=h.device)
@@ -49,15 +54,22 @@ def _sample(cell, h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed
             v = torch.where(known[:, t] >= 0, known[:, t], v)
         values[:, t] = v
         if t + 1 < steps:
-            h, c = cell.step(emb[c_][v] + cond, F.linear(h, w_hh, b_hh), h, c)
+            gi = emb[c_][v] + cond
+            for j, lag in enumerate(lags):
+                s = t + 1 - lag
+                if s >= 0:
+                    gi = gi + lag_emb[j][s % C][values[:, s]]
+            h, c = cell.step(gi, F.linear(h, w_hh, b_hh), h, c)
 
 
 def _register(cell):
     if cell.has_cell_state:
         kernel = functools.partial(_sample, cell)
     else:
-        def kernel(h0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values):
-            _sample(cell, h0, None, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values)
+        def kernel(h0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known,
+                   values):
+            _sample(cell, h0, None, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset,
+                    known, values)
     register_kernel("reference", "sample", cell=cell.name)(kernel)
     return kernel
 

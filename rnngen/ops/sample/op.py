@@ -2,8 +2,10 @@
 
 At step t (channel c = t % C) the head W_out[c] turns h_t into logits over K values; a value is
 drawn by inverse CDF with the contract's Philox uniform ``tl.rand(seed, (row_offset + b) * T + t)``
-(or taken from ``known``); its gate row ``emb[c][value]`` plus the row's conditioning vector is
-the next input of the cell. Same seed, same image, on every backend. No gradient.
+(or taken from ``known``); its gate row ``emb[c][value]`` plus the row's conditioning vector,
+plus a row of each lagged table for the values ``lags`` steps back (a pixel-RNN's neighbours
+from the row above), is the next input of the cell. Same seed, same image, on every backend.
+No gradient.
 Registered as ``torch.ops.rnngen.sample``.
 """
 
@@ -20,10 +22,12 @@ from . import naive  # noqa: F401  (registers the reference kernel)
 
 
 _MIN_TEMPERATURE = torch.finfo(torch.float32).tiny
+MAX_LAGS = 16  # lagged tables per op: the CUDA kernel keeps the lags in its parameters
 
 
 def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Tensor,
-           b_out: Tensor | None, steps: int, *, cond: Tensor | None = None, temperature: float = 1.0,
+           b_out: Tensor | None, steps: int, *, cond: Tensor | None = None, lag_emb: Tensor | None = None,
+           lags=(), temperature: float = 1.0,
            seed: int = 0, known: Tensor | None = None, mask: Tensor | None = None,
            row_offset: int = 0, cell: str = "gru", c0: Tensor | None = None, backend: str = "auto",
            precision: str = "fp32") -> Tensor:
@@ -38,6 +42,12 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
         w_out, b_out: [K, H], [K] (or [C, K, H], [C, K]) output heads.
         steps: number of values T per row (H*W*C for an image).
         cond: [B, G*H] conditioning gates added to every step's input gates (class or latent).
+        lag_emb, lags: lagged inputs. ``lags``: L distinct ints >= 1 (at most 16); ``lag_emb``:
+            [L, K, G*H] (or [L, C, K, G*H]), one table per lag. The input gates of step s + 1
+            then also hold ``lag_emb[j][c'][values[s + 1 - lags[j]]]`` for every j with
+            s + 1 - lags[j] >= 0, c' that value's channel ((s + 1 - lags[j]) % C): with lags
+            W - 1, W, W + 1 a raster-order model of W-wide images sees the three pixels above the
+            one it draws. None and () (the default): none.
         temperature: > 0; logits are divided by it.
         seed: any int (taken mod 2**64).
         known, mask: [B, T] values to force (completion). With ``mask`` (bool), values where it
@@ -69,6 +79,7 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
     _checks.tensor("w_out", w_out, (*lead, H), dtype=dtype)
     _checks.tensor("emb", emb, (*lead, G), dtype=dtype)
     b_out = w_out.new_zeros(lead) if b_out is None else _checks.tensor("b_out", b_out, lead, dtype=dtype)
+    lags, lag_emb = _check_lags(lags, lag_emb, tuple(emb.shape), dtype, w_out.dim() == 2)
     if w_out.dim() == 2:  # one channel: the op always takes a channel dimension
         w_out, emb, b_out = w_out[None], emb[None], b_out[None]
     _checks.tensor("h0", h0, (None, H), dtype=dtype)
@@ -105,7 +116,7 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
         if known.dtype.is_floating_point or known.dtype.is_complex or known.dtype == torch.bool:
             raise TypeError(f"known must be an integer tensor, got dtype {known.dtype}")
         known = known.to(torch.int64)
-    device = _checks.same_device(h0=h0, c0=c0, emb=emb, cond=cond, w_hh=w_hh, b_hh=b_hh, w_out=w_out,
+    device = _checks.same_device(h0=h0, c0=c0, emb=emb, lag_emb=lag_emb, cond=cond, w_hh=w_hh, b_hh=b_hh, w_out=w_out,
                                  b_out=b_out, known=known, mask=mask)
     if mask is not None:
         known = torch.where(mask, known, -1)
@@ -116,14 +127,44 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
     if isinstance(temperature, int):
         temperature = float(temperature)
     w_hh, w_out = (_checks.weight_in(precision, w.detach()) for w in (w_hh, w_out))
-    args = [x.detach() for x in (h0, c0, emb, cond, w_hh, b_hh, w_out, b_out)]
+    if lag_emb is None:  # the kernels always get a table: [0, C, K, G*H] for no lags
+        lag_emb = emb.new_empty(0, *emb.shape)
+    args = [x.detach() for x in (h0, c0, emb, lag_emb)]
+    args += [lags] + [x.detach() for x in (cond, w_hh, b_hh, w_out, b_out)]
     return dispatch.run_op(torch.ops.rnngen.sample, _sample_body, *args, steps, temperature, seed, row_offset, known,
                            spec.name, name)
 
 
-def _sample_body(h0: Tensor, c0: Tensor, emb: Tensor, cond: Tensor, w_hh: Tensor, b_hh: Tensor, w_out: Tensor,
-                 b_out: Tensor, steps: int, temperature: float, seed: int, row_offset: int,
-                 known: Tensor | None, cell: str, backend: str) -> Tensor:
+def _check_lags(lags, lag_emb, emb_shape: tuple, dtype, one_channel: bool) -> tuple[list[int], Tensor | None]:
+    """``lags`` as a list of ints and ``lag_emb`` as [L, C, K, G*H], checked against emb's shape
+    ``emb_shape`` (as given: [K, G*H] when ``one_channel``, else [C, K, G*H])."""
+    if isinstance(lags, (str, bytes)) or not hasattr(lags, "__len__"):
+        raise TypeError(f"lags must be a sequence of ints, got {type(lags).__name__}")
+    lags = list(lags)
+    for lag in lags:
+        if isinstance(lag, bool) or not isinstance(lag, int):
+            raise TypeError(f"lags must be ints, got {lag!r}")
+        if lag < 1:
+            raise ValueError(f"lags must be >= 1 (steps back), got {lag}")
+    if len(set(lags)) != len(lags):
+        raise ValueError(f"lags must be distinct, got {lags}")
+    if len(lags) > MAX_LAGS:
+        raise ValueError(f"lags: at most {MAX_LAGS} lags, got {len(lags)}")
+    if lag_emb is None:
+        if lags:
+            raise ValueError(f"lags {lags} given without lag_emb: pass a table per lag")
+        return lags, None
+    _checks.tensor("lag_emb", lag_emb, None, dtype=dtype)
+    want = (len(lags), *emb_shape)
+    if tuple(lag_emb.shape) != want:
+        raise ValueError(f"lag_emb must have shape [L, *emb.shape] = {list(want)} (L = len(lags) = {len(lags)}), "
+                         f"got {list(lag_emb.shape)}")
+    return lags, lag_emb[:, None] if one_channel else lag_emb
+
+
+def _sample_body(h0: Tensor, c0: Tensor, emb: Tensor, lag_emb: Tensor, lags: list[int], cond: Tensor, w_hh: Tensor,
+                 b_hh: Tensor, w_out: Tensor, b_out: Tensor, steps: int, temperature: float, seed: int,
+                 row_offset: int, known: Tensor | None, cell: str, backend: str) -> Tensor:
     K = w_out.shape[1]
     if known is not None:
         bad = (known < -1) | (known >= K)
@@ -133,7 +174,8 @@ def _sample_body(h0: Tensor, c0: Tensor, emb: Tensor, cond: Tensor, w_hh: Tensor
         known = known.contiguous()
     values = dispatch.new_output((h0.shape[0], steps), h0, dtype=torch.int64)
     states = (h0, c0) if cells.CELLS[cell].has_cell_state else (h0,)
-    inputs = (a.contiguous() for a in (*states, emb, cond, w_hh, b_hh, w_out, b_out))
+    inputs = [a.contiguous() for a in (*states, emb, lag_emb)] + [list(lags)]
+    inputs += [a.contiguous() for a in (cond, w_hh, b_hh, w_out, b_out)]
     dispatch.get_kernel(backend, "sample", cell)(*inputs, temperature, seed, row_offset, known, values)
     return values
 
@@ -142,5 +184,6 @@ _sample = torch.library.custom_op("rnngen::sample", _sample_body, mutates_args=(
 
 
 @_sample.register_fake
-def _(h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, row_offset, known, cell, backend):
+def _(h0, c0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, row_offset, known, cell,
+      backend):
     return h0.new_empty(h0.shape[0], steps, dtype=torch.int64)

@@ -3,7 +3,10 @@
 Per step t (channel ch = t % C): logits = h @ W_out[ch]^T + b_out[ch] ([BLOCK_B, KP], K padded to
 a power of two KP >= 16, padded values masked out), the contract's draw with
 u = tl.rand(seed, (row_offset + b) * T + t), the known value where one is forced, then
-h = cell(emb[ch][value] + cond, h) with h (and the LSTM's c) kept in registers throughout. One
+h = cell(emb[ch][value] + cond + lagged, h) with h (and the LSTM's c) kept in registers throughout.
+Lagged inputs (NL lags, a constexpr; NL = 0 compiles to the kernel without them): lagged is the
+row lag_emb[j][s % C][values[s]] of each lag j with s = t + 1 - lags[j] >= 0, added after
+emb + cond in the order of ``lags``, values[s] read back from the kernel's own output. One
 kernel for every cell, specialised by the cell's constexprs (rnngen/ops/triton_common.py: CELL,
 NG gate blocks, HAS_C); the LSTM's entry point also takes c0 after h0 (rnngen/ops/sample/naive.py).
 
@@ -13,7 +16,7 @@ one channel and it is small (HP * KP <= HEAD_ON_CHIP_FLOATS = 4096 floats, e.g. 
 K = 64 or H = 16 with K = 256), otherwise streamed each step in [HP, BLOCK_K] tiles (at most
 8192 floats). The input table emb [C, K, NG*H] is not kept on chip: each step gathers only the
 BLOCK_B drawn rows of it (NG*H values per row, L2-resident), which is cheaper in registers than
-holding K x NG*H values for a lookup.
+holding K x NG*H values for a lookup; the lagged tables lag_emb [NL, C, K, NG*H] likewise.
 
 The draw (the reference's rnngen/ops/sample/naive.draw): e = exp((l - max) / temperature)
 (division rounded as IEEE, tl.div_rn), cdf = tl.cumsum(e) in float32, value = the number of
@@ -26,6 +29,7 @@ from __future__ import annotations
 import functools
 import warnings
 
+import torch
 import triton
 import triton.language as tl
 
@@ -40,12 +44,29 @@ MAX_KP = 4096
 
 
 @triton.jit
-def _sample_kernel(h0_ptr, c0_ptr, emb_ptr, cond_ptr, whh_ptr, bhh_ptr, wout_ptr, bout_ptr, known_ptr, val_ptr,
-                   temperature, seed, row_offset, B, T, H, C, K, HAS_KNOWN: tl.constexpr,
-                   BLOCK_B: tl.constexpr, HP: tl.constexpr, BLOCK_N: tl.constexpr, NK: tl.constexpr,
-                   ON_CHIP: tl.constexpr, KP: tl.constexpr, BLOCK_K: tl.constexpr, NKK: tl.constexpr,
-                   HEAD_ON_CHIP: tl.constexpr, CELL: tl.constexpr, NG: tl.constexpr, HAS_C: tl.constexpr,
-                   DIRECT: tl.constexpr):
+def _add_lagged(i, lagemb_ptr, lags_ptr, val_ptr, t, rows, rmask, j, m, T, H, C, K, NL: tl.constexpr,
+                NG: tl.constexpr):
+    """The input gates i (4-tuple, a chunk of units j) plus the rows of the NL lagged tables
+    lag_emb [NL, C, K, NG*H] for the values lags[l] steps before step t + 1, in the order of
+    lags; a lag not reached yet (s < 0) adds nothing, as in the reference. Unrolled
+    (static_range): offline sm_90 compiles of the streamed kernels spill far less than with a
+    loop carrying the gates."""
+    for l in tl.static_range(NL):
+        s = t + 1 - tl.load(lags_ptr + l)  # the step of the lagged value (uniform over the tile)
+        if s >= 0:
+            v = tl.load(val_ptr + rows * T + s, mask=rmask, other=0)
+            row = ((l * C + s % C) * K + v) * (NG * H)
+            i = add_gates(i, load_gates(lagemb_ptr, row[:, None] + j[None, :], H, m, NG), NG)
+    return i
+
+
+@triton.jit
+def _sample_kernel(h0_ptr, c0_ptr, emb_ptr, lagemb_ptr, lags_ptr, cond_ptr, whh_ptr, bhh_ptr, wout_ptr, bout_ptr,
+                   known_ptr, val_ptr, temperature, seed, row_offset, B, T, H, C, K, HAS_KNOWN: tl.constexpr,
+                   NL: tl.constexpr, BLOCK_B: tl.constexpr, HP: tl.constexpr, BLOCK_N: tl.constexpr,
+                   NK: tl.constexpr, ON_CHIP: tl.constexpr, KP: tl.constexpr, BLOCK_K: tl.constexpr,
+                   NKK: tl.constexpr, HEAD_ON_CHIP: tl.constexpr, CELL: tl.constexpr, NG: tl.constexpr,
+                   HAS_C: tl.constexpr, DIRECT: tl.constexpr):
     pid = tl.program_id(0)
     rows = (pid * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
     rmask = rows < B
@@ -98,7 +119,12 @@ def _sample_kernel(h0_ptr, c0_ptr, emb_ptr, cond_ptr, whh_ptr, bhh_ptr, wout_ptr
             forced = tl.load(known_ptr + step, mask=rmask, other=-1)
             value = tl.where(forced >= 0, forced, value)
         tl.store(val_ptr + step, value, mask=rmask)
-        # the next state: input gates = emb[ch][value] + cond, gathered row by row
+        if NL > 0:
+            # The lagged values are read back from val_ptr (a register history would need the
+            # largest lag's worth of columns, e.g. 257 for 256-wide images); a row's value may be
+            # stored and loaded by different threads: the barrier makes the store visible.
+            tl.debug_barrier()
+        # the next state: input gates = emb[ch][value] + cond (+ the lagged rows), gathered row by row
         row_in = (ch * K + value) * G
         h_next = h
         c_next = c
@@ -112,6 +138,7 @@ def _sample_kernel(h0_ptr, c0_ptr, emb_ptr, cond_ptr, whh_ptr, bhh_ptr, wout_ptr
             g = dot_gates(h, w, b, NG)
             i = add_gates(load_gates(emb_ptr, row_in[:, None] + j[None, :], H, m, NG),
                           load_gates(cond_ptr, rows[:, None] * G + j[None, :], H, m, NG), NG)
+            i = _add_lagged(i, lagemb_ptr, lags_ptr, val_ptr, t, rows, rmask, j, m, T, H, C, K, NL, NG)
             cj = get_chunk(c, jj, BLOCK_B, NK, BLOCK_N) if HAS_C else c
             hj, cj = cell_update(CELL, i, g, get_chunk(h, jj, BLOCK_B, NK, BLOCK_N), cj)
             h_next = put_chunk(h_next, jj, tl.where(m, hj, 0.0), BLOCK_B, NK, BLOCK_N)
@@ -122,11 +149,14 @@ def _sample_kernel(h0_ptr, c0_ptr, emb_ptr, cond_ptr, whh_ptr, bhh_ptr, wout_ptr
             c = c_next
 
 
-def _sample(cell, h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values):
-    """Every cell's sampler; c0 is the LSTM's (None for the other cells)."""
+def _sample(cell, h0, c0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known,
+            values):
+    """Every cell's sampler; c0 is the LSTM's (None for the other cells); lag_emb [L, C, K, G*H]
+    with lags a list of L ints >= 1 (rnngen/ops/sample/naive.py)."""
     (B, T), (C, K, H) = values.shape, w_out.shape
     KP = tc.pow2(K)
-    args = (CELLS[cell], h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values)
+    args = (CELLS[cell], h0, c0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset,
+            known, values)
     if tc.too_large(H, "sample", cell):
         return naive._sample(*args)
     if KP > MAX_KP:
@@ -135,10 +165,12 @@ def _sample(cell, h0, c0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed
         return naive._sample(*args)
     if B == 0:
         return
+    # the lags as a device tensor (not constexprs): one compiled kernel per number of lags NL
+    lag_steps = torch.tensor(lags, dtype=torch.int64, device=values.device) if lags else values
     _sample_kernel[tc.grid(B)](
-        h0, h0 if c0 is None else c0, emb, cond, w_hh, b_hh, w_out, b_out, values if known is None else known, values,
-        float(temperature), int(seed), int(row_offset), B, T, H, C, K, HAS_KNOWN=known is not None,
-        **_launch_args(H, C, K, cell))
+        h0, h0 if c0 is None else c0, emb, lag_emb if lags else emb, lag_steps, cond, w_hh, b_hh, w_out, b_out,
+        values if known is None else known, values, float(temperature), int(seed), int(row_offset), B, T, H, C, K,
+        HAS_KNOWN=known is not None, NL=len(lags), **_launch_args(H, C, K, cell))
 
 
 def _launch_args(H, C, K, cell="gru"):
@@ -155,8 +187,10 @@ def _register(cell):
     if CELLS[cell].has_cell_state:
         kernel = functools.partial(_sample, cell)
     else:
-        def kernel(h0, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values):
-            _sample(cell, h0, None, emb, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known, values)
+        def kernel(h0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known,
+                   values):
+            _sample(cell, h0, None, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset,
+                    known, values)
     register_kernel("triton", "sample", dtypes=tc.SUPPORTED_DTYPES, cell=cell)(kernel)
     return kernel
 
