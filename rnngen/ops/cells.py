@@ -87,3 +87,29 @@ def get(cell) -> Cell:
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {tuple(CELLS)}; got {cell!r}")
     return CELLS[cell]
+
+
+# Where the cell state's arguments stand in each kernel's argument list (rnngen/dispatch and
+# csrc/common/schemas.h): a cell without one (the GRU, the Elman cells) has a schema without them.
+CELL_STATE_ARGS = {
+    "scan_forward": (2, 6),              # c0, c_out
+    "scan_backward": (1, 4, 8, 12),      # grad_c, c0, c_out, d_c0
+    "decode_forward": (1, 10),           # c0, c_hidden
+    "decode_backward": (2, 4, 13, 15),   # grad_c, c0, c_hidden, d_c0
+    "sample": (1,),                      # c0
+}
+
+
+def kernel_for(cell, kernel: str, fn):
+    """``fn(cell, *args)``, written once with the LSTM's arguments, as ``kernel``'s entry point for
+    ``cell``: for a cell without a cell state its arguments take None at CELL_STATE_ARGS[kernel]."""
+    if get(cell).has_cell_state:
+        return lambda *args: fn(cell, *args)
+    absent = CELL_STATE_ARGS[kernel]
+
+    def entry(*args):
+        args = list(args)
+        for i in absent:  # ascending: each index counts the Nones inserted before it
+            args.insert(i, None)
+        return fn(cell, *args)
+    return entry

@@ -15,14 +15,13 @@ after h0 and fill every step's cell state c_hidden after hidden.
 
 from __future__ import annotations
 
-import functools
 
 import torch
 import torch.nn.functional as F
 
 from ...dispatch import register_kernel
 from .. import gru_cell
-from ..cells import CELLS
+from ..cells import CELLS, kernel_for
 
 
 def _forward(cell, h0, c0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, c_hidden):
@@ -78,16 +77,8 @@ def _backward(cell, grad_out, grad_hidden, grad_c, h0, c0, w_ih, b_ih, w_hh, b_h
 
 
 def _register(cell):
-    if cell.has_cell_state:
-        forward, backward = functools.partial(_forward, cell), functools.partial(_backward, cell)
-    else:
-        def forward(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden):
-            _forward(cell, h0, None, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, None)
-
-        def backward(grad_out, grad_hidden, h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden,
-                     d_h0, d_w_ih, d_b_ih, d_w_hh, d_b_hh, d_w_out, d_b_out):
-            _backward(cell, grad_out, grad_hidden, None, h0, None, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out,
-                      hidden, None, d_h0, None, d_w_ih, d_b_ih, d_w_hh, d_b_hh, d_w_out, d_b_out)
+    forward = kernel_for(cell, "decode_forward", _forward)
+    backward = kernel_for(cell, "decode_backward", _backward)
     register_kernel("reference", "decode_forward", cell=cell.name)(forward)
     register_kernel("reference", "decode_backward", cell=cell.name)(backward)
     return forward, backward

@@ -24,7 +24,6 @@ h0, c_hidden after hidden and d_c0 after d_h0 (backward).
 
 from __future__ import annotations
 
-import functools
 import warnings
 
 import torch
@@ -34,7 +33,7 @@ import triton.language as tl
 
 from ...dispatch import register_kernel
 from .. import triton_common as tc
-from ..cells import CELLS
+from ..cells import CELLS, kernel_for
 from ..triton_common import (cast_for, cell_step_backward, cell_update, dot_gates, dot_sum, get_chunk,
                              load_gates, load_gates_w, load_gates_w_t, put_chunk, put_gates, store_gates,
                              where_gates, zero_gates)
@@ -268,16 +267,8 @@ def _backward(cell, grad_out, grad_hidden, grad_c, h0, c0, w_ih, b_ih, w_hh, b_h
 
 
 def _register(cell):
-    if CELLS[cell].has_cell_state:
-        forward, backward = functools.partial(_forward, cell), functools.partial(_backward, cell)
-    else:
-        def forward(h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden):
-            _forward(cell, h0, None, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, None)
-
-        def backward(grad_out, grad_hidden, h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden,
-                     d_h0, d_w_ih, d_b_ih, d_w_hh, d_b_hh, d_w_out, d_b_out):
-            _backward(cell, grad_out, grad_hidden, None, h0, None, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden,
-                      None, d_h0, None, d_w_ih, d_b_ih, d_w_hh, d_b_hh, d_w_out, d_b_out)
+    forward = kernel_for(cell, "decode_forward", _forward)
+    backward = kernel_for(cell, "decode_backward", _backward)
     register_kernel("triton", "decode_forward", dtypes=tc.SUPPORTED_DTYPES, cell=cell)(forward)
     register_kernel("triton", "decode_backward", dtypes=tc.SUPPORTED_DTYPES, cell=cell)(backward)
     return forward, backward

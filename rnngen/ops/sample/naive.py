@@ -15,14 +15,13 @@ e saves a division per value and never picks a value of probability 0.
 
 from __future__ import annotations
 
-import functools
 
 import torch
 import torch.nn.functional as F
 
 from ...dispatch import register_kernel
 from .. import gru_cell
-from ..cells import CELLS
+from ..cells import CELLS, kernel_for
 from ..rng import sample_uniforms
 
 
@@ -63,13 +62,7 @@ def _sample(cell, h0, c0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, te
 
 
 def _register(cell):
-    if cell.has_cell_state:
-        kernel = functools.partial(_sample, cell)
-    else:
-        def kernel(h0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known,
-                   values):
-            _sample(cell, h0, None, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset,
-                    known, values)
+    kernel = kernel_for(cell, "sample", _sample)
     register_kernel("reference", "sample", cell=cell.name)(kernel)
     return kernel
 

@@ -26,7 +26,6 @@ when the logits hold a NaN (every comparison with a NaN threshold is false).
 
 from __future__ import annotations
 
-import functools
 import warnings
 
 import torch
@@ -35,7 +34,7 @@ import triton.language as tl
 
 from ...dispatch import register_kernel
 from .. import triton_common as tc
-from ..cells import CELLS
+from ..cells import CELLS, kernel_for
 from ..triton_common import add_gates, cell_update, dot_gates, get_chunk, load_gates, load_gates_w_t, put_chunk
 from . import naive
 
@@ -47,15 +46,15 @@ MAX_KP = 4096
 def _add_lagged(i, lagemb_ptr, lags_ptr, val_ptr, t, rows, rmask, j, m, T, H, C, K, NL: tl.constexpr,
                 NG: tl.constexpr):
     """The input gates i (4-tuple, a chunk of units j) plus the rows of the NL lagged tables
-    lag_emb [NL, C, K, NG*H] for the values lags[l] steps before step t + 1, in the order of
+    lag_emb [NL, C, K, NG*H] for the values lags[lag] steps before step t + 1, in the order of
     lags; a lag not reached yet (s < 0) adds nothing, as in the reference. Unrolled
     (static_range): offline sm_90 compiles of the streamed kernels spill far less than with a
     loop carrying the gates."""
-    for l in tl.static_range(NL):
-        s = t + 1 - tl.load(lags_ptr + l)  # the step of the lagged value (uniform over the tile)
+    for lag in tl.static_range(NL):
+        s = t + 1 - tl.load(lags_ptr + lag)  # the step of the lagged value (uniform over the tile)
         if s >= 0:
             v = tl.load(val_ptr + rows * T + s, mask=rmask, other=0)
-            row = ((l * C + s % C) * K + v) * (NG * H)
+            row = ((lag * C + s % C) * K + v) * (NG * H)
             i = add_gates(i, load_gates(lagemb_ptr, row[:, None] + j[None, :], H, m, NG), NG)
     return i
 
@@ -184,13 +183,7 @@ def _launch_args(H, C, K, cell="gru"):
 
 
 def _register(cell):
-    if CELLS[cell].has_cell_state:
-        kernel = functools.partial(_sample, cell)
-    else:
-        def kernel(h0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known,
-                   values):
-            _sample(cell, h0, None, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset,
-                    known, values)
+    kernel = kernel_for(cell, "sample", _sample)
     register_kernel("triton", "sample", dtypes=tc.SUPPORTED_DTYPES, cell=cell)(kernel)
     return kernel
 

@@ -14,14 +14,13 @@ take c0 after h0 and fill every step's cell state c_out after out (see ``cell_ke
 
 from __future__ import annotations
 
-import functools
 
 import torch
 import torch.nn.functional as F
 
 from ...dispatch import register_kernel
 from .. import gru_cell
-from ..cells import CELLS
+from ..cells import CELLS, kernel_for
 
 
 def _forward(cell, gi, h0, c0, w_hh, b_hh, out, c_out, gates):
@@ -78,16 +77,8 @@ def _backward(cell, grad_out, grad_c, gi, h0, c0, w_hh, b_hh, out, c_out, gates,
 
 
 def _register(cell):
-    if cell.has_cell_state:
-        forward = functools.partial(_forward, cell)
-        backward = functools.partial(_backward, cell)
-    else:
-        def forward(gi, h0, w_hh, b_hh, out, gates):
-            _forward(cell, gi, h0, None, w_hh, b_hh, out, None, gates)
-
-        def backward(grad_out, gi, h0, w_hh, b_hh, out, gates, d_gi, d_h0, d_w_hh, d_b_hh):
-            _backward(cell, grad_out, None, gi, h0, None, w_hh, b_hh, out, None, gates, d_gi, d_h0, None,
-                      d_w_hh, d_b_hh)
+    forward = kernel_for(cell, "scan_forward", _forward)
+    backward = kernel_for(cell, "scan_backward", _backward)
     register_kernel("reference", "scan_forward", cell=cell.name)(forward)
     register_kernel("reference", "scan_backward", cell=cell.name)(backward)
     return forward, backward

@@ -16,7 +16,6 @@ and c_out after out.
 
 from __future__ import annotations
 
-import functools
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +24,7 @@ import triton.language as tl
 
 from ...dispatch import register_kernel
 from .. import triton_common as tc
-from ..cells import CELLS
+from ..cells import CELLS, kernel_for
 from ..triton_common import (cast_for, cell_step_backward, cell_update, dot_gates, dot_sum, get_chunk,
                              load_gates, load_gates_w, load_gates_w_t, put_chunk, put_gates, store_gates,
                              where_gates, zero_gates)
@@ -195,15 +194,8 @@ def _backward(cell, grad_out, grad_c, gi, h0, c0, w_hh, b_hh, out, c_out, gates,
 
 
 def _register(cell):
-    if CELLS[cell].has_cell_state:
-        forward, backward = functools.partial(_forward, cell), functools.partial(_backward, cell)
-    else:
-        def forward(gi, h0, w_hh, b_hh, out, gates):
-            _forward(cell, gi, h0, None, w_hh, b_hh, out, None, gates)
-
-        def backward(grad_out, gi, h0, w_hh, b_hh, out, gates, d_gi_out, d_h0_out, d_w_hh_out, d_b_hh_out):
-            _backward(cell, grad_out, None, gi, h0, None, w_hh, b_hh, out, None, gates, d_gi_out, d_h0_out, None,
-                      d_w_hh_out, d_b_hh_out)
+    forward = kernel_for(cell, "scan_forward", _forward)
+    backward = kernel_for(cell, "scan_backward", _backward)
     register_kernel("triton", "scan_forward", dtypes=tc.SUPPORTED_DTYPES, cell=cell)(forward)
     register_kernel("triton", "scan_backward", dtypes=tc.SUPPORTED_DTYPES, cell=cell)(backward)
     return forward, backward
