@@ -9,12 +9,12 @@ from .dispatch import BackendUnavailableError, backend_status, backends
 from .data import load_dataset
 from .models import GeneratorGAN, GeneratorVAE, PixelGRU, SeedVAE, load_model
 from .nn import FusedPixelGRU, FusedPixelLSTM, FusedPixelRNN, RNNImageGenerator, RNNInputError
-from .ops import decode, philox_uniform, sample, sample_uniforms, scan
+from .ops import decode, philox_uniform, sample, sample_guided, sample_uniforms, scan
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "scan", "decode", "sample", "philox_uniform", "sample_uniforms",
+    "scan", "decode", "sample", "sample_guided", "philox_uniform", "sample_uniforms",
     "FusedPixelGRU", "FusedPixelLSTM", "FusedPixelRNN", "RNNImageGenerator", "RNNInputError",
     "PixelGRU", "GeneratorVAE", "SeedVAE", "GeneratorGAN", "load_model", "load_dataset",
     "backends", "backend_status", "BackendUnavailableError", "__version__",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import re
 import sys
@@ -216,10 +217,20 @@ def _open_model(args):
     return load_model(_model_path(args), backend=args.backend)
 
 
+def _check_guidance(model, payload, guidance: float) -> float:
+    """--guidance: PixelGRU's class guidance (a finite number >= 0; the model checks the rest)."""
+    if not math.isfinite(guidance) or guidance < 0:
+        raise ValueError(f"--guidance must be a finite number >= 0, got {guidance}")
+    if guidance and type(model).__name__ != "PixelGRU":
+        raise ValueError(f"--guidance is for class-conditional PixelGRU models, not a {payload['model']}")
+    return guidance
+
+
 def _sample(args) -> int:
     device = _train_device(args.device)
     init_from_env(device)
     model, payload = _open_model(args)
+    _check_guidance(model, payload, args.guidance)
     model.to(device)
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
@@ -227,7 +238,8 @@ def _sample(args) -> int:
         labels, columns = sample_labels(model.num_classes, args.n, args.labels)
     n = args.n if labels is None else len(labels)
     start = time.perf_counter()
-    images = sample_sharded(model, n, None if labels is None else labels.to(device), args.temperature, args.seed)
+    images = sample_sharded(model, n, None if labels is None else labels.to(device), args.temperature, args.seed,
+                            args.guidance)
     seconds = time.perf_counter() - start
     if images is None:  # not rank 0: rank 0 writes the files
         return 0
@@ -243,6 +255,7 @@ def _complete(args) -> int:
     model, payload = _open_model(args)
     if not hasattr(model, "complete"):
         raise ValueError(f"a {payload['model']} cannot complete images (it has no pixel likelihood); use PixelGRU")
+    _check_guidance(model, payload, args.guidance)
     if args.images:
         with _as_options():
             images, labels = load_arrays(args.images)
@@ -259,7 +272,8 @@ def _complete(args) -> int:
         images = images[:, None]
     with _as_options():
         mask = completion_mask(args.mask, model.image_size)
-    rows = [model.complete(images, mask, labels=labels, temperature=args.temperature, seed=args.seed + s)
+    rows = [model.complete(images, mask, labels=labels, temperature=args.temperature, seed=args.seed + s,
+                           guidance=args.guidance)
             for s in range(args.samples)]
     # One row per image: the original, the part given, then the completions.
     save_grid(args.out, completion_grid(images, mask, rows), model.levels, columns=2 + args.samples)
@@ -275,13 +289,15 @@ def _eval(args) -> int:
     from .evaluation import evaluate_model
 
     model, payload = _open_model(args)
+    _check_guidance(model, payload, args.guidance)
     data = _load_data(_checkpoint_data(args, payload))
     samples = args.samples or 0
     if not getattr(model, "has_likelihood", True):
         samples = samples or DEFAULT_SAMPLES
         print(f"a {payload['model']} has no likelihood: sample scores only ({samples} samples"
               f"{'' if args.samples else ', the default of --samples for it'})")
-    scores = evaluate_model(model, data, args.split, samples=samples, seed=args.seed, progress=True)
+    scores = evaluate_model(model, data, args.split, samples=samples, seed=args.seed, guidance=args.guidance,
+                            progress=True)
     if scores["bits_per_dim"] is not None:
         print(f"{args.split} bits/dim: {scores['bits_per_dim']:.4f} ({scores['images']} images of {data.name}); "
               f"NLL {scores['nll_nats']:.2f} nats per image" + (
@@ -443,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--labels", help="comma-separated classes, a row each (default: all)")
     sample.add_argument("--temperature", type=float, default=1.0)
     sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--guidance", type=float, default=0.0,
+                        help="class guidance w >= 0 (PixelGRU with classes): each pixel from p(v|y)^(1+w) / p(v)^w, "
+                             "p(v) the model's mixture over the classes; a PyTorch loop, not the fused sampler")
     sample.add_argument("--save-array", metavar="NPZ", help="also write the values (images, labels) here")
     sample.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (under torchrun, cuda: a GPU "
                                                         "per process; default cpu)")
@@ -460,6 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument("--samples", type=int, default=4, help="completions per image")
     complete.add_argument("--temperature", type=float, default=1.0)
     complete.add_argument("--seed", type=int, default=0)
+    complete.add_argument("--guidance", type=float, default=0.0,
+                          help="class guidance w >= 0 (PixelGRU with classes): each pixel from p(v|y)^(1+w) / p(v)^w, "
+                               "p(v) the model's mixture over the classes; a PyTorch loop, not the fused sampler")
     complete.add_argument("--save-array", metavar="NPZ")
     backend_option(complete)
     complete.set_defaults(run=_complete)
@@ -473,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="also draw this many samples and score them with a classifier of the real images: "
                                "share recognised as their class, confident share, Frechet distance")
     evaluate.add_argument("--seed", type=int, default=0, help="of the samples")
+    evaluate.add_argument("--guidance", type=float, default=0.0, help="of the samples (see rnngen sample --guidance)")
     evaluate.add_argument("--json", metavar="FILE", help="also write the scores here")
     backend_option(evaluate)
     evaluate.set_defaults(run=_eval)

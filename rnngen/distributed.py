@@ -50,8 +50,9 @@ def world() -> tuple[int, int]:
     return 1, 0
 
 
-def sample_sharded(model, n: int, labels: torch.Tensor | None = None, temperature: float = 1.0, seed: int = 0):
-    """``model.sample`` of ``n`` images, split over the processes of a torchrun job (each draws
+def sample_sharded(model, n: int, labels: torch.Tensor | None = None, temperature: float = 1.0, seed: int = 0,
+                   guidance: float = 0.0):
+    """``model.sample`` of ``n`` images (``guidance``: PixelGRU's, passed only when not 0), split over the processes of a torchrun job (each draws
     its contiguous share with its row offset, so the images do not depend on the number of
     processes) and gathered on rank 0 (on the CPU); other ranks get None. Joins the process group first
     (:func:`init_from_env`); in one process it is ``model.sample(n, ...)``."""
@@ -60,7 +61,8 @@ def sample_sharded(model, n: int, labels: torch.Tensor | None = None, temperatur
     bounds = [n * r // size for r in range(size + 1)]
     mine = slice(bounds[rank], bounds[rank + 1])
     part = model.sample(mine.stop - mine.start, labels=None if labels is None else labels[mine],
-                        temperature=temperature, seed=seed, row_offset=mine.start)
+                        temperature=temperature, seed=seed, row_offset=mine.start,
+                        **({"guidance": guidance} if guidance else {}))
     if size == 1:
         return part
     import torch.distributed as dist

@@ -165,13 +165,14 @@ def mnist_classifier() -> DigitClassifier:
 
 
 def evaluate_model(model, data, split: str = "test", samples: int = 0, seed: int = 0, classifier=None,
-                   progress: bool = False) -> dict:
+                   progress: bool = False, guidance: float = 0.0) -> dict:
     """Every score of ``model`` on ``data`` (a DataSplit) at once, as a dict:
     ``bits_per_dim`` and ``nll_nats`` (per image) on ``split``; for a class-conditional model also
     ``marginal_nll_nats`` (:func:`marginal_nll`, uniform prior over the classes); with ``samples``
     > 0, :func:`sample_scores` of that many samples (spread evenly over the classes of a
     conditional model) against the split's real images, judged by ``classifier`` (default: the
-    shipped one for the built-in MNIST, else one trained here on the training split).
+    shipped one for the built-in MNIST, else one trained here on the training split), drawn with
+    ``guidance`` (PixelGRU.sample's; 0: none).
 
     A model without a likelihood (``has_likelihood = False``: GeneratorGAN) gets the sample
     scores alone; its ``bits_per_dim`` and ``nll_nats`` are None, and ``samples`` must be > 0."""
@@ -201,6 +202,8 @@ def evaluate_model(model, data, split: str = "test", samples: int = 0, seed: int
         labels = None
         if model.num_classes is not None:
             labels = torch.arange(model.num_classes).repeat_interleave(max(1, samples // model.num_classes))
-        drawn = model.sample(samples if labels is None else len(labels), labels=labels, seed=seed)
+        drawn = model.sample(samples if labels is None else len(labels), labels=labels, seed=seed,
+                             **({"guidance": guidance} if guidance else {}))
+        scores["guidance"] = guidance
         scores.update(sample_scores(classifier, drawn.cpu(), model.levels, labels, images.images, images.levels))
     return scores

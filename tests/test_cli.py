@@ -166,3 +166,26 @@ def test_shipped_models_by_name(tmp_path, capsys):
     assert main(["sample", "--model", "digits", "--n", "10", "--out", str(tmp_path / "s.png")]) == 0
     assert main(["sample", "--model", "digits", "--checkpoint", models["digits"], "--out", str(tmp_path / "t.png")]) == 2
     assert "give --checkpoint or --model, not both" in capsys.readouterr().err
+
+
+def test_guidance_option(tmp_path, capsys):
+    """--guidance reaches PixelGRU.sample / complete / eval (the same images as the library's for
+    the same seed) and is refused, naming the option, where it cannot apply."""
+    import numpy as np
+    import torch
+
+    from rnngen.models import load_model, pretrained_path
+
+    out = tmp_path / "g.png"
+    assert main(["sample", "--model", "digits", "--n", "10", "--labels", "3", "--guidance", "1.5", "--seed", "2",
+                 "--out", str(out), "--save-array", str(tmp_path / "g.npz")]) == 0
+    model, _ = load_model(pretrained_path("digits"))
+    want = model.sample(10, labels=torch.full((10,), 3), seed=2, guidance=1.5)
+    assert np.array_equal(np.load(tmp_path / "g.npz")["images"].reshape(want.shape), want.numpy())
+    assert not torch.equal(want, model.sample(10, labels=torch.full((10,), 3), seed=2))
+    assert main(["complete", "--model", "digits", "--n", "2", "--samples", "1", "--guidance", "1",
+                 "--out", str(tmp_path / "c.png")]) == 0
+    capsys.readouterr()
+    for argv in (["sample", "--n", "2"], ["complete", "--n", "1"], ["eval", "--samples", "10"]):
+        assert main([*argv, "--guidance", "-1", *(["--out", str(out)] if argv[0] != "eval" else [])]) == 2
+        assert "--guidance must be a finite number >= 0, got -1.0" in capsys.readouterr().err

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from .. import dispatch
 from ..nn.generator import image_shape
-from ..ops import _checks, cells, scan
+from ..ops import _checks, cells, sample_guided, scan
 from ..ops import sample as sample_op
 from ..ops.rng import philox_uniform
 from .transforms import AUGMENTATIONS, augmentation_count, check_image_shape, inverse_transform, transform
@@ -339,14 +339,21 @@ class PixelGRU(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, labels=None, temperature: float = 1.0, seed: int = 0, *, latents=None,
-               row_offset: int = 0, backend: str | None = None, precision: str = "fp32") -> Tensor:
+               row_offset: int = 0, backend: str | None = None, precision: str = "fp32",
+               guidance: float = 0.0) -> Tensor:
         """``n`` images, LongTensor [n, C, H, W], drawn by the fused sample op. The same seed
         gives the same images on every backend; ``row_offset`` is the index of this batch's first
         image in a larger batch, so shards of a batch draw what the whole batch would.
-        ``precision="bf16"`` rounds the recurrent and head weights to bfloat16 (see rnngen.sample)."""
+        ``precision="bf16"`` rounds the recurrent and head weights to bfloat16 (see rnngen.sample).
+
+        ``guidance`` w > 0 (class-conditional models): draw each pixel from
+        p(v | x_<t, y)^(1+w) / p(v | x_<t)^w, p(v | x_<t) being this model's own mixture over the
+        classes (rnngen.sample_guided), which makes samples look more like their class. It runs
+        a PyTorch step loop over one state per class, not the fused op: num_classes times the
+        arithmetic, and far slower on a CPU than w = 0."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be an int >= 0, got {n!r}")
-        return self._generate(n, labels, latents, temperature, seed, None, row_offset, backend, precision)
+        return self._generate(n, labels, latents, temperature, seed, None, row_offset, backend, precision, guidance)
 
     def _components(self, n: int, seed: int, row_offset: int) -> Tensor | None:
         """For a mixture: the transform each of the n images is drawn in, uniform, [n]. A Philox
@@ -363,12 +370,14 @@ class PixelGRU(nn.Module):
 
     @torch.no_grad()
     def complete(self, images: Tensor, mask: Tensor, labels=None, temperature: float = 1.0, seed: int = 0, *,
-                 latents=None, row_offset: int = 0, backend: str | None = None, precision: str = "fp32") -> Tensor:
+                 latents=None, row_offset: int = 0, backend: str | None = None, precision: str = "fp32",
+                 guidance: float = 0.0) -> Tensor:
         """Keep ``images`` where ``mask`` is True and sample the rest, LongTensor [N, C, H, W].
 
         ``mask``: bool [N, C, H, W], [N, H, W] or [H, W] (broadcast over images and channels),
         e.g. the top half. Each sampled value is conditioned on every value before it in raster
-        order, known or sampled (pixels after a sampled one are not looked at)."""
+        order, known or sampled (pixels after a sampled one are not looked at). ``guidance``: as
+        in :meth:`sample` (the known pixels count in the class posterior like drawn ones)."""
         x = self._to_sequence(images)
         n = x.shape[0]
         if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
@@ -385,22 +394,32 @@ class PixelGRU(nn.Module):
             raise ValueError(f"mask must have shape [H, W], [N, H, W] or [N, C, H, W] matching images "
                              f"{list(full)}, got {list(mask.shape)}") from None
         known = torch.where(self._to_sequence(m.long()) > 0, x, -1)
-        return self._generate(n, labels, latents, temperature, seed, known, row_offset, backend, precision)
+        return self._generate(n, labels, latents, temperature, seed, known, row_offset, backend, precision, guidance)
 
-    def _generate(self, n, labels, latents, temperature, seed, known, row_offset, backend, precision) -> Tensor:
+    def _generate(self, n, labels, latents, temperature, seed, known, row_offset, backend, precision,
+                  guidance=0.0) -> Tensor:
         if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
                 or not (math.isfinite(temperature) and temperature > 0)):
             raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+        if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not (
+                math.isfinite(guidance) and guidance >= 0):
+            raise ValueError(f"guidance must be a finite number >= 0, got {guidance!r}")
+        if guidance and self.num_classes is None:
+            raise ValueError("guidance needs a class-conditional model (num_classes); this one is unconditional")
         # Completion keeps the identity's ordering: the known pixels are given in raster order.
         component = self._components(n, seed, row_offset) if known is None else None
         h0, cond = self._condition(n, labels, latents, component)
         if n == 0:
             return torch.zeros(0, self.channels, *self.image_size, dtype=torch.long, device=h0.device)
-        values = sample_op(h0, self.input_gates, self.weight_hh, self.bias_hh, self.head_weight, self.head_bias,
-                           self.steps, cond=cond, lag_emb=self.above_gates if self.above else None,
-                           lags=self.lags, temperature=float(temperature), seed=seed, known=known,
-                           row_offset=row_offset, cell=self.cell, backend=backend or self.backend,
-                           precision=precision)
+        lag_emb = self.above_gates if self.above else None
+        if guidance:
+            values = self._guided(n, labels, latents, component, lag_emb, float(temperature), seed, known,
+                                  row_offset, precision, guidance)
+        else:
+            values = sample_op(h0, self.input_gates, self.weight_hh, self.bias_hh, self.head_weight,
+                               self.head_bias, self.steps, cond=cond, lag_emb=lag_emb, lags=self.lags,
+                               temperature=float(temperature), seed=seed, known=known, row_offset=row_offset,
+                               cell=self.cell, backend=backend or self.backend, precision=precision)
         images = self._to_images(values)
         if component is not None:  # each image from its transform's frame back to the image's
             for k in component.unique().tolist():
@@ -408,3 +427,19 @@ class PixelGRU(nn.Module):
                 images[chosen] = inverse_transform(images[chosen], self.mixture, k)
         return images
 
+    def _guided(self, n, labels, latents, component, lag_emb, temperature, seed, known, row_offset, precision,
+                guidance) -> Tensor:
+        """rnngen.sample_guided with a stream per class: image i's streams share its latents and
+        mixture component and differ in the class."""
+        R = self.num_classes
+        classes = torch.arange(R, device=self.h0.device).repeat(n)
+        if isinstance(latents, Tensor):
+            latents = self._to_model_device("latents", latents).repeat_interleave(R, 0)
+        if component is not None:
+            component = component.repeat_interleave(R, 0)
+        h0, cond = self._condition(n * R, classes, latents, component)
+        target = self._check_labels(labels, n)
+        return sample_guided(h0.view(n, R, -1), self.input_gates, self.weight_hh, self.bias_hh, self.head_weight,
+                             self.head_bias, self.steps, target=target, guidance=float(guidance),
+                             cond=cond.view(n, R, -1), lag_emb=lag_emb, lags=self.lags, temperature=temperature,
+                             seed=seed, known=known, row_offset=row_offset, cell=self.cell, precision=precision)

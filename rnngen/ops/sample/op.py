@@ -64,6 +64,24 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
 
     Returns: LongTensor [B, T] of values in 0..K-1.
     """
+    (spec, h0, c0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, known, temperature, seed, device) = _checked(
+        h0, emb, w_hh, b_hh, w_out, b_out, steps, cond, lag_emb, lags, temperature, seed, known, mask, row_offset,
+        cell, c0, precision)
+    name = dispatch.resolve(backend, device, "sample", w_hh.dtype, spec.name)
+    w_hh, w_out = (_checks.weight_in(precision, w.detach()) for w in (w_hh, w_out))
+    if lag_emb is None:  # the kernels always get a table: [0, C, K, G*H] for no lags
+        lag_emb = emb.new_empty(0, *emb.shape)
+    args = [x.detach() for x in (h0, c0, emb, lag_emb)]
+    args += [lags] + [x.detach() for x in (cond, w_hh, b_hh, w_out, b_out)]
+    return dispatch.run_op(torch.ops.rnngen.sample, _sample_body, *args, steps, temperature, seed, row_offset, known,
+                           spec.name, name)
+
+
+def _checked(h0, emb, w_hh, b_hh, w_out, b_out, steps, cond, lag_emb, lags, temperature, seed, known, mask,
+             row_offset, cell, c0, precision):
+    """Every argument of :func:`sample` checked (each error names its argument) and put in the
+    kernels' form: the channel dimension always there, b_out, cond and c0 filled in, ``mask`` folded
+    into ``known``, the seed as the int64 with its bits, the temperature a float."""
     spec = cells.get(cell)
     H = _checks.recurrent_weight(w_hh, spec.gates)
     G = spec.gates * H
@@ -120,19 +138,12 @@ def sample(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_out: Te
                                  b_out=b_out, known=known, mask=mask)
     if mask is not None:
         known = torch.where(mask, known, -1)
-    name = dispatch.resolve(backend, device, "sample", dtype, spec.name)
     if isinstance(seed, int):  # a symbolic seed (under torch.compile) is an int64 already
         seed = seed % 2**64
         seed = seed - 2**64 if seed >= 2**63 else seed  # the int64 with the same bits
     if isinstance(temperature, int):
         temperature = float(temperature)
-    w_hh, w_out = (_checks.weight_in(precision, w.detach()) for w in (w_hh, w_out))
-    if lag_emb is None:  # the kernels always get a table: [0, C, K, G*H] for no lags
-        lag_emb = emb.new_empty(0, *emb.shape)
-    args = [x.detach() for x in (h0, c0, emb, lag_emb)]
-    args += [lags] + [x.detach() for x in (cond, w_hh, b_hh, w_out, b_out)]
-    return dispatch.run_op(torch.ops.rnngen.sample, _sample_body, *args, steps, temperature, seed, row_offset, known,
-                           spec.name, name)
+    return spec, h0, c0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, known, temperature, seed, device
 
 
 def _check_lags(lags, lag_emb, emb_shape: tuple, dtype, one_channel: bool) -> tuple[list[int], Tensor | None]:
