@@ -248,7 +248,8 @@ def _expect_one_line_error(args, match):
 @pytest.mark.parametrize("extra,match", [
     (["--dropout", "0.3"], "--dropout is not an option of --model generator-gan"),
     (["--per-column"], "--per-column is not an option of --model generator-gan"),
-    (["--above", "1"], "--above is an option of --model pixelgru only"),
+    (["--above", "1"], "--above and --above-rows are options of --model pixelgru only"),
+    (["--above-rows", "2"], "--above and --above-rows are options of --model pixelgru only"),
     (["--augment", "flips"], "--augment needs a model that is told the transform"),
     (["--critic-size", "0"], "--critic-size must be >= 1, got 0"),
     (["--z-dim", "0"], "--z-dim must be >= 1, got 0"),

@@ -14,11 +14,11 @@ from rnngen.training.augment import transform
 
 
 def _model(channels=1, levels=5, hidden=8, size=(3, 2), num_classes=3, per_column=False, augmentations=0,
-           mixture="none", above=0):
+           mixture="none", above=0, above_rows=1):
     torch.manual_seed(0)
     model = PixelGRU(size, channels=channels, levels=levels, hidden_size=hidden, num_classes=num_classes,
                      per_column=per_column, augmentations=augmentations, mixture=mixture, above=above,
-                     backend="reference")
+                     above_rows=above_rows, backend="reference")
     with torch.no_grad():  # away from the zero/symmetric initial values
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.3)
@@ -29,7 +29,7 @@ def _truth_nll(model, images, labels, augmentation=None):
     """Step by step with torch.gru_cell, in float64: h_0 from the label (and the augmentation),
     then each sub-pixel's log-probability from its channel's head and its value fed on through its
     channel's table (with per_column: the table of its column and channel); with ``above`` also
-    the pixels of the row above the next one, each through its neighbour's table."""
+    the pixels of the rows above the next one, each through its neighbour's table."""
     m = {k: v.double() for k, v in model.state_dict().items()}
     C, K, H = model.channels, model.levels, model.hidden_size
     W = model.image_size[1]
@@ -51,8 +51,9 @@ def _truth_nll(model, images, labels, augmentation=None):
         total -= logp.gather(1, seq[:, t:t + 1])[:, 0]
         x = m["input_gates"][c][seq[:, t]] + cond
         i, j = divmod((t + 1) // C, W)  # the next sub-pixel's row and column; its neighbours above:
-        for n, d in enumerate(range(model.above, -model.above - 1, -1) if model.above else ()):  # d to the right
-            above = ((i - 1) * W + j + d) * C + (t + 1) % C  # wrapping at the row ends
+        rows = range(1, model.above_rows + 1) if model.above else ()
+        for n, (k, d) in enumerate((k, d) for k in rows for d in range(model.above, -model.above - 1, -1)):
+            above = ((i - k) * W + j + d) * C + (t + 1) % C  # k rows up, d to the right; wrapping at the row ends
             if above >= 0:
                 x = x + m["above_gates"][n][table(above)][seq[:, above]]
         h = torch.gru_cell(x, h, eye, m["weight_hh"], zero, m["bias_hh"])
@@ -60,10 +61,11 @@ def _truth_nll(model, images, labels, augmentation=None):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("channels,per_column,above", [(1, False, 0), (3, False, 0), (3, True, 0), (1, False, 1),
-                                                       (3, True, 1)])
-def test_nll_matches_a_step_by_step_loop(backend, channels, per_column, above):
-    model = _model(channels=channels, per_column=per_column, above=above)
+@pytest.mark.parametrize("channels,per_column,above,above_rows", [
+    (1, False, 0, 1), (3, False, 0, 1), (3, True, 0, 1), (1, False, 1, 1), (3, True, 1, 1), (1, False, 1, 2),
+    (3, True, 1, 2)])
+def test_nll_matches_a_step_by_step_loop(backend, channels, per_column, above, above_rows):
+    model = _model(channels=channels, per_column=per_column, above=above, above_rows=above_rows)
     model.backend = backend
     images = torch.randint(0, 5, (4, channels, 3, 2))
     labels = torch.tensor([0, 2, 1, 2])
@@ -171,9 +173,11 @@ def test_likelihood_normalised_and_samples_follow_it(channels, size, per_column,
     assert (freq - p).abs().max() < 4 * math.sqrt(p.max() / 20000) + 1e-3
 
 
-@pytest.mark.parametrize("channels,per_column,above", [(1, False, 0), (3, False, 0), (1, True, 0), (3, True, 2)])
-def test_same_seed_same_images_on_every_backend(channels, per_column, above):
-    model = _model(channels=channels, levels=7, hidden=16, size=(4, 3), per_column=per_column, above=above)
+@pytest.mark.parametrize("channels,per_column,above,above_rows", [
+    (1, False, 0, 1), (3, False, 0, 1), (1, True, 0, 1), (3, True, 2, 1), (1, False, 1, 3)])
+def test_same_seed_same_images_on_every_backend(channels, per_column, above, above_rows):
+    model = _model(channels=channels, levels=7, hidden=16, size=(4, 3), per_column=per_column, above=above,
+                   above_rows=above_rows)
     labels = torch.tensor([0, 1, 2, 1, 0])
     results = [model.sample(5, labels=labels, seed=11, temperature=0.8, backend=b) for b in BACKENDS]
     for other in results[1:]:
@@ -247,6 +251,13 @@ def test_argument_checks_name_the_argument():
             PixelGRU(8, above=bad)
     with pytest.raises(ValueError, match="above must be below the image width 8"):
         PixelGRU(8, above=8)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="above_rows must be an int >= 1"):
+            PixelGRU(8, above=1, above_rows=bad)
+    with pytest.raises(ValueError, match="above_rows must be below the image height 8"):
+        PixelGRU((8, 3), above=0, above_rows=8)
+    with pytest.raises(ValueError, match=r"neighbours must be at most 16 \(the sample op's lags\), got 4 \* 5"):
+        PixelGRU(8, above=2, above_rows=4)
     assert model.sample(0, labels=torch.zeros(0, dtype=torch.long)).shape == (0, 1, 3, 2)
 
 

@@ -45,9 +45,10 @@ def test_above_is_trained_saved_and_sampled(tmp_path, capsys):
     draws from it through the fused sampler's lagged inputs."""
     out = tmp_path / "run"
     assert main(["train", "--data", "digits", "--out", str(out), "--steps", "4", "--eval-every", "0",
-                 "--above", "2", *TINY]) == 0
+                 "--above", "2", "--above-rows", "2", *TINY]) == 0
     model, _ = load_model(str(out / "model.pt"))
-    assert model.above == 2 and model.lags == (6, 7, 8, 9, 10) and model.above_gates.shape == (5, 1, 17, 48)
+    assert model.above == 2 and model.above_rows == 2 and model.above_gates.shape == (10, 1, 17, 48)
+    assert model.lags == (6, 7, 8, 9, 10, 14, 15, 16, 17, 18)
     assert main(["sample", "--checkpoint", str(out / "model.pt"), "--out", str(tmp_path / "s.png"), "--n", "10"]) == 0
     assert (tmp_path / "s.png").stat().st_size > 0
     # over the image width: an error naming the option, nothing written

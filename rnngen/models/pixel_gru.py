@@ -37,6 +37,7 @@ from ..nn.generator import image_shape
 from ..ops import _checks, cells, sample_guided, scan
 from ..ops import sample as sample_op
 from ..ops.rng import philox_uniform
+from ..ops.sample.op import MAX_LAGS
 from .transforms import AUGMENTATIONS, augmentation_count, check_image_shape, inverse_transform, transform
 
 # XORed into the seed for a mixture's choice of transform: a Philox key of its own, so the choice
@@ -64,10 +65,12 @@ class PixelGRU(nn.Module):
             having to count; costs W times the table parameters, no time.
         above: also feed each step the pixels of the row above it, from ``above`` columns to the
             left to ``above`` columns to the right (0: none; 1 gives the three pixels above). Each
-            neighbour has its own input table ([2r+1, C, K, G*H] ``above_gates``); at the row
-            ends the neighbours wrap (the pixel at that raster distance), and before the first
+            neighbour has its own input table ([rows*(2r+1), C, K, G*H] ``above_gates``); at the
+            row ends the neighbours wrap (the pixel at that raster distance), and before the first
             row there are none. Costs one gathered table row per neighbour and step, in training
             and in the fused sampler.
+        above_rows: how many rows above are read that way (default 1; with ``above``), each the
+            same 2r+1 columns: at most 16 neighbours in all (the sample op's lags).
         augmentations: condition on which of this many training-time transforms (rotations,
             flips; see rnngen.models.transforms) made the image, through h_0 and the conditioning
             gates like a class label (0: none). This is distribution augmentation (Jun et al.,
@@ -92,12 +95,13 @@ class PixelGRU(nn.Module):
                  num_classes: int | None = None, latent_size: int = 0, dropout: float = 0.0,
                  input_dropout: float = 0.0, per_column: bool = False, weight_dropout: float = 0.0,
                  augmentations: int = 0, mixture: str = "none", cell: str = "gru", above: int = 0,
-                 backend: str = "auto"):
+                 above_rows: int = 1, backend: str = "auto"):
         super().__init__()
         height, width = image_shape(image_size)
         for name, value, low in (("channels", channels, 1), ("levels", levels, 2),
                                  ("hidden_size", hidden_size, 1), ("latent_size", latent_size, 0),
-                                 ("augmentations", augmentations, 0), ("above", above, 0)):
+                                 ("augmentations", augmentations, 0), ("above", above, 0),
+                                 ("above_rows", above_rows, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
@@ -121,7 +125,12 @@ class PixelGRU(nn.Module):
         if above >= width:
             raise ValueError(f"above must be below the image width {width} (columns either side of the pixel above), "
                              f"got {above}")
-        self.above = above
+        if above_rows >= height:
+            raise ValueError(f"above_rows must be below the image height {height}, got {above_rows}")
+        if above and above_rows * (2 * above + 1) > MAX_LAGS:
+            raise ValueError(f"above_rows * (2 * above + 1) neighbours must be at most {MAX_LAGS} (the sample op's "
+                             f"lags), got {above_rows} * {2 * above + 1}")
+        self.above, self.above_rows = above, above_rows
         self.cell = cells.get(cell).name
 
         # The ops' "channels": the period of the tables along the sequence. Step t uses table
@@ -135,7 +144,7 @@ class PixelGRU(nn.Module):
         self.head_bias = nn.Parameter(torch.zeros(C, K))
         self.h0 = nn.Parameter(torch.zeros(H))
         if above:
-            self.above_gates = nn.Parameter(torch.empty(2 * above + 1, C, K, G).uniform_(-bound, bound))
+            self.above_gates = nn.Parameter(torch.empty(above_rows * (2 * above + 1), C, K, G).uniform_(-bound, bound))
         if num_classes is not None:
             self.class_h0 = nn.Embedding(num_classes, H)
             self.class_gates = nn.Embedding(num_classes, G)
@@ -160,7 +169,8 @@ class PixelGRU(nn.Module):
                 "latent_size": self.latent_size, "dropout": self.dropout,
                 "input_dropout": self.input_dropout, "per_column": self.per_column,
                 "weight_dropout": self.weight_dropout, "augmentations": self.augmentations,
-                "mixture": self.mixture, "cell": self.cell, "above": self.above}
+                "mixture": self.mixture, "cell": self.cell, "above": self.above,
+                "above_rows": self.above_rows}
 
     @property
     def gate_size(self) -> int:
@@ -175,10 +185,12 @@ class PixelGRU(nn.Module):
     @property
     def lags(self) -> tuple[int, ...]:
         """Sub-step distances of the ``above`` neighbours, in the order of ``above_gates``: the
-        pixel d columns right of the one above is (W - d) * channels sub-steps back, d = r..-r."""
+        pixel d columns right of the one k rows above is (k W - d) * channels sub-steps back,
+        k = 1..above_rows, then d = r..-r."""
         if not self.above:
             return ()
-        return tuple((self.image_size[1] + d) * self.channels for d in range(-self.above, self.above + 1))
+        W, r = self.image_size[1], self.above
+        return tuple((k * W + d) * self.channels for k in range(1, self.above_rows + 1) for d in range(-r, r + 1))
 
     @property
     def steps(self) -> int:
