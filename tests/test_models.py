@@ -255,7 +255,7 @@ def test_argument_checks_name_the_argument():
         with pytest.raises(ValueError, match="above_rows must be an int >= 1"):
             PixelGRU(8, above=1, above_rows=bad)
     with pytest.raises(ValueError, match="above_rows must be below the image height 8"):
-        PixelGRU((8, 3), above=0, above_rows=8)
+        PixelGRU((8, 3), above=1, above_rows=8)
     with pytest.raises(ValueError, match=r"neighbours must be at most 16 \(the sample op's lags\), got 4 \* 5"):
         PixelGRU(8, above=2, above_rows=4)
     assert model.sample(0, labels=torch.zeros(0, dtype=torch.long)).shape == (0, 1, 3, 2)

@@ -125,7 +125,7 @@ class PixelGRU(nn.Module):
         if above >= width:
             raise ValueError(f"above must be below the image width {width} (columns either side of the pixel above), "
                              f"got {above}")
-        if above_rows >= height:
+        if above and above_rows >= height:
             raise ValueError(f"above_rows must be below the image height {height}, got {above_rows}")
         if above and above_rows * (2 * above + 1) > MAX_LAGS:
             raise ValueError(f"above_rows * (2 * above + 1) neighbours must be at most {MAX_LAGS} (the sample op's "
