@@ -80,7 +80,8 @@ def test_the_cli_calls_the_library(tmp_path, capsys):
     assert (recipes.BUNDLED.hidden, recipes.BUNDLED.augment, recipes.BUNDLED.weight_dropout) == (768, "dihedral", 0.2)
     for spec in ("mnist", "mnist:/data/mnist", "Fashion-MNIST:/data/f"):
         assert recipes.recipe_for(spec) == ("mnist", recipes.MNIST)
-    assert (recipes.MNIST.hidden, recipes.MNIST.steps, recipes.MNIST.augment) == (256, 3000, "none")
+    assert (recipes.MNIST.hidden, recipes.MNIST.steps, recipes.MNIST.augment) == (256, 5000, "none")
+    assert (recipes.MNIST.above, recipes.MNIST.above_rows) == (2, 2)
 
     assert completion_mask("top-half", (4, 3)).tolist() == [[True] * 3] * 2 + [[False] * 3] * 2
     assert completion_mask("top-quarter", (8, 2)).sum(1).tolist() == [2, 2] + [0] * 6

@@ -90,6 +90,7 @@ def sample_guided(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_
         if bool(((known < -1) | (known >= K)).any()):
             raise ValueError(f"known values must lie in 0..{K - 1} (or -1 for 'draw')")
     target = target.to(device).long()
+    cond = cond.view(B, R, -1)
     w_hh, w_out = (_checks.weight_in(precision, w.detach()) for w in (w_hh, w_out))
     dtype = gru_cell.compute_dtype(h.dtype)  # as the reference kernel: float32 or float64 arithmetic
     h, emb, lag_emb, cond, w_hh, b_hh, w_out, b_out = (
@@ -122,11 +123,12 @@ def sample_guided(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_
             if guidance:
                 log_post += logp.gather(2, v[:, None, None].expand(B, R, 1))[:, :, 0]
             if t + 1 < steps:
-                vr = v.repeat_interleave(R)
-                gi = emb[k][vr] + cond
+                # A row's table rows are gathered once and broadcast over its R streams; the sums
+                # run in the op's order (emb + cond, then each lag), so w = 0 draws the op's values.
+                gi = emb[k][v][:, None] + cond
                 for j, lag in enumerate(lags):
                     s = t + 1 - lag
                     if s >= 0:
-                        gi = gi + lag_emb[j][s % C][values[:, s].repeat_interleave(R)]
-                h, c = spec.step(gi, F.linear(h, w_hh, b_hh), h, c)
+                        gi = gi + lag_emb[j][s % C][values[:, s]][:, None]
+                h, c = spec.step(gi.view(B * R, -1), F.linear(h, w_hh, b_hh), h, c)
     return values
