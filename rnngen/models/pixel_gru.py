@@ -413,9 +413,7 @@ class PixelGRU(nn.Module):
         if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
                 or not (math.isfinite(temperature) and temperature > 0)):
             raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-        if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not (
-                math.isfinite(guidance) and guidance >= 0):
-            raise ValueError(f"guidance must be a finite number >= 0, got {guidance!r}")
+        guidance = _checks.guidance(guidance)
         if guidance and self.num_classes is None:
             raise ValueError("guidance needs a class-conditional model (num_classes); this one is unconditional")
         # Completion keeps the identity's ordering: the known pixels are given in raster order.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -119,3 +121,10 @@ def weight_in(precision: str, w: torch.Tensor) -> torch.Tensor:
     if torch.is_grad_enabled() and w.requires_grad:
         return _RoundToBF16.apply(w)
     return w.detach().to(torch.bfloat16).to(w.dtype)  # no autograd node: cheaper per call
+
+
+def guidance(value) -> float:
+    """Check the ``guidance`` weight of guided sampling: a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"guidance must be a finite number >= 0, got {value!r}")
+    return float(value)

@@ -25,8 +25,6 @@ like drawn ones.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -59,9 +57,7 @@ def sample_guided(h0: Tensor, emb: Tensor, w_hh: Tensor, b_hh: Tensor | None, w_
     if h0.dim() != 3 or h0.shape[1] < 1:
         raise ValueError(f"h0 must have shape [B, R, H] (R >= 1 conditions per row), got {list(h0.shape)}")
     B, R = h0.shape[:2]
-    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not (
-            math.isfinite(guidance) and guidance >= 0):
-        raise ValueError(f"guidance must be a finite number >= 0, got {guidance!r}")
+    guidance = _checks.guidance(guidance)
     if not isinstance(target, Tensor) or target.dtype.is_floating_point or target.dtype.is_complex \
             or target.dtype == torch.bool:
         raise TypeError(f"target must be an integer Tensor, got {getattr(target, 'dtype', type(target).__name__)}")
