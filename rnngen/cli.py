@@ -32,7 +32,18 @@ from .distributed import init_from_env, local_device, sample_sharded, world
 from .images import completion_grid, load_arrays, sample_labels, save_arrays, save_grid
 from .models.masks import completion_mask
 from .models.transforms import AUGMENTATIONS
-from .training.recipes import BUNDLED, DEMO, GAN, MNIST, MODEL_NAMES, OLD_MODEL_NAMES, demo_settings, make_model, recipe_for
+from .training.recipes import (
+    BUNDLED,
+    DEMO,
+    GAN,
+    MNIST,
+    MNIST_BIN,
+    MODEL_NAMES,
+    OLD_MODEL_NAMES,
+    demo_settings,
+    make_model,
+    recipe_for,
+)
 
 BACKENDS = ["auto", *_BACKENDS]  # the --backend choices: dispatch's list, the one place it is written
 
@@ -126,7 +137,7 @@ def _train(args) -> int:
             raise ValueError(f"{path}: its training settings are not valid ({exc})") from None
         kind, model = saved["model"], build_model(saved["model"], saved["config"], None, args.backend, path)
     else:
-        _, recipe = recipe_for(args.data, args.model)
+        _, recipe = recipe_for(args.data, args.model, binary=bool(args.binarize) or args.levels == 2)
         if MODEL_NAMES[OLD_MODEL_NAMES.get(args.model, args.model)] == "GeneratorGAN":
             # Options of PixelGRU alone: refused rather than silently ignored.
             for name in ("dropout", "input_dropout", "weight_dropout", "shift", "p_identity"):
@@ -397,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a model on a dataset",
                            description="Options not given come from the data's recipe (rnngen.training.recipes): "
-                                       "mnist and fashion-mnist data get MNIST's (hidden 256, 3000 steps), "
+                                       "mnist and fashion-mnist data get MNIST's (hidden 256, 3000 steps; binarized 5000), "
                                        "other data the bundled digits model's (hidden 768, 6000 steps).")
     _data_options(train, "digits")
     train.add_argument("--out", required=True, help="output folder: checkpoint.pt, model.pt, metrics.json")
@@ -414,9 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--per-column", action="store_true", help="an input table and head per image column")
     train.add_argument("--above", type=int, default=None,
                        help="pixelgru: also input the pixels of the row above, this many columns either side "
-                            "(default: the recipe's, 1 for mnist, 0 for digits)")
+                            "(default: the recipe's, 1 for mnist, 2 binarized, 0 for digits)")
     train.add_argument("--above-rows", type=int, default=None,
-                       help="pixelgru: how many rows above --above reads (default: the recipe's, 1)")
+                       help="pixelgru: how many rows above --above reads (default: the recipe's, 1; 2 for binarized mnist)")
     train.add_argument("--weight-dropout", type=float, default=None,
                        help="DropConnect on the recurrent weights, one mask per batch")
     train.add_argument("--ema", type=float, default=None,
@@ -428,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--critic-size", type=int, default=None,
                        help="generator-gan: the critic's first channel count (then 2x, 4x; default 32)")
     train.add_argument("--steps", type=int, help=f"training steps (default: the recipe's, {BUNDLED.steps} for digits, {MNIST.steps} for "
-                            f"mnist, {GAN.steps} for generator-gan; with --resume: the saved run's)")
+                            f"mnist ({MNIST_BIN.steps} binarized), {GAN.steps} for generator-gan; with --resume: the saved run's)")
     train.add_argument("--batch-size", type=int, default=None)
     train.add_argument("--lr", type=float, default=None)
     train.add_argument("--weight-decay", type=float, default=None)

@@ -80,8 +80,13 @@ def test_the_cli_calls_the_library(tmp_path, capsys):
     assert (recipes.BUNDLED.hidden, recipes.BUNDLED.augment, recipes.BUNDLED.weight_dropout) == (768, "dihedral", 0.2)
     for spec in ("mnist", "mnist:/data/mnist", "Fashion-MNIST:/data/f"):
         assert recipes.recipe_for(spec) == ("mnist", recipes.MNIST)
-    assert (recipes.MNIST.hidden, recipes.MNIST.steps, recipes.MNIST.augment) == (256, 5000, "none")
-    assert (recipes.MNIST.above, recipes.MNIST.above_rows) == (2, 2)
+        assert recipes.recipe_for(spec, binary=True) == ("mnist-bin", recipes.MNIST_BIN)
+    assert recipes.recipe_for("digits", binary=True) == ("bundled", recipes.BUNDLED)
+    # 256 levels: the shipped mnist.pt's recipe; binarized: mnist-bin.pt's (docs/results-mnist.md).
+    assert (recipes.MNIST.hidden, recipes.MNIST.steps, recipes.MNIST.augment) == (256, 3000, "none")
+    assert (recipes.MNIST.above, recipes.MNIST.above_rows) == (1, 1)
+    assert (recipes.MNIST_BIN.hidden, recipes.MNIST_BIN.steps, recipes.MNIST_BIN.augment) == (256, 5000, "none")
+    assert (recipes.MNIST_BIN.above, recipes.MNIST_BIN.above_rows) == (2, 2)
 
     assert completion_mask("top-half", (4, 3)).tolist() == [[True] * 3] * 2 + [[False] * 3] * 2
     assert completion_mask("top-quarter", (8, 2)).sum(1).tolist() == [2, 2] + [0] * 6

@@ -385,8 +385,10 @@ def test_a_short_run_saves_a_model_as_good_as_its_training(tmp_path):
 
 
 def test_train_on_builtin_mnist_takes_its_recipe(tmp_path, capsys):
-    """`rnngen train --data mnist --binarize` with no model options trains MNIST's recipe (hidden
-    256, no augmentation), on stochastically binarized digits, and says what the saved model scores."""
+    """`rnngen train --data mnist --binarize` with no model options trains binarized MNIST's recipe
+    (hidden 256, no augmentation, five pixels in each of two rows above), on stochastically
+    binarized digits, and says what the saved model scores; at 256 levels (or --levels 2) the
+    data's level count picks the recipe."""
     out = tmp_path / "mnist"
     assert main(["train", "--data", "mnist", "--binarize", "--out", str(out), "--steps", "2", "--eval-every", "0",
                  "--no-progress"]) == 0
@@ -398,6 +400,13 @@ def test_train_on_builtin_mnist_takes_its_recipe(tmp_path, capsys):
     assert "the saved model on 1000 training images" in printed
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train"]["batch_size"] == 32 and metrics["train"]["weight_decay"] == 0.01
+    assert (model.above, model.above_rows, metrics["train"]["steps"]) == (2, 2, 2)
+    for levels, above in (([], 1), (["--levels", "2"], 2)):
+        out = tmp_path / f"mnist{len(levels)}"
+        assert main(["train", "--data", "mnist", *levels, "--out", str(out), "--steps", "1", "--eval-every", "0",
+                     "--no-progress"]) == 0
+        model, _ = load_model(str(out / "model.pt"))
+        assert (model.above, model.above_rows) == (above, above)
 
 
 def test_train_with_another_cell_and_sample_it(tmp_path, capsys):
