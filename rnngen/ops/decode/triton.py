@@ -43,19 +43,6 @@ MAX_CP = 16
 
 
 @triton.jit
-def _dot_acc(acc, d, w, NG: tl.constexpr):
-    """acc + sum over the gates k of d_k @ w_k, added one gate at a time."""
-    acc += tl.dot(d[0], w[0], input_precision="ieee")
-    if NG > 1:
-        acc += tl.dot(d[1], w[1], input_precision="ieee")
-    if NG > 2:
-        acc += tl.dot(d[2], w[2], input_precision="ieee")
-    if NG > 3:
-        acc += tl.dot(d[3], w[3], input_precision="ieee")
-    return acc
-
-
-@triton.jit
 def _decode_forward_kernel(h0_ptr, c0_ptr, wih_ptr, bih_ptr, whh_ptr, bhh_ptr, wout_ptr, bout_ptr, out_ptr, hid_ptr,
                            chid_ptr, B, T, H, C, BLOCK_B: tl.constexpr, HP: tl.constexpr, CP: tl.constexpr,
                            BLOCK_N: tl.constexpr, NK: tl.constexpr, ON_CHIP: tl.constexpr, CELL: tl.constexpr,
@@ -179,7 +166,7 @@ def _decode_backward_kernel(gout_ptr, ghid_ptr, gc_ptr, gi_ptr, gh_ptr, hprev_pt
         if not ON_CHIP:
             u = load_gates_w(wih_ptr, H, C, cols, cc, imask, NG)
         dx = tl.load(gout_ptr + step[:, None] * C + cc[None, :], mask=xm, other=0.0).to(tl.float32)
-        dx = _dot_acc(dx, d, u, NG)
+        dx += dot_sum(d, u, NG)
         tl.store(dx_ptr + step[:, None] * C + cc[None, :], dx, mask=xm)
         dh_next = direct if DIRECT else dh
         for kk in range(NK):
