@@ -248,3 +248,31 @@ def test_each_op_launches_its_triton_kernel_once(monkeypatch, cell):
     assert launches == [(name, (2,)) for name in ("_scan_forward_kernel", "_scan_backward_kernel",
                                                   "_decode_forward_kernel", "_decode_backward_kernel",
                                                   "_sample_kernel")]
+
+
+@needs_triton
+def test_sample_makes_its_lags_tensor_once(monkeypatch):
+    """The sampler's lag steps are a device tensor made once per lag set and device (cached), so
+    a second call copies nothing to the device (what a CUDA graph capture needs); the draws with
+    the cached tensor are the same, and another lag set gets its own tensor."""
+    from rnngen.ops.sample import triton as sample_triton
+
+    made = []
+    real_tensor = torch.tensor
+
+    def counting_tensor(*args, **kwargs):
+        made.append(args[0])
+        return real_tensor(*args, **kwargs)
+
+    sample_triton._lag_steps.cache_clear()
+    B, T, H, K = 3, 9, 8, 4
+    h0, emb, w_hh, b_hh, w_out = (torch.randn(*s) for s in ((B, H), (K, 3 * H), (3 * H, H), (3 * H,), (K, H)))
+    lag_emb = torch.randn(2, K, 3 * H)
+    monkeypatch.setattr(sample_triton.torch, "tensor", counting_tensor)
+    draws = [rnngen.sample(h0, emb, w_hh, b_hh, w_out, None, T, lag_emb=lag_emb, lags=lags, seed=3,
+                           backend="triton") for lags in ((2, 5), (2, 5), [2, 5], (1, 3))]
+    assert made == [(2, 5), (1, 3)]
+    assert torch.equal(draws[0], draws[1]) and torch.equal(draws[0], draws[2])
+    expected = rnngen.sample(h0, emb, w_hh, b_hh, w_out, None, T, lag_emb=lag_emb, lags=(1, 3), seed=3,
+                             backend="reference")
+    assert torch.equal(draws[3], expected)

@@ -26,6 +26,7 @@ when the logits hold a NaN (every comparison with a NaN threshold is false).
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import torch
@@ -35,7 +36,15 @@ import triton.language as tl
 from ...dispatch import register_kernel
 from .. import triton_common as tc
 from ..cells import CELLS, kernel_for
-from ..triton_common import add_gates, cell_update, dot_gates, get_chunk, load_gates, load_gates_w_t, put_chunk
+from ..triton_common import (
+    add_gates,
+    cell_update,
+    dot_gates,
+    get_chunk,
+    load_gates,
+    load_gates_w_t,
+    put_chunk,
+)
 from . import naive
 
 HEAD_ON_CHIP_FLOATS = 4096
@@ -148,6 +157,14 @@ def _sample_kernel(h0_ptr, c0_ptr, emb_ptr, lagemb_ptr, lags_ptr, cond_ptr, whh_
             c = c_next
 
 
+@functools.lru_cache(maxsize=64)
+def _lag_steps(lags: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """``lags`` as an int64 tensor on ``device``, made once per lag set and device: a model's lags
+    are fixed, so later calls copy nothing to the device, and a call inside a CUDA graph capture
+    (after a warm-up call, as capture needs anyway) records no host-to-device copy. Read only."""
+    return torch.tensor(lags, dtype=torch.int64, device=device)
+
+
 def _sample(cell, h0, c0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset, known,
             values):
     """Every cell's sampler; c0 is the LSTM's (None for the other cells); lag_emb [L, C, K, G*H]
@@ -165,7 +182,7 @@ def _sample(cell, h0, c0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, te
     if B == 0:
         return
     # the lags as a device tensor (not constexprs): one compiled kernel per number of lags NL
-    lag_steps = torch.tensor(lags, dtype=torch.int64, device=values.device) if lags else values
+    lag_steps = _lag_steps(tuple(lags), values.device) if lags else values
     _sample_kernel[tc.grid(B)](
         h0, h0 if c0 is None else c0, emb, lag_emb if lags else emb, lag_steps, cond, w_hh, b_hh, w_out, b_out,
         values if known is None else known, values, float(temperature), int(seed), int(row_offset), B, T, H, C, K,
