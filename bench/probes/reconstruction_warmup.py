@@ -3,7 +3,8 @@ as the decoder of a VAE trained with teacher forcing (the fused scan op reads th
 pixel; a small convolutional encoder gives z; Gaussian reconstruction of scale --sigma, KL weight
 --beta, input noise --noise, inputs dropped to 0 with probability --drop; --free: no teacher forcing, the decode op runs free in training too; --ss: scheduled sampling, a
 share of the inputs rising to --ss by half-way are the model's own free-running outputs; --hclass:
-the weight of a linear probe's loss of the class read from every 7th hidden state), then run free (the
+the weight of a linear probe's loss of the class read from every 7th hidden state; --grow N with
+--free: the first row only at first, all 28 after N steps), then run free (the
 decode op) from the prior and from the encoder's means of test digits. Prints the losses and the
 shipped classifier's scores every 500 steps; writes grids and weights next to --out."""
 import argparse
@@ -25,7 +26,8 @@ p.add_argument("--beta", type=float, default=1.0); p.add_argument("--noise", typ
 p.add_argument("--out", default="ae1"); p.add_argument("--drop", type=float, default=0.0)
 p.add_argument("--free", action="store_true")
 p.add_argument("--ss", type=float, default=0.0)
-p.add_argument("--hclass", type=float, default=0.0); p.add_argument("--lr", type=float, default=2e-3)
+p.add_argument("--hclass", type=float, default=0.0)
+p.add_argument("--grow", type=int, default=0); p.add_argument("--lr", type=float, default=2e-3)
 a = p.parse_args()
 torch.manual_seed(0)
 data = rnngen.load_dataset("mnist")
@@ -62,8 +64,10 @@ for step in range(a.steps):
     h0 = h0_of(z, y)
     inp = (real[:, :-1] + a.noise * torch.randn_like(real[:, :-1])) * (torch.rand_like(real[:, :-1]) >= a.drop)
     if a.free:  # run free: the decode op, each output fed back, backpropagated through all steps
+        rows = min(28, 1 + 27 * step // a.grow) if a.grow else 28  # --grow: the first rows only, more later
         pred = rnngen.decode(h0, g.rnn.weight_ih, g.rnn.bias_ih, g.rnn.weight_hh, g.rnn.bias_hh,
-                             g.fc_out.weight, g.fc_out.bias, 784)[..., 0]
+                             g.fc_out.weight, g.fc_out.bias, 28 * rows)[..., 0]
+        real = real[:, :28 * rows]
     else:
         if a.ss:  # scheduled sampling: some inputs are the model's own free-running outputs (no gradient)
             with torch.no_grad():
@@ -76,13 +80,13 @@ for step in range(a.steps):
         pred = g.fc_out(torch.cat([h0[:, None], hid], 1))[..., 0]
     rec = (pred - real).pow(2).sum(1).mean() / (2 * a.sigma ** 2)
     kl = 0.5 * (mu.pow(2) + logv.exp() - 1 - logv).sum(1).mean()
-    loss = rec + a.beta * kl
+    loss = rec + a.beta * kl * (real.shape[1] / 784)  # the KL weighed by the share of the image reconstructed
     if a.hclass and not a.free:
         states = hid[:, ::7]
         loss = loss + a.hclass * F.cross_entropy(probe(states).flatten(0, 1), y.repeat_interleave(states.shape[1]))
     lr = a.lr * 0.5 * (1 + math.cos(math.pi * step / a.steps))
     for gr in opt.param_groups: gr["lr"] = lr
     opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(g.parameters(), 1.0); opt.step()
-    if step % 100 == 0: print(step, round(rec.item(), 1), round(kl.item(), 1), round(time.time() - t0), flush=True)
+    if step % 100 == 0: print(step, real.shape[1] // 28, round(rec.item(), 1), round(kl.item(), 1), round(time.time() - t0), flush=True)
     if (step + 1) % 500 == 0:
         evaluate(f"s{step+1}"); torch.save({"g": g.state_dict(), "enc": enc.state_dict()}, a.out + ".pt")
