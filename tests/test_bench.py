@@ -3,7 +3,6 @@
 import json
 import pathlib
 import subprocess
-import types
 import sys
 
 import pytest
@@ -120,36 +119,28 @@ def test_pytest_benchmark_suite_quick(tmp_path):
     assert all(b["extra_info"]["device_name"] and b["stats"]["rounds"] == 2 for b in benchmarks)
 
 
-def test_flashrnn_adapter_matches_nn_gru(monkeypatch):
-    """FlashRNN needs a GPU; this runs the benchmark's adapter (gate orders, R layout, the four
-    biases) against a pure-PyTorch stand-in written from FlashRNN's own reference GRU (its
-    ``vanilla`` backend), forward and backward, against nn.GRU."""
-    def stand_in(Wx, R, b, states=None, function="lstm", config=None, backend="cuda_fused", dtype="bfloat16"):
-        assert function == "gru" and dtype == "float32"
-        B, T, G, NH, D = Wx.shape
-        assert (G, NH) == (3, 1) and tuple(R.shape) == (3, NH, D, D) and tuple(b.shape) == (4, NH, D)
-        h, hs = Wx.new_zeros(B, NH, D), []
-        for t in range(T):
-            ry = torch.einsum("ghdp,bhp->bghd", R, h)  # R[g] @ h, R given as [gate, head, out, in]
-            g = ry[:, 0] + b[0]
-            r = torch.sigmoid(Wx[:, t, 0] + ry[:, 1] + b[1])
-            z = torch.sigmoid(Wx[:, t, 1] + ry[:, 2] + b[2])
-            h = z * h + (1 - z) * torch.tanh(Wx[:, t, 2] + b[3] + r * g)
-            hs.append(h)
-        hs = torch.stack(hs, 1)  # [B, T, NH, D]; FlashRNN returns [states, B, T, NH, D]
-        return hs[None], hs[:, -1:][None]
-
-    module = types.ModuleType("flashrnn.flashrnn")
-    module.flashrnn = stand_in
-    monkeypatch.setitem(sys.modules, "flashrnn", types.ModuleType("flashrnn"))
-    monkeypatch.setitem(sys.modules, "flashrnn.flashrnn", module)
-    gru = torch.nn.GRU(1, 16, batch_first=True)
-    x, dout = torch.randn(3, 10, 1), torch.randn(3, 10, 16)
-    out = workloads._flashrnn_gru(gru, x, True, dout)()
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_flashrnn_adapter_matches_nn_gru(dtype):
+    """The benchmark's FlashRNN adapter (gate orders, R layout, the four biases) through the real
+    package's own PyTorch GRU (its ``vanilla`` backend, which runs on a CPU; the benchmark runs
+    its CUDA kernel with the same arguments), forward and backward, against nn.GRU."""
+    pytest.importorskip("flashrnn.flashrnn")
+    gru = torch.nn.GRU(1, 16, batch_first=True, dtype=dtype)
+    x, dout = torch.randn(3, 10, 1, dtype=dtype), torch.randn(3, 10, 16, dtype=dtype)
+    out = workloads._flashrnn_gru(gru, x, True, dout, backend="vanilla")()
     with torch.enable_grad():
         ref = gru(x)[0]
         grads = torch.autograd.grad((ref * dout).sum(), list(gru.parameters()))
-    workloads.close_enough(out, (ref.detach(), *grads), 1e-5, "flashrnn adapter")
+    workloads.close_enough(out, (ref.detach(), *grads), 1e-5 if dtype == torch.float32 else 1e-12,
+                           "flashrnn adapter")
+    # A wrong mapping fails: nn.GRU's own recurrent gate order [r, z, n] instead of FlashRNN's [n, r, z].
+    swapped = torch.nn.GRU(1, 16, batch_first=True, dtype=dtype)
+    swapped.load_state_dict(gru.state_dict())
+    with torch.no_grad():
+        swapped.weight_hh_l0.copy_(gru.weight_hh_l0.view(3, 16, 16)[[2, 0, 1]].reshape(48, 16))
+    with pytest.raises(AssertionError):
+        workloads.close_enough(workloads._flashrnn_gru(swapped, x, True, dout, backend="vanilla")(),
+                               (ref.detach(), *grads), 1e-5, "flashrnn adapter")
 
 
 def test_markdown_keeps_baselines_without_rnngen_and_lists_failures():

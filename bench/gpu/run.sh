@@ -6,7 +6,8 @@
 #   RNNGEN_GPU_SECONDS=450         the whole script's time; every step's limit is cut to fit it
 #
 # Steps, each under `timeout` so one failure still leaves the rest:
-#   1. nvidia-smi; python, torch, triton, nvcc versions
+#   1. nvidia-smi; python, torch, triton, nvcc versions; FlashRNN's wheels installed where they came
+#      along (bench/gpu/wheels.sh downloads them on a machine with a registry; carry bench/gpu/wheels)
 #   2. build: bench/gpu/build.sh (setup.py build_ext --inplace, CUDA forced; log kept). Meanwhile the
 #      triton tests (the same files, triton on the GPU) run from a copy of the tree (triton needs no build, and the copy keeps them
 #      from importing a half-written .so)
@@ -78,6 +79,14 @@ trap finish EXIT
   command -v compute-sanitizer || echo "compute-sanitizer: not on PATH"
 } > "$EVID/machine.log" 2>&1
 grep -E "^(python|torch|triton)|Cuda compilation|H100|H200" "$EVID/machine.log"
+
+# FlashRNN for the benchmark's baseline, when its wheels came along (bench/gpu/wheels.sh, carried:
+# the GPU machine has no package registry)
+if ls bench/gpu/wheels/*.whl > /dev/null 2>&1; then
+  "$PY" -m pip install --quiet --no-deps --no-index bench/gpu/wheels/*.whl > "$EVID/wheels.log" 2>&1 \
+    && echo "wheels: installed $(ls bench/gpu/wheels)" >> "$STATUS_FILE" \
+    || echo "wheels: install failed (logs.tar.gz wheels.log)" >> "$STATUS_FILE"
+fi
 
 # pytest-xdist where it is installed (the GPU image has it): tests run on 4 workers
 XDIST=$("$PY" -c 'import xdist' 2> /dev/null && echo "-n 4")

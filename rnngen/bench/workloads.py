@@ -379,10 +379,12 @@ def _sampling(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
 
 # -- teacher-forced scan ------------------------------------------------------------------------------
 
-def _flashrnn_gru(gru: nn.GRU, x: torch.Tensor, grad: bool, dout):
+def _flashrnn_gru(gru: nn.GRU, x: torch.Tensor, grad: bool, dout, backend: str = "cuda_fused"):
     """FlashRNN's fused GRU on nn.GRU's weights. FlashRNN's GRU takes input gates [r, z, n],
     recurrent gates [n, r, z] (R[g] used as R[g] @ h) and four biases [b_hn, b_ir+b_hr,
-    b_iz+b_hz, b_in]; h' = z h + (1 - z) tanh(n + r (W_hn h + b_hn)), which is nn.GRU's cell."""
+    b_iz+b_hz, b_in]; h' = z h + (1 - z) tanh(n + r (W_hn h + b_hn)), which is nn.GRU's cell.
+    ``backend``: FlashRNN's ("cuda_fused", which it runs on its alternating "cuda" kernel for the
+    GRU; "vanilla", its PyTorch loop, runs on a CPU and tests this mapping)."""
     module = importlib.import_module("flashrnn.flashrnn")
     flashrnn = module.flashrnn
     B, T, _ = x.shape
@@ -397,7 +399,7 @@ def _flashrnn_gru(gru: nn.GRU, x: torch.Tensor, grad: bool, dout):
         R = torch.stack([n_w, r_w, z_w]).view(3, 1, H, H)
         (bir, biz, bin_), (bhr, bhz, bhn) = b_ih.view(3, H), b_hh.view(3, H)
         b = torch.stack([bhn, bir + bhr, biz + bhz, bin_]).view(4, 1, H)
-        h, _ = flashrnn(wx, R, b, function="gru", backend="cuda_fused", dtype=str(x.dtype).removeprefix("torch."))
+        h, _ = flashrnn(wx, R, b, function="gru", backend=backend, dtype=str(x.dtype).removeprefix("torch."))
         return h.reshape(B, T, H)
     return _with_grads(grad, forward, params, dout)
 
