@@ -4,7 +4,8 @@ pixel; a small convolutional encoder gives z; Gaussian reconstruction of scale -
 --beta, input noise --noise, inputs dropped to 0 with probability --drop; --free: no teacher forcing, the decode op runs free in training too; --ss: scheduled sampling, a
 share of the inputs rising to --ss by half-way are the model's own free-running outputs; --hclass:
 the weight of a linear probe's loss of the class read from every 7th hidden state; --grow N with
---free: the first row only at first, all 28 after N steps), then run free (the
+--free: the first row only at first, all 28 after N steps; --chrono T: the update gate's biases
+drawn for time scales of 1 to T steps), then run free (the
 decode op) from the prior and from the encoder's means of test digits. Prints the losses and the
 shipped classifier's scores every 500 steps; writes grids and weights next to --out."""
 import argparse
@@ -27,12 +28,18 @@ p.add_argument("--out", default="ae1"); p.add_argument("--drop", type=float, def
 p.add_argument("--free", action="store_true")
 p.add_argument("--ss", type=float, default=0.0)
 p.add_argument("--hclass", type=float, default=0.0)
-p.add_argument("--grow", type=int, default=0); p.add_argument("--lr", type=float, default=2e-3)
+p.add_argument("--grow", type=int, default=0)
+p.add_argument("--chrono", type=int, default=0); p.add_argument("--lr", type=float, default=2e-3)
 a = p.parse_args()
 torch.manual_seed(0)
 data = rnngen.load_dataset("mnist")
 kind, model = make_model("generator-gan", data, hidden=256, critic_size=32, augment="none")
 g = model.generator
+if a.chrono:  # chrono initialisation (Tallec & Ollivier 2018): update-gate biases log U(1, T), time scales up to T steps
+    with torch.no_grad():
+        H = g.rnn.bias_hh.shape[0] // 3
+        g.rnn.bias_ih[H:2 * H] = 0
+        g.rnn.bias_hh[H:2 * H] = torch.log(torch.empty(H).uniform_(1, a.chrono))
 enc = nn.Sequential(nn.Conv2d(1, 32, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(32, 64, 4, 2, 1), nn.LeakyReLU(0.2),
                     nn.Flatten(), nn.Linear(64 * 49, 256), nn.LeakyReLU(0.2), nn.Linear(256, 128))
 probe = nn.Linear(256, 10)  # --hclass: the class read back from every 7th hidden state
