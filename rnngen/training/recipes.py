@@ -86,7 +86,8 @@ BUNDLED = replace(
 # `rnngen train --data mnist` (and mnist:DIR, fashion-mnist:DIR) at 256 grey levels: the article's
 # setting, 28x28 at hidden 256. At 784 steps an image the digits recipe (hidden 768, dihedral
 # augmentation, 6000 steps) would take hours on a CPU; this is the shipped mnist.pt's recipe, about
-# 45 minutes on a quiet 2-vCPU machine (docs/results-mnist.md has the runs and their scores).
+# 22 minutes on a quiet 2-vCPU machine (its run: 1337 s, 2.2 steps a second; docs/results-mnist.md
+# has the runs and their scores).
 MNIST = replace(
     DEMO,
     hidden=256,            # the article's size; W_hh stays in the CPU kernel's cache
