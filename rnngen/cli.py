@@ -152,8 +152,10 @@ def _train(args) -> int:
             args.above = 0  # the recipe's neighbours are PixelGRU's; an explicit --above is refused below
         if not pixelgru and args.above_rows is None:
             args.above_rows = 1
+        if not pixelgru and args.above_rank is None:
+            args.above_rank = 0
         for name in ("hidden", "dropout", "input_dropout", "weight_dropout", "ema", "batch_size", "lr",
-                     "weight_decay", "shift", "augment", "p_identity", "above", "above_rows"):
+                     "weight_decay", "shift", "augment", "p_identity", "above", "above_rows", "above_rank"):
             if getattr(args, name) is None:
                 setattr(args, name, getattr(recipe, name))
         data_spec = _data_spec(args)
@@ -164,7 +166,8 @@ def _train(args) -> int:
                                      per_column=args.per_column, weight_dropout=args.weight_dropout,
                                      augment=args.augment, mixture=args.mixture, z_dim=args.z_dim,
                                      critic_size=args.critic_size or 32, cell=args.cell,
-                                     above=args.above, above_rows=args.above_rows, backend=args.backend,
+                                     above=args.above, above_rows=args.above_rows, above_rank=args.above_rank,
+                                     backend=args.backend,
                                      data_name=args.data)
         settings = TrainSettings(steps=args.steps or recipe.steps, batch_size=args.batch_size, lr=args.lr,
                                  weight_decay=args.weight_decay, warmup=args.warmup, grad_clip=args.grad_clip,
@@ -428,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: the recipe's, 1 for mnist, 2 binarized, 0 for digits)")
     train.add_argument("--above-rows", type=int, default=None,
                        help="pixelgru: how many rows above --above reads (default: the recipe's, 1; 2 for binarized mnist)")
+    train.add_argument("--above-rank", type=int, default=None,
+                       help="pixelgru: factor the tables of the pixels above through a shared value embedding "
+                            "of this size (default: the recipe's; 0: a free table per neighbour)")
     train.add_argument("--weight-dropout", type=float, default=None,
                        help="DropConnect on the recurrent weights, one mask per batch")
     train.add_argument("--ema", type=float, default=None,

@@ -14,11 +14,11 @@ from rnngen.training.augment import transform
 
 
 def _model(channels=1, levels=5, hidden=8, size=(3, 2), num_classes=3, per_column=False, augmentations=0,
-           mixture="none", above=0, above_rows=1):
+           mixture="none", above=0, above_rows=1, above_rank=0):
     torch.manual_seed(0)
     model = PixelGRU(size, channels=channels, levels=levels, hidden_size=hidden, num_classes=num_classes,
                      per_column=per_column, augmentations=augmentations, mixture=mixture, above=above,
-                     above_rows=above_rows, backend="reference")
+                     above_rows=above_rows, above_rank=above_rank, backend="reference")
     with torch.no_grad():  # away from the zero/symmetric initial values
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.3)
@@ -29,7 +29,8 @@ def _truth_nll(model, images, labels, augmentation=None):
     """Step by step with torch.gru_cell, in float64: h_0 from the label (and the augmentation),
     then each sub-pixel's log-probability from its channel's head and its value fed on through its
     channel's table (with per_column: the table of its column and channel); with ``above`` also
-    the pixels of the rows above the next one, each through its neighbour's table."""
+    the pixels of the rows above the next one, each through its neighbour's table (with
+    ``above_rank``: the value's embedding times the neighbour's projection)."""
     m = {k: v.double() for k, v in model.state_dict().items()}
     C, K, H = model.channels, model.levels, model.hidden_size
     W = model.image_size[1]
@@ -54,18 +55,21 @@ def _truth_nll(model, images, labels, augmentation=None):
         rows = range(1, model.above_rows + 1) if model.above else ()
         for n, (k, d) in enumerate((k, d) for k in rows for d in range(model.above, -model.above - 1, -1)):
             above = ((i - k) * W + j + d) * C + (t + 1) % C  # k rows up, d to the right; wrapping at the row ends
-            if above >= 0:
+            if above >= 0 and model.above_rank:
+                x = x + m["above_embedding"][table(above)][seq[:, above]] @ m["above_projection"][n][table(above)]
+            elif above >= 0:
                 x = x + m["above_gates"][n][table(above)][seq[:, above]]
         h = torch.gru_cell(x, h, eye, m["weight_hh"], zero, m["bias_hh"])
     return total
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("channels,per_column,above,above_rows", [
-    (1, False, 0, 1), (3, False, 0, 1), (3, True, 0, 1), (1, False, 1, 1), (3, True, 1, 1), (1, False, 1, 2),
-    (3, True, 1, 2)])
-def test_nll_matches_a_step_by_step_loop(backend, channels, per_column, above, above_rows):
-    model = _model(channels=channels, per_column=per_column, above=above, above_rows=above_rows)
+@pytest.mark.parametrize("channels,per_column,above,above_rows,above_rank", [
+    (1, False, 0, 1, 0), (3, False, 0, 1, 0), (3, True, 0, 1, 0), (1, False, 1, 1, 0), (3, True, 1, 1, 0),
+    (1, False, 1, 2, 0), (3, True, 1, 2, 0), (1, False, 1, 2, 3), (3, True, 1, 1, 2)])
+def test_nll_matches_a_step_by_step_loop(backend, channels, per_column, above, above_rows, above_rank):
+    model = _model(channels=channels, per_column=per_column, above=above, above_rows=above_rows,
+                   above_rank=above_rank)
     model.backend = backend
     images = torch.randint(0, 5, (4, channels, 3, 2))
     labels = torch.tensor([0, 2, 1, 2])
@@ -173,11 +177,12 @@ def test_likelihood_normalised_and_samples_follow_it(channels, size, per_column,
     assert (freq - p).abs().max() < 4 * math.sqrt(p.max() / 20000) + 1e-3
 
 
-@pytest.mark.parametrize("channels,per_column,above,above_rows", [
-    (1, False, 0, 1), (3, False, 0, 1), (1, True, 0, 1), (3, True, 2, 1), (1, False, 1, 3)])
-def test_same_seed_same_images_on_every_backend(channels, per_column, above, above_rows):
+@pytest.mark.parametrize("channels,per_column,above,above_rows,above_rank", [
+    (1, False, 0, 1, 0), (3, False, 0, 1, 0), (1, True, 0, 1, 0), (3, True, 2, 1, 0), (1, False, 1, 3, 0),
+    (3, True, 1, 2, 4)])
+def test_same_seed_same_images_on_every_backend(channels, per_column, above, above_rows, above_rank):
     model = _model(channels=channels, levels=7, hidden=16, size=(4, 3), per_column=per_column, above=above,
-                   above_rows=above_rows)
+                   above_rows=above_rows, above_rank=above_rank)
     labels = torch.tensor([0, 1, 2, 1, 0])
     results = [model.sample(5, labels=labels, seed=11, temperature=0.8, backend=b) for b in BACKENDS]
     for other in results[1:]:
@@ -188,6 +193,26 @@ def test_same_seed_same_images_on_every_backend(channels, per_column, above, abo
     shards = torch.cat([model.sample(2, labels=labels[:2], seed=11, temperature=0.8),
                         model.sample(3, labels=labels[2:], seed=11, temperature=0.8, row_offset=2)])
     assert torch.equal(shards, results[0])
+
+
+def test_above_rank_factors_every_neighbour_table_through_one_value_embedding():
+    model = PixelGRU(8, levels=256, hidden_size=16, above=2, above_rows=2, above_rank=5)
+    names = {name: tuple(p.shape) for name, p in model.named_parameters() if name.startswith("above")}
+    assert names == {"above_embedding": (1, 256, 5), "above_projection": (10, 1, 5, 48)}
+    full = PixelGRU(8, levels=256, hidden_size=16, above=2, above_rows=2)
+    assert sum(p.numel() for p in full.parameters()) - sum(p.numel() for p in model.parameters()) == (
+        10 * 256 * 48 - 256 * 5 - 10 * 5 * 48)
+    table = model.above_table()
+    assert table.shape == full.above_table().shape == (10, 1, 256, 48)
+    # Row (neighbour 3, value 7) is that value's embedding through neighbour 3's projection.
+    torch.testing.assert_close(table[3, 0, 7], model.above_embedding[0, 7] @ model.above_projection[3, 0])
+    # The product starts with the free tables' spread.
+    assert 0.7 < float(table.detach().std() / full.above_gates.detach().std()) < 1.3
+    # Both factors learn.
+    images = torch.randint(0, 256, (2, 1, 8, 8))
+    model(images).sum().backward()
+    assert model.above_embedding.grad.abs().sum() > 0 and model.above_projection.grad.abs().sum() > 0
+    assert PixelGRU(8, above=1).above_rank == 0 and PixelGRU(8).above_table() is None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -258,6 +283,11 @@ def test_argument_checks_name_the_argument():
         PixelGRU((8, 3), above=1, above_rows=8)
     with pytest.raises(ValueError, match=r"neighbours must be at most 16 \(the sample op's lags\), got 4 \* 5"):
         PixelGRU(8, above=2, above_rows=4)
+    for bad in (-1, 2.0, True):
+        with pytest.raises(ValueError, match="above_rank must be an int >= 0"):
+            PixelGRU(8, above=1, above_rank=bad)
+    with pytest.raises(ValueError, match="above_rank factors the tables of the pixels above: it needs above >= 1"):
+        PixelGRU(8, above_rank=4)
     assert model.sample(0, labels=torch.zeros(0, dtype=torch.long)).shape == (0, 1, 3, 2)
 
 

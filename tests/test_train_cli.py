@@ -57,6 +57,25 @@ def test_above_is_trained_saved_and_sampled(tmp_path, capsys):
     assert "above must be below the image width 8" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
+def test_above_rank_is_trained_saved_and_sampled(tmp_path, capsys):
+    """--above-rank: the neighbours' tables are factored; the checkpoint's config rebuilds the
+    factors, `rnngen sample` draws through their product; a model without neighbours, or one
+    that has none to factor, is refused by the option's name before anything is written."""
+    out = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--out", str(out), "--steps", "3", "--eval-every", "0",
+                 "--above", "1", "--above-rank", "3", *TINY]) == 0
+    model, payload = load_model(str(out / "model.pt"))
+    assert model.above_rank == 3 and payload["config"]["above_rank"] == 3
+    assert model.above_projection.shape == (3, 1, 3, 48) and not hasattr(model, "above_gates")
+    assert main(["sample", "--checkpoint", str(out / "model.pt"), "--out", str(tmp_path / "s.png"), "--n", "4"]) == 0
+    assert main(["train", "--data", "digits", "--out", str(tmp_path / "bad"), "--above-rank", "3", *TINY]) == 2
+    assert "above_rank factors the tables of the pixels above: it needs above >= 1" in capsys.readouterr().err
+    assert main(["train", "--data", "digits", "--out", str(tmp_path / "gan"), "--model", "generator-gan",
+                 "--augment", "none", "--above-rank", "3", *TINY]) == 2
+    assert "--above-rank are options of --model pixelgru only" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "gan").exists()
+
+
 @pytest.mark.parametrize("ema,augment", [(0.0, "none"), (0.9, "none"), (0.0, "dihedral")])
 def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, ema, augment):
     data = load_dataset("digits")

@@ -71,6 +71,12 @@ class PixelGRU(nn.Module):
             and in the fused sampler.
         above_rows: how many rows above are read that way (default 1; with ``above``), each the
             same 2r+1 columns: at most 16 neighbours in all (the sample op's lags).
+        above_rank: 0 (default) gives each neighbour a free table; r > 0 makes every table the
+            product of one value embedding [C, K, r], shared by the neighbours, and the
+            neighbour's own projection [r, G*H] (``above_embedding``, ``above_projection``): a
+            value means the same thing wherever it is read, and at 256 levels ten neighbours cost
+            10*r*G*H + K*r parameters instead of 10*K*G*H, which 8,000 MNIST images over-fit.
+            The ops see the product (:meth:`above_table`), so training and sampling run as before.
         augmentations: condition on which of this many training-time transforms (rotations,
             flips; see rnngen.models.transforms) made the image, through h_0 and the conditioning
             gates like a class label (0: none). This is distribution augmentation (Jun et al.,
@@ -95,13 +101,13 @@ class PixelGRU(nn.Module):
                  num_classes: int | None = None, latent_size: int = 0, dropout: float = 0.0,
                  input_dropout: float = 0.0, per_column: bool = False, weight_dropout: float = 0.0,
                  augmentations: int = 0, mixture: str = "none", cell: str = "gru", above: int = 0,
-                 above_rows: int = 1, backend: str = "auto"):
+                 above_rows: int = 1, above_rank: int = 0, backend: str = "auto"):
         super().__init__()
         height, width = image_shape(image_size)
         for name, value, low in (("channels", channels, 1), ("levels", levels, 2),
                                  ("hidden_size", hidden_size, 1), ("latent_size", latent_size, 0),
                                  ("augmentations", augmentations, 0), ("above", above, 0),
-                                 ("above_rows", above_rows, 1)):
+                                 ("above_rows", above_rows, 1), ("above_rank", above_rank, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
@@ -130,7 +136,10 @@ class PixelGRU(nn.Module):
         if above and above_rows * (2 * above + 1) > MAX_LAGS:
             raise ValueError(f"above_rows * (2 * above + 1) neighbours must be at most {MAX_LAGS} (the sample op's "
                              f"lags), got {above_rows} * {2 * above + 1}")
-        self.above, self.above_rows = above, above_rows
+        if above_rank and not above:
+            raise ValueError(f"above_rank factors the tables of the pixels above: it needs above >= 1, got above_rank "
+                             f"{above_rank} with above 0")
+        self.above, self.above_rows, self.above_rank = above, above_rows, above_rank
         self.cell = cells.get(cell).name
 
         # The ops' "channels": the period of the tables along the sequence. Step t uses table
@@ -143,8 +152,14 @@ class PixelGRU(nn.Module):
         self.head_weight = nn.Parameter(torch.empty(C, K, H).uniform_(-bound, bound))
         self.head_bias = nn.Parameter(torch.zeros(C, K))
         self.h0 = nn.Parameter(torch.zeros(H))
-        if above:
-            self.above_gates = nn.Parameter(torch.empty(above_rows * (2 * above + 1), C, K, G).uniform_(-bound, bound))
+        if above and above_rank:
+            # Every neighbour's table is value embedding @ its projection; the product starts with
+            # the full tables' spread (standard deviation bound / sqrt(3)).
+            self.above_embedding = nn.Parameter(torch.randn(C, K, above_rank))
+            self.above_projection = nn.Parameter(
+                torch.empty(len(self.lags), C, above_rank, G).uniform_(-bound, bound) / math.sqrt(above_rank))
+        elif above:
+            self.above_gates = nn.Parameter(torch.empty(len(self.lags), C, K, G).uniform_(-bound, bound))
         if num_classes is not None:
             self.class_h0 = nn.Embedding(num_classes, H)
             self.class_gates = nn.Embedding(num_classes, G)
@@ -170,7 +185,7 @@ class PixelGRU(nn.Module):
                 "input_dropout": self.input_dropout, "per_column": self.per_column,
                 "weight_dropout": self.weight_dropout, "augmentations": self.augmentations,
                 "mixture": self.mixture, "cell": self.cell, "above": self.above,
-                "above_rows": self.above_rows}
+                "above_rows": self.above_rows, "above_rank": self.above_rank}
 
     @property
     def gate_size(self) -> int:
@@ -340,8 +355,19 @@ class PixelGRU(nn.Module):
         table = (torch.arange(len(lags), device=x.device) * C + source % C) * K  # row of value 0
         pad = len(lags) * C * K  # a zero row: no neighbour before the first row
         index = torch.where(source >= 0, table + x[:, source.clamp_min(0)], pad)  # [n, T-1, L]
-        rows = torch.cat([self.above_gates.view(pad, G), self.above_gates.new_zeros(1, G)])
+        above_gates = self.above_table()
+        rows = torch.cat([above_gates.reshape(pad, G), above_gates.new_zeros(1, G)])
         return F.embedding_bag(index.view(-1, len(lags)), rows, mode="sum", padding_idx=pad).view(n, T - 1, G)
+
+    def above_table(self) -> Tensor | None:
+        """The input tables of the pixels above, [L, C, K, G*H] in the order of :attr:`lags` (the
+        ops' ``lag_emb``), None without ``above``; with ``above_rank`` the product of the shared
+        value embedding and each neighbour's projection."""
+        if not self.above:
+            return None
+        if self.above_rank:
+            return torch.einsum("ckr,lcrg->lckg", self.above_embedding, self.above_projection)
+        return self.above_gates
 
     def bits_per_dim(self, images: Tensor, labels=None, latents=None) -> Tensor:
         """Negative log-likelihood per sub-pixel in bits, [N]."""
@@ -421,7 +447,7 @@ class PixelGRU(nn.Module):
         h0, cond = self._condition(n, labels, latents, component)
         if n == 0:
             return torch.zeros(0, self.channels, *self.image_size, dtype=torch.long, device=h0.device)
-        lag_emb = self.above_gates if self.above else None
+        lag_emb = self.above_table()
         if guidance:
             values = self._guided(n, labels, latents, component, lag_emb, float(temperature), seed, known,
                                   row_offset, precision, guidance)

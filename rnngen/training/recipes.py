@@ -40,12 +40,13 @@ class Recipe:
     p_identity: float       # with augment: the share of training images left as they are
     above: int              # PixelGRU's inputs from the rows above: this many columns either side
     above_rows: int = 1     # ... of this many rows
+    above_rank: int = 0     # their tables factored through a value embedding of this size (0: free tables)
 
     def model_options(self, **changes) -> dict:
         """The recipe's options of :func:`make_model` (``changes`` replacing some)."""
         options = {"hidden": self.hidden, "dropout": self.dropout, "input_dropout": self.input_dropout,
                    "weight_dropout": self.weight_dropout, "augment": self.augment, "above": self.above,
-                   "above_rows": self.above_rows}
+                   "above_rows": self.above_rows, "above_rank": self.above_rank}
         return {**options, **changes}
 
 
@@ -157,7 +158,7 @@ def make_model(model: str, data: DataSplit, *, hidden: int = BUNDLED.hidden, con
                per_column: bool = False, weight_dropout: float = BUNDLED.weight_dropout,
                augment: str = BUNDLED.augment, mixture: bool = True, z_dim: int | None = None,
                critic_size: int = 32, cell: str = "gru", above: int = 0, above_rows: int = 1,
-               backend: str = "auto", data_name: str | None = None):
+               above_rank: int = 0, backend: str = "auto", data_name: str | None = None):
     """A new model for ``data`` (its image shape, levels and, if ``conditional``, classes):
     ``model`` is "pixelgru", "generator-vae" or "generator-gan" (:data:`MODEL_NAMES`; the old
     names "seed-vae" and "seed-gan" are accepted). Returns (model kind, module).
@@ -167,8 +168,8 @@ def make_model(model: str, data: DataSplit, *, hidden: int = BUNDLED.hidden, con
     images only, no augmentation (they are not told the transform); ``z_dim`` is their latent
     size (default 16 and 64); GeneratorGAN is class-conditional like PixelGRU and takes
     ``critic_size``, the critic's first channel count. ``cell``: PixelGRU's recurrent cell ("gru",
-    "lstm", "rnn_tanh", "rnn_relu"; the other models run the GRU), ``above`` and ``above_rows`` (its
-    inputs from the rows above; PixelGRU only). ``data_name``: what errors call
+    "lstm", "rnn_tanh", "rnn_relu"; the other models run the GRU), ``above``, ``above_rows`` and
+    ``above_rank`` (its inputs from the rows above; PixelGRU only). ``data_name``: what errors call
     the data (default: its name)."""
 
     kind = MODEL_NAMES.get(OLD_MODEL_NAMES.get(model, model))
@@ -177,8 +178,8 @@ def make_model(model: str, data: DataSplit, *, hidden: int = BUNDLED.hidden, con
     channels, height, width = data.train.shape
     if kind != "PixelGRU" and cell != "gru":
         raise ValueError(f"`cell` {cell} is an option of `model` pixelgru only; {model} runs the GRU")
-    if kind != "PixelGRU" and (above or above_rows != 1):
-        raise ValueError(f"`above` and `above_rows` are options of `model` pixelgru only; {model} reads its last "
+    if kind != "PixelGRU" and (above or above_rows != 1 or above_rank):
+        raise ValueError(f"`above`, `above_rows` and `above_rank` are options of `model` pixelgru only; {model} reads its last "
                          f"pixel only")
     if kind in ("GeneratorVAE", "GeneratorGAN"):
         if channels != 1:
@@ -199,7 +200,7 @@ def make_model(model: str, data: DataSplit, *, hidden: int = BUNDLED.hidden, con
                           per_column=per_column, weight_dropout=weight_dropout,
                           augmentations=0 if augment == "none" else augmentation_count(augment),
                           mixture=augment if mixture else "none", cell=cell, above=above, above_rows=above_rows,
-                          backend=backend)
+                          above_rank=above_rank, backend=backend)
 
 
 def demo_settings(steps: int = DEMO.steps, seed: int = 0, recipe: Recipe = DEMO) -> TrainSettings:
