@@ -169,11 +169,16 @@ def _train(args) -> int:
                                      above=args.above, above_rows=args.above_rows, above_rank=args.above_rank,
                                      backend=args.backend,
                                      data_name=args.data)
-        settings = TrainSettings(steps=args.steps or recipe.steps, batch_size=args.batch_size, lr=args.lr,
+        steps = args.steps or recipe.steps
+        if args.reconstruction_steps is None:  # the recipe's share of the steps given
+            args.reconstruction_steps = recipe.reconstruction_steps * steps // recipe.steps
+        settings = TrainSettings(steps=steps, batch_size=args.batch_size, lr=args.lr,
                                  weight_decay=args.weight_decay, warmup=args.warmup, grad_clip=args.grad_clip,
                                  shift=args.shift, augment=args.augment, p_identity=args.p_identity,
                                  eval_every=args.eval_every,
-                                 checkpoint_every=args.checkpoint_every, ema=args.ema, seed=args.seed)
+                                 checkpoint_every=args.checkpoint_every, ema=args.ema, seed=args.seed,
+                                 reconstruction_steps=args.reconstruction_steps,
+                                 critic_lr=recipe.critic_lr if args.critic_lr is None else args.critic_lr)
     model.to(device)
     size, rank = world()
     if rank == 0:
@@ -189,8 +194,10 @@ def _train(args) -> int:
         return 0
     export_weights(os.path.join(args.out, "model.pt"), model, kind, data_spec, metrics)
     if adversarial:
-        print(f"critic loss {metrics['critic_loss_last']:.3f}, generator loss {metrics['generator_loss_last']:.3f} "
-              f"(means over the last 50 steps); no likelihood to evaluate: score samples with `rnngen eval "
+        losses = (f"critic loss {metrics['critic_loss_last']:.3f}, generator loss {metrics['generator_loss_last']:.3f}"
+                  if "critic_loss_last" in metrics else  # a run that stopped inside the warm-up
+                  f"reconstruction loss {metrics['reconstruction_loss_last']:.1f}, KL {metrics['kl_last']:.1f}")
+        print(f"{losses} (means over the last 50 steps); no likelihood to evaluate: score samples with `rnngen eval "
               f"--checkpoint {os.path.join(args.out, 'model.pt')} --samples 1000`; "
               f"checkpoint {os.path.join(args.out, CHECKPOINT)}, weights {os.path.join(args.out, 'model.pt')}")
         return 0
@@ -446,6 +453,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="generator-gan: the critic's first channel count (then 2x, 4x; default 32)")
     train.add_argument("--steps", type=int, help=f"training steps (default: the recipe's, {BUNDLED.steps} for digits, {MNIST.steps} for "
                             f"mnist ({MNIST_BIN.steps} binarized), {GAN.steps} for generator-gan; with --resume: the saved run's)")
+    train.add_argument("--reconstruction-steps", type=int, default=None,
+                       help=f"generator-gan: the first steps are a teacher-forced reconstruction warm-up "
+                            f"(default: the recipe's, {GAN.reconstruction_steps} of its {GAN.steps}; with --steps "
+                            f"the same share of them; as many as --steps: the warm-up alone, --resume goes on)")
+    train.add_argument("--critic-lr", type=float, default=None,
+                       help=f"generator-gan: the critic's learning rate (default: the recipe's, {GAN.critic_lr:g}; "
+                            f"0: four times --lr)")
     train.add_argument("--batch-size", type=int, default=None)
     train.add_argument("--lr", type=float, default=None)
     train.add_argument("--weight-decay", type=float, default=None)

@@ -79,6 +79,47 @@ def test_model_interface_and_samples():
         assert tiny.critic(tiny(torch.randn(2, 2))).shape == (2,)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_teacher_forcing_given_the_free_running_output_returns_it(backend):
+    """teacher_forced reads the given previous pixels through one fused scan; given the decode
+    op's own free-running output it must reproduce that output (same recurrence, same inputs),
+    and its gradient must match the reference backend's."""
+    model = _gan(backend)
+    with torch.no_grad():
+        for p in model.generator.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    z, labels = torch.randn(5, 3), torch.tensor([0, 1, 2, 1, 0])
+    free = model(z, labels).detach()
+    torch.testing.assert_close(model.teacher_forced(z, free, labels), free, rtol=1e-5, atol=1e-6)
+    # Other pixels read give other outputs from the second pixel on (the first is fc_out(h_0)).
+    other = model.teacher_forced(z, torch.rand(5, 1, 4, 4), labels)
+    torch.testing.assert_close(other[..., 0, 0], free[..., 0, 0])
+    assert (other - free).flatten(1)[:, 1:].abs().amax(1).min() > 1e-4
+    images = torch.rand(5, 1, 4, 4)
+    grads = []
+    for name in ("reference", backend):
+        model.generator.backend = name
+        loss = model.teacher_forced(z, images, labels).pow(2).sum()
+        grads.append(torch.autograd.grad(loss, list(model.generator.parameters())))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match=r"`images` must be intensities of shape \[5, 1, 4, 4\]"):
+        model.teacher_forced(z, torch.rand(5, 4, 4), labels)
+    with pytest.raises(ValueError, match=r"`z` must be a Tensor of shape \[N, 3\]"):
+        model.teacher_forced(torch.randn(5, 2), images, labels)
+
+
+def test_update_gates_start_with_chrono_time_scales():
+    """The update gate's biases give each unit a memory of 1 to H*W steps (log U(1, H*W)), the
+    input side's are zero; the other gates keep nn.GRUCell's initialisation."""
+    model = GeneratorGAN((6, 5), levels=2, z_dim=2, hidden_size=64, critic_size=2)
+    rnn = model.generator.rnn
+    update = rnn.bias_hh[64:128].detach()
+    assert torch.equal(rnn.bias_ih[64:128], torch.zeros(64))
+    assert 0 <= update.min() and update.max() <= torch.log(torch.tensor(30.0)) and update.std() > 0.3
+    assert rnn.bias_hh[:64].abs().max() <= 1 / 8 and rnn.bias_hh[128:].abs().max() <= 1 / 8  # U(+-1/sqrt(H))
+
+
 def test_bad_arguments_raise_clear_errors():
     model = _gan()
     with pytest.raises(ValueError, match="`labels` needed: this GeneratorGAN is class-conditional"):
@@ -130,8 +171,10 @@ def test_adversarial_loop_refuses_what_it_cannot_do(tmp_path, monkeypatch):
     assert not (tmp_path / "a").exists()  # refused before the run folder is made
 
 
-@pytest.mark.parametrize("ema", [0.0, 0.99])
-def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, ema):
+@pytest.mark.parametrize("ema,warmup", [(0.0, 0), (0.99, 0), (0.99, 5)])
+def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, ema, warmup):
+    """With ``warmup``, the first steps are the reconstruction warm-up and the run is "killed"
+    inside it: the encoder and its optimiser must come back from the checkpoint."""
     data = load_dataset("digits")
 
     def fresh():
@@ -139,19 +182,23 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, ema):
         return GeneratorGAN(8, levels=17, z_dim=4, hidden_size=8, critic_size=4, num_classes=10, backend="reference")
 
     # (In warm-up throughout, as in test_train_cli: the cosine's learning rates depend on `steps`.)
-    settings = TrainSettings(steps=6, batch_size=8, lr=0.1, warmup=100, eval_every=2, checkpoint_every=4, ema=ema)
+    settings = TrainSettings(steps=6, batch_size=8, lr=0.1, warmup=100, eval_every=2, checkpoint_every=4, ema=ema,
+                             reconstruction_steps=warmup)
     whole = fresh()
     before = {k: v.clone() for k, v in whole.state_dict().items()}
     metrics = train_adversarial(whole, data, str(tmp_path / "a"), settings, meta=META, progress=False)
     # Both networks were trained.
     for prefix in ("generator.", "critic."):
         assert any(not torch.equal(v, before[k]) for k, v in whole.state_dict().items() if k.startswith(prefix))
-    assert [h["step"] for h in metrics["history"]] == [2, 4, 6] and metrics["likelihood"] is False
+    assert [h["step"] for h in metrics["history"]] == ([2, 4, 5, 6] if warmup else [2, 4, 6])
+    assert metrics["likelihood"] is False
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["steps"] == 6
     # "Killed" after step 4: a new process resumes from the checkpoint of step 4.
     part = fresh()
     train_adversarial(part, data, str(tmp_path / "b"), TrainSettings(**{**settings.__dict__, "steps": 4}),
                       meta=META, progress=False)
+    halfway = load_checkpoint(str(tmp_path / "b" / "checkpoint.pt"), resumable=True)
+    assert ("encoder" in halfway) == ("reconstruction" in halfway["optimizer"]) == bool(warmup)
     resumed = fresh()
     train_adversarial(resumed, data, str(tmp_path / "b"), settings, meta=META, resume=True, progress=False)
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
@@ -164,6 +211,10 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, ema):
         assert len(got) == len(want) > 0
         for a, b in zip(got.values(), want.values()):
             assert all(torch.equal(a[k], b[k]) for k in a)
+    assert "encoder" not in saved and "reconstruction" not in saved["optimizer"]  # past the warm-up: not needed
+    if warmup:  # the warm-up's generator, written once it ended, the same in both runs
+        first, second = (load_checkpoint(str(tmp_path / run / "warmup.pt"))["state"] for run in "ab")
+        assert all(torch.equal(first[k], second[k]) for k in first)
     assert ("raw_state" in saved) == bool(ema)  # with EMA: the averaged generator to sample, the raw to resume
     if ema:
         assert not torch.equal(saved["state"]["generator.rnn.weight_hh"], saved["raw_state"]["generator.rnn.weight_hh"])
@@ -173,6 +224,32 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, ema):
         train_adversarial(fresh(), data, str(tmp_path / "b"), settings, meta=META, resume=True, progress=False)
     with pytest.raises(FileExistsError, match="--force"):
         train_adversarial(fresh(), data, str(tmp_path / "b"), settings, meta=META, progress=False)
+
+
+def test_reconstruction_warmup_teaches_the_generator_the_images(tmp_path):
+    """The warm-up's steps lower the teacher-forced reconstruction error of real images (what the
+    adversarial steps then start from); its model file holds the warmed-up generator; the
+    adversarial steps run the critic at ``critic_lr`` on the same schedule as the generator."""
+    data = load_dataset("digits")
+    torch.manual_seed(0)
+    model = GeneratorGAN(8, levels=17, z_dim=4, hidden_size=16, critic_size=4, num_classes=10, backend="cpu")
+    images = model.intensities(data.test.images[:64])
+    labels = data.test.labels[:64].long()
+
+    def error(m):
+        with torch.no_grad():
+            return (m.teacher_forced(torch.zeros(64, 4), images, labels) - images).pow(2).mean().item()
+
+    before = error(model)
+    settings = TrainSettings(steps=151, batch_size=32, lr=1e-5, critic_lr=3e-4, warmup=1, eval_every=0,
+                             checkpoint_every=0, reconstruction_steps=150)
+    metrics = train_adversarial(model, data, str(tmp_path / "a"), settings, meta=META, progress=False)
+    warmed, _ = load_model(str(tmp_path / "a" / "warmup.pt"))
+    assert error(warmed) < 0.7 * before, (error(warmed), before)
+    assert [h["step"] for h in metrics["history"]] == [150, 151] and "kl" in metrics["history"][0]
+    saved = load_checkpoint(str(tmp_path / "a" / "checkpoint.pt"), resumable=True)
+    g_lr = saved["optimizer"]["generator"]["param_groups"][0]["lr"]
+    assert g_lr == pytest.approx(1e-5) and saved["optimizer"]["critic"]["param_groups"][0]["lr"] == pytest.approx(3e-4)
 
 
 def _run(*args):
@@ -191,11 +268,14 @@ def test_train_resume_sample_eval_complete_commands(tmp_path, capsys, monkeypatc
                                 "--steps", "3", "--backend", "cpu", *TINY)
     assert code == 0, stderr
     assert "training GeneratorGAN" in stdout and "no likelihood to evaluate" in stdout
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.json", "model.pt"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.json", "model.pt", "warmup.pt"]
     saved = load_checkpoint(str(out / "checkpoint.pt"), resumable=True)
     assert saved["model"] == "GeneratorGAN" and saved["step"] == 3
     assert set(saved["optimizer"]) == {"generator", "critic"}
-    assert saved["train"]["lr"] == recipes.GAN.lr == 1e-4 and saved["train"]["ema"] == 0.999  # the GAN recipe, not the digits one
+    # The GAN recipe, not the digits one; 3 steps: the recipe's share of them (2500 of 3100) warm up.
+    assert saved["train"]["lr"] == recipes.GAN.lr == 1e-5 and saved["train"]["ema"] == 0.999
+    assert saved["train"]["critic_lr"] == recipes.GAN.critic_lr == 4e-4
+    assert saved["train"]["reconstruction_steps"] == 3 * recipes.GAN.reconstruction_steps // recipes.GAN.steps == 2
     # --resume with more steps continues the run (both optimisers restored: see the test above).
     assert main(["train", "--out", str(out), "--resume", "--steps", "5", "--no-progress"]) == 0
     assert "resuming from" in capsys.readouterr().out
@@ -248,8 +328,10 @@ def _expect_one_line_error(args, match):
 @pytest.mark.parametrize("extra,match", [
     (["--dropout", "0.3"], "--dropout is not an option of --model generator-gan"),
     (["--per-column"], "--per-column is not an option of --model generator-gan"),
-    (["--above", "1"], "--above and --above-rows are options of --model pixelgru only"),
-    (["--above-rows", "2"], "--above and --above-rows are options of --model pixelgru only"),
+    (["--above", "1"], "--above, --above-rows and --above-rank are options of --model pixelgru only"),
+    (["--above-rows", "2"], "--above, --above-rows and --above-rank are options of --model pixelgru only"),
+    (["--reconstruction-steps", "-1"], "reconstruction_steps must be a finite number >= 0, got -1"),
+    (["--critic-lr", "nan"], "critic_lr must be a finite number >= 0, got nan"),
     (["--augment", "flips"], "--augment needs a model that is told the transform"),
     (["--critic-size", "0"], "--critic-size must be >= 1, got 0"),
     (["--z-dim", "0"], "--z-dim must be >= 1, got 0"),
@@ -264,3 +346,7 @@ def test_bad_options_are_one_line_errors(tmp_path, extra, match):
 def test_critic_size_belongs_to_the_gan(tmp_path):
     _expect_one_line_error(["train", "--out", str(tmp_path / "r"), "--critic-size", "8"],
                            "--critic-size is an option of --model generator-gan only")
+    for option in ("--reconstruction-steps", "--critic-lr"):
+        _expect_one_line_error(["train", "--out", str(tmp_path / "r"), "--steps", "1", option, "1"],
+                               "--reconstruction-steps and --critic-lr are options of --model generator-gan only")
+    assert not (tmp_path / "r").exists()

@@ -32,6 +32,19 @@ Choices, and why:
   0.2 in the last row (standard deviation over z; 0.17 and 0.23 for two draws of the weights at
   hidden 256), against 0.0000 at PyTorch's default. (Training can still drive it back to a
   fixed point: docs/results-mnist.md.)
+- **Chrono initialisation** of the update gate (Tallec & Ollivier 2018): its biases are drawn
+  so that each hidden unit keeps its value over log-uniform time scales of 1 to H*W steps
+  (``bias_hh`` of the z block log U(1, H*W), ``bias_ih``'s zero). Without it the free-running
+  state forgets the class within 100 steps (a linear probe reads it from h_0 at 65%, from the
+  states after step 100 at chance); with it the class stays readable at every step, and the
+  reconstruction warm-up below learns digits of the class asked for (docs/results-mnist.md).
+- **Reconstruction warm-up** (``TrainSettings.reconstruction_steps``, the article's other loss):
+  before the adversarial steps, the generator is trained as the decoder of a VAE under teacher
+  forcing (:meth:`GeneratorGAN.teacher_forced`: each step reads the real previous pixel, one
+  fused scan for all steps), z from a small convolutional :class:`Encoder`, a Gaussian
+  reconstruction loss and the KL term. The adversarial gradient through 784 free-running steps
+  alone never drew strokes in any run; the warm-up does, and the adversarial phase then starts
+  from a generator that draws digits.
 - **Critic**: three 4x4 stride-2 convolutions (``critic_size``, 2x, 4x channels; LeakyReLU 0.2)
   and a linear head over the flattened features: 177,249 parameters at 28x28 with 10 classes,
   beside the generator's 218,369 at hidden 256; any image size (each convolution halves it, at
@@ -63,8 +76,20 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from .. import dispatch
 from ..nn.generator import RNNImageGenerator, image_shape
+from ..ops import scan
 
 RECURRENT_GAIN = 2.25  # the generator's W_hh, per gate: orthogonal times this (see the module docstring)
+
+
+def chrono_init_(cell: nn.GRUCell, longest: int) -> None:
+    """Chrono initialisation of a GRU cell's update gate (Tallec & Ollivier 2018): unit i keeps
+    its state over about T_i steps, T_i ~ U(1, ``longest``), by a bias of log T_i on its update
+    gate (bias_hh's z block; bias_ih's z block zero). h' = (1 - z) n + z h, so a bias b makes z
+    start near sigmoid(b) = T / (1 + T), a memory of about T steps."""
+    hidden = cell.hidden_size
+    with torch.no_grad():
+        cell.bias_ih[hidden:2 * hidden] = 0
+        cell.bias_hh[hidden:2 * hidden] = torch.log(torch.empty(hidden).uniform_(1, max(1, longest)))
 
 
 def _check_int(name: str, value, low: int) -> None:
@@ -103,6 +128,32 @@ class Critic(nn.Module):
         return score
 
 
+class Encoder(nn.Module):
+    """The reconstruction warm-up's encoder (a training device like the critic, not saved with
+    the model): two 4x4 stride-2 convolutions (32, 64 channels; LeakyReLU 0.2), a hidden layer of
+    256 and the posterior's mean and log-variance of ``z_dim`` each. Input: intensities
+    [N, 1, H, W] in [0, 1]; output: (mean, log-variance), [N, z_dim] each."""
+
+    def __init__(self, image_size: tuple[int, int], z_dim: int):
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(1, 32, 4, stride=2, padding=1),
+                                    nn.Conv2d(32, 64, 4, stride=2, padding=1)])
+        height, width = image_size
+        for _ in self.convs:
+            height, width = max(1, height // 2), max(1, width // 2)
+        self.hidden = nn.Linear(64 * height * width, 256)
+        self.out = nn.Linear(256, 2 * z_dim)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        x = x * 2 - 1
+        for conv in self.convs:
+            if min(x.shape[-2:]) < 2:  # as in the critic: tiny images stay 1x1
+                x = F.pad(x, (0, 1, 0, 1))
+            x = F.leaky_relu(conv(x), 0.2)
+        mean, log_var = self.out(F.leaky_relu(self.hidden(x.flatten(1)), 0.2)).chunk(2, dim=1)
+        return mean, log_var.clamp(-10, 5)  # the clamp keeps exp() finite in the first steps
+
+
 class GeneratorGAN(nn.Module):
     """The article's :class:`RNNImageGenerator` and a :class:`Critic` (see the module docstring).
 
@@ -131,6 +182,7 @@ class GeneratorGAN(nn.Module):
             with torch.no_grad():
                 for gate in self.generator.rnn.weight_hh.chunk(3):
                     nn.init.orthogonal_(gate, gain=RECURRENT_GAIN)
+            chrono_init_(self.generator.rnn, height * width)
         self.critic = Critic((height, width), critic_size, num_classes)
 
     @property
@@ -186,6 +238,31 @@ class GeneratorGAN(nn.Module):
         if labels is not None:
             z = torch.cat([z, F.one_hot(labels.to(z.device), self.num_classes).to(z.dtype)], dim=1)
         return self.generator(z)[:, None]
+
+    def teacher_forced(self, z: Tensor, images: Tensor, labels: Tensor | None = None) -> Tensor:
+        """The generator's output at every pixel [N, 1, H, W] when each step reads the real
+        previous pixel of ``images`` (intensities [N, 1, H, W]) instead of its own previous output:
+        one fused scan over all steps (the reconstruction warm-up). Given its own free-running
+        output as ``images`` it returns that output again (the same recurrence, the same inputs)."""
+        if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"`z` must be a Tensor of shape [N, {self.z_dim}], got "
+                             f"{list(z.shape) if isinstance(z, Tensor) else type(z).__name__}")
+        if not isinstance(images, Tensor) or tuple(images.shape) != (z.shape[0], 1, *self.image_size):
+            raise ValueError(f"`images` must be intensities of shape [{z.shape[0]}, 1, {self.image_size[0]}, "
+                             f"{self.image_size[1]}], got {list(getattr(images, 'shape', []))}")
+        labels = self.check_labels(labels, z.shape[0])
+        if labels is not None:
+            z = torch.cat([z, F.one_hot(labels.to(z.device), self.num_classes).to(z.dtype)], dim=1)
+        g, n = self.generator, z.shape[0]
+        h0 = g.fc_init(z)
+        pixels = images.reshape(n, -1)
+        states = h0[:, None]
+        if pixels.shape[1] > 1:
+            # Step t's input gates from pixel t-1: the article's GRUCell has one input.
+            gi = F.linear(pixels[:, :-1, None].to(h0.dtype), g.rnn.weight_ih, g.rnn.bias_ih)
+            hidden = scan(gi, h0, g.rnn.weight_hh, g.rnn.bias_hh, backend=g.backend)
+            states = torch.cat([states, hidden], dim=1)
+        return g.fc_out(states).view(n, 1, *self.image_size)
 
     @torch.no_grad()
     def sample(self, n: int, labels=None, temperature: float = 1.0, seed: int = 0, backend: str | None = None,

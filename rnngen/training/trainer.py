@@ -54,6 +54,9 @@ class TrainSettings:
                                   # is then what is evaluated and saved for sampling (0: none);
                                   # warmed up (ema_decay), so a short run averages recent weights
     seed: int = 0
+    # GeneratorGAN only (rnngen.training.adversarial):
+    reconstruction_steps: int = 0  # the first steps of the run: the teacher-forced reconstruction warm-up
+    critic_lr: float = 0.0         # the critic's learning rate (0: four times lr)
 
     def __post_init__(self):
         augmentation_count(self.augment)
@@ -70,7 +73,8 @@ class TrainSettings:
         for name in ("steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("weight_decay", "warmup", "grad_clip", "shift", "eval_every", "checkpoint_every", "seed"):
+        for name in ("weight_decay", "warmup", "grad_clip", "shift", "eval_every", "checkpoint_every", "seed",
+                     "reconstruction_steps", "critic_lr"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
         if not 0 <= self.ema < 1:  # also false for NaN
@@ -169,6 +173,8 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
     from tqdm.auto import tqdm
 
     checkpoint_path = os.path.join(out_dir, CHECKPOINT)
+    if settings.reconstruction_steps or settings.critic_lr:
+        raise ValueError("`reconstruction_steps` and `critic_lr` are options of `model` generator-gan only")
     conditional = getattr(model, "num_classes", None) is not None
     if conditional and data.train.labels is None:
         raise ValueError(f"a class-conditional model needs labelled data; {data.name} has no labels")
