@@ -83,10 +83,17 @@ def test_the_cli_calls_the_library(tmp_path, capsys):
         assert recipes.recipe_for(spec, binary=True) == ("mnist-bin", recipes.MNIST_BIN)
     assert recipes.recipe_for("digits", binary=True) == ("bundled", recipes.BUNDLED)
     # 256 levels: the shipped mnist.pt's recipe; binarized: mnist-bin.pt's (docs/results-mnist.md).
-    assert (recipes.MNIST.hidden, recipes.MNIST.steps, recipes.MNIST.augment) == (256, 3000, "none")
-    assert (recipes.MNIST.above, recipes.MNIST.above_rows) == (1, 1)
+    assert (recipes.MNIST.hidden, recipes.MNIST.steps, recipes.MNIST.augment) == (256, 5000, "none")
+    assert (recipes.MNIST.above, recipes.MNIST.above_rows, recipes.MNIST.above_rank) == (2, 2, 16)
     assert (recipes.MNIST_BIN.hidden, recipes.MNIST_BIN.steps, recipes.MNIST_BIN.augment) == (256, 5000, "none")
-    assert (recipes.MNIST_BIN.above, recipes.MNIST_BIN.above_rows) == (2, 2)
+    assert (recipes.MNIST_BIN.above, recipes.MNIST_BIN.above_rows, recipes.MNIST_BIN.above_rank) == (2, 2, 0)
+    # Each shipped model is its recipe's run.
+    for name, recipe in (("mnist", recipes.MNIST), ("mnist-bin", recipes.MNIST_BIN)):
+        from rnngen.models import load_model, pretrained_path
+
+        config = load_model(pretrained_path(name))[0].config
+        assert (config["above"], config["above_rows"], config.get("above_rank", 0)) == (
+            recipe.above, recipe.above_rows, recipe.above_rank), name
 
     assert completion_mask("top-half", (4, 3)).tolist() == [[True] * 3] * 2 + [[False] * 3] * 2
     assert completion_mask("top-quarter", (8, 2)).sum(1).tolist() == [2, 2] + [0] * 6

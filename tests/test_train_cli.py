@@ -420,12 +420,12 @@ def test_train_on_builtin_mnist_takes_its_recipe(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train"]["batch_size"] == 32 and metrics["train"]["weight_decay"] == 0.01
     assert (model.above, model.above_rows, metrics["train"]["steps"]) == (2, 2, 2)
-    for levels, above in (([], 1), (["--levels", "2"], 2)):
+    for levels, rank in (([], 16), (["--levels", "2"], 0)):
         out = tmp_path / f"mnist{len(levels)}"
         assert main(["train", "--data", "mnist", *levels, "--out", str(out), "--steps", "1", "--eval-every", "0",
                      "--no-progress"]) == 0
         model, _ = load_model(str(out / "model.pt"))
-        assert (model.above, model.above_rows) == (above, above)
+        assert (model.above, model.above_rows, model.above_rank) == (2, 2, rank)
 
 
 def test_train_with_another_cell_and_sample_it(tmp_path, capsys):
