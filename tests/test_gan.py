@@ -272,7 +272,7 @@ def test_train_resume_sample_eval_complete_commands(tmp_path, capsys, monkeypatc
     saved = load_checkpoint(str(out / "checkpoint.pt"), resumable=True)
     assert saved["model"] == "GeneratorGAN" and saved["step"] == 3
     assert set(saved["optimizer"]) == {"generator", "critic"}
-    # The GAN recipe, not the digits one; 3 steps: the recipe's share of them (2500 of 3100) warm up.
+    # The GAN recipe, not the digits one; 3 steps: the recipe's share of them (6000 of 6600) warm up.
     assert saved["train"]["lr"] == recipes.GAN.lr == 1e-5 and saved["train"]["ema"] == 0.999
     assert saved["train"]["critic_lr"] == recipes.GAN.critic_lr == 4e-4
     assert saved["train"]["reconstruction_steps"] == 3 * recipes.GAN.reconstruction_steps // recipes.GAN.steps == 2
