@@ -45,6 +45,102 @@ def test_tile_rule_per_gate_count():
         assert tc.hidden_tiles(H, 3) == tc.hidden_tiles(H)
 
 
+def test_split_rule():
+    """W_hh split over NSPLIT programs where it does not fit one (rnngen/ops/triton_split.py): the
+    largest BLOCK_N from 16 to 64 (at most HP / 2) whose slice of all gates fits SLICE_FLOATS on
+    chip, else 16 units streamed in BLOCK_K chunks; up to HP = 1024 for every cell."""
+    ts = pytest.importorskip("rnngen.ops.triton_split")
+    for gates, H, block_n, on_chip in ((3, 65, 64, True), (3, 256, 32, True), (3, 512, 16, True), (3, 1024, 16, False),
+                                       (4, 128, 32, True), (4, 256, 16, True), (4, 512, 16, False),
+                                       (1, 256, 64, True), (1, 1024, 16, True)):
+        cfg = ts.split_tiles(H, gates)
+        assert (cfg["BLOCK_N"], cfg["ON_CHIP"]) == (block_n, on_chip), (gates, H)
+        assert cfg["NSPLIT"] * block_n == cfg["HP"] >= H and cfg["NSPLIT"] >= 2
+        assert not on_chip or gates * cfg["HP"] * block_n <= ts.SLICE_FLOATS
+    assert ts.split_tiles(1025, 1) is None
+
+
+GATES = {"gru": 3, **CELL_GATES}
+
+
+def _scan_against_reference(cell, B, T, H, bound=1e-5):
+    G = GATES[cell]
+    lstm = cell == "lstm"
+    w_hh, b_hh = torch.randn(G * H, H) / H**0.5, torch.randn(G * H) / H**0.5
+    gi, h0, c0 = torch.randn(B, T, G * H), torch.randn(B, H), torch.randn(B, H)
+
+    def scan(gi, w, b, h0, c0=None, *, backend):
+        return rnngen.scan(gi, h0, w, b, cell=cell, c0=c0, return_cell_state=lstm, backend=backend)
+
+    _compare(scan, [gi, w_hh, b_hh, h0] + [c0] * lstm, [torch.randn(B, T, H) for _ in range(1 + lstm)], bound)
+
+
+@needs_triton
+@pytest.mark.parametrize("cell", list(GATES))
+@pytest.mark.parametrize("H", [200, 1000])
+def test_scan_split_over_programs(monkeypatch, cell, H):
+    """The scan with W_hh split over programs (every cell; H = 200: slices on chip, H = 1000: 64
+    programs streaming theirs), two batch tiles, the last partial: forward and backward against
+    the reference. The interpreter runs one launch per step (run_steps), so every exchange through
+    the buffers happens between launches; each op launches its split kernel, T or T + 1 times."""
+    from rnngen.ops import triton_split as ts
+
+    launches = []
+    real = ts.run_steps
+    monkeypatch.setattr(ts, "run_steps", lambda kernel, grid, steps, *a, **k: (
+        launches.append((kernel.fn.__name__, grid, steps)), real(kernel, grid, steps, *a, **k)))
+    _scan_against_reference(cell, 17, 3, H)
+    nsplit = ts.split_tiles(H, GATES[cell])["NSPLIT"]
+    assert launches == [("_scan_forward_split_kernel", (nsplit, 2), 3), ("_scan_backward_split_kernel", (nsplit, 2), 4)]
+
+
+@needs_triton
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("on_chip", [True, False])
+def test_scan_split_cooperative_body(monkeypatch, cell, on_chip):
+    """The cooperative form of the split kernels (all steps in one launch, the step barrier after
+    each) runs in the interpreter where one program holds a tile's units (NSPLIT = 1: its barrier
+    waits for itself): the same results as the reference, slices on chip and streamed."""
+    from rnngen.ops import triton_split as ts
+
+    real = ts.split_tiles
+    monkeypatch.setattr(ts, "split_tiles", lambda H, gates: dict(real(H, gates), BLOCK_N=real(H, gates)["HP"],
+                                                                 NSPLIT=1, BLOCK_K=32, ON_CHIP=on_chip))
+    launched = []
+    real_run = ts.run_steps
+    monkeypatch.setattr(ts, "run_steps", lambda kernel, grid, steps, *a, **k: (
+        launched.append(grid), real_run(kernel, grid, steps, *a, **k)))
+    _scan_against_reference(cell, 20, 4, 100)
+    assert launched == [(1, 2), (1, 2)]
+
+
+def test_split_launch_refused_runs_a_launch_per_step():
+    """Where the device refuses the cooperative launch (a grid that cannot be co-resident), the
+    split kernel runs once per step with COOP=False, after one warning, and is not tried again."""
+    ts = pytest.importorskip("rnngen.ops.triton_split")
+    calls = []
+
+    class Kernel:
+        class fn:
+            __name__ = "_test_split_kernel"
+
+        def __getitem__(self, grid):
+            def launch(*args, **consts):
+                if consts.get("launch_cooperative_grid"):
+                    raise RuntimeError("Triton Error [CUDA]: too many blocks in cooperative launch")
+                calls.append((grid, args[-3:], consts["COOP"]))
+            return launch
+
+    device = torch.device("meta")  # not the CPU: the cooperative launch is tried
+    ts._REFUSED.discard(("_test_split_kernel", (4, 3), (("X", 1),), "meta"))
+    with pytest.warns(RuntimeWarning, match="cannot run its 12 programs at once"):
+        ts.run_steps(Kernel(), (4, 3), 2, ("a",), device, X=1)
+    assert [(g, a[1:], c) for g, a, c in calls] == [((4, 3), (0, 1), False), ((4, 3), (1, 2), False)]
+    calls.clear()
+    ts.run_steps(Kernel(), (4, 3), 1, ("a",), device, X=1)  # no second try, no second warning
+    assert [(g, a[1:], c) for g, a, c in calls] == [((4, 3), (0, 1), False)]
+
+
 @needs_triton
 def test_registered_kernels_are_the_triton_ones():
     from rnngen.ops.decode import triton as decode_triton
@@ -148,11 +244,17 @@ def test_float16(cell):
 
 @needs_triton
 def test_sizes_beyond_the_kernels_run_the_reference_with_a_warning():
-    H = 513
+    H = 1025  # the scan's split kernels stop at HP = 1024
     gi, w_hh = torch.randn(1, 2, 3 * H), torch.randn(3 * H, H) / H**0.5
-    with pytest.warns(RuntimeWarning, match="exceeds the Triton kernels' limit"):
+    with pytest.warns(RuntimeWarning, match=r"exceeds the Triton kernels' limit \(1024\)"):
         got = rnngen.scan(gi, None, w_hh, None, backend="triton")
     assert torch.equal(got, rnngen.scan(gi, None, w_hh, None, backend="reference"))
+    H = 513  # decode's and the sampler's at HP = 512
+    w_ih, b_ih, w_hh, b_hh = gru_weights(H, 1, torch.float32)
+    args = (torch.randn(2, H), w_ih, b_ih, w_hh, b_hh, torch.randn(1, H), None, 2)
+    with pytest.warns(RuntimeWarning, match=r"exceeds the Triton kernels' limit \(512\)"):
+        got = rnngen.decode(*args, backend="triton")
+    assert torch.equal(got, rnngen.decode(*args, backend="reference"))
     # decode with more than 16 output channels, sample with more than 4096 values
     H, C, K = 8, 17, 4097
     w_ih, b_ih, w_hh, b_hh = gru_weights(H, C, torch.float32)
@@ -164,12 +266,14 @@ def test_sizes_beyond_the_kernels_run_the_reference_with_a_warning():
     with pytest.warns(RuntimeWarning, match="at most 4096 values"):
         got = rnngen.sample(*args, seed=1, backend="triton")
     assert torch.equal(got, rnngen.sample(*args, seed=1, backend="reference"))
-    # the LSTM's kernels stop at HP = 256 (their backward's shared memory)
+    # the LSTM's decode and sampler stop at HP = 256 (their backward's shared memory)
     H = 257
-    gi, w_hh, c0 = torch.randn(1, 2, 4 * H), torch.randn(4 * H, H) / H**0.5, torch.randn(1, H)
+    w_ih, b_ih, w_hh, b_hh = (torch.randn(*shape) / H**0.5 for shape in ((4 * H, 1), (4 * H,), (4 * H, H), (4 * H,)))
+    args = (torch.randn(1, H), w_ih, b_ih, w_hh, b_hh, torch.randn(1, H), None, 2)
+    c0 = torch.randn(1, H)
     with pytest.warns(RuntimeWarning, match=r"exceeds the Triton kernels' limit \(256 for the lstm cell\)"):
-        got = rnngen.scan(gi, None, w_hh, None, cell="lstm", c0=c0, backend="triton")
-    assert torch.equal(got, rnngen.scan(gi, None, w_hh, None, cell="lstm", c0=c0, backend="reference"))
+        got = rnngen.decode(*args, cell="lstm", c0=c0, backend="triton")
+    assert torch.equal(got, rnngen.decode(*args, cell="lstm", c0=c0, backend="reference"))
 
 
 def test_status_when_the_kernels_fail_to_load(monkeypatch):
@@ -197,7 +301,9 @@ def test_without_triton_everything_else_works():
 
 def test_kernels_compile_for_an_h100():
     """Every kernel through Triton's full GPU pipeline for sm_90 (no GPU needed), on chip (H=40,
-    bf16; the Elman cells at their largest on-chip H=128) and streamed (H=200), for every cell:
+    bf16; the Elman cells at their largest on-chip H=128), H=200 (the scan's W_hh split over
+    programs, decode's and the sampler's streamed) and H=1024 (the scan's split slices streamed;
+    the split kernels in their cooperative form, with the step barrier), for every cell:
     catches what the interpreter accepts and a GPU would refuse, and shared memory beyond an H100
     block."""
     pytest.importorskip("triton")
@@ -207,11 +313,11 @@ def test_kernels_compile_for_an_h100():
         pytest.skip(f"Triton's CUDA backend is not importable: {exc}")
     script = __import__("pathlib").Path(__file__).with_name("triton_gpu_compile.py")
     env = {k: v for k, v in __import__("os").environ.items() if k != "TRITON_INTERPRET"}
-    configs = ["40:bf16:gru,lstm", "128:bf16:rnn_tanh", "200:fp32:gru,lstm,rnn_relu"]
+    configs = ["40:bf16:gru,lstm", "128:bf16:rnn_tanh", "200:fp32:gru,lstm,rnn_relu", "1024:bf16:gru"]
     run = subprocess.run([sys.executable, str(script), *configs], capture_output=True, text=True, timeout=900,
                          env=env)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.count("shared memory") == 36
+    assert run.stdout.count("shared memory") == 38  # at H = 1024 the scan alone (split over programs)
 
 
 @needs_triton

@@ -32,6 +32,7 @@ from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
 from rnngen.ops import triton_common as tc  # noqa: E402
+from rnngen.ops import triton_split as ts  # noqa: E402
 from rnngen.ops.cells import CELLS  # noqa: E402
 from rnngen.ops.decode import triton as decode_triton  # noqa: E402
 from rnngen.ops.sample import triton as sample_triton  # noqa: E402
@@ -41,8 +42,9 @@ H100_SHARED_PER_BLOCK = 232448  # 227 KiB
 TARGET = GPUTarget("cuda", 90, 32)
 # Buffers the launchers allocate in float32 whatever the inputs' dtype.
 FLOAT32_BUFFERS = {"hprev_ptr", "cprev_ptr", "dgh_ptr", "gi_ptr@decode_backward", "gh_ptr", "dgi_ptr@decode_backward",
-                   "dx_ptr", "gates_ptr@scan_backward"}
-SCALARS = dict(B="i32", T="i32", H="i32", C="i32", K="i32", temperature="fp32", seed="i64", row_offset="i64")
+                   "dx_ptr", "gates_ptr@scan_backward", "hbuf_ptr", "cbuf_ptr", "ebuf_ptr", "dbuf_ptr"}
+SCALARS = dict(B="i32", T="i32", H="i32", C="i32", K="i32", temperature="fp32", seed="i64", row_offset="i64",
+               t_begin="i32", t_end="i32", s_begin="i32", s_end="i32")
 
 
 def compile_kernel(label, fn, kernel, dtype, launch):
@@ -56,6 +58,8 @@ def compile_kernel(label, fn, kernel, dtype, launch):
             signature[name] = SCALARS[name]
         elif name in ("known_ptr", "val_ptr", "lags_ptr"):
             signature[name] = "*i64"
+        elif name == "sync_ptr":
+            signature[name] = "*i32"
         elif name in FLOAT32_BUFFERS or f"{name}@{kernel}" in FLOAT32_BUFFERS:
             signature[name] = "*fp32"
         else:
@@ -82,16 +86,30 @@ def main(configs):
         cells = list(CELLS) if rest == ["all"] else (rest[0].split(",") if rest else ["gru"])
         for cell in cells:
             cfg = tc.hidden_tiles(H, CELLS[cell].gates)
-            if cfg is None:
-                print(f"{cell} H={H}: beyond the {cell} kernels' limit (HP {tc.max_hp(CELLS[cell].gates)}), skipped")
+            if tc.pow2(H) > ts.MAX_HP:
+                print(f"{cell} H={H}: beyond the kernels' limit (HP {ts.MAX_HP}), skipped")
                 continue
-            where = "on chip" if cfg["ON_CHIP"] else f"streamed, BLOCK_N={cfg['BLOCK_N']}"
-            tag = f"{cell} H={H} (HP={cfg['HP']}, {where}) {dtype}"
-            scan = scan_triton._launch_args(H, cell)
-            compile_kernel(f"scan_forward {tag}", scan_triton._scan_forward_kernel, "scan_forward", dtype,
-                           dict(scan, SAVE_GATES=True))
-            compile_kernel(f"scan_backward {tag}", scan_triton._scan_backward_kernel, "scan_backward", dtype,
-                           dict(scan, STORE_DGH=True))
+            where = "beyond" if cfg is None else "on chip" if cfg["ON_CHIP"] else f"streamed, BLOCK_N={cfg['BLOCK_N']}"
+            tag = f"{cell} H={H} (HP={tc.pow2(H)}, {where}) {dtype}"
+            split = scan_triton._split_args(H, cell)
+            if split is None:
+                scan = scan_triton._launch_args(H, cell)
+                compile_kernel(f"scan_forward {tag}", scan_triton._scan_forward_kernel, "scan_forward", dtype,
+                               dict(scan, SAVE_GATES=True))
+                compile_kernel(f"scan_backward {tag}", scan_triton._scan_backward_kernel, "scan_backward", dtype,
+                               dict(scan, STORE_DGH=True))
+            else:  # W_hh split over NSPLIT programs, compiled as the cooperative launch runs it
+                nsplit, scan = split
+                stag = (f"{cell} H={H} (HP={scan['HP']}, split over {nsplit} programs of {scan['BLOCK_N']} units, "
+                        f"{'on chip' if scan['ON_CHIP'] else 'streamed'}) {dtype}")
+                compile_kernel(f"scan_forward {stag}", scan_triton._scan_forward_split_kernel, "scan_forward", dtype,
+                               dict(scan, SAVE_GATES=True, COOP=True))
+                compile_kernel(f"scan_backward {stag}", scan_triton._scan_backward_split_kernel, "scan_backward",
+                               dtype, dict(scan, STORE_DGH=True, COOP=True))
+            if cfg is None:
+                print(f"{cell} H={H}: decode and sample beyond the {cell} kernels' limit "
+                      f"(HP {tc.max_hp(CELLS[cell].gates)}), skipped")
+                continue
             decode = decode_triton._launch_args(H, 3, cell)
             compile_kernel(f"decode_forward {tag}", decode_triton._decode_forward_kernel, "decode_forward", dtype,
                            decode)

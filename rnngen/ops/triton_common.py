@@ -128,14 +128,15 @@ def _floor_pow2(n: int) -> int:
     return 1 << (max(int(n), 1).bit_length() - 1)
 
 
-def too_large(H: int, kernel: str, cell: str = "gru") -> bool:
-    """True (after one warning) when H exceeds what the Triton kernels of ``cell`` hold; the
-    launcher then runs the reference kernel instead."""
+def too_large(H: int, kernel: str, cell: str = "gru", limit: int | None = None) -> bool:
+    """True (after one warning) when H exceeds what the Triton kernels of ``cell`` hold (padded:
+    ``limit``, by default :func:`max_hp`); the launcher then runs the reference kernel instead."""
     gates = CELLS[cell].gates
-    if hidden_tiles(H, gates) is not None:
+    limit = max_hp(gates) if limit is None else limit
+    if pow2(H) <= limit:
         return False
     what = "" if cell == "gru" else f" for the {cell} cell"
-    warnings.warn(f"rnngen: hidden size {H} exceeds the Triton kernels' limit ({max_hp(gates)}{what}); "
+    warnings.warn(f"rnngen: hidden size {H} exceeds the Triton kernels' limit ({limit}{what}); "
                   f"{kernel} runs the reference kernel instead", RuntimeWarning, stacklevel=3)
     return True
 

@@ -24,6 +24,7 @@ import triton.language as tl
 
 from ...dispatch import register_kernel
 from .. import triton_common as tc
+from .. import triton_split as ts
 from ..cells import CELLS, kernel_for
 from ..triton_common import (cast_for, cell_step_backward, cell_update, dot_gates, dot_sum, get_chunk,
                              load_gates, load_gates_w, load_gates_w_t, put_chunk, put_gates, store_gates,
@@ -147,6 +148,133 @@ def _scan_backward_kernel(grad_ptr, gradc_ptr, gi_ptr, gates_ptr, hprev_ptr, out
         tl.store(dc0_ptr + rows[:, None] * H + cols[None, :], cast_for(dc, dc0_ptr), mask=full)
 
 
+@triton.jit
+def _scan_forward_split_kernel(gi_ptr, w_ptr, b_ptr, out_ptr, cout_ptr, gates_ptr, hbuf_ptr, cbuf_ptr, B, T, H,
+                               sync_ptr, t_begin, t_end, COOP: tl.constexpr, SAVE_GATES: tl.constexpr,
+                               BLOCK_B: tl.constexpr, HP: tl.constexpr, BLOCK_N: tl.constexpr,
+                               BLOCK_K: tl.constexpr, ON_CHIP: tl.constexpr, CELL: tl.constexpr, NG: tl.constexpr,
+                               HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+    """Steps [t_begin, t_end) of the forward for the units of program_id(0) in the batch tile
+    program_id(1) (rnngen/ops/triton_split.py). hbuf [2, BP, HP] float32: slot t % 2 holds h_{t-1}
+    (the launcher writes h0 into slot 0); cbuf [BP, HP]: the LSTM's c between launches."""
+    p = tl.program_id(0)
+    tile = tl.program_id(1)
+    BP = tl.num_programs(1) * BLOCK_B
+    rows = (tile * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
+    rmask = rows < B
+    cols = tl.arange(0, HP)
+    j = p * BLOCK_N + tl.arange(0, BLOCK_N)
+    jmask = j < H
+    m = rmask[:, None] & jmask[None, :]
+    own = rows[:, None] * HP + j[None, :]  # this program's units in an exchange slot
+    G = NG * H
+    b = load_gates(b_ptr, j, H, jmask, NG)
+    w = b  # the slices of W_hh^T on chip; streamed in hidden_gates otherwise
+    if ON_CHIP:
+        w = load_gates_w_t(w_ptr, H, H, cols, j, (cols < H)[:, None] & jmask[None, :], NG)
+    c = tl.zeros((BLOCK_B, BLOCK_N), dtype=tl.float32)  # a placeholder but for the LSTM
+    if HAS_C:
+        c = tl.load(cbuf_ptr + own)
+    for t in range(t_begin, t_end):
+        hin = hbuf_ptr + (t % 2) * BP * HP
+        g = ts.hidden_gates(hin, rows, w, b, w_ptr, H, j, jmask, BLOCK_B, HP, BLOCK_N, BLOCK_K, ON_CHIP, NG)
+        step = rows * T + t
+        gofs = step[:, None] * G + j[None, :]
+        if SAVE_GATES:
+            store_gates(gates_ptr, gofs, H, m, g, NG)
+        i = load_gates(gi_ptr, gofs, H, m, NG)
+        hj, c = cell_update(CELL, i, g, tl.load(hin + own, cache_modifier=".cg"), c)
+        hj = tl.where(m, hj, 0.0)  # padded rows and units stay exactly 0
+        sofs = step[:, None] * H + j[None, :]
+        tl.store(out_ptr + sofs, cast_for(hj, out_ptr), mask=m)
+        tl.store(hbuf_ptr + ((t + 1) % 2) * BP * HP + own, hj)
+        if HAS_C:
+            c = tl.where(m, c, 0.0)
+            tl.store(cout_ptr + sofs, cast_for(c, cout_ptr), mask=m)
+        if COOP:
+            ts.step_barrier(sync_ptr + tile, tl.num_programs(0) * (t + 1))
+    if HAS_C:
+        tl.store(cbuf_ptr + own, c)
+
+
+@triton.jit
+def _scan_backward_split_kernel(grad_ptr, gradc_ptr, gi_ptr, gates_ptr, hprev_ptr, out_ptr, cprev_ptr, cout_ptr,
+                                w_ptr, dgi_ptr, dgh_ptr, dh0_ptr, dc0_ptr, ebuf_ptr, dbuf_ptr, B, T, H, sync_ptr,
+                                s_begin, s_end, COOP: tl.constexpr, STORE_DGH: tl.constexpr, BLOCK_B: tl.constexpr,
+                                HP: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                                ON_CHIP: tl.constexpr, CELL: tl.constexpr, NG: tl.constexpr, HAS_C: tl.constexpr,
+                                DIRECT: tl.constexpr):
+    """Iterations [s_begin, s_end) of the reverse loop (T + 1 in all) for the units of
+    program_id(0) in the batch tile program_id(1). Iteration s first completes dL/dh_t (t = T - 1 -
+    s) of its units from the gate gradients the programs exchanged in iteration s - 1 (ebuf [2, BP,
+    NG * HP] float32, slot s % 2), then runs step t's backward and exchanges its gate gradients;
+    the last iteration (t = -1) writes dL/dh0. dbuf [2, BP, HP] keeps the units' direct part of
+    dL/dh (the GRU's dh * z) and the LSTM's dL/dc between launches."""
+    p = tl.program_id(0)
+    tile = tl.program_id(1)
+    BP = tl.num_programs(1) * BLOCK_B
+    rows = (tile * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
+    rmask = rows < B
+    cols = tl.arange(0, HP)
+    j = p * BLOCK_N + tl.arange(0, BLOCK_N)
+    jmask = j < H
+    m = rmask[:, None] & jmask[None, :]
+    own = rows[:, None] * HP + j[None, :]
+    G = NG * H
+    dd = tl.load(dbuf_ptr + own)
+    w = (dd, dd, dd, dd)  # the slices of W_hh on chip; streamed in hidden_grad otherwise
+    if ON_CHIP:
+        w = load_gates_w(w_ptr, H, H, cols, j, (cols < H)[:, None] & jmask[None, :], NG)
+    dc = dd  # the LSTM's dL/dc; a placeholder the other cells never read
+    if HAS_C:
+        dc = tl.load(dbuf_ptr + BP * HP + own)
+    for s in range(s_begin, s_end):
+        t = T - 1 - s
+        dh = dd
+        if s > 0:
+            dh += ts.hidden_grad(ebuf_ptr + ((s - 1) % 2) * BP * (NG * HP), rows, w, w_ptr, H, j, jmask, BLOCK_B, HP,
+                                 BLOCK_N, BLOCK_K, ON_CHIP, NG)
+        if t >= 0:
+            step = rows * T + t
+            gofs = step[:, None] * G + j[None, :]
+            sofs = step[:, None] * H + j[None, :]
+            dh += tl.load(grad_ptr + sofs, mask=m, other=0.0).to(tl.float32)
+            if HAS_C:
+                dc += tl.load(gradc_ptr + sofs, mask=m, other=0.0).to(tl.float32)
+            da, dg, direct, dc = cell_step_backward(CELL, NG, dh, dc, gi_ptr, gates_ptr, gofs, hprev_ptr, out_ptr,
+                                                    cprev_ptr, cout_ptr, sofs, H, m)
+            da = where_gates(m, da, NG)
+            dg = where_gates(m, dg, NG) if DIRECT else da
+            store_gates(dgi_ptr, gofs, H, m, da, NG)
+            if STORE_DGH:  # else dgi_ptr (float32) holds dgh too
+                store_gates(dgh_ptr, gofs, H, m, dg, NG)
+            eofs = rows[:, None] * (NG * HP) + j[None, :]
+            store_gates(ebuf_ptr + (s % 2) * BP * (NG * HP), eofs, HP, eofs >= 0, dg, NG)
+            dd = tl.where(m, direct, 0.0) if DIRECT else tl.zeros((BLOCK_B, BLOCK_N), dtype=tl.float32)
+            if HAS_C:
+                dc = tl.where(m, dc, 0.0)
+            if COOP:
+                ts.step_barrier(sync_ptr + tile, tl.num_programs(0) * (s + 1))
+        else:
+            tl.store(dh0_ptr + rows[:, None] * H + j[None, :], cast_for(dh, dh0_ptr), mask=m)
+            if HAS_C:
+                tl.store(dc0_ptr + rows[:, None] * H + j[None, :], cast_for(dc, dc0_ptr), mask=m)
+    tl.store(dbuf_ptr + own, dd)
+    if HAS_C:
+        tl.store(dbuf_ptr + BP * HP + own, dc)
+
+
+def _split_args(H, cell):
+    """The split kernels' constants for H, or None when W_hh fits one program (the kernels above)."""
+    gates = CELLS[cell].gates
+    if tc.hidden_tiles(H, gates) is not None and tc.hidden_tiles(H, gates)["ON_CHIP"]:
+        return None
+    cfg = ts.split_tiles(H, gates)
+    return cfg["NSPLIT"], dict(BLOCK_B=tc.BLOCK_B, HP=cfg["HP"], BLOCK_N=cfg["BLOCK_N"], BLOCK_K=cfg["BLOCK_K"],
+                               ON_CHIP=cfg["ON_CHIP"], num_warps=cfg["num_warps"], num_stages=cfg["num_stages"],
+                               **tc.cell_args(cell))
+
+
 def _launch_args(H, cell="gru"):
     cfg = tc.hidden_tiles(H, CELLS[cell].gates)
     return dict(BLOCK_B=tc.BLOCK_B, HP=cfg["HP"], BLOCK_N=cfg["BLOCK_N"], NK=cfg["NK"], ON_CHIP=cfg["ON_CHIP"],
@@ -156,13 +284,31 @@ def _launch_args(H, cell="gru"):
 def _forward(cell, gi, h0, c0, w_hh, b_hh, out, c_out, gates):
     """Every cell's forward; c0 and c_out are the LSTM's (None for the other cells)."""
     B, T, H = out.shape
-    if tc.too_large(H, "scan_forward", cell):
+    if tc.too_large(H, "scan_forward", cell, ts.MAX_HP):
         return naive._forward(CELLS[cell], gi, h0, c0, w_hh, b_hh, out, c_out, gates)
     if B == 0:
+        return
+    split = _split_args(H, cell)
+    if split is not None:
+        nsplit, consts = split
+        tiles = triton.cdiv(B, tc.BLOCK_B)
+        hbuf = _padded(h0, 2, tiles, consts["HP"])  # slot 0: h0
+        cbuf = hbuf if c0 is None else _padded(c0, 1, tiles, consts["HP"])
+        c_out = out if c_out is None else c_out  # a placeholder the kernel never touches
+        ts.run_steps(_scan_forward_split_kernel, (nsplit, tiles), T,
+                     (gi, w_hh, b_hh, out, c_out, gates, hbuf, cbuf, B, T, H), gi.device,
+                     SAVE_GATES=gates.numel() > 0, **consts)
         return
     c0, c_out = (h0, out) if c0 is None else (c0, c_out)  # placeholders the kernel never touches
     _scan_forward_kernel[tc.grid(B)](gi, h0, c0, w_hh, b_hh, out, c_out, gates, B, T, H,
                                      SAVE_GATES=gates.numel() > 0, **_launch_args(H, cell))
+
+
+def _padded(x, slots, tiles, HP):
+    """A float32 [slots, tiles * BLOCK_B, HP] zero buffer with x [B, H] in slot 0."""
+    buf = torch.zeros(slots, tiles * tc.BLOCK_B, HP, dtype=torch.float32, device=x.device)
+    buf[0, :x.shape[0], :x.shape[1]] = x
+    return buf
 
 
 def _backward(cell, grad_out, grad_c, gi, h0, c0, w_hh, b_hh, out, c_out, gates, d_gi_out, d_h0_out, d_c0_out,
@@ -170,7 +316,7 @@ def _backward(cell, grad_out, grad_c, gi, h0, c0, w_hh, b_hh, out, c_out, gates,
     """Every cell's backward; grad_c, c0, c_out and d_c0_out are the LSTM's (None for the others)."""
     B, T, H = out.shape
     G = w_hh.shape[0]
-    if tc.too_large(H, "scan_backward", cell):
+    if tc.too_large(H, "scan_backward", cell, ts.MAX_HP):
         return naive._backward(CELLS[cell], grad_out, grad_c, gi, h0, c0, w_hh, b_hh, out, c_out, gates, d_gi_out,
                                d_h0_out, d_c0_out, d_w_hh_out, d_b_hh_out)
     h_prev = torch.cat([h0[:, None], out[:, :-1]], dim=1).float()  # [B, T, H]
@@ -184,7 +330,17 @@ def _backward(cell, grad_out, grad_c, gi, h0, c0, w_hh, b_hh, out, c_out, gates,
     # equals dgi (not the GRU) with float32 inputs, where d_gi_out holds them already
     store_dgh = tc.cell_args(cell)["DIRECT"] or d_gi_out.dtype != torch.float32
     d_gh = torch.empty(B, T, G, dtype=torch.float32, device=gi.device) if store_dgh else d_gi_out
-    if B:
+    split = _split_args(H, cell)
+    if B and split is not None:
+        nsplit, consts = split
+        tiles = triton.cdiv(B, tc.BLOCK_B)
+        bp = tiles * tc.BLOCK_B
+        ebuf = torch.empty(2, bp, CELLS[cell].gates * consts["HP"], dtype=torch.float32, device=gi.device)
+        dbuf = torch.zeros(2, bp, consts["HP"], dtype=torch.float32, device=gi.device)
+        ts.run_steps(_scan_backward_split_kernel, (nsplit, tiles), T + 1,
+                     (grad_out, grad_c, gi, gates, h_prev, out, c_prev, c_out, w_hh, d_gi_out, d_gh, d_h0_out,
+                      d_c0_out, ebuf, dbuf, B, T, H), gi.device, STORE_DGH=store_dgh, **consts)
+    elif B:
         _scan_backward_kernel[tc.grid(B)](grad_out, grad_c, gi, gates, h_prev, out, c_prev, c_out, w_hh, d_gi_out,
                                           d_gh, d_h0_out, d_c0_out, B, T, H, STORE_DGH=store_dgh,
                                           **_launch_args(H, cell))
