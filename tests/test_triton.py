@@ -75,23 +75,58 @@ def _scan_against_reference(cell, B, T, H, bound=1e-5):
     _compare(scan, [gi, w_hh, b_hh, h0] + [c0] * lstm, [torch.randn(B, T, H) for _ in range(1 + lstm)], bound)
 
 
+def _decode_against_reference(cell, B, T, H, C=3, bound=1e-5):
+    G = GATES[cell]
+    lstm = cell == "lstm"
+    w_ih, b_ih, w_hh, b_hh = ((torch.rand(*shape) * 2 - 1) / H**0.5 for shape in ((G * H, C), (G * H,), (G * H, H),
+                                                                                 (G * H,)))
+    w_out, b_out, h0, c0 = torch.randn(C, H) / H**0.5, torch.randn(C), torch.randn(B, H), torch.randn(B, H)
+
+    def decode(*a, backend):
+        return rnngen.decode(a[0], *a[1:7], T, cell=cell, c0=a[7] if lstm else None, return_hidden=True,
+                             backend=backend)
+
+    _compare(decode, [h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out] + [c0] * lstm,
+             [torch.randn(B, T, C)] + [torch.randn(B, T, H) for _ in range(1 + lstm)], bound)
+
+
+def _sample_against_reference(cell, B, T, H, C=2, K=40):
+    """The sampler's draws equal the reference's (two channels, lagged inputs one and three steps
+    back, some values known)."""
+    G = GATES[cell]
+    h0, c0, emb, cond = torch.randn(B, H), torch.randn(B, H), torch.randn(C, K, G * H), torch.randn(B, G * H)
+    w_hh, b_hh = torch.randn(G * H, H) / H**0.5, torch.randn(G * H)
+    heads, bias, lag_emb = 3 * torch.randn(C, K, H) / H**0.5, torch.randn(C, K), torch.randn(2, C, K, G * H)
+    known = torch.where(torch.rand(B, C * T) < 0.3, torch.randint(0, K, (B, C * T)), -1)
+    values = [rnngen.sample(h0, emb, w_hh, b_hh, heads, bias, C * T, cond=cond, lag_emb=lag_emb, lags=[1, 3],
+                            known=known, seed=7, cell=cell, c0=c0 if cell == "lstm" else None, backend=b)
+              for b in ("triton", "reference")]
+    assert torch.equal(*values)
+
+
 @needs_triton
 @pytest.mark.parametrize("cell", list(GATES))
-@pytest.mark.parametrize("H", [200, 1000])
-def test_scan_split_over_programs(monkeypatch, cell, H):
-    """The scan with W_hh split over programs (every cell; H = 200: slices on chip, H = 1000: 64
-    programs streaming theirs), two batch tiles, the last partial: forward and backward against
-    the reference. The interpreter runs one launch per step (run_steps), so every exchange through
-    the buffers happens between launches; each op launches its split kernel, T or T + 1 times."""
+@pytest.mark.parametrize("B,T,H", [(17, 3, 200), (3, 2, 1000)])
+def test_split_over_programs(monkeypatch, cell, B, T, H):
+    """Scan, decode and sample with W_hh split over programs (every cell; H = 200: slices on chip,
+    in two batch tiles, the last partial; H = 1000: 64 programs streaming theirs): forward and
+    backward against the reference, the same draws. The interpreter runs one launch per step
+    (run_steps), so every exchange through the buffers happens between launches; each op
+    launches its split kernel, T or T + 1 times (the sampler twice a step: logits, then draw and
+    step)."""
     from rnngen.ops import triton_split as ts
 
     launches = []
     real = ts.run_steps
     monkeypatch.setattr(ts, "run_steps", lambda kernel, grid, steps, *a, **k: (
         launches.append((kernel.fn.__name__, grid, steps)), real(kernel, grid, steps, *a, **k)))
-    _scan_against_reference(cell, 17, 3, H)
-    nsplit = ts.split_tiles(H, GATES[cell])["NSPLIT"]
-    assert launches == [("_scan_forward_split_kernel", (nsplit, 2), 3), ("_scan_backward_split_kernel", (nsplit, 2), 4)]
+    _scan_against_reference(cell, B, T, H)
+    _decode_against_reference(cell, B, T, H)
+    _sample_against_reference(cell, B, T, H)
+    grid = (ts.split_tiles(H, GATES[cell])["NSPLIT"], -(-B // 16))
+    assert launches == [("_scan_forward_split_kernel", grid, T), ("_scan_backward_split_kernel", grid, T + 1),
+                        ("_decode_forward_split_kernel", grid, T), ("_decode_backward_split_kernel", grid, T + 1),
+                        ("_sample_split_kernel", grid, 2 * 2 * T)]  # two half-steps a step, C = 2 channels
 
 
 @needs_triton
@@ -100,7 +135,8 @@ def test_scan_split_over_programs(monkeypatch, cell, H):
 def test_scan_split_cooperative_body(monkeypatch, cell, on_chip):
     """The cooperative form of the split kernels (all steps in one launch, the step barrier after
     each) runs in the interpreter where one program holds a tile's units (NSPLIT = 1: its barrier
-    waits for itself): the same results as the reference, slices on chip and streamed."""
+    waits for itself): scan, decode and sample give the reference's results, slices on chip and
+    streamed."""
     from rnngen.ops import triton_split as ts
 
     real = ts.split_tiles
@@ -111,7 +147,9 @@ def test_scan_split_cooperative_body(monkeypatch, cell, on_chip):
     monkeypatch.setattr(ts, "run_steps", lambda kernel, grid, steps, *a, **k: (
         launched.append(grid), real_run(kernel, grid, steps, *a, **k)))
     _scan_against_reference(cell, 20, 4, 100)
-    assert launched == [(1, 2), (1, 2)]
+    _decode_against_reference(cell, 20, 4, 100)
+    _sample_against_reference(cell, 20, 4, 100)
+    assert launched == [(1, 2)] * 5
 
 
 def test_split_launch_refused_runs_a_launch_per_step():
@@ -180,7 +218,8 @@ def _compare(fn, inputs, dout, bound):
 
 @needs_triton
 def test_streamed_path_many_chunks():
-    """H = 200: HP = 256 in 8 chunks of 32 units (the shared suite's H = 128 has 2 chunks)."""
+    """H = 200: the sampler streams HP = 256 in 8 chunks of 32 units (the shared suite's H = 128 has
+    2 chunks); scan and decode split it over 8 programs of 32 units."""
     B, T, H, C, K = 2, 3, 200, 2, 40
     w_ih, b_ih, w_hh, b_hh = gru_weights(H, C, torch.float32)
     gi, h0 = torch.randn(B, T, 3 * H), torch.randn(B, H)
@@ -197,9 +236,8 @@ def test_streamed_path_many_chunks():
 @needs_triton
 @pytest.mark.parametrize("cell", ["lstm", "rnn_tanh", "rnn_relu"])
 def test_streamed_path_many_chunks_cells(cell):
-    """The other cells streamed with many chunks: H = 200, HP = 256 in 16 chunks of 16 units for
-    the LSTM, 4 of 64 for the Elman cells (the shared suite's H = 128 streams the LSTM in 4 chunks
-    and keeps the Elman cells' W_hh on chip)."""
+    """The other cells at H = 200: the sampler streams HP = 256 in 16 chunks of 16 units for the
+    LSTM, 4 of 64 for the Elman cells; scan and decode split it over as many programs."""
     G, B, T, H, C, K = CELL_GATES[cell], 2, 3, 200, 2, 40
     bound = 1 / H**0.5
     w_ih, b_ih, w_hh, b_hh = ((torch.rand(*shape) * 2 - 1) * bound for shape in ((G * H, C), (G * H,), (G * H, H),
@@ -249,10 +287,9 @@ def test_sizes_beyond_the_kernels_run_the_reference_with_a_warning():
     with pytest.warns(RuntimeWarning, match=r"exceeds the Triton kernels' limit \(1024\)"):
         got = rnngen.scan(gi, None, w_hh, None, backend="triton")
     assert torch.equal(got, rnngen.scan(gi, None, w_hh, None, backend="reference"))
-    H = 513  # decode's and the sampler's at HP = 512
-    w_ih, b_ih, w_hh, b_hh = gru_weights(H, 1, torch.float32)
+    w_ih, b_ih, w_hh, b_hh = gru_weights(H, 1, torch.float32)  # decode's too
     args = (torch.randn(2, H), w_ih, b_ih, w_hh, b_hh, torch.randn(1, H), None, 2)
-    with pytest.warns(RuntimeWarning, match=r"exceeds the Triton kernels' limit \(512\)"):
+    with pytest.warns(RuntimeWarning, match=r"exceeds the Triton kernels' limit \(1024\)"):
         got = rnngen.decode(*args, backend="triton")
     assert torch.equal(got, rnngen.decode(*args, backend="reference"))
     # decode with more than 16 output channels, sample with more than 4096 values
@@ -266,14 +303,14 @@ def test_sizes_beyond_the_kernels_run_the_reference_with_a_warning():
     with pytest.warns(RuntimeWarning, match="at most 4096 values"):
         got = rnngen.sample(*args, seed=1, backend="triton")
     assert torch.equal(got, rnngen.sample(*args, seed=1, backend="reference"))
-    # the LSTM's decode and sampler stop at HP = 256 (their backward's shared memory)
-    H = 257
-    w_ih, b_ih, w_hh, b_hh = (torch.randn(*shape) / H**0.5 for shape in ((4 * H, 1), (4 * H,), (4 * H, H), (4 * H,)))
-    args = (torch.randn(1, H), w_ih, b_ih, w_hh, b_hh, torch.randn(1, H), None, 2)
-    c0 = torch.randn(1, H)
-    with pytest.warns(RuntimeWarning, match=r"exceeds the Triton kernels' limit \(256 for the lstm cell\)"):
-        got = rnngen.decode(*args, cell="lstm", c0=c0, backend="triton")
-    assert torch.equal(got, rnngen.decode(*args, cell="lstm", c0=c0, backend="reference"))
+    # the sampler's too, for every cell
+    H, K = 1025, 5
+    h0, emb, w_hh, b_hh, w_out, c0 = (torch.randn(*shape) / H**0.5
+                                      for shape in ((1, H), (K, 4 * H), (4 * H, H), (4 * H,), (K, H), (1, H)))
+    with pytest.warns(RuntimeWarning, match=r"exceeds the Triton kernels' limit \(1024 for the lstm cell\)"):
+        got = rnngen.sample(h0, emb, w_hh, b_hh, w_out, None, 2, cell="lstm", c0=c0, seed=1, backend="triton")
+    assert torch.equal(got, rnngen.sample(h0, emb, w_hh, b_hh, w_out, None, 2, cell="lstm", c0=c0, seed=1,
+                                          backend="reference"))
 
 
 def test_status_when_the_kernels_fail_to_load(monkeypatch):
@@ -317,7 +354,7 @@ def test_kernels_compile_for_an_h100():
     run = subprocess.run([sys.executable, str(script), *configs], capture_output=True, text=True, timeout=900,
                          env=env)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.count("shared memory") == 38  # at H = 1024 the scan alone (split over programs)
+    assert run.stdout.count("shared memory") == 42
 
 
 @needs_triton

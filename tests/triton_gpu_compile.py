@@ -42,9 +42,10 @@ H100_SHARED_PER_BLOCK = 232448  # 227 KiB
 TARGET = GPUTarget("cuda", 90, 32)
 # Buffers the launchers allocate in float32 whatever the inputs' dtype.
 FLOAT32_BUFFERS = {"hprev_ptr", "cprev_ptr", "dgh_ptr", "gi_ptr@decode_backward", "gh_ptr", "dgi_ptr@decode_backward",
-                   "dx_ptr", "gates_ptr@scan_backward", "hbuf_ptr", "cbuf_ptr", "ebuf_ptr", "dbuf_ptr"}
+                   "dx_ptr", "gates_ptr@scan_backward", "hbuf_ptr", "cbuf_ptr", "ebuf_ptr", "dbuf_ptr",
+                   "lbuf_ptr"}
 SCALARS = dict(B="i32", T="i32", H="i32", C="i32", K="i32", temperature="fp32", seed="i64", row_offset="i64",
-               t_begin="i32", t_end="i32", s_begin="i32", s_end="i32")
+               t_begin="i32", t_end="i32", s_begin="i32", s_end="i32", q_begin="i32", q_end="i32")
 
 
 def compile_kernel(label, fn, kernel, dtype, launch):
@@ -106,9 +107,15 @@ def main(configs):
                                dict(scan, SAVE_GATES=True, COOP=True))
                 compile_kernel(f"scan_backward {stag}", scan_triton._scan_backward_split_kernel, "scan_backward",
                                dtype, dict(scan, STORE_DGH=True, COOP=True))
-            if cfg is None:
-                print(f"{cell} H={H}: decode and sample beyond the {cell} kernels' limit "
-                      f"(HP {tc.max_hp(CELLS[cell].gates)}), skipped")
+                split = decode_triton._split_args(H, 3, cell)[1]
+                compile_kernel(f"decode_forward {stag}", decode_triton._decode_forward_split_kernel,
+                               "decode_forward", dtype, dict(split, COOP=True))
+                compile_kernel(f"decode_backward {stag}", decode_triton._decode_backward_split_kernel,
+                               "decode_backward", dtype, dict(split, COOP=True))
+                for C, K, NL in ((1, 16, 0), (3, 256, 3)):  # NL lagged tables
+                    compile_kernel(f"sample C={C} K={K} NL={NL} {stag}", sample_triton._sample_split_kernel, "sample",
+                                   dtype, dict(sample_triton._split_args(H, K, cell)[1], HAS_KNOWN=True, NL=NL,
+                                               COOP=True))
                 continue
             decode = decode_triton._launch_args(H, 3, cell)
             compile_kernel(f"decode_forward {tag}", decode_triton._decode_forward_kernel, "decode_forward", dtype,
@@ -118,7 +125,6 @@ def main(configs):
             for C, K, NL in ((1, 16, 0), (3, 256, 3)):  # NL lagged tables
                 compile_kernel(f"sample C={C} K={K} NL={NL} {tag}", sample_triton._sample_kernel, "sample", dtype,
                                dict(sample_triton._launch_args(H, C, K, cell), HAS_KNOWN=True, NL=NL))
-
 
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -56,6 +56,8 @@ no autotuning):
   STREAMED_MAX_GATE_UNITS = 1536: the LSTM's scan backward at HP = 512 would need 256 KiB (its
   forward 160 KiB), the GRU's kernels at HP = 1024 about 262-393 KB (measured before the other
   cells came), more than an H100 block may have (227 KiB).
+* Scan and decode do not use the streamed path: beyond on chip they split W_hh over cooperating
+  programs (rnngen/ops/triton_split.py), up to HP = 1024 for every cell. The sampler streams.
 * Beyond those limits the launchers fall back to the reference kernel with a warning.
 
 The backward kernels use the same split: the reverse loop carries dL/dh [BLOCK_B, HP] (and the

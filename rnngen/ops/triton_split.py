@@ -175,10 +175,10 @@ def hidden_gates(hin_ptr, rows, w, b, w_ptr, H, j, jmask, BLOCK_B: tl.constexpr,
 
 
 @triton.jit
-def exchanged_gates(ein_ptr, rows, cols, HP: tl.constexpr, NG: tl.constexpr):
-    """The gate blocks [BLOCK_B, len(cols)] of the exchanged gate gradients at ein_ptr (rows of
-    NG * HP floats, gate g at columns g * HP + cols)."""
-    base = ein_ptr + rows[:, None] * (NG * HP) + cols[None, :]
+def exchanged_gates(ein_ptr, rows, cols, HP: tl.constexpr, NG: tl.constexpr, NE: tl.constexpr):
+    """The gate blocks [BLOCK_B, len(cols)] of the exchanged gate gradients at ein_ptr (rows of NE
+    floats, gate g at columns g * HP + cols)."""
+    base = ein_ptr + rows[:, None] * NE + cols[None, :]
     e0 = tl.load(base, cache_modifier=".cg")
     e1 = e0
     e2 = e0
@@ -194,12 +194,14 @@ def exchanged_gates(ein_ptr, rows, cols, HP: tl.constexpr, NG: tl.constexpr):
 
 @triton.jit
 def hidden_grad(ein_ptr, rows, w, w_ptr, H, j, jmask, BLOCK_B: tl.constexpr, HP: tl.constexpr,
-                BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, ON_CHIP: tl.constexpr, NG: tl.constexpr):
+                BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, ON_CHIP: tl.constexpr, NG: tl.constexpr,
+                NE: tl.constexpr):
     """sum_g dgh_g @ W_g[:, j]: the units j of the part of dL/dh_{t-1} that passes through W_hh,
-    from the gate gradients dgh [BLOCK_B, NG * HP] at ein_ptr, gate by gate in gate order."""
+    from the gate gradients dgh at ein_ptr (rows of NE floats, gate g at columns g * HP + ...),
+    gate by gate in gate order."""
     acc = tl.zeros((BLOCK_B, BLOCK_N), dtype=tl.float32)
     if ON_CHIP:
-        e = exchanged_gates(ein_ptr, rows, tl.arange(0, HP), HP, NG)
+        e = exchanged_gates(ein_ptr, rows, tl.arange(0, HP), HP, NG, NE)
         acc = tl.dot(e[0], w[0], acc, input_precision="ieee")
         if NG > 1:
             acc = tl.dot(e[1], w[1], acc, input_precision="ieee")
@@ -210,7 +212,7 @@ def hidden_grad(ein_ptr, rows, w, w_ptr, H, j, jmask, BLOCK_B: tl.constexpr, HP:
     else:
         for kk in range(HP // BLOCK_K):
             i = kk * BLOCK_K + tl.arange(0, BLOCK_K)
-            e = exchanged_gates(ein_ptr, rows, i, HP, NG)
+            e = exchanged_gates(ein_ptr, rows, i, HP, NG, NE)
             wk = load_gates_w(w_ptr, H, H, i, j, (i < H)[:, None] & jmask[None, :], NG)
             acc = tl.dot(e[0], wk[0], acc, input_precision="ieee")
             if NG > 1:

@@ -33,11 +33,13 @@ import triton.language as tl
 
 from ...dispatch import register_kernel
 from .. import triton_common as tc
+from .. import triton_split as ts
 from ..cells import CELLS, kernel_for
 from ..triton_common import (cast_for, cell_step_backward, cell_update, dot_gates, dot_sum, get_chunk,
                              load_gates, load_gates_w, load_gates_w_t, put_chunk, put_gates, store_gates,
                              where_gates, zero_gates)
 from . import naive
+from ..scan import triton as scan_triton
 
 MAX_CP = 16
 
@@ -189,14 +191,181 @@ def _decode_backward_kernel(gout_ptr, ghid_ptr, gc_ptr, gi_ptr, gh_ptr, hprev_pt
         tl.store(dc0_ptr + rows[:, None] * H + cols[None, :], cast_for(dc, dc0_ptr), mask=full)
 
 
+@triton.jit
+def _head(hin_ptr, rows, wout_ptr, b_o, H, C, cc, ccmask, BLOCK_B: tl.constexpr, HP: tl.constexpr,
+          CP: tl.constexpr, BLOCK_K: tl.constexpr):
+    """x = h @ W_out^T + b_out [BLOCK_B, CP] (0 beyond C) from h in the exchange slot at hin_ptr,
+    BLOCK_K units at a time; every program of a tile computes it (it is small) instead of
+    exchanging it."""
+    x = tl.zeros((BLOCK_B, CP), dtype=tl.float32)
+    for kk in range(HP // BLOCK_K):
+        k = kk * BLOCK_K + tl.arange(0, BLOCK_K)
+        hk = tl.load(hin_ptr + rows[:, None] * HP + k[None, :], cache_modifier=".cg")
+        wk = tl.load(wout_ptr + cc[None, :] * H + k[:, None], mask=(k < H)[:, None] & ccmask[None, :],
+                     other=0.0).to(tl.float32)  # W_out^T [BLOCK_K, CP]
+        x = tl.dot(hk, wk, x, input_precision="ieee")
+    return x + b_o[None, :]
+
+
+@triton.jit
+def _decode_forward_split_kernel(wih_ptr, bih_ptr, whh_ptr, bhh_ptr, wout_ptr, bout_ptr, out_ptr, hid_ptr, chid_ptr,
+                                 hbuf_ptr, cbuf_ptr, B, T, H, C, sync_ptr, t_begin, t_end, COOP: tl.constexpr,
+                                 BLOCK_B: tl.constexpr, HP: tl.constexpr, CP: tl.constexpr, BLOCK_N: tl.constexpr,
+                                 BLOCK_K: tl.constexpr, ON_CHIP: tl.constexpr, CELL: tl.constexpr,
+                                 NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+    """Steps [t_begin, t_end) of the forward for the units of program_id(0) in the batch tile
+    program_id(1) (rnngen/ops/triton_split.py): the scan's split forward (its hbuf and cbuf) with
+    the output head x_t = h_{t-1} @ W_out^T + b_out computed by every program (program 0 stores it)
+    and the input gates x_t @ W_ih^T + b_ih of its units."""
+    p = tl.program_id(0)
+    tile = tl.program_id(1)
+    BP = tl.num_programs(1) * BLOCK_B
+    rows = (tile * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
+    rmask = rows < B
+    cols = tl.arange(0, HP)
+    cc = tl.arange(0, CP)
+    ccmask = cc < C
+    j = p * BLOCK_N + tl.arange(0, BLOCK_N)
+    jmask = j < H
+    m = rmask[:, None] & jmask[None, :]
+    own = rows[:, None] * HP + j[None, :]
+    b = load_gates(bhh_ptr, j, H, jmask, NG)
+    bi = load_gates(bih_ptr, j, H, jmask, NG)
+    u = load_gates_w_t(wih_ptr, H, C, cc, j, ccmask[:, None] & jmask[None, :], NG)  # W_ih^T slices [CP, BLOCK_N]
+    b_o = tl.load(bout_ptr + cc, mask=ccmask, other=0.0).to(tl.float32)
+    w = b
+    if ON_CHIP:
+        w = load_gates_w_t(whh_ptr, H, H, cols, j, (cols < H)[:, None] & jmask[None, :], NG)
+    c = tl.zeros((BLOCK_B, BLOCK_N), dtype=tl.float32)  # a placeholder but for the LSTM
+    if HAS_C:
+        c = tl.load(cbuf_ptr + own)
+    for t in range(t_begin, t_end):
+        hin = hbuf_ptr + (t % 2) * BP * HP
+        step = rows * T + t
+        x = _head(hin, rows, wout_ptr, b_o, H, C, cc, ccmask, BLOCK_B, HP, CP, BLOCK_K)
+        if p == 0:
+            tl.store(out_ptr + step[:, None] * C + cc[None, :], cast_for(x, out_ptr),
+                     mask=rmask[:, None] & ccmask[None, :])
+        i = dot_gates(x, u, bi, NG)
+        g = ts.hidden_gates(hin, rows, w, b, whh_ptr, H, j, jmask, BLOCK_B, HP, BLOCK_N, BLOCK_K, ON_CHIP, NG)
+        hj, c = cell_update(CELL, i, g, tl.load(hin + own, cache_modifier=".cg"), c)
+        hj = tl.where(m, hj, 0.0)
+        sofs = step[:, None] * H + j[None, :]
+        tl.store(hid_ptr + sofs, cast_for(hj, hid_ptr), mask=m)
+        tl.store(hbuf_ptr + ((t + 1) % 2) * BP * HP + own, hj)
+        if HAS_C:
+            c = tl.where(m, c, 0.0)
+            tl.store(chid_ptr + sofs, cast_for(c, chid_ptr), mask=m)
+        if COOP:
+            ts.step_barrier(sync_ptr + tile, tl.num_programs(0) * (t + 1))
+    if HAS_C:
+        tl.store(cbuf_ptr + own, c)
+
+
+@triton.jit
+def _decode_backward_split_kernel(gout_ptr, ghid_ptr, gc_ptr, gi_ptr, gh_ptr, hprev_ptr, hid_ptr, cprev_ptr,
+                                  chid_ptr, wih_ptr, whh_ptr, wout_ptr, dgi_ptr, dgh_ptr, dx_ptr, dh0_ptr, dc0_ptr,
+                                  ebuf_ptr, dbuf_ptr, B, T, H, C, sync_ptr, s_begin, s_end, COOP: tl.constexpr,
+                                  BLOCK_B: tl.constexpr, HP: tl.constexpr, CP: tl.constexpr, BLOCK_N: tl.constexpr,
+                                  BLOCK_K: tl.constexpr, ON_CHIP: tl.constexpr, CELL: tl.constexpr,
+                                  NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+    """Iterations [s_begin, s_end) of the reverse loop (T + 1 in all; the scan's split backward and
+    its buffers). The exchange slot holds a step's dgh (gate blocks at g * HP) and, for the GRU,
+    its dgi after them (the other cells' dgi is their dgh). Iteration s first forms, from the
+    slot of step t + 1, dx_{t+1} = dL/dout_{t+1} + dgi_{t+1} @ W_ih in every program (program 0
+    stores it) and its units of dL/dh_t = direct + dgh_{t+1} @ W_hh + dx_{t+1} @ W_out +
+    dL/dhidden_t; then step t's backward."""
+    p = tl.program_id(0)
+    tile = tl.program_id(1)
+    BP = tl.num_programs(1) * BLOCK_B
+    NE = (2 if DIRECT else 1) * NG * HP  # an exchanged row: dgh, then (the GRU) dgi
+    rows = (tile * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
+    rmask = rows < B
+    cols = tl.arange(0, HP)
+    cc = tl.arange(0, CP)
+    ccmask = cc < C
+    xm = rmask[:, None] & ccmask[None, :]
+    j = p * BLOCK_N + tl.arange(0, BLOCK_N)
+    jmask = j < H
+    m = rmask[:, None] & jmask[None, :]
+    own = rows[:, None] * HP + j[None, :]
+    G = NG * H
+    w_o = tl.load(wout_ptr + cc[:, None] * H + j[None, :], mask=ccmask[:, None] & jmask[None, :],
+                  other=0.0).to(tl.float32)  # W_out[:, j] [CP, BLOCK_N]
+    dd = tl.load(dbuf_ptr + own)
+    w = (dd, dd, dd, dd)
+    if ON_CHIP:
+        w = load_gates_w(whh_ptr, H, H, cols, j, (cols < H)[:, None] & jmask[None, :], NG)
+    dc = dd
+    if HAS_C:
+        dc = tl.load(dbuf_ptr + BP * HP + own)
+    for s in range(s_begin, s_end):
+        t = T - 1 - s
+        dh = dd
+        if s > 0:
+            ein = ebuf_ptr + ((s - 1) % 2) * BP * NE
+            dx = tl.load(gout_ptr + (rows * T + t + 1)[:, None] * C + cc[None, :], mask=xm, other=0.0).to(tl.float32)
+            for kk in range(HP // BLOCK_K):
+                k = kk * BLOCK_K + tl.arange(0, BLOCK_K)
+                dgi = ts.exchanged_gates(ein + (NG * HP if DIRECT else 0), rows, k, HP, NG, NE)
+                u = load_gates_w(wih_ptr, H, C, k, cc, (k < H)[:, None] & ccmask[None, :], NG)  # [BLOCK_K, CP]
+                dx += dot_sum(dgi, u, NG)
+            if p == 0:
+                tl.store(dx_ptr + (rows * T + t + 1)[:, None] * C + cc[None, :], dx, mask=xm)
+            dh += ts.hidden_grad(ein, rows, w, whh_ptr, H, j, jmask, BLOCK_B, HP, BLOCK_N, BLOCK_K, ON_CHIP, NG, NE)
+            dh += tl.dot(dx, w_o, input_precision="ieee")
+        if t >= 0:
+            step = rows * T + t
+            gofs = step[:, None] * G + j[None, :]
+            sofs = step[:, None] * H + j[None, :]
+            dh += tl.load(ghid_ptr + sofs, mask=m, other=0.0).to(tl.float32)
+            if HAS_C:
+                dc += tl.load(gc_ptr + sofs, mask=m, other=0.0).to(tl.float32)
+            da, dg, direct, dc = cell_step_backward(CELL, NG, dh, dc, gi_ptr, gh_ptr, gofs, hprev_ptr, hid_ptr,
+                                                    cprev_ptr, chid_ptr, sofs, H, m)
+            da = where_gates(m, da, NG)
+            dg = where_gates(m, dg, NG) if DIRECT else da
+            store_gates(dgi_ptr, gofs, H, m, da, NG)
+            eofs = rows[:, None] * NE + j[None, :]
+            eout = ebuf_ptr + (s % 2) * BP * NE
+            store_gates(eout, eofs, HP, eofs >= 0, dg, NG)
+            if DIRECT:  # else dgh = dgi: the launcher reads d_gi for both
+                store_gates(dgh_ptr, gofs, H, m, dg, NG)
+                store_gates(eout + NG * HP, eofs, HP, eofs >= 0, da, NG)
+            dd = tl.where(m, direct, 0.0) if DIRECT else tl.zeros((BLOCK_B, BLOCK_N), dtype=tl.float32)
+            if HAS_C:
+                dc = tl.where(m, dc, 0.0)
+            if COOP:
+                ts.step_barrier(sync_ptr + tile, tl.num_programs(0) * (s + 1))
+        else:
+            tl.store(dh0_ptr + rows[:, None] * H + j[None, :], cast_for(dh, dh0_ptr), mask=m)
+            if HAS_C:
+                tl.store(dc0_ptr + rows[:, None] * H + j[None, :], cast_for(dc, dc0_ptr), mask=m)
+    tl.store(dbuf_ptr + own, dd)
+    if HAS_C:
+        tl.store(dbuf_ptr + BP * HP + own, dc)
+
+
 def _fits(H, C, kernel, cell):
-    if tc.too_large(H, kernel, cell):
+    if tc.too_large(H, kernel, cell, ts.MAX_HP):
         return False
     if tc.pow2(C) > MAX_CP:
         warnings.warn(f"rnngen: decode's Triton kernels take at most {MAX_CP} output channels, got {C}; "
                       f"{kernel} runs the reference kernel instead", RuntimeWarning, stacklevel=3)
         return False
     return True
+
+
+def _split_args(H, C, cell):
+    """The split kernels' (NSPLIT, constants) for H, or None when W_hh fits one program."""
+    gates = CELLS[cell].gates
+    cfg = tc.hidden_tiles(H, gates)
+    if cfg is not None and cfg["ON_CHIP"]:
+        return None
+    cfg = ts.split_tiles(H, gates)
+    return cfg["NSPLIT"], dict(BLOCK_B=tc.BLOCK_B, HP=cfg["HP"], CP=tc.pow2(C), BLOCK_N=cfg["BLOCK_N"],
+                               BLOCK_K=cfg["BLOCK_K"], ON_CHIP=cfg["ON_CHIP"], num_warps=cfg["num_warps"],
+                               num_stages=cfg["num_stages"], **tc.cell_args(cell))
 
 
 def _launch_args(H, C, cell="gru"):
@@ -213,6 +382,17 @@ def _forward(cell, h0, c0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, c_
     if not _fits(H, C, "decode_forward", cell):
         return naive._forward(CELLS[cell], h0, c0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, c_hidden)
     if B == 0:
+        return
+    split = _split_args(H, C, cell)
+    if split is not None:
+        nsplit, consts = split
+        tiles = triton.cdiv(B, tc.BLOCK_B)
+        hbuf = scan_triton._padded(h0, 2, tiles, consts["HP"])  # slot 0: h0
+        cbuf = hbuf if c0 is None else scan_triton._padded(c0, 1, tiles, consts["HP"])
+        c_hidden = hidden if c_hidden is None else c_hidden  # a placeholder the kernel never touches
+        ts.run_steps(_decode_forward_split_kernel, (nsplit, tiles), T,
+                     (w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, c_hidden, hbuf, cbuf, B, T, H, C),
+                     h0.device, **consts)
         return
     c0, c_hidden = (h0, hidden) if c0 is None else (c0, c_hidden)  # placeholders the kernel never touches
     _decode_forward_kernel[tc.grid(B)](h0, c0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, c_hidden,
@@ -242,7 +422,18 @@ def _backward(cell, grad_out, grad_hidden, grad_c, h0, c0, w_ih, b_ih, w_hh, b_h
     d_gi = torch.empty(B, T, G, dtype=f32, device=h0.device)
     d_gh = torch.empty_like(d_gi) if tc.cell_args(cell)["DIRECT"] else d_gi  # the other cells' dgh is dgi
     d_x = torch.empty(B, T, C, dtype=f32, device=h0.device)
-    if B:
+    split = _split_args(H, C, cell)
+    if B and split is not None:
+        nsplit, consts = split
+        tiles = triton.cdiv(B, tc.BLOCK_B)
+        bp, hp = tiles * tc.BLOCK_B, consts["HP"]
+        ebuf = torch.empty(2, bp, (2 if consts["DIRECT"] else 1) * CELLS[cell].gates * hp, dtype=f32,
+                           device=h0.device)
+        dbuf = torch.zeros(2, bp, hp, dtype=f32, device=h0.device)
+        ts.run_steps(_decode_backward_split_kernel, (nsplit, tiles), T + 1,
+                     (grad_out, grad_hidden, grad_c, gi, gh, h_prev, hidden, c_prev, c_hidden, w_ih, w_hh, w_out, d_gi,
+                      d_gh, d_x, d_h0, d_c0, ebuf, dbuf, B, T, H, C), h0.device, **consts)
+    elif B:
         _decode_backward_kernel[tc.grid(B)](grad_out, grad_hidden, grad_c, gi, gh, h_prev, hidden, c_prev, c_hidden,
                                             w_ih, w_hh, w_out, d_gi, d_gh, d_x, d_h0, d_c0, B, T, H, C,
                                             **_launch_args(H, C, cell))

@@ -35,6 +35,7 @@ import triton.language as tl
 
 from ...dispatch import register_kernel
 from .. import triton_common as tc
+from .. import triton_split as ts
 from ..cells import CELLS, kernel_for
 from ..triton_common import (
     add_gates,
@@ -45,6 +46,7 @@ from ..triton_common import (
     load_gates_w_t,
     put_chunk,
 )
+from ..scan import triton as scan_triton
 from . import naive
 
 HEAD_ON_CHIP_FLOATS = 4096
@@ -52,20 +54,46 @@ MAX_KP = 4096
 
 
 @triton.jit
-def _add_lagged(i, lagemb_ptr, lags_ptr, val_ptr, t, rows, rmask, j, m, T, H, C, K, NL: tl.constexpr,
+def _add_lagged(i, lagemb_ptr, lags_ptr, val_ptr, value, t, rows, rmask, j, m, T, H, C, K, NL: tl.constexpr,
                 NG: tl.constexpr):
     """The input gates i (4-tuple, a chunk of units j) plus the rows of the NL lagged tables
     lag_emb [NL, C, K, NG*H] for the values lags[lag] steps before step t + 1, in the order of
-    lags; a lag not reached yet (s < 0) adds nothing, as in the reference. Unrolled
-    (static_range): offline sm_90 compiles of the streamed kernels spill far less than with a
-    loop carrying the gates."""
+    lags; a lag not reached yet (s < 0) adds nothing, as in the reference. Step t's own value is
+    ``value`` (registers); earlier ones are read back from val_ptr past L1 (the split kernel's
+    program 0 stored them, on another SM). Unrolled (static_range): offline sm_90 compiles of the
+    streamed kernels spill far less than with a loop carrying the gates."""
     for lag in tl.static_range(NL):
         s = t + 1 - tl.load(lags_ptr + lag)  # the step of the lagged value (uniform over the tile)
         if s >= 0:
-            v = tl.load(val_ptr + rows * T + s, mask=rmask, other=0)
+            earlier = (rows * 0 + s) < t  # [BLOCK_B]: step t's own value is not stored yet
+            v = tl.load(val_ptr + rows * T + s, mask=rmask & earlier, other=0, cache_modifier=".cg")
+            v = tl.where(s == t, value, v)
             row = ((lag * C + s % C) * K + v) * (NG * H)
             i = add_gates(i, load_gates(lagemb_ptr, row[:, None] + j[None, :], H, m, NG), NG)
     return i
+
+
+@triton.jit
+def _draw(logits, known_ptr, step, rmask, kall, K, temperature, seed, row_offset, rows, T, t,
+          HAS_KNOWN: tl.constexpr):
+    """Step t's values [BLOCK_B] from the logits [BLOCK_B, KP] (the module docstring's draw),
+    or the known value where one is forced."""
+    valid = (kall < K)[None, :]
+    logits = tl.where(valid, logits, float("-inf"))
+    top = tl.max(logits, axis=1)
+    shifted = logits - top[:, None]
+    e = tl.exp(tl.div_rn(shifted, tl.zeros_like(shifted) + temperature))
+    e = tl.where(valid, e, 0.0)
+    cdf = tl.cumsum(e, axis=1)
+    total = tl.sum(tl.where(kall[None, :] == K - 1, cdf, 0.0), axis=1)
+    u = tl.rand(seed, (row_offset + rows) * T + t)
+    threshold = u * total
+    below = (kall[None, :] < K - 1) & (cdf <= threshold[:, None])
+    value = tl.sum(below.to(tl.int64), axis=1)
+    if HAS_KNOWN:
+        forced = tl.load(known_ptr + step, mask=rmask, other=-1)
+        value = tl.where(forced >= 0, forced, value)
+    return value
 
 
 @triton.jit
@@ -111,21 +139,7 @@ def _sample_kernel(h0_ptr, c0_ptr, emb_ptr, lagemb_ptr, lags_ptr, cond_ptr, whh_
                 bo = tl.load(bout_ptr + ch * K + k, mask=kmask, other=0.0).to(tl.float32)
                 lk = tl.dot(h, wo, input_precision="ieee") + bo[None, :]
             logits = put_chunk(logits, kk, lk, BLOCK_B, NKK, BLOCK_K)
-        valid = (kall < K)[None, :]
-        logits = tl.where(valid, logits, float("-inf"))
-        top = tl.max(logits, axis=1)
-        shifted = logits - top[:, None]
-        e = tl.exp(tl.div_rn(shifted, tl.zeros_like(shifted) + temperature))
-        e = tl.where(valid, e, 0.0)
-        cdf = tl.cumsum(e, axis=1)
-        total = tl.sum(tl.where(kall[None, :] == K - 1, cdf, 0.0), axis=1)
-        u = tl.rand(seed, (row_offset + rows) * T + t)
-        threshold = u * total
-        below = (kall[None, :] < K - 1) & (cdf <= threshold[:, None])
-        value = tl.sum(below.to(tl.int64), axis=1)
-        if HAS_KNOWN:
-            forced = tl.load(known_ptr + step, mask=rmask, other=-1)
-            value = tl.where(forced >= 0, forced, value)
+        value = _draw(logits, known_ptr, step, rmask, kall, K, temperature, seed, row_offset, rows, T, t, HAS_KNOWN)
         tl.store(val_ptr + step, value, mask=rmask)
         if NL > 0:
             # The lagged values are read back from val_ptr (a register history would need the
@@ -146,7 +160,7 @@ def _sample_kernel(h0_ptr, c0_ptr, emb_ptr, lagemb_ptr, lags_ptr, cond_ptr, whh_
             g = dot_gates(h, w, b, NG)
             i = add_gates(load_gates(emb_ptr, row_in[:, None] + j[None, :], H, m, NG),
                           load_gates(cond_ptr, rows[:, None] * G + j[None, :], H, m, NG), NG)
-            i = _add_lagged(i, lagemb_ptr, lags_ptr, val_ptr, t, rows, rmask, j, m, T, H, C, K, NL, NG)
+            i = _add_lagged(i, lagemb_ptr, lags_ptr, val_ptr, value, t, rows, rmask, j, m, T, H, C, K, NL, NG)
             cj = get_chunk(c, jj, BLOCK_B, NK, BLOCK_N) if HAS_C else c
             hj, cj = cell_update(CELL, i, g, get_chunk(h, jj, BLOCK_B, NK, BLOCK_N), cj)
             h_next = put_chunk(h_next, jj, tl.where(m, hj, 0.0), BLOCK_B, NK, BLOCK_N)
@@ -155,6 +169,77 @@ def _sample_kernel(h0_ptr, c0_ptr, emb_ptr, lagemb_ptr, lags_ptr, cond_ptr, whh_
         h = h_next
         if HAS_C:
             c = c_next
+
+
+@triton.jit
+def _sample_split_kernel(emb_ptr, lagemb_ptr, lags_ptr, cond_ptr, whh_ptr, bhh_ptr, wout_ptr, bout_ptr, known_ptr,
+                         val_ptr, temperature, seed, row_offset, hbuf_ptr, cbuf_ptr, lbuf_ptr, B, T, H, C, K, sync_ptr,
+                         q_begin, q_end, COOP: tl.constexpr, HAS_KNOWN: tl.constexpr, NL: tl.constexpr,
+                         BLOCK_B: tl.constexpr, HP: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                         ON_CHIP: tl.constexpr, KP: tl.constexpr, BLOCK_V: tl.constexpr, BLOCK_H: tl.constexpr,
+                         CELL: tl.constexpr, NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+    """Half-steps [q_begin, q_end) (2 T in all) for the units of program_id(0) in the batch tile
+    program_id(1), W_hh split over the programs (rnngen/ops/triton_split.py; hbuf and cbuf as in
+    the scan's split forward). Half-step 2t: the programs share out the logits of step t, BLOCK_V
+    values per chunk, from h_{t-1} (each chunk one program's, in BLOCK_H units of h at a time),
+    into lbuf [BP, KP]. Half-step 2t + 1: every program reads all of them and makes the same draw
+    (program 0 stores it), then steps its units. A barrier after each half-step."""
+    p = tl.program_id(0)
+    tile = tl.program_id(1)
+    BP = tl.num_programs(1) * BLOCK_B
+    rows = (tile * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
+    rmask = rows < B
+    cols = tl.arange(0, HP)
+    kall = tl.arange(0, KP)
+    j = p * BLOCK_N + tl.arange(0, BLOCK_N)
+    jmask = j < H
+    m = rmask[:, None] & jmask[None, :]
+    own = rows[:, None] * HP + j[None, :]
+    G = NG * H
+    b = load_gates(bhh_ptr, j, H, jmask, NG)
+    w = b
+    if ON_CHIP:
+        w = load_gates_w_t(whh_ptr, H, H, cols, j, (cols < H)[:, None] & jmask[None, :], NG)
+    c = tl.zeros((BLOCK_B, BLOCK_N), dtype=tl.float32)  # a placeholder but for the LSTM
+    if HAS_C:
+        c = tl.load(cbuf_ptr + own)
+    for q in range(q_begin, q_end):
+        t = q // 2
+        ch = t % C  # the channel
+        hin = hbuf_ptr + (t % 2) * BP * HP
+        step = rows * T + t
+        if q % 2 == 0:  # this program's chunks of step t's logits
+            for kk in range(p, KP // BLOCK_V, tl.num_programs(0)):
+                k = kk * BLOCK_V + tl.arange(0, BLOCK_V)
+                kmask = k < K
+                lk = tl.zeros((BLOCK_B, BLOCK_V), dtype=tl.float32)
+                for hh in range(HP // BLOCK_H):
+                    kh = hh * BLOCK_H + tl.arange(0, BLOCK_H)
+                    hk = tl.load(hin + rows[:, None] * HP + kh[None, :], cache_modifier=".cg")
+                    wo = tl.load(wout_ptr + (ch * K + k)[None, :] * H + kh[:, None],
+                                 mask=(kh < H)[:, None] & kmask[None, :], other=0.0).to(tl.float32)
+                    lk = tl.dot(hk, wo, lk, input_precision="ieee")
+                bo = tl.load(bout_ptr + ch * K + k, mask=kmask, other=0.0).to(tl.float32)
+                tl.store(lbuf_ptr + rows[:, None] * KP + k[None, :], lk + bo[None, :])
+        else:  # the draw, then this program's units of h_t
+            logits = tl.load(lbuf_ptr + rows[:, None] * KP + kall[None, :], cache_modifier=".cg")
+            value = _draw(logits, known_ptr, step, rmask, kall, K, temperature, seed, row_offset, rows, T, t,
+                          HAS_KNOWN)
+            if p == 0:
+                tl.store(val_ptr + step, value, mask=rmask)
+            row_in = (ch * K + value) * G
+            i = add_gates(load_gates(emb_ptr, row_in[:, None] + j[None, :], H, m, NG),
+                          load_gates(cond_ptr, rows[:, None] * G + j[None, :], H, m, NG), NG)
+            i = _add_lagged(i, lagemb_ptr, lags_ptr, val_ptr, value, t, rows, rmask, j, m, T, H, C, K, NL, NG)
+            g = ts.hidden_gates(hin, rows, w, b, whh_ptr, H, j, jmask, BLOCK_B, HP, BLOCK_N, BLOCK_K, ON_CHIP, NG)
+            hj, c = cell_update(CELL, i, g, tl.load(hin + own, cache_modifier=".cg"), c)
+            tl.store(hbuf_ptr + ((t + 1) % 2) * BP * HP + own, tl.where(m, hj, 0.0))
+            if HAS_C:
+                c = tl.where(m, c, 0.0)
+        if COOP:
+            ts.step_barrier(sync_ptr + tile, tl.num_programs(0) * (q + 1))
+    if HAS_C:
+        tl.store(cbuf_ptr + own, c)
 
 
 @functools.lru_cache(maxsize=64)
@@ -173,7 +258,7 @@ def _sample(cell, h0, c0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, te
     KP = tc.pow2(K)
     args = (CELLS[cell], h0, c0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset,
             known, values)
-    if tc.too_large(H, "sample", cell):
+    if tc.too_large(H, "sample", cell, ts.MAX_HP):
         return naive._sample(*args)
     if KP > MAX_KP:
         warnings.warn(f"rnngen: the Triton sample kernel takes at most {MAX_KP} values, got {K}; "
@@ -183,10 +268,40 @@ def _sample(cell, h0, c0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, te
         return
     # the lags as a device tensor (not constexprs): one compiled kernel per number of lags NL
     lag_steps = _lag_steps(tuple(lags), values.device) if lags else values
+    split = _split_args(H, K, cell)
+    if split is not None:
+        nsplit, consts = split
+        tiles = triton.cdiv(B, tc.BLOCK_B)
+        hbuf = scan_triton._padded(h0, 2, tiles, consts["HP"])  # slot 0: h0
+        cbuf = hbuf if c0 is None else scan_triton._padded(c0, 1, tiles, consts["HP"])
+        lbuf = torch.empty(tiles * tc.BLOCK_B, KP, dtype=torch.float32, device=values.device)
+        ts.run_steps(_sample_split_kernel, (nsplit, tiles), 2 * T,
+                     (emb, lag_emb if lags else emb, lag_steps, cond, w_hh, b_hh, w_out, b_out,
+                      values if known is None else known, values, float(temperature), int(seed), int(row_offset),
+                      hbuf, cbuf, lbuf, B, T, H, C, K), values.device,
+                     HAS_KNOWN=known is not None, NL=len(lags), **consts)
+        return
     _sample_kernel[tc.grid(B)](
         h0, h0 if c0 is None else c0, emb, lag_emb if lags else emb, lag_steps, cond, w_hh, b_hh, w_out, b_out,
         values if known is None else known, values, float(temperature), int(seed), int(row_offset), B, T, H, C, K,
         HAS_KNOWN=known is not None, NL=len(lags), **_launch_args(H, C, K, cell))
+
+
+def _split_args(H, K, cell):
+    """The split kernel's (NSPLIT, constants) for H, or None when W_hh fits one program. The
+    logits are dealt out in chunks of BLOCK_V values (16 to 64, one chunk a program where K
+    allows), each computed in [BLOCK_H, BLOCK_V] tiles of W_out^T of at most TILE_FLOATS."""
+    gates = CELLS[cell].gates
+    cfg = tc.hidden_tiles(H, gates)
+    if cfg is not None and cfg["ON_CHIP"]:
+        return None
+    cfg = ts.split_tiles(H, gates)
+    KP = tc.pow2(K)
+    block_v = max(16, min(64, KP // cfg["NSPLIT"]))
+    return cfg["NSPLIT"], dict(BLOCK_B=tc.BLOCK_B, HP=cfg["HP"], BLOCK_N=cfg["BLOCK_N"], BLOCK_K=cfg["BLOCK_K"],
+                               ON_CHIP=cfg["ON_CHIP"], KP=KP, BLOCK_V=block_v,
+                               BLOCK_H=min(cfg["HP"], tc.TILE_FLOATS // block_v), num_warps=cfg["num_warps"],
+                               num_stages=cfg["num_stages"], **tc.cell_args(cell))
 
 
 def _launch_args(H, C, K, cell="gru"):

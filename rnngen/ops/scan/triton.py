@@ -233,7 +233,7 @@ def _scan_backward_split_kernel(grad_ptr, gradc_ptr, gi_ptr, gates_ptr, hprev_pt
         dh = dd
         if s > 0:
             dh += ts.hidden_grad(ebuf_ptr + ((s - 1) % 2) * BP * (NG * HP), rows, w, w_ptr, H, j, jmask, BLOCK_B, HP,
-                                 BLOCK_N, BLOCK_K, ON_CHIP, NG)
+                                 BLOCK_N, BLOCK_K, ON_CHIP, NG, NG * HP)
         if t >= 0:
             step = rows * T + t
             gofs = step[:, None] * G + j[None, :]
