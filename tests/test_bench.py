@@ -194,6 +194,8 @@ def test_results_of_earlier_runs_report_todays_names(tmp_path):
 
     names = {spec.name for spec in workloads.specs()}
     assert "generator h=256 28x28 B=1 no grad" in names and not any(n.startswith("seed") for n in names)
+    assert {"GRU scan T=784 h=1024 B=16 fwd", "GRU scan T=784 h=1024 B=16 fwd+bwd",
+            "sampling 256 levels h=1024 28x28 B=1"} <= names
     old = {"workload": "seed generator h=256 28x28 B=1 no grad", "baseline": "seed eager loop", "impl": "rnngen cpu",
            "backend": "cpu", "status": "ok", "baseline_s": 0.036, "rnngen_s": 0.003, "speedup": 12.0}
     path = tmp_path / "old.json"

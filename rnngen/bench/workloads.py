@@ -83,7 +83,10 @@ def specs(quick: bool = False) -> list[Spec]:
             + [Spec("scan", B, 256, 28, grad=grad) for grad in (False, True) for B in (16, 64)]
             + [Spec("scan", 16, 256, 28, grad=True, cell=cell) for cell in ("lstm", "rnn_tanh")]
             + [Spec("generator", 1, 256, 28, cell=cell) for cell in ("lstm", "rnn_tanh")]
-            + [Spec("sampling", 1, 256, 28, levels=256, cell="lstm")])
+            + [Spec("sampling", 1, 256, 28, levels=256, cell="lstm")]
+            # h=1024: the largest hidden size every fused kernel holds (Triton: split over programs)
+            + [Spec("scan", 16, 1024, 28, grad=grad) for grad in (False, True)]
+            + [Spec("sampling", 1, 1024, 28, levels=256)])
 
 
 @dataclass
