@@ -17,31 +17,15 @@ needs_triton = pytest.mark.skipif("triton" not in BACKENDS, reason="triton backe
 
 
 def test_tile_rule():
+    """W_hh on chip in one program while its NG gate blocks hold <= 64 KiB (the GRU and the LSTM
+    to HP = 64, the Elman cells to 128); beyond, None: the launchers split it over programs."""
     tc = pytest.importorskip("rnngen.ops.triton_common")
-    assert tc.hidden_tiles(8)["HP"] == 16 and tc.hidden_tiles(8)["ON_CHIP"]
-    assert tc.hidden_tiles(64) == dict(HP=64, BLOCK_N=64, NK=1, ON_CHIP=True, num_warps=8, num_stages=1)
-    for H, block_n in ((65, 64), (128, 64), (200, 32), (512, 16)):
-        cfg = tc.hidden_tiles(H)
-        assert not cfg["ON_CHIP"] and cfg["BLOCK_N"] == block_n and cfg["NK"] * block_n == cfg["HP"] >= H
-        assert cfg["HP"] * block_n <= tc.TILE_FLOATS
-    assert tc.hidden_tiles(513) is None
-
-
-def test_tile_rule_per_gate_count():
-    """W_hh on chip while its NG gate blocks hold <= 64 KiB (the GRU's HP = 64 rule unchanged; the
-    LSTM's 4 blocks also at HP = 64, the Elman cells' one block up to HP = 128); a streamed chunk's
-    tiles of all gates <= 3 * TILE_FLOATS; the LSTM's backward bounds it to HP = 256."""
-    tc = pytest.importorskip("rnngen.ops.triton_common")
-    assert tc.hidden_tiles(64, 4)["ON_CHIP"] and not tc.hidden_tiles(65, 4)["ON_CHIP"]
-    assert tc.hidden_tiles(128, 1)["ON_CHIP"] and not tc.hidden_tiles(129, 1)["ON_CHIP"]
-    for gates, H, block_n in ((4, 65, 32), (4, 128, 32), (4, 200, 16), (4, 256, 16), (1, 129, 64), (1, 256, 64),
-                              (1, 512, 32), (3, 512, 16)):
-        cfg = tc.hidden_tiles(H, gates)
-        assert not cfg["ON_CHIP"] and cfg["BLOCK_N"] == block_n and cfg["NK"] * block_n == cfg["HP"] >= H
-        assert gates * cfg["HP"] * block_n <= 3 * tc.TILE_FLOATS
-    assert tc.hidden_tiles(257, 4) is None and tc.hidden_tiles(513, 1) is None
-    assert [tc.max_hp(g) for g in (1, 3, 4)] == [512, 512, 256]
-    for H in (8, 64, 65, 200, 512):  # the GRU's configuration is the default one
+    assert tc.hidden_tiles(8) == dict(HP=16, num_warps=4, num_stages=1)
+    assert tc.hidden_tiles(64) == dict(HP=64, num_warps=8, num_stages=1)
+    assert tc.hidden_tiles(65) is None
+    assert tc.hidden_tiles(64, 4) is not None and tc.hidden_tiles(65, 4) is None
+    assert tc.hidden_tiles(128, 1) == dict(HP=128, num_warps=8, num_stages=1) and tc.hidden_tiles(129, 1) is None
+    for H in (8, 64, 65, 200):  # the GRU's configuration is the default one
         assert tc.hidden_tiles(H, 3) == tc.hidden_tiles(H)
 
 
@@ -307,7 +291,7 @@ def test_sizes_beyond_the_kernels_run_the_reference_with_a_warning():
     H, K = 1025, 5
     h0, emb, w_hh, b_hh, w_out, c0 = (torch.randn(*shape) / H**0.5
                                       for shape in ((1, H), (K, 4 * H), (4 * H, H), (4 * H,), (K, H), (1, H)))
-    with pytest.warns(RuntimeWarning, match=r"exceeds the Triton kernels' limit \(1024 for the lstm cell\)"):
+    with pytest.warns(RuntimeWarning, match=r"exceeds the Triton kernels' limit \(1024\)"):
         got = rnngen.sample(h0, emb, w_hh, b_hh, w_out, None, 2, cell="lstm", c0=c0, seed=1, backend="triton")
     assert torch.equal(got, rnngen.sample(h0, emb, w_hh, b_hh, w_out, None, 2, cell="lstm", c0=c0, seed=1,
                                           backend="reference"))

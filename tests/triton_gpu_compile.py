@@ -11,9 +11,10 @@ registers per thread and spill stores. Run as a script, without TRITON_INTERPRET
 
     python tests/triton_gpu_compile.py H:DTYPE[:CELL[,CELL...]] [...]
 
-CELL is gru (the default), lstm, rnn_tanh, rnn_relu or all; a hidden size beyond what a cell's
-kernels hold (rnngen/ops/triton_common.py: the launchers run the reference there) is skipped
-with a note.
+CELL is gru (the default), lstm, rnn_tanh, rnn_relu or all; a hidden size beyond what the
+kernels hold (rnngen/ops/triton_common.py MAX_HP: the launchers run the reference there) is
+skipped with a note. Where W_hh does not fit one program, the split kernels are compiled
+(rnngen/ops/triton_split.py), in their cooperative form (COOP, with the step barrier).
 """
 
 import contextlib
@@ -32,7 +33,6 @@ from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
 from rnngen.ops import triton_common as tc  # noqa: E402
-from rnngen.ops import triton_split as ts  # noqa: E402
 from rnngen.ops.cells import CELLS  # noqa: E402
 from rnngen.ops.decode import triton as decode_triton  # noqa: E402
 from rnngen.ops.sample import triton as sample_triton  # noqa: E402
@@ -86,45 +86,43 @@ def main(configs):
         H = int(H)
         cells = list(CELLS) if rest == ["all"] else (rest[0].split(",") if rest else ["gru"])
         for cell in cells:
-            cfg = tc.hidden_tiles(H, CELLS[cell].gates)
-            if tc.pow2(H) > ts.MAX_HP:
-                print(f"{cell} H={H}: beyond the kernels' limit (HP {ts.MAX_HP}), skipped")
+            if tc.pow2(H) > tc.MAX_HP:
+                print(f"{cell} H={H}: beyond the kernels' limit (HP {tc.MAX_HP}), skipped")
                 continue
-            where = "beyond" if cfg is None else "on chip" if cfg["ON_CHIP"] else f"streamed, BLOCK_N={cfg['BLOCK_N']}"
-            tag = f"{cell} H={H} (HP={tc.pow2(H)}, {where}) {dtype}"
             split = scan_triton._split_args(H, cell)
-            if split is None:
+            if split is None:  # W_hh on chip in one program a tile
+                tag = f"{cell} H={H} (HP={tc.pow2(H)}, on chip) {dtype}"
                 scan = scan_triton._launch_args(H, cell)
                 compile_kernel(f"scan_forward {tag}", scan_triton._scan_forward_kernel, "scan_forward", dtype,
                                dict(scan, SAVE_GATES=True))
                 compile_kernel(f"scan_backward {tag}", scan_triton._scan_backward_kernel, "scan_backward", dtype,
                                dict(scan, STORE_DGH=True))
-            else:  # W_hh split over NSPLIT programs, compiled as the cooperative launch runs it
-                nsplit, scan = split
-                stag = (f"{cell} H={H} (HP={scan['HP']}, split over {nsplit} programs of {scan['BLOCK_N']} units, "
-                        f"{'on chip' if scan['ON_CHIP'] else 'streamed'}) {dtype}")
-                compile_kernel(f"scan_forward {stag}", scan_triton._scan_forward_split_kernel, "scan_forward", dtype,
-                               dict(scan, SAVE_GATES=True, COOP=True))
-                compile_kernel(f"scan_backward {stag}", scan_triton._scan_backward_split_kernel, "scan_backward",
-                               dtype, dict(scan, STORE_DGH=True, COOP=True))
-                split = decode_triton._split_args(H, 3, cell)[1]
-                compile_kernel(f"decode_forward {stag}", decode_triton._decode_forward_split_kernel,
-                               "decode_forward", dtype, dict(split, COOP=True))
-                compile_kernel(f"decode_backward {stag}", decode_triton._decode_backward_split_kernel,
-                               "decode_backward", dtype, dict(split, COOP=True))
+                decode = decode_triton._launch_args(H, 3, cell)
+                compile_kernel(f"decode_forward {tag}", decode_triton._decode_forward_kernel, "decode_forward",
+                               dtype, decode)
+                compile_kernel(f"decode_backward {tag}", decode_triton._decode_backward_kernel, "decode_backward",
+                               dtype, decode)
                 for C, K, NL in ((1, 16, 0), (3, 256, 3)):  # NL lagged tables
-                    compile_kernel(f"sample C={C} K={K} NL={NL} {stag}", sample_triton._sample_split_kernel, "sample",
-                                   dtype, dict(sample_triton._split_args(H, K, cell)[1], HAS_KNOWN=True, NL=NL,
-                                               COOP=True))
+                    compile_kernel(f"sample C={C} K={K} NL={NL} {tag}", sample_triton._sample_kernel, "sample",
+                                   dtype, dict(sample_triton._launch_args(H, C, K, cell), HAS_KNOWN=True, NL=NL))
                 continue
-            decode = decode_triton._launch_args(H, 3, cell)
-            compile_kernel(f"decode_forward {tag}", decode_triton._decode_forward_kernel, "decode_forward", dtype,
-                           decode)
-            compile_kernel(f"decode_backward {tag}", decode_triton._decode_backward_kernel, "decode_backward",
+            # W_hh split over NSPLIT programs, compiled as the cooperative launch runs them
+            nsplit, scan = split
+            tag = (f"{cell} H={H} (HP={scan['HP']}, split over {nsplit} programs of {scan['BLOCK_N']} units, "
+                   f"{'on chip' if scan['ON_CHIP'] else 'streamed'}) {dtype}")
+            compile_kernel(f"scan_forward {tag}", scan_triton._scan_forward_split_kernel, "scan_forward", dtype,
+                           dict(scan, SAVE_GATES=True, COOP=True))
+            compile_kernel(f"scan_backward {tag}", scan_triton._scan_backward_split_kernel, "scan_backward", dtype,
+                           dict(scan, STORE_DGH=True, COOP=True))
+            decode = dict(decode_triton._split_args(H, 3, cell)[1], COOP=True)
+            compile_kernel(f"decode_forward {tag}", decode_triton._decode_forward_split_kernel, "decode_forward",
+                           dtype, decode)
+            compile_kernel(f"decode_backward {tag}", decode_triton._decode_backward_split_kernel, "decode_backward",
                            dtype, decode)
             for C, K, NL in ((1, 16, 0), (3, 256, 3)):  # NL lagged tables
-                compile_kernel(f"sample C={C} K={K} NL={NL} {tag}", sample_triton._sample_kernel, "sample", dtype,
-                               dict(sample_triton._launch_args(H, C, K, cell), HAS_KNOWN=True, NL=NL))
+                compile_kernel(f"sample C={C} K={K} NL={NL} {tag}", sample_triton._sample_split_kernel, "sample",
+                               dtype, dict(sample_triton._split_args(H, K, cell)[1], HAS_KNOWN=True, NL=NL, COOP=True))
+
 
 if __name__ == "__main__":
     main(sys.argv[1:])

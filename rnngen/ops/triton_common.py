@@ -30,39 +30,22 @@ TF32): bf16/fp16 inputs are cast to float32 when loaded.
 Two ways to hold W_hh, chosen from H and the cell's gate count NG alone (:func:`hidden_tiles`,
 no autotuning):
 
-* **on chip** (NG * HP^2 <= ON_CHIP_FLOATS = 16384 floats, 64 KiB: HP <= 64 for the GRU (48 KiB)
-  and the LSTM (4 blocks, 64 KiB), HP <= 128 for the Elman cells (1 block)): the NG [HP, HP]
-  float32 gate blocks of W_hh^T and b_hh are loaded once before the time loop. Triton keeps
-  these loop-invariant dot operands in shared memory and h, the gates and the step's inputs in
-  registers. Compiled offline for sm_90 (Triton 3.9, 8 warps, num_stages=1;
+* **on chip in one program** (NG * HP^2 <= ON_CHIP_FLOATS = 16384 floats, 64 KiB: HP <= 64 for
+  the GRU (48 KiB) and the LSTM (4 blocks, 64 KiB), HP <= 128 for the Elman cells (1 block)): the
+  NG [HP, HP] float32 gate blocks of W_hh^T and b_hh are loaded once before the time loop.
+  Triton keeps these loop-invariant dot operands in shared memory and h, the gates and the step's
+  inputs in registers. Compiled offline for sm_90 (Triton 3.9, 8 warps, num_stages=1;
   tests/triton_gpu_compile.py), the kernels use at their largest on-chip HP: the GRU's 52-84 KiB
   of shared memory (HP = 64) and no register spills, the LSTM's 68-100 KiB (HP = 64) with at
   most 68 bytes of spills, the Elman cells' 72-104 KiB (HP = 128) and no spills. One more
   doubling of the GRU (HP = 128: 192 KiB for W_hh alone) would not leave room for the rest.
-* **streamed** (above that, up to HP = :func:`max_hp`: 512, but 256 for the LSTM): each step
-  walks the hidden units in chunks of BLOCK_N columns and loads the [HP, BLOCK_N] tile of each
-  gate block from global memory (L2-resident after the first step: 3H^2 * 4 B = 3 MiB for the
-  GRU at H = 512) for ``tl.dot(h, tile)``; ``h`` stays whole in registers and the chunk's new
-  units are written into the next state in registers (:func:`put_chunk`), so the state still
-  never leaves the chip. BLOCK_N keeps one chunk's tiles of all NG gates at <= 3 * TILE_FLOATS
-  floats (96 KiB; BLOCK_N a power of two from 16 to 64; for the GRU the same as one tile <=
-  TILE_FLOATS = 8192): the GRU 64 at HP = 128, 32 at 256, 16 at 512; the LSTM 32 at 128, 16 at
-  256; the Elman cells 64 at 256, 32 at 512. Offline sm_90 compiles: the GRU's kernels 112-147 KiB
-  of shared memory at HP = 256 and 128-194 KiB at 512; the LSTM's 72-99 KiB at 128 and
-  80-130 KiB at 256; the Elman cells' 80-85 KiB at 256 and 96-99 KiB at 512. Some of them spill
-  registers (up to 8 KiB per thread for the GRU, 5.4 KiB for the LSTM, 13 KiB for the Elman
-  sampler at HP = 512). The backward kernels hold every gate's gradient [BLOCK_B, HP] as a dot
-  operand in shared memory beside the tiles, which is what bounds NG * HP <=
-  STREAMED_MAX_GATE_UNITS = 1536: the LSTM's scan backward at HP = 512 would need 256 KiB (its
-  forward 160 KiB), the GRU's kernels at HP = 1024 about 262-393 KB (measured before the other
-  cells came), more than an H100 block may have (227 KiB).
-* Scan and decode do not use the streamed path: beyond on chip they split W_hh over cooperating
-  programs (rnngen/ops/triton_split.py), up to HP = 1024 for every cell. The sampler streams.
-* Beyond those limits the launchers fall back to the reference kernel with a warning.
-
-The backward kernels use the same split: the reverse loop carries dL/dh [BLOCK_B, HP] (and the
-LSTM's dL/dc) in registers and multiplies the gate gradients by W_hh (not transposed) in the
-same chunks.
+  The backward kernels hold W_hh (not transposed) the same way and carry dL/dh [BLOCK_B, HP]
+  (and the LSTM's dL/dc) in registers through the reverse loop.
+* **split over cooperating programs** (above that, up to HP = MAX_HP = 1024 for every cell):
+  each program holds a slice of the units; rnngen/ops/triton_split.py. (Until 2026-12-05 one
+  program streamed W_hh from L2 in chunks each step instead, up to HP = 512; on an H200 that
+  was slower than PyTorch's eager loop at H = 256.)
+* Beyond MAX_HP the launchers fall back to the reference kernel with a warning.
 """
 
 from __future__ import annotations
@@ -77,9 +60,8 @@ from .cells import CELLS
 
 BLOCK_B = 16
 ON_CHIP_FLOATS = 16384
-STREAMED_MAX_HP = 512
-STREAMED_MAX_GATE_UNITS = 1536
-TILE_FLOATS = 8192
+MAX_HP = 1024
+TILE_FLOATS = 8192  # the largest weight tile a kernel streams (the sampler's output head)
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 # The kernels' CELL constexpr.
@@ -101,44 +83,27 @@ def pow2(n: int) -> int:
     return max(16, triton.next_power_of_2(int(n)))
 
 
-def max_hp(gates: int = 3) -> int:
-    """The largest padded hidden size the kernels of a cell with ``gates`` gate blocks hold."""
-    hp = STREAMED_MAX_HP
-    while gates * hp > STREAMED_MAX_GATE_UNITS:
-        hp //= 2
-    return hp
-
-
 def hidden_tiles(H: int, gates: int = 3) -> dict | None:
-    """The tile configuration for hidden size H of a cell with ``gates`` gate blocks (the GRU's
-    3 by default), or None when H is too large for the kernels.
-
-    Returns HP (padded H), BLOCK_N (units per chunk), NK (chunks; 1 means W_hh stays on chip),
-    ON_CHIP, num_warps and num_stages. num_stages=1: Triton's default software pipelining (3
-    stages) would multi-buffer the streamed weight tiles in shared memory, which at H = 256
-    needs more than an H100's 227 KiB per block."""
+    """The one-program configuration for hidden size H of a cell with ``gates`` gate blocks (the
+    GRU's 3 by default): HP (padded H), num_warps and num_stages; None when the gate blocks of
+    W_hh do not fit on chip (NG * HP^2 > ON_CHIP_FLOATS), where the launchers split W_hh over
+    programs (rnngen/ops/triton_split.py). num_stages=1: nothing is streamed in the time loop."""
     HP = pow2(H)
-    if HP > max_hp(gates):
+    if gates * HP * HP > ON_CHIP_FLOATS:
         return None
-    if gates * HP * HP <= ON_CHIP_FLOATS:
-        return dict(HP=HP, BLOCK_N=HP, NK=1, ON_CHIP=True, num_warps=4 if HP == 16 else 8, num_stages=1)
-    block_n = max(16, min(64, _floor_pow2(3 * TILE_FLOATS // (gates * HP))))
-    return dict(HP=HP, BLOCK_N=block_n, NK=HP // block_n, ON_CHIP=False, num_warps=8, num_stages=1)
+    return dict(HP=HP, num_warps=4 if HP == 16 else 8, num_stages=1)
 
 
 def _floor_pow2(n: int) -> int:
     return 1 << (max(int(n), 1).bit_length() - 1)
 
 
-def too_large(H: int, kernel: str, cell: str = "gru", limit: int | None = None) -> bool:
-    """True (after one warning) when H exceeds what the Triton kernels of ``cell`` hold (padded:
-    ``limit``, by default :func:`max_hp`); the launcher then runs the reference kernel instead."""
-    gates = CELLS[cell].gates
-    limit = max_hp(gates) if limit is None else limit
-    if pow2(H) <= limit:
+def too_large(H: int, kernel: str, cell: str = "gru") -> bool:
+    """True (after one warning) when H exceeds what the Triton kernels hold (HP = MAX_HP, every
+    cell); the launcher then runs the reference kernel instead."""
+    if pow2(H) <= MAX_HP:
         return False
-    what = "" if cell == "gru" else f" for the {cell} cell"
-    warnings.warn(f"rnngen: hidden size {H} exceeds the Triton kernels' limit ({limit}{what}); "
+    warnings.warn(f"rnngen: hidden size {H} exceeds the Triton kernels' limit ({MAX_HP}); "
                   f"{kernel} runs the reference kernel instead", RuntimeWarning, stacklevel=3)
     return True
 
@@ -444,36 +409,6 @@ def zero_gates(BLOCK_B: tl.constexpr, HP: tl.constexpr, NG: tl.constexpr):
     if NG > 3:
         x3 = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
     return x0, x1, x2, x3
-
-
-@triton.jit
-def put_gates(x, j, v, BLOCK_B: tl.constexpr, NK: tl.constexpr, BLOCK_N: tl.constexpr, NG: tl.constexpr):
-    """put_chunk gate by gate."""
-    x0 = put_chunk(x[0], j, v[0], BLOCK_B, NK, BLOCK_N)
-    x1 = x[1]
-    x2 = x[2]
-    x3 = x[3]
-    if NG > 1:
-        x1 = put_chunk(x[1], j, v[1], BLOCK_B, NK, BLOCK_N)
-    if NG > 2:
-        x2 = put_chunk(x[2], j, v[2], BLOCK_B, NK, BLOCK_N)
-    if NG > 3:
-        x3 = put_chunk(x[3], j, v[3], BLOCK_B, NK, BLOCK_N)
-    return x0, x1, x2, x3
-
-
-# ---- chunks of the register state and stores -------------------------------------------------
-
-
-@triton.jit
-def get_chunk(x, j, BLOCK_B: tl.constexpr, NK: tl.constexpr, BLOCK_N: tl.constexpr):
-    """Columns [j * BLOCK_N, (j + 1) * BLOCK_N) of the register tensor x [BLOCK_B, NK * BLOCK_N]."""
-    if NK == 1:
-        return x
-    else:
-        x3 = tl.reshape(x, (BLOCK_B, NK, BLOCK_N))
-        sel = tl.arange(0, NK)[None, :, None] == j
-        return tl.sum(tl.where(sel, x3, 0.0), axis=1)
 
 
 @triton.jit

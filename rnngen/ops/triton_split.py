@@ -52,14 +52,13 @@ import torch
 import triton
 import triton.language as tl
 
-from .triton_common import _floor_pow2, dot_gates, load_gates_w, load_gates_w_t, pow2, zero_gates
+from .triton_common import MAX_HP, _floor_pow2, dot_gates, load_gates_w, load_gates_w_t, pow2, zero_gates
 
 # One program's slice of W_hh held on chip: at most 96 KiB of float32 (the rest of an H100
 # block's 227 KiB holds the exchanged h or gate gradients, the dot operands and the spills).
 SLICE_FLOATS = 24576
 MAX_BLOCK_N = 64
 BLOCK_K = 128  # the contraction chunk of a streamed slice
-MAX_HP = 1024
 
 
 def split_tiles(H: int, gates: int) -> dict | None:

@@ -1,15 +1,15 @@
-"""Triton kernels of the decode op: one program per 16-row batch tile runs all T steps.
+"""Triton kernels of the decode op: W_hh on chip in one program per 16-row batch tile, or split
+over cooperating programs (rnngen/ops/triton_split.py; the rule: triton_common.hidden_tiles).
 
 One forward and one backward kernel for every cell, specialised by the cell's constexprs
 (rnngen/ops/triton_common.py: CELL, NG gate blocks, HAS_C, DIRECT).
 
 Forward, per step: x_t = h @ W_out^T + b_out (stored as the output), then the input gates
 x_t @ W_ih^T + b_ih and the hidden gates h @ W_hh^T + b_hh feed the cell's update; h (and the
-LSTM's c) never leaves the registers. W_hh is held on chip or streamed per the rule in
-rnngen/ops/triton_common.py; the small heads W_out^T [HP, CP] and W_ih^T [CP, NG x HP] (C padded
-to CP >= 16) are loaded once with it when W_hh is on chip, and streamed with it otherwise. The
-kernels take C up to MAX_CP = 16 (decode's outputs are a few continuous channels); larger C runs
-the reference.
+LSTM's c) never leaves the registers. The small heads W_out^T [HP, CP] and W_ih^T [CP, NG x HP]
+(C padded to CP >= 16) are loaded once with W_hh (the split kernels: W_ih^T's slice once, W_out
+streamed in chunks with the exchanged h). The kernels take C up to MAX_CP = 16 (decode's outputs
+are a few continuous channels); larger C runs the reference.
 
 Backward: the gates of all steps are recomputed by two GEMMs before the kernel (as the
 reference does); the reverse loop carries dL/dh (and dL/dc) in registers and writes dgi_t, dgh_t
@@ -35,9 +35,8 @@ from ...dispatch import register_kernel
 from .. import triton_common as tc
 from .. import triton_split as ts
 from ..cells import CELLS, kernel_for
-from ..triton_common import (cast_for, cell_step_backward, cell_update, dot_gates, dot_sum, get_chunk,
-                             load_gates, load_gates_w, load_gates_w_t, put_chunk, put_gates, store_gates,
-                             where_gates, zero_gates)
+from ..triton_common import (cast_for, cell_step_backward, cell_update, dot_gates, dot_sum, load_gates, load_gates_w,
+                             load_gates_w_t, store_gates, where_gates)
 from . import naive
 from ..scan import triton as scan_triton
 
@@ -47,8 +46,8 @@ MAX_CP = 16
 @triton.jit
 def _decode_forward_kernel(h0_ptr, c0_ptr, wih_ptr, bih_ptr, whh_ptr, bhh_ptr, wout_ptr, bout_ptr, out_ptr, hid_ptr,
                            chid_ptr, B, T, H, C, BLOCK_B: tl.constexpr, HP: tl.constexpr, CP: tl.constexpr,
-                           BLOCK_N: tl.constexpr, NK: tl.constexpr, ON_CHIP: tl.constexpr, CELL: tl.constexpr,
-                           NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+                           CELL: tl.constexpr, NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+    """All T steps for one batch tile, every weight on chip."""
     pid = tl.program_id(0)
     rows = (pid * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
     rmask = rows < B
@@ -56,78 +55,54 @@ def _decode_forward_kernel(h0_ptr, c0_ptr, wih_ptr, bih_ptr, whh_ptr, bhh_ptr, w
     cmask = cols < H
     cc = tl.arange(0, CP)
     ccmask = cc < C
-    cn = tl.arange(0, BLOCK_N)
-    full = rmask[:, None] & cmask[None, :]
-    h = tl.load(h0_ptr + rows[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
+    m = rmask[:, None] & cmask[None, :]
+    h = tl.load(h0_ptr + rows[:, None] * H + cols[None, :], mask=m, other=0.0).to(tl.float32)
     c = h  # the LSTM's cell state; a placeholder the other cells never read
     if HAS_C:
-        c = tl.load(c0_ptr + rows[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
-    if ON_CHIP:  # every weight, loaded once for all T steps
-        w = load_gates_w_t(whh_ptr, H, H, cols, cols, cmask[:, None] & cmask[None, :], NG)
-        b = load_gates(bhh_ptr, cols, H, cmask, NG)
-        u = load_gates_w_t(wih_ptr, H, C, cc, cols, ccmask[:, None] & cmask[None, :], NG)  # W_ih^T [CP, HP]
-        bi = load_gates(bih_ptr, cols, H, cmask, NG)
-        w_o = tl.load(wout_ptr + cc[None, :] * H + cols[:, None], mask=cmask[:, None] & ccmask[None, :],
-                      other=0.0).to(tl.float32)  # W_out^T [HP, CP]
+        c = tl.load(c0_ptr + rows[:, None] * H + cols[None, :], mask=m, other=0.0).to(tl.float32)
+    w = load_gates_w_t(whh_ptr, H, H, cols, cols, cmask[:, None] & cmask[None, :], NG)
+    b = load_gates(bhh_ptr, cols, H, cmask, NG)
+    u = load_gates_w_t(wih_ptr, H, C, cc, cols, ccmask[:, None] & cmask[None, :], NG)  # W_ih^T [CP, HP]
+    bi = load_gates(bih_ptr, cols, H, cmask, NG)
+    w_o = tl.load(wout_ptr + cc[None, :] * H + cols[:, None], mask=cmask[:, None] & ccmask[None, :],
+                  other=0.0).to(tl.float32)  # W_out^T [HP, CP]
     b_o = tl.load(bout_ptr + cc, mask=ccmask, other=0.0).to(tl.float32)
     for t in range(T):
         step = rows * T + t
-        if not ON_CHIP:
-            w_o = tl.load(wout_ptr + cc[None, :] * H + cols[:, None], mask=cmask[:, None] & ccmask[None, :],
-                          other=0.0).to(tl.float32)
         x = tl.dot(h, w_o, input_precision="ieee") + b_o[None, :]  # [BLOCK_B, CP], 0 beyond C
         tl.store(out_ptr + step[:, None] * C + cc[None, :], cast_for(x, out_ptr),
                  mask=rmask[:, None] & ccmask[None, :])
-        h_next = h
-        c_next = c
-        for jj in range(NK):
-            j = jj * BLOCK_N + cn
-            jmask = j < H
-            m = rmask[:, None] & jmask[None, :]
-            if not ON_CHIP:
-                w = load_gates_w_t(whh_ptr, H, H, cols, j, cmask[:, None] & jmask[None, :], NG)
-                b = load_gates(bhh_ptr, j, H, jmask, NG)
-                u = load_gates_w_t(wih_ptr, H, C, cc, j, ccmask[:, None] & jmask[None, :], NG)
-                bi = load_gates(bih_ptr, j, H, jmask, NG)
-            i = dot_gates(x, u, bi, NG)
-            g = dot_gates(h, w, b, NG)
-            cj = get_chunk(c, jj, BLOCK_B, NK, BLOCK_N) if HAS_C else c
-            hj, cj = cell_update(CELL, i, g, get_chunk(h, jj, BLOCK_B, NK, BLOCK_N), cj)
-            hj = tl.where(m, hj, 0.0)
-            sofs = step[:, None] * H + j[None, :]
-            tl.store(hid_ptr + sofs, cast_for(hj, hid_ptr), mask=m)
-            h_next = put_chunk(h_next, jj, hj, BLOCK_B, NK, BLOCK_N)
-            if HAS_C:
-                cj = tl.where(m, cj, 0.0)
-                tl.store(chid_ptr + sofs, cast_for(cj, chid_ptr), mask=m)
-                c_next = put_chunk(c_next, jj, cj, BLOCK_B, NK, BLOCK_N)
-        h = h_next
+        i = dot_gates(x, u, bi, NG)
+        g = dot_gates(h, w, b, NG)
+        h, c = cell_update(CELL, i, g, h, c)
+        h = tl.where(m, h, 0.0)
+        sofs = step[:, None] * H + cols[None, :]
+        tl.store(hid_ptr + sofs, cast_for(h, hid_ptr), mask=m)
         if HAS_C:
-            c = c_next
+            c = tl.where(m, c, 0.0)
+            tl.store(chid_ptr + sofs, cast_for(c, chid_ptr), mask=m)
 
 
 @triton.jit
 def _decode_backward_kernel(gout_ptr, ghid_ptr, gc_ptr, gi_ptr, gh_ptr, hprev_ptr, hid_ptr, cprev_ptr, chid_ptr,
                             wih_ptr, whh_ptr, wout_ptr, dgi_ptr, dgh_ptr, dx_ptr, dh0_ptr, dc0_ptr, B, T, H, C,
-                            BLOCK_B: tl.constexpr, HP: tl.constexpr, CP: tl.constexpr, BLOCK_N: tl.constexpr,
-                            NK: tl.constexpr, ON_CHIP: tl.constexpr, CELL: tl.constexpr, NG: tl.constexpr,
-                            HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+                            BLOCK_B: tl.constexpr, HP: tl.constexpr, CP: tl.constexpr, CELL: tl.constexpr,
+                            NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+    """The reverse loop over all T steps for one batch tile, every weight on chip."""
     pid = tl.program_id(0)
     rows = (pid * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
     rmask = rows < B
     cols = tl.arange(0, HP)
     cmask = cols < H
-    full = rmask[:, None] & cmask[None, :]
+    m = rmask[:, None] & cmask[None, :]
     cc = tl.arange(0, CP)
     ccmask = cc < C
-    cn = tl.arange(0, BLOCK_N)
+    xm = rmask[:, None] & ccmask[None, :]
     G = NG * H
-    imask = cmask[:, None] & ccmask[None, :]
-    if ON_CHIP:  # every weight, loaded once; W_ih's gate blocks as [HP, CP] (dx = dgi @ W_ih)
-        u = load_gates_w(wih_ptr, H, C, cols, cc, imask, NG)
-        w = load_gates_w(whh_ptr, H, H, cols, cols, cmask[:, None] & cmask[None, :], NG)
-        w_o = tl.load(wout_ptr + cc[:, None] * H + cols[None, :], mask=ccmask[:, None] & cmask[None, :],
-                      other=0.0).to(tl.float32)  # W_out [CP, HP]
+    u = load_gates_w(wih_ptr, H, C, cols, cc, cmask[:, None] & ccmask[None, :], NG)  # [HP, CP]: dx = dgi @ W_ih
+    w = load_gates_w(whh_ptr, H, H, cols, cols, cmask[:, None] & cmask[None, :], NG)
+    w_o = tl.load(wout_ptr + cc[:, None] * H + cols[None, :], mask=ccmask[:, None] & cmask[None, :],
+                  other=0.0).to(tl.float32)  # W_out [CP, HP]
     dh = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
     dc = dh  # the LSTM's dL/dc; a placeholder the other cells never read
     if HAS_C:
@@ -135,60 +110,30 @@ def _decode_backward_kernel(gout_ptr, ghid_ptr, gc_ptr, gi_ptr, gh_ptr, hprev_pt
     for s in range(T):
         t = T - 1 - s
         step = rows * T + t
-        dh += tl.load(ghid_ptr + step[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
+        gofs = step[:, None] * G + cols[None, :]
+        sofs = step[:, None] * H + cols[None, :]
+        dh += tl.load(ghid_ptr + sofs, mask=m, other=0.0).to(tl.float32)
         if HAS_C:
-            dc += tl.load(gc_ptr + step[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
-        d = zero_gates(BLOCK_B, HP, NG)  # this step's dgi, gate by gate
-        if DIRECT:  # the GRU: its dgh (which differs from dgi in gate n) and dL/dh_t * z
-            e = zero_gates(BLOCK_B, HP, NG)
-            direct = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
-        dc_next = dc
-        for jj in range(NK):
-            j = jj * BLOCK_N + cn
-            m = rmask[:, None] & (j < H)[None, :]
-            gofs = step[:, None] * G + j[None, :]
-            sofs = step[:, None] * H + j[None, :]
-            dcj = get_chunk(dc, jj, BLOCK_B, NK, BLOCK_N) if HAS_C else dc
-            da, dg, dd, dcj = cell_step_backward(CELL, NG, get_chunk(dh, jj, BLOCK_B, NK, BLOCK_N), dcj, gi_ptr,
-                                                 gh_ptr, gofs, hprev_ptr, hid_ptr, cprev_ptr, chid_ptr, sofs, H, m)
-            da = where_gates(m, da, NG)
-            dg = where_gates(m, dg, NG) if DIRECT else da
-            store_gates(dgi_ptr, gofs, H, m, da, NG)
-            if DIRECT:  # else dgh = dgi: the launcher reads d_gi for both
-                store_gates(dgh_ptr, gofs, H, m, dg, NG)
-            d = put_gates(d, jj, da, BLOCK_B, NK, BLOCK_N, NG)
-            if DIRECT:
-                e = put_gates(e, jj, dg, BLOCK_B, NK, BLOCK_N, NG)
-                direct = put_chunk(direct, jj, tl.where(m, dd, 0.0), BLOCK_B, NK, BLOCK_N)
-            if HAS_C:
-                dc_next = put_chunk(dc_next, jj, tl.where(m, dcj, 0.0), BLOCK_B, NK, BLOCK_N)
-        if not DIRECT:
-            e = d  # dgh = dgi
-        xm = rmask[:, None] & ccmask[None, :]
-        if not ON_CHIP:
-            u = load_gates_w(wih_ptr, H, C, cols, cc, imask, NG)
+            dc += tl.load(gc_ptr + sofs, mask=m, other=0.0).to(tl.float32)
+        da, dg, direct, dc = cell_step_backward(CELL, NG, dh, dc, gi_ptr, gh_ptr, gofs, hprev_ptr, hid_ptr,
+                                                cprev_ptr, chid_ptr, sofs, H, m)
+        da = where_gates(m, da, NG)
+        dg = where_gates(m, dg, NG) if DIRECT else da
+        store_gates(dgi_ptr, gofs, H, m, da, NG)
+        if DIRECT:  # else dgh = dgi: the launcher reads d_gi for both
+            store_gates(dgh_ptr, gofs, H, m, dg, NG)
         dx = tl.load(gout_ptr + step[:, None] * C + cc[None, :], mask=xm, other=0.0).to(tl.float32)
-        dx += dot_sum(d, u, NG)
+        dx += dot_sum(da, u, NG)
         tl.store(dx_ptr + step[:, None] * C + cc[None, :], dx, mask=xm)
-        dh_next = direct if DIRECT else dh
-        for kk in range(NK):
-            k = kk * BLOCK_N + cn
-            if not ON_CHIP:
-                kmask = (k < H)[None, :]
-                w = load_gates_w(whh_ptr, H, H, cols, k, cmask[:, None] & kmask, NG)
-                w_o = tl.load(wout_ptr + cc[:, None] * H + k[None, :], mask=ccmask[:, None] & kmask,
-                              other=0.0).to(tl.float32)
-            acc = dot_sum(e, w, NG)
-            acc += tl.dot(dx, w_o, input_precision="ieee")
-            if DIRECT:
-                acc = get_chunk(direct, kk, BLOCK_B, NK, BLOCK_N) + acc
-            dh_next = put_chunk(dh_next, kk, acc, BLOCK_B, NK, BLOCK_N)
-        dh = dh_next
+        dh = dot_sum(dg, w, NG)
+        dh += tl.dot(dx, w_o, input_precision="ieee")
+        if DIRECT:
+            dh = tl.where(m, direct, 0.0) + dh
         if HAS_C:
-            dc = dc_next
-    tl.store(dh0_ptr + rows[:, None] * H + cols[None, :], cast_for(dh, dh0_ptr), mask=full)
+            dc = tl.where(m, dc, 0.0)
+    tl.store(dh0_ptr + rows[:, None] * H + cols[None, :], cast_for(dh, dh0_ptr), mask=m)
     if HAS_C:
-        tl.store(dc0_ptr + rows[:, None] * H + cols[None, :], cast_for(dc, dc0_ptr), mask=full)
+        tl.store(dc0_ptr + rows[:, None] * H + cols[None, :], cast_for(dc, dc0_ptr), mask=m)
 
 
 @triton.jit
@@ -347,7 +292,7 @@ def _decode_backward_split_kernel(gout_ptr, ghid_ptr, gc_ptr, gi_ptr, gh_ptr, hp
 
 
 def _fits(H, C, kernel, cell):
-    if tc.too_large(H, kernel, cell, ts.MAX_HP):
+    if tc.too_large(H, kernel, cell):
         return False
     if tc.pow2(C) > MAX_CP:
         warnings.warn(f"rnngen: decode's Triton kernels take at most {MAX_CP} output channels, got {C}; "
@@ -359,8 +304,7 @@ def _fits(H, C, kernel, cell):
 def _split_args(H, C, cell):
     """The split kernels' (NSPLIT, constants) for H, or None when W_hh fits one program."""
     gates = CELLS[cell].gates
-    cfg = tc.hidden_tiles(H, gates)
-    if cfg is not None and cfg["ON_CHIP"]:
+    if tc.hidden_tiles(H, gates) is not None:
         return None
     cfg = ts.split_tiles(H, gates)
     return cfg["NSPLIT"], dict(BLOCK_B=tc.BLOCK_B, HP=cfg["HP"], CP=tc.pow2(C), BLOCK_N=cfg["BLOCK_N"],
@@ -370,9 +314,8 @@ def _split_args(H, C, cell):
 
 def _launch_args(H, C, cell="gru"):
     cfg = tc.hidden_tiles(H, CELLS[cell].gates)
-    return dict(BLOCK_B=tc.BLOCK_B, HP=cfg["HP"], CP=tc.pow2(C), BLOCK_N=cfg["BLOCK_N"], NK=cfg["NK"],
-                ON_CHIP=cfg["ON_CHIP"], num_warps=cfg["num_warps"], num_stages=cfg["num_stages"],
-                **tc.cell_args(cell))
+    return dict(BLOCK_B=tc.BLOCK_B, HP=cfg["HP"], CP=tc.pow2(C), num_warps=cfg["num_warps"],
+                num_stages=cfg["num_stages"], **tc.cell_args(cell))
 
 
 def _forward(cell, h0, c0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, c_hidden):

@@ -1,4 +1,5 @@
-"""Triton kernel of the sample op: one program per 16-row batch tile draws all T values.
+"""Triton kernels of the sample op: W_hh on chip in one program per 16-row batch tile, or split
+over cooperating programs (rnngen/ops/triton_split.py; the rule: triton_common.hidden_tiles).
 
 Per step t (channel ch = t % C): logits = h @ W_out[ch]^T + b_out[ch] ([BLOCK_B, KP], K padded to
 a power of two KP >= 16, padded values masked out), the contract's draw with
@@ -10,8 +11,8 @@ emb + cond in the order of ``lags``, values[s] read back from the kernel's own o
 kernel for every cell, specialised by the cell's constexprs (rnngen/ops/triton_common.py: CELL,
 NG gate blocks, HAS_C); the LSTM's entry point also takes c0 after h0 (rnngen/ops/sample/naive.py).
 
-What lives where: h, the logits and the CDF are registers. W_hh is on chip or streamed per the
-rule in rnngen/ops/triton_common.py. The head W_out[ch]^T is loaded once with W_hh when there is
+What lives where (one program a tile): h, the logits and the CDF are registers, W_hh on chip.
+The head W_out[ch]^T is loaded once with W_hh when there is
 one channel and it is small (HP * KP <= HEAD_ON_CHIP_FLOATS = 4096 floats, e.g. H = 64 with
 K = 64 or H = 16 with K = 256), otherwise streamed each step in [HP, BLOCK_K] tiles (at most
 8192 floats). The input table emb [C, K, NG*H] is not kept on chip: each step gathers only the
@@ -41,7 +42,6 @@ from ..triton_common import (
     add_gates,
     cell_update,
     dot_gates,
-    get_chunk,
     load_gates,
     load_gates_w_t,
     put_chunk,
@@ -99,27 +99,25 @@ def _draw(logits, known_ptr, step, rmask, kall, K, temperature, seed, row_offset
 @triton.jit
 def _sample_kernel(h0_ptr, c0_ptr, emb_ptr, lagemb_ptr, lags_ptr, cond_ptr, whh_ptr, bhh_ptr, wout_ptr, bout_ptr,
                    known_ptr, val_ptr, temperature, seed, row_offset, B, T, H, C, K, HAS_KNOWN: tl.constexpr,
-                   NL: tl.constexpr, BLOCK_B: tl.constexpr, HP: tl.constexpr, BLOCK_N: tl.constexpr,
-                   NK: tl.constexpr, ON_CHIP: tl.constexpr, KP: tl.constexpr, BLOCK_K: tl.constexpr,
+                   NL: tl.constexpr, BLOCK_B: tl.constexpr, HP: tl.constexpr, KP: tl.constexpr, BLOCK_K: tl.constexpr,
                    NKK: tl.constexpr, HEAD_ON_CHIP: tl.constexpr, CELL: tl.constexpr, NG: tl.constexpr,
                    HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+    """All T draws for one batch tile, W_hh on chip."""
     pid = tl.program_id(0)
     rows = (pid * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
     rmask = rows < B
     cols = tl.arange(0, HP)
     cmask = cols < H
-    cn = tl.arange(0, BLOCK_N)
     ck = tl.arange(0, BLOCK_K)
     kall = tl.arange(0, KP)
     G = NG * H
-    full = rmask[:, None] & cmask[None, :]
-    h = tl.load(h0_ptr + rows[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
+    m = rmask[:, None] & cmask[None, :]
+    h = tl.load(h0_ptr + rows[:, None] * H + cols[None, :], mask=m, other=0.0).to(tl.float32)
     c = h  # the LSTM's cell state; a placeholder the other cells never read
     if HAS_C:
-        c = tl.load(c0_ptr + rows[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
-    if ON_CHIP:
-        w = load_gates_w_t(whh_ptr, H, H, cols, cols, cmask[:, None] & cmask[None, :], NG)
-        b = load_gates(bhh_ptr, cols, H, cmask, NG)
+        c = tl.load(c0_ptr + rows[:, None] * H + cols[None, :], mask=m, other=0.0).to(tl.float32)
+    w = load_gates_w_t(whh_ptr, H, H, cols, cols, cmask[:, None] & cmask[None, :], NG)
+    b = load_gates(bhh_ptr, cols, H, cmask, NG)
     if HEAD_ON_CHIP:  # one channel: W_out^T [HP, KP] and b_out, loaded once
         w_o = tl.load(wout_ptr + kall[None, :] * H + cols[:, None], mask=cmask[:, None] & (kall < K)[None, :],
                       other=0.0).to(tl.float32)
@@ -148,27 +146,14 @@ def _sample_kernel(h0_ptr, c0_ptr, emb_ptr, lagemb_ptr, lags_ptr, cond_ptr, whh_
             tl.debug_barrier()
         # the next state: input gates = emb[ch][value] + cond (+ the lagged rows), gathered row by row
         row_in = (ch * K + value) * G
-        h_next = h
-        c_next = c
-        for jj in range(NK):
-            j = jj * BLOCK_N + cn
-            jmask = j < H
-            m = rmask[:, None] & jmask[None, :]
-            if not ON_CHIP:
-                w = load_gates_w_t(whh_ptr, H, H, cols, j, cmask[:, None] & jmask[None, :], NG)
-                b = load_gates(bhh_ptr, j, H, jmask, NG)
-            g = dot_gates(h, w, b, NG)
-            i = add_gates(load_gates(emb_ptr, row_in[:, None] + j[None, :], H, m, NG),
-                          load_gates(cond_ptr, rows[:, None] * G + j[None, :], H, m, NG), NG)
-            i = _add_lagged(i, lagemb_ptr, lags_ptr, val_ptr, value, t, rows, rmask, j, m, T, H, C, K, NL, NG)
-            cj = get_chunk(c, jj, BLOCK_B, NK, BLOCK_N) if HAS_C else c
-            hj, cj = cell_update(CELL, i, g, get_chunk(h, jj, BLOCK_B, NK, BLOCK_N), cj)
-            h_next = put_chunk(h_next, jj, tl.where(m, hj, 0.0), BLOCK_B, NK, BLOCK_N)
-            if HAS_C:
-                c_next = put_chunk(c_next, jj, tl.where(m, cj, 0.0), BLOCK_B, NK, BLOCK_N)
-        h = h_next
+        g = dot_gates(h, w, b, NG)
+        i = add_gates(load_gates(emb_ptr, row_in[:, None] + cols[None, :], H, m, NG),
+                      load_gates(cond_ptr, rows[:, None] * G + cols[None, :], H, m, NG), NG)
+        i = _add_lagged(i, lagemb_ptr, lags_ptr, val_ptr, value, t, rows, rmask, cols, m, T, H, C, K, NL, NG)
+        h, c = cell_update(CELL, i, g, h, c)
+        h = tl.where(m, h, 0.0)
         if HAS_C:
-            c = c_next
+            c = tl.where(m, c, 0.0)
 
 
 @triton.jit
@@ -258,7 +243,7 @@ def _sample(cell, h0, c0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, te
     KP = tc.pow2(K)
     args = (CELLS[cell], h0, c0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, temperature, seed, row_offset,
             known, values)
-    if tc.too_large(H, "sample", cell, ts.MAX_HP):
+    if tc.too_large(H, "sample", cell):
         return naive._sample(*args)
     if KP > MAX_KP:
         warnings.warn(f"rnngen: the Triton sample kernel takes at most {MAX_KP} values, got {K}; "
@@ -292,8 +277,7 @@ def _split_args(H, K, cell):
     logits are dealt out in chunks of BLOCK_V values (16 to 64, one chunk a program where K
     allows), each computed in [BLOCK_H, BLOCK_V] tiles of W_out^T of at most TILE_FLOATS."""
     gates = CELLS[cell].gates
-    cfg = tc.hidden_tiles(H, gates)
-    if cfg is not None and cfg["ON_CHIP"]:
+    if tc.hidden_tiles(H, gates) is not None:
         return None
     cfg = ts.split_tiles(H, gates)
     KP = tc.pow2(K)
@@ -307,11 +291,10 @@ def _split_args(H, K, cell):
 def _launch_args(H, C, K, cell="gru"):
     cfg = tc.hidden_tiles(H, CELLS[cell].gates)
     HP, KP = cfg["HP"], tc.pow2(K)
-    head_on_chip = cfg["ON_CHIP"] and C == 1 and HP * KP <= HEAD_ON_CHIP_FLOATS
+    head_on_chip = C == 1 and HP * KP <= HEAD_ON_CHIP_FLOATS
     block_k = KP if head_on_chip else max(16, min(KP, tc.TILE_FLOATS // HP))
-    return dict(BLOCK_B=tc.BLOCK_B, HP=HP, BLOCK_N=cfg["BLOCK_N"], NK=cfg["NK"], ON_CHIP=cfg["ON_CHIP"], KP=KP,
-                BLOCK_K=block_k, NKK=KP // block_k, HEAD_ON_CHIP=head_on_chip, num_warps=cfg["num_warps"],
-                num_stages=cfg["num_stages"], **tc.cell_args(cell))
+    return dict(BLOCK_B=tc.BLOCK_B, HP=HP, KP=KP, BLOCK_K=block_k, NKK=KP // block_k, HEAD_ON_CHIP=head_on_chip,
+                num_warps=cfg["num_warps"], num_stages=cfg["num_stages"], **tc.cell_args(cell))
 
 
 def _register(cell):

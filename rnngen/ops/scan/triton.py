@@ -1,4 +1,5 @@
-"""Triton kernels of the scan op: one program per 16-row batch tile runs all T steps.
+"""Triton kernels of the scan op: W_hh on chip in one program per 16-row batch tile, or split over
+cooperating programs (rnngen/ops/triton_split.py; the rule: triton_common.hidden_tiles).
 
 One forward and one backward kernel for every cell, specialised by the cell's constexprs
 (rnngen/ops/triton_common.py: CELL, NG gate blocks, HAS_C, DIRECT). Forward: h [BLOCK_B, HP]
@@ -7,7 +8,7 @@ gates tl.dot(h, W_g^T) + b_g, reads the step's input gates and writes h_t (the L
 and, when a backward follows, the hidden gates). Backward: the reverse loop carries dL/dh (and
 dL/dc) in registers, writes dgi_t and dgh_t, and dL/dh_{t-1} = direct + sum_g dgh_g @ W_g (direct:
 the GRU's dL/dh_t * z, none for the other cells); the weight gradient is one GEMM over the saved
-dgh after the kernel. W_hh is held on chip or streamed per the rule in triton_common.py.
+dgh after the kernel. The split kernels do the same for their slice of the units.
 
 The kernel entry points take the arguments the op passes for the cell (rnngen/ops/scan/naive.py):
 (gi, h0, w_hh, b_hh, out, gates) for the GRU and the Elman cells, the LSTM's also c0 after h0
@@ -26,79 +27,59 @@ from ...dispatch import register_kernel
 from .. import triton_common as tc
 from .. import triton_split as ts
 from ..cells import CELLS, kernel_for
-from ..triton_common import (cast_for, cell_step_backward, cell_update, dot_gates, dot_sum, get_chunk,
-                             load_gates, load_gates_w, load_gates_w_t, put_chunk, put_gates, store_gates,
-                             where_gates, zero_gates)
+from ..triton_common import (cast_for, cell_step_backward, cell_update, dot_gates, dot_sum, load_gates, load_gates_w,
+                             load_gates_w_t, store_gates, where_gates)
 from . import naive
 
 
 @triton.jit
 def _scan_forward_kernel(gi_ptr, h0_ptr, c0_ptr, w_ptr, b_ptr, out_ptr, cout_ptr, gates_ptr, B, T, H,
-                         SAVE_GATES: tl.constexpr, BLOCK_B: tl.constexpr, HP: tl.constexpr,
-                         BLOCK_N: tl.constexpr, NK: tl.constexpr, ON_CHIP: tl.constexpr, CELL: tl.constexpr,
+                         SAVE_GATES: tl.constexpr, BLOCK_B: tl.constexpr, HP: tl.constexpr, CELL: tl.constexpr,
                          NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+    """All T steps of the forward for one batch tile, W_hh^T's gate blocks and b_hh on chip."""
     pid = tl.program_id(0)
     rows = (pid * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
     rmask = rows < B
     cols = tl.arange(0, HP)
     cmask = cols < H
-    cn = tl.arange(0, BLOCK_N)
     G = NG * H
-    full = rmask[:, None] & cmask[None, :]
-    h = tl.load(h0_ptr + rows[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
+    m = rmask[:, None] & cmask[None, :]
+    h = tl.load(h0_ptr + rows[:, None] * H + cols[None, :], mask=m, other=0.0).to(tl.float32)
     c = h  # the LSTM's cell state; a placeholder the other cells never read
     if HAS_C:
-        c = tl.load(c0_ptr + rows[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
-    if ON_CHIP:  # W_hh^T's gate blocks and b_hh, loaded once for all T steps
-        w = load_gates_w_t(w_ptr, H, H, cols, cols, cmask[:, None] & cmask[None, :], NG)
-        b = load_gates(b_ptr, cols, H, cmask, NG)
+        c = tl.load(c0_ptr + rows[:, None] * H + cols[None, :], mask=m, other=0.0).to(tl.float32)
+    w = load_gates_w_t(w_ptr, H, H, cols, cols, cmask[:, None] & cmask[None, :], NG)
+    b = load_gates(b_ptr, cols, H, cmask, NG)
     for t in range(T):
         step = rows * T + t  # [BLOCK_B] int64: row b, step t
-        h_next = h
-        c_next = c
-        for jj in range(NK):  # chunks of BLOCK_N hidden units (one chunk when on chip)
-            j = jj * BLOCK_N + cn
-            jmask = j < H
-            m = rmask[:, None] & jmask[None, :]
-            if not ON_CHIP:  # stream this chunk's [HP, BLOCK_N] tiles of W_hh^T (L2-resident)
-                w = load_gates_w_t(w_ptr, H, H, cols, j, cmask[:, None] & jmask[None, :], NG)
-                b = load_gates(b_ptr, j, H, jmask, NG)
-            g = dot_gates(h, w, b, NG)
-            gofs = step[:, None] * G + j[None, :]
-            if SAVE_GATES:
-                store_gates(gates_ptr, gofs, H, m, g, NG)
-            i = load_gates(gi_ptr, gofs, H, m, NG)
-            cj = get_chunk(c, jj, BLOCK_B, NK, BLOCK_N) if HAS_C else c
-            hj, cj = cell_update(CELL, i, g, get_chunk(h, jj, BLOCK_B, NK, BLOCK_N), cj)
-            hj = tl.where(m, hj, 0.0)  # padded rows and units stay exactly 0
-            sofs = step[:, None] * H + j[None, :]
-            tl.store(out_ptr + sofs, cast_for(hj, out_ptr), mask=m)
-            h_next = put_chunk(h_next, jj, hj, BLOCK_B, NK, BLOCK_N)
-            if HAS_C:
-                cj = tl.where(m, cj, 0.0)
-                tl.store(cout_ptr + sofs, cast_for(cj, cout_ptr), mask=m)
-                c_next = put_chunk(c_next, jj, cj, BLOCK_B, NK, BLOCK_N)
-        h = h_next
+        g = dot_gates(h, w, b, NG)
+        gofs = step[:, None] * G + cols[None, :]
+        if SAVE_GATES:
+            store_gates(gates_ptr, gofs, H, m, g, NG)
+        i = load_gates(gi_ptr, gofs, H, m, NG)
+        h, c = cell_update(CELL, i, g, h, c)
+        h = tl.where(m, h, 0.0)  # padded rows and units stay exactly 0
+        sofs = step[:, None] * H + cols[None, :]
+        tl.store(out_ptr + sofs, cast_for(h, out_ptr), mask=m)
         if HAS_C:
-            c = c_next
+            c = tl.where(m, c, 0.0)
+            tl.store(cout_ptr + sofs, cast_for(c, cout_ptr), mask=m)
 
 
 @triton.jit
 def _scan_backward_kernel(grad_ptr, gradc_ptr, gi_ptr, gates_ptr, hprev_ptr, out_ptr, cprev_ptr, cout_ptr, w_ptr,
                           dgi_ptr, dgh_ptr, dh0_ptr, dc0_ptr, B, T, H, STORE_DGH: tl.constexpr,
-                          BLOCK_B: tl.constexpr, HP: tl.constexpr, BLOCK_N: tl.constexpr, NK: tl.constexpr,
-                          ON_CHIP: tl.constexpr, CELL: tl.constexpr, NG: tl.constexpr, HAS_C: tl.constexpr,
-                          DIRECT: tl.constexpr):
+                          BLOCK_B: tl.constexpr, HP: tl.constexpr, CELL: tl.constexpr, NG: tl.constexpr,
+                          HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+    """The reverse loop over all T steps for one batch tile, W_hh's gate blocks on chip."""
     pid = tl.program_id(0)
     rows = (pid * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
     rmask = rows < B
     cols = tl.arange(0, HP)
     cmask = cols < H
-    full = rmask[:, None] & cmask[None, :]
-    cn = tl.arange(0, BLOCK_N)
+    m = rmask[:, None] & cmask[None, :]
     G = NG * H
-    if ON_CHIP:  # W_hh's gate blocks (not transposed: dL/dh = dgh @ W), loaded once
-        w = load_gates_w(w_ptr, H, H, cols, cols, cmask[:, None] & cmask[None, :], NG)
+    w = load_gates_w(w_ptr, H, H, cols, cols, cmask[:, None] & cmask[None, :], NG)  # dL/dh = dgh @ W
     dh = tl.zeros((BLOCK_B, HP), dtype=tl.float32)
     dc = dh  # the LSTM's dL/dc; a placeholder the other cells never read
     if HAS_C:
@@ -106,46 +87,26 @@ def _scan_backward_kernel(grad_ptr, gradc_ptr, gi_ptr, gates_ptr, hprev_ptr, out
     for s in range(T):
         t = T - 1 - s
         step = rows * T + t
-        dh += tl.load(grad_ptr + step[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
+        gofs = step[:, None] * G + cols[None, :]
+        sofs = step[:, None] * H + cols[None, :]
+        dh += tl.load(grad_ptr + sofs, mask=m, other=0.0).to(tl.float32)
         if HAS_C:
-            dc += tl.load(gradc_ptr + step[:, None] * H + cols[None, :], mask=full, other=0.0).to(tl.float32)
-        e = zero_gates(BLOCK_B, HP, NG)  # this step's dgh, gate by gate
+            dc += tl.load(gradc_ptr + sofs, mask=m, other=0.0).to(tl.float32)
+        da, dg, direct, dc = cell_step_backward(CELL, NG, dh, dc, gi_ptr, gates_ptr, gofs, hprev_ptr, out_ptr,
+                                                cprev_ptr, cout_ptr, sofs, H, m)
+        da = where_gates(m, da, NG)
+        dg = where_gates(m, dg, NG) if DIRECT else da
+        store_gates(dgi_ptr, gofs, H, m, da, NG)
+        if STORE_DGH:  # else dgi_ptr (float32) holds dgh too
+            store_gates(dgh_ptr, gofs, H, m, dg, NG)
+        dh = dot_sum(dg, w, NG)
         if DIRECT:
-            direct = tl.zeros((BLOCK_B, HP), dtype=tl.float32)  # the GRU's dL/dh_t * z
-        dc_next = dc
-        for jj in range(NK):
-            j = jj * BLOCK_N + cn
-            m = rmask[:, None] & (j < H)[None, :]
-            gofs = step[:, None] * G + j[None, :]
-            sofs = step[:, None] * H + j[None, :]
-            dcj = get_chunk(dc, jj, BLOCK_B, NK, BLOCK_N) if HAS_C else dc
-            da, dg, dd, dcj = cell_step_backward(CELL, NG, get_chunk(dh, jj, BLOCK_B, NK, BLOCK_N), dcj, gi_ptr,
-                                                 gates_ptr, gofs, hprev_ptr, out_ptr, cprev_ptr, cout_ptr, sofs, H, m)
-            da = where_gates(m, da, NG)
-            dg = where_gates(m, dg, NG) if DIRECT else da
-            store_gates(dgi_ptr, gofs, H, m, da, NG)
-            if STORE_DGH:  # else dgi_ptr (float32) holds dgh too
-                store_gates(dgh_ptr, gofs, H, m, dg, NG)
-            e = put_gates(e, jj, dg, BLOCK_B, NK, BLOCK_N, NG)
-            if DIRECT:
-                direct = put_chunk(direct, jj, tl.where(m, dd, 0.0), BLOCK_B, NK, BLOCK_N)
-            if HAS_C:
-                dc_next = put_chunk(dc_next, jj, tl.where(m, dcj, 0.0), BLOCK_B, NK, BLOCK_N)
-        dh_next = direct if DIRECT else dh
-        for kk in range(NK):  # dL/dh_{t-1}, BLOCK_N units at a time
-            k = kk * BLOCK_N + cn
-            if not ON_CHIP:
-                w = load_gates_w(w_ptr, H, H, cols, k, cmask[:, None] & (k < H)[None, :], NG)
-            acc = dot_sum(e, w, NG)
-            if DIRECT:
-                acc = get_chunk(direct, kk, BLOCK_B, NK, BLOCK_N) + acc
-            dh_next = put_chunk(dh_next, kk, acc, BLOCK_B, NK, BLOCK_N)
-        dh = dh_next
+            dh = tl.where(m, direct, 0.0) + dh
         if HAS_C:
-            dc = dc_next
-    tl.store(dh0_ptr + rows[:, None] * H + cols[None, :], cast_for(dh, dh0_ptr), mask=full)
+            dc = tl.where(m, dc, 0.0)
+    tl.store(dh0_ptr + rows[:, None] * H + cols[None, :], cast_for(dh, dh0_ptr), mask=m)
     if HAS_C:
-        tl.store(dc0_ptr + rows[:, None] * H + cols[None, :], cast_for(dc, dc0_ptr), mask=full)
+        tl.store(dc0_ptr + rows[:, None] * H + cols[None, :], cast_for(dc, dc0_ptr), mask=m)
 
 
 @triton.jit
@@ -265,9 +226,9 @@ def _scan_backward_split_kernel(grad_ptr, gradc_ptr, gi_ptr, gates_ptr, hprev_pt
 
 
 def _split_args(H, cell):
-    """The split kernels' constants for H, or None when W_hh fits one program (the kernels above)."""
+    """The split kernels' (NSPLIT, constants) for H, or None when W_hh fits one program."""
     gates = CELLS[cell].gates
-    if tc.hidden_tiles(H, gates) is not None and tc.hidden_tiles(H, gates)["ON_CHIP"]:
+    if tc.hidden_tiles(H, gates) is not None:
         return None
     cfg = ts.split_tiles(H, gates)
     return cfg["NSPLIT"], dict(BLOCK_B=tc.BLOCK_B, HP=cfg["HP"], BLOCK_N=cfg["BLOCK_N"], BLOCK_K=cfg["BLOCK_K"],
@@ -277,14 +238,14 @@ def _split_args(H, cell):
 
 def _launch_args(H, cell="gru"):
     cfg = tc.hidden_tiles(H, CELLS[cell].gates)
-    return dict(BLOCK_B=tc.BLOCK_B, HP=cfg["HP"], BLOCK_N=cfg["BLOCK_N"], NK=cfg["NK"], ON_CHIP=cfg["ON_CHIP"],
-                num_warps=cfg["num_warps"], num_stages=cfg["num_stages"], **tc.cell_args(cell))
+    return dict(BLOCK_B=tc.BLOCK_B, HP=cfg["HP"], num_warps=cfg["num_warps"], num_stages=cfg["num_stages"],
+                **tc.cell_args(cell))
 
 
 def _forward(cell, gi, h0, c0, w_hh, b_hh, out, c_out, gates):
     """Every cell's forward; c0 and c_out are the LSTM's (None for the other cells)."""
     B, T, H = out.shape
-    if tc.too_large(H, "scan_forward", cell, ts.MAX_HP):
+    if tc.too_large(H, "scan_forward", cell):
         return naive._forward(CELLS[cell], gi, h0, c0, w_hh, b_hh, out, c_out, gates)
     if B == 0:
         return
@@ -316,7 +277,7 @@ def _backward(cell, grad_out, grad_c, gi, h0, c0, w_hh, b_hh, out, c_out, gates,
     """Every cell's backward; grad_c, c0, c_out and d_c0_out are the LSTM's (None for the others)."""
     B, T, H = out.shape
     G = w_hh.shape[0]
-    if tc.too_large(H, "scan_backward", cell, ts.MAX_HP):
+    if tc.too_large(H, "scan_backward", cell):
         return naive._backward(CELLS[cell], grad_out, grad_c, gi, h0, c0, w_hh, b_hh, out, c_out, gates, d_gi_out,
                                d_h0_out, d_c0_out, d_w_hh_out, d_b_hh_out)
     h_prev = torch.cat([h0[:, None], out[:, :-1]], dim=1).float()  # [B, T, H]
