@@ -136,6 +136,45 @@ def test_scan_split_cooperative_body(monkeypatch, cell, on_chip):
     assert launched == [(1, 2)] * 5
 
 
+def test_dot_mode():
+    """How the kernels multiply: the forward kernels' bf16/fp16 dots on tensor cores on a GPU (the
+    same operand rounding, emulated, in the CPU interpreter); the backward kernels and float32 in
+    float32, TF32 only where torch's own switch allows it."""
+    tc = pytest.importorskip("rnngen.ops.triton_common")
+    gpu, cpu = torch.device("cuda"), torch.device("cpu")
+    assert tc.dot_mode(torch.bfloat16, gpu) == tc.DOT_BF16 and tc.dot_mode(torch.float16, gpu) == tc.DOT_FP16
+    assert tc.dot_mode(torch.bfloat16, cpu) == tc.DOT_BF16_EMULATED
+    assert tc.dot_mode(torch.float16, cpu) == tc.DOT_FP16_EMULATED
+    assert tc.dot_mode(torch.bfloat16, gpu, backward=True) == tc.DOT_IEEE
+    allowed = torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        assert tc.dot_mode(torch.float32, gpu) == tc.DOT_IEEE
+        torch.backends.cuda.matmul.allow_tf32 = True
+        assert tc.dot_mode(torch.float32, gpu) == tc.DOT_TF32 and tc.dot_mode(torch.float32, cpu) == tc.DOT_IEEE
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = allowed
+
+
+@needs_triton
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+def test_half_inputs_split_over_programs(dtype):
+    """bfloat16 / float16 at H = 200 (W_hh split over programs, the forward's dots with operands
+    in that type): scan and decode within twice the error of a PyTorch run in that dtype against
+    the float32 result."""
+    B, T, H, C = 3, 6, 200, 2
+    w_ih, b_ih, w_hh, b_hh = gru_weights(H, C, torch.float32)
+    gi, h0, w_out, b_out = torch.randn(B, T, 3 * H), torch.randn(B, H), torch.randn(C, H) / H**0.5, torch.randn(C)
+    runs = [(lambda *a, backend: rnngen.scan(*a, backend=backend), (gi, h0, w_hh, b_hh)),
+            (lambda *a, backend: rnngen.decode(*a, T, backend=backend), (h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out))]
+    for fn, args in runs:
+        truth = fn(*args, backend="reference")
+        half = [x.to(dtype) for x in args]
+        got, low = fn(*half, backend="triton"), fn(*half, backend="reference")
+        assert got.dtype == dtype
+        assert rel_error(got, truth) <= 2 * rel_error(low, truth) + 1e-6
+
+
 def test_split_launch_refused_runs_a_launch_per_step():
     """Where the device refuses the cooperative launch (a grid that cannot be co-resident), the
     split kernel runs once per step with COOP=False, after one warning, and is not tried again."""

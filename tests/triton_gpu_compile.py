@@ -49,7 +49,9 @@ SCALARS = dict(B="i32", T="i32", H="i32", C="i32", K="i32", temperature="fp32", 
 
 
 def compile_kernel(label, fn, kernel, dtype, launch):
-    launch = dict(launch)
+    # the forward kernels multiply bfloat16 and float16 inputs on tensor cores (triton_common.dot_mode)
+    half = {"bf16": tc.DOT_BF16, "fp16": tc.DOT_FP16}.get(dtype, tc.DOT_IEEE)
+    launch = dict(launch, DOT=tc.DOT_IEEE if kernel.endswith("backward") else half)
     options = dict(num_warps=launch.pop("num_warps"), num_stages=launch.pop("num_stages"))
     signature = {}
     for name in fn.arg_names:

@@ -24,8 +24,9 @@ at least 16; padded rows and columns are masked to 0) that never leaves the chip
 only the per-step inputs and outputs touch global memory. Each step computes the hidden gates
 with ``tl.dot(h, W_g^T)`` (one dot per gate g), so ``h`` is both the dot operand and the operand
 of the elementwise gate math. Every dot has all dimensions >= 16 (the GPU's minimum; why the
-batch tile is 16 rows even for B = 1) and runs in float32 with ``input_precision="ieee"`` (no
-TF32): bf16/fp16 inputs are cast to float32 when loaded.
+batch tile is 16 rows even for B = 1) and goes through :func:`mma` as :func:`dot_mode` says: the
+forward kernels multiply bf16/fp16 inputs on tensor cores (float32 accumulation), float32 in IEEE
+float32 unless torch allows TF32; everything else (the state, the gate math) is float32.
 
 Two ways to hold W_hh, chosen from H and the cell's gate count NG alone (:func:`hidden_tiles`,
 no autotuning):
@@ -259,6 +260,27 @@ def cell_step_backward(CELL: tl.constexpr, NG: tl.constexpr, dh, dc, gi_ptr, gh_
     return da, dg, direct, dc_prev
 
 
+@triton.jit
+def step_backward(CELL: tl.constexpr, NG: tl.constexpr, DIRECT: tl.constexpr, HAS_C: tl.constexpr, dh, dc, grad_ptr,
+                  gradc_ptr, gi_ptr, gh_ptr, gofs, hprev_ptr, hnew_ptr, cprev_ptr, cnew_ptr, sofs, H, m):
+    """A reverse loop's step on a block of units (offsets gofs into the gates, sofs into the
+    states, mask m): adds the step's upstream dL/dh_t (and the LSTM's dL/dc_t) at grad_ptr /
+    gradc_ptr + sofs to dh (dc), then :func:`cell_step_backward`. Returns (da, dg, direct, dc)
+    with everything outside m zero (dg is da but for the GRU)."""
+    dh += tl.load(grad_ptr + sofs, mask=m, other=0.0).to(tl.float32)
+    if HAS_C:
+        dc += tl.load(gradc_ptr + sofs, mask=m, other=0.0).to(tl.float32)
+    da, dg, direct, dc = cell_step_backward(CELL, NG, dh, dc, gi_ptr, gh_ptr, gofs, hprev_ptr, hnew_ptr, cprev_ptr,
+                                            cnew_ptr, sofs, H, m)
+    da = where_gates(m, da, NG)
+    dg = where_gates(m, dg, NG) if DIRECT else da
+    if DIRECT:
+        direct = tl.where(m, direct, 0.0)
+    if HAS_C:
+        dc = tl.where(m, dc, 0.0)
+    return da, dg, direct, dc
+
+
 # ---- gate blocks: 4-tuples, gate k < NG (the unused slots alias gate 0 and are never read) ----
 
 
@@ -366,32 +388,70 @@ def load_gates_w(w_ptr, H, ld, j, k, mask, NG: tl.constexpr):
     return w0, w1, w2, w3
 
 
+# How the kernels multiply (the DOT constexpr, :func:`dot_mode`).
+DOT_IEEE, DOT_TF32, DOT_BF16, DOT_FP16, DOT_BF16_EMULATED, DOT_FP16_EMULATED = range(6)
+
+
+def dot_mode(dtype: torch.dtype, device: torch.device, backward: bool = False) -> int:
+    """The DOT constexpr for inputs of ``dtype`` on ``device``. Forward kernels: bfloat16 and
+    float16 inputs on tensor cores (operands in that type, float32 accumulation; Triton's CPU
+    interpreter gets the same rounding of the operands and a float32 product, as its own
+    bfloat16 dot is not usable). Backward kernels keep float32 operands for them: gate gradients
+    rounded to bfloat16 broke the accuracy rule (at most twice a PyTorch run's error in that
+    dtype) at small sizes. float32 inputs: IEEE float32, or TF32 where torch's own switch allows
+    it (``torch.backends.cuda.matmul.allow_tf32``)."""
+    gpu = device.type != "cpu"
+    if dtype == torch.bfloat16 and not backward:
+        return DOT_BF16 if gpu else DOT_BF16_EMULATED
+    if dtype == torch.float16 and not backward:
+        return DOT_FP16 if gpu else DOT_FP16_EMULATED
+    return DOT_TF32 if gpu and torch.backends.cuda.matmul.allow_tf32 else DOT_IEEE
+
+
 @triton.jit
-def dot_gates(x, w, b, NG: tl.constexpr):
+def mma(x, w, acc, DOT: tl.constexpr):
+    """x @ w (+ acc) in float32, the operands as :func:`dot_mode` says."""
+    if DOT == 2:
+        return tl.dot(x.to(tl.bfloat16), w.to(tl.bfloat16), acc)
+    elif DOT == 3:
+        return tl.dot(x.to(tl.float16), w.to(tl.float16), acc)
+    elif DOT == 4:  # (the interpreter's own float32 -> bfloat16 conversion truncates)
+        return tl.dot(bf16_rounded(x), bf16_rounded(w), acc, input_precision="ieee")
+    elif DOT == 5:
+        return tl.dot(x.to(tl.float16).to(tl.float32), w.to(tl.float16).to(tl.float32), acc,
+                      input_precision="ieee")
+    elif DOT == 1:
+        return tl.dot(x, w, acc, input_precision="tf32")
+    else:
+        return tl.dot(x, w, acc, input_precision="ieee")
+
+
+@triton.jit
+def dot_gates(x, w, b, NG: tl.constexpr, DOT: tl.constexpr):
     """x @ w_k + b_k for every gate k (b: bias vectors over the columns)."""
-    y0 = tl.dot(x, w[0], input_precision="ieee") + b[0][None, :]
+    y0 = mma(x, w[0], None, DOT) + b[0][None, :]
     y1 = y0
     y2 = y0
     y3 = y0
     if NG > 1:
-        y1 = tl.dot(x, w[1], input_precision="ieee") + b[1][None, :]
+        y1 = mma(x, w[1], None, DOT) + b[1][None, :]
     if NG > 2:
-        y2 = tl.dot(x, w[2], input_precision="ieee") + b[2][None, :]
+        y2 = mma(x, w[2], None, DOT) + b[2][None, :]
     if NG > 3:
-        y3 = tl.dot(x, w[3], input_precision="ieee") + b[3][None, :]
+        y3 = mma(x, w[3], None, DOT) + b[3][None, :]
     return y0, y1, y2, y3
 
 
 @triton.jit
-def dot_sum(d, w, NG: tl.constexpr):
+def dot_sum(d, w, NG: tl.constexpr, DOT: tl.constexpr):
     """sum over the gates k of d_k @ w_k, accumulated in gate order."""
-    acc = tl.dot(d[0], w[0], input_precision="ieee")
+    acc = mma(d[0], w[0], None, DOT)
     if NG > 1:
-        acc += tl.dot(d[1], w[1], input_precision="ieee")
+        acc = mma(d[1], w[1], acc, DOT)
     if NG > 2:
-        acc += tl.dot(d[2], w[2], input_precision="ieee")
+        acc = mma(d[2], w[2], acc, DOT)
     if NG > 3:
-        acc += tl.dot(d[3], w[3], input_precision="ieee")
+        acc = mma(d[3], w[3], acc, DOT)
     return acc
 
 
@@ -432,8 +492,15 @@ def cast_for(x, ptr):
     mantissa bits would become inf), a GPU rounds; this way both store the value PyTorch would
     (up to bfloat16 subnormals, which the interpreter flushes to zero)."""
     if ptr.dtype.element_ty == tl.bfloat16:
-        bits = x.to(tl.uint32, bitcast=True)
-        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-        return tl.where(x == x, bits.to(tl.float32, bitcast=True), float("nan")).to(tl.bfloat16)
+        return tl.where(x == x, bf16_rounded(x), float("nan")).to(tl.bfloat16)
     else:
         return x.to(ptr.dtype.element_ty)
+
+
+@triton.jit
+def bf16_rounded(x):
+    """float32 x rounded to the nearest bfloat16 (ties to even), as float32, done on the bits (a NaN
+    may come out as an infinity: callers that care keep NaN themselves)."""
+    bits = x.to(tl.uint32, bitcast=True)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return bits.to(tl.float32, bitcast=True)

@@ -52,7 +52,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .triton_common import MAX_HP, _floor_pow2, dot_gates, load_gates_w, load_gates_w_t, pow2, zero_gates
+from .triton_common import MAX_HP, _floor_pow2, dot_gates, dot_sum, mma, load_gates_w, load_gates_w_t, pow2, zero_gates
 
 # One program's slice of W_hh held on chip: at most 96 KiB of float32 (the rest of an H100
 # block's 227 KiB holds the exchanged h or gate gradients, the dot operands and the spills).
@@ -110,6 +110,21 @@ def run_steps(kernel, grid: tuple[int, int], steps: int, args: tuple, device: to
 
 
 @triton.jit
+def unit_block(B, H, BLOCK_B: tl.constexpr, HP: tl.constexpr, BLOCK_N: tl.constexpr):
+    """This program's place in the split grid: (p, tile, BP, rows, rmask, j, jmask, m, own): its
+    split index and batch tile, the padded batch BP, its rows and units j with their masks, the
+    mask m of both, and the offsets own of its block in an exchange slot (rows of HP floats)."""
+    p = tl.program_id(0)
+    tile = tl.program_id(1)
+    rows = (tile * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
+    rmask = rows < B
+    j = p * BLOCK_N + tl.arange(0, BLOCK_N)
+    jmask = j < H
+    return (p, tile, tl.num_programs(1) * BLOCK_B, rows, rmask, j, jmask, rmask[:, None] & jmask[None, :],
+            rows[:, None] * HP + j[None, :])
+
+
+@triton.jit
 def step_barrier(sync_ptr, target):
     """Wait until the tile's counter reaches ``target`` after adding this program's 1 (the
     module docstring says why this is correct and when it may be used)."""
@@ -122,18 +137,18 @@ def step_barrier(sync_ptr, target):
 
 
 @triton.jit
-def dot_gates_acc(acc, x, w, NG: tl.constexpr):
+def dot_gates_acc(acc, x, w, NG: tl.constexpr, DOT: tl.constexpr):
     """acc_k + x @ w_k for every gate k."""
-    y0 = tl.dot(x, w[0], acc[0], input_precision="ieee")
+    y0 = mma(x, w[0], acc[0], DOT)
     y1 = y0
     y2 = y0
     y3 = y0
     if NG > 1:
-        y1 = tl.dot(x, w[1], acc[1], input_precision="ieee")
+        y1 = mma(x, w[1], acc[1], DOT)
     if NG > 2:
-        y2 = tl.dot(x, w[2], acc[2], input_precision="ieee")
+        y2 = mma(x, w[2], acc[2], DOT)
     if NG > 3:
-        y3 = tl.dot(x, w[3], acc[3], input_precision="ieee")
+        y3 = mma(x, w[3], acc[3], DOT)
     return y0, y1, y2, y3
 
 
@@ -155,21 +170,22 @@ def add_bias(x, b, NG: tl.constexpr):
 
 @triton.jit
 def hidden_gates(hin_ptr, rows, w, b, w_ptr, H, j, jmask, BLOCK_B: tl.constexpr, HP: tl.constexpr,
-                 BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, ON_CHIP: tl.constexpr, NG: tl.constexpr):
+                 BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, ON_CHIP: tl.constexpr, NG: tl.constexpr,
+                 DOT: tl.constexpr):
     """The hidden gates h @ W_g^T + b_g of the units j for every gate g, h [BLOCK_B, HP] read from
     the exchange slot at hin_ptr (rows of HP floats; padded rows and units hold 0). On chip: one
     dot per gate with the slices w; streamed: BLOCK_K units of h and of the slices at a time."""
     if ON_CHIP:
         cols = tl.arange(0, HP)
         h = tl.load(hin_ptr + rows[:, None] * HP + cols[None, :], cache_modifier=".cg")
-        return dot_gates(h, w, b, NG)
+        return dot_gates(h, w, b, NG, DOT)
     else:
         acc = zero_gates(BLOCK_B, BLOCK_N, NG)
         for kk in range(HP // BLOCK_K):
             k = kk * BLOCK_K + tl.arange(0, BLOCK_K)
             hk = tl.load(hin_ptr + rows[:, None] * HP + k[None, :], cache_modifier=".cg")
             wk = load_gates_w_t(w_ptr, H, H, k, j, (k < H)[:, None] & jmask[None, :], NG)
-            acc = dot_gates_acc(acc, hk, wk, NG)
+            acc = dot_gates_acc(acc, hk, wk, NG, DOT)
         return add_bias(acc, b, NG)  # after the dot, as on chip
 
 
@@ -194,30 +210,15 @@ def exchanged_gates(ein_ptr, rows, cols, HP: tl.constexpr, NG: tl.constexpr, NE:
 @triton.jit
 def hidden_grad(ein_ptr, rows, w, w_ptr, H, j, jmask, BLOCK_B: tl.constexpr, HP: tl.constexpr,
                 BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, ON_CHIP: tl.constexpr, NG: tl.constexpr,
-                NE: tl.constexpr):
+                NE: tl.constexpr, DOT: tl.constexpr):
     """sum_g dgh_g @ W_g[:, j]: the units j of the part of dL/dh_{t-1} that passes through W_hh,
     from the gate gradients dgh at ein_ptr (rows of NE floats, gate g at columns g * HP + ...),
     gate by gate in gate order."""
-    acc = tl.zeros((BLOCK_B, BLOCK_N), dtype=tl.float32)
     if ON_CHIP:
-        e = exchanged_gates(ein_ptr, rows, tl.arange(0, HP), HP, NG, NE)
-        acc = tl.dot(e[0], w[0], acc, input_precision="ieee")
-        if NG > 1:
-            acc = tl.dot(e[1], w[1], acc, input_precision="ieee")
-        if NG > 2:
-            acc = tl.dot(e[2], w[2], acc, input_precision="ieee")
-        if NG > 3:
-            acc = tl.dot(e[3], w[3], acc, input_precision="ieee")
-    else:
-        for kk in range(HP // BLOCK_K):
-            i = kk * BLOCK_K + tl.arange(0, BLOCK_K)
-            e = exchanged_gates(ein_ptr, rows, i, HP, NG, NE)
-            wk = load_gates_w(w_ptr, H, H, i, j, (i < H)[:, None] & jmask[None, :], NG)
-            acc = tl.dot(e[0], wk[0], acc, input_precision="ieee")
-            if NG > 1:
-                acc = tl.dot(e[1], wk[1], acc, input_precision="ieee")
-            if NG > 2:
-                acc = tl.dot(e[2], wk[2], acc, input_precision="ieee")
-            if NG > 3:
-                acc = tl.dot(e[3], wk[3], acc, input_precision="ieee")
+        return dot_sum(exchanged_gates(ein_ptr, rows, tl.arange(0, HP), HP, NG, NE), w, NG, DOT)
+    acc = tl.zeros((BLOCK_B, BLOCK_N), dtype=tl.float32)
+    for kk in range(HP // BLOCK_K):
+        i = kk * BLOCK_K + tl.arange(0, BLOCK_K)
+        wk = load_gates_w(w_ptr, H, H, i, j, (i < H)[:, None] & jmask[None, :], NG)
+        acc += dot_sum(exchanged_gates(ein_ptr, rows, i, HP, NG, NE), wk, NG, DOT)
     return acc

@@ -35,8 +35,8 @@ from ...dispatch import register_kernel
 from .. import triton_common as tc
 from .. import triton_split as ts
 from ..cells import CELLS, kernel_for
-from ..triton_common import (cast_for, cell_step_backward, cell_update, dot_gates, dot_sum, load_gates, load_gates_w,
-                             load_gates_w_t, store_gates, where_gates)
+from ..triton_common import (cast_for, cell_update, dot_gates, dot_sum, load_gates, load_gates_w,
+                             load_gates_w_t, mma, step_backward, store_gates)
 from . import naive
 from ..scan import triton as scan_triton
 
@@ -46,7 +46,8 @@ MAX_CP = 16
 @triton.jit
 def _decode_forward_kernel(h0_ptr, c0_ptr, wih_ptr, bih_ptr, whh_ptr, bhh_ptr, wout_ptr, bout_ptr, out_ptr, hid_ptr,
                            chid_ptr, B, T, H, C, BLOCK_B: tl.constexpr, HP: tl.constexpr, CP: tl.constexpr,
-                           CELL: tl.constexpr, NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+                           CELL: tl.constexpr, NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr,
+                           DOT: tl.constexpr):
     """All T steps for one batch tile, every weight on chip."""
     pid = tl.program_id(0)
     rows = (pid * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
@@ -69,11 +70,11 @@ def _decode_forward_kernel(h0_ptr, c0_ptr, wih_ptr, bih_ptr, whh_ptr, bhh_ptr, w
     b_o = tl.load(bout_ptr + cc, mask=ccmask, other=0.0).to(tl.float32)
     for t in range(T):
         step = rows * T + t
-        x = tl.dot(h, w_o, input_precision="ieee") + b_o[None, :]  # [BLOCK_B, CP], 0 beyond C
+        x = mma(h, w_o, None, DOT) + b_o[None, :]  # [BLOCK_B, CP], 0 beyond C
         tl.store(out_ptr + step[:, None] * C + cc[None, :], cast_for(x, out_ptr),
                  mask=rmask[:, None] & ccmask[None, :])
-        i = dot_gates(x, u, bi, NG)
-        g = dot_gates(h, w, b, NG)
+        i = dot_gates(x, u, bi, NG, DOT)
+        g = dot_gates(h, w, b, NG, DOT)
         h, c = cell_update(CELL, i, g, h, c)
         h = tl.where(m, h, 0.0)
         sofs = step[:, None] * H + cols[None, :]
@@ -87,7 +88,7 @@ def _decode_forward_kernel(h0_ptr, c0_ptr, wih_ptr, bih_ptr, whh_ptr, bhh_ptr, w
 def _decode_backward_kernel(gout_ptr, ghid_ptr, gc_ptr, gi_ptr, gh_ptr, hprev_ptr, hid_ptr, cprev_ptr, chid_ptr,
                             wih_ptr, whh_ptr, wout_ptr, dgi_ptr, dgh_ptr, dx_ptr, dh0_ptr, dc0_ptr, B, T, H, C,
                             BLOCK_B: tl.constexpr, HP: tl.constexpr, CP: tl.constexpr, CELL: tl.constexpr,
-                            NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+                            NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr, DOT: tl.constexpr):
     """The reverse loop over all T steps for one batch tile, every weight on chip."""
     pid = tl.program_id(0)
     rows = (pid * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
@@ -112,25 +113,18 @@ def _decode_backward_kernel(gout_ptr, ghid_ptr, gc_ptr, gi_ptr, gh_ptr, hprev_pt
         step = rows * T + t
         gofs = step[:, None] * G + cols[None, :]
         sofs = step[:, None] * H + cols[None, :]
-        dh += tl.load(ghid_ptr + sofs, mask=m, other=0.0).to(tl.float32)
-        if HAS_C:
-            dc += tl.load(gc_ptr + sofs, mask=m, other=0.0).to(tl.float32)
-        da, dg, direct, dc = cell_step_backward(CELL, NG, dh, dc, gi_ptr, gh_ptr, gofs, hprev_ptr, hid_ptr,
-                                                cprev_ptr, chid_ptr, sofs, H, m)
-        da = where_gates(m, da, NG)
-        dg = where_gates(m, dg, NG) if DIRECT else da
+        da, dg, direct, dc = step_backward(CELL, NG, DIRECT, HAS_C, dh, dc, ghid_ptr, gc_ptr, gi_ptr, gh_ptr, gofs,
+                                           hprev_ptr, hid_ptr, cprev_ptr, chid_ptr, sofs, H, m)
         store_gates(dgi_ptr, gofs, H, m, da, NG)
         if DIRECT:  # else dgh = dgi: the launcher reads d_gi for both
             store_gates(dgh_ptr, gofs, H, m, dg, NG)
         dx = tl.load(gout_ptr + step[:, None] * C + cc[None, :], mask=xm, other=0.0).to(tl.float32)
-        dx += dot_sum(da, u, NG)
+        dx += dot_sum(da, u, NG, DOT)
         tl.store(dx_ptr + step[:, None] * C + cc[None, :], dx, mask=xm)
-        dh = dot_sum(dg, w, NG)
-        dh += tl.dot(dx, w_o, input_precision="ieee")
+        dh = dot_sum(dg, w, NG, DOT)
+        dh += mma(dx, w_o, None, DOT)
         if DIRECT:
-            dh = tl.where(m, direct, 0.0) + dh
-        if HAS_C:
-            dc = tl.where(m, dc, 0.0)
+            dh = direct + dh
     tl.store(dh0_ptr + rows[:, None] * H + cols[None, :], cast_for(dh, dh0_ptr), mask=m)
     if HAS_C:
         tl.store(dc0_ptr + rows[:, None] * H + cols[None, :], cast_for(dc, dc0_ptr), mask=m)
@@ -138,7 +132,7 @@ def _decode_backward_kernel(gout_ptr, ghid_ptr, gc_ptr, gi_ptr, gh_ptr, hprev_pt
 
 @triton.jit
 def _head(hin_ptr, rows, wout_ptr, b_o, H, C, cc, ccmask, BLOCK_B: tl.constexpr, HP: tl.constexpr,
-          CP: tl.constexpr, BLOCK_K: tl.constexpr):
+          CP: tl.constexpr, BLOCK_K: tl.constexpr, DOT: tl.constexpr):
     """x = h @ W_out^T + b_out [BLOCK_B, CP] (0 beyond C) from h in the exchange slot at hin_ptr,
     BLOCK_K units at a time; every program of a tile computes it (it is small) instead of
     exchanging it."""
@@ -148,7 +142,7 @@ def _head(hin_ptr, rows, wout_ptr, b_o, H, C, cc, ccmask, BLOCK_B: tl.constexpr,
         hk = tl.load(hin_ptr + rows[:, None] * HP + k[None, :], cache_modifier=".cg")
         wk = tl.load(wout_ptr + cc[None, :] * H + k[:, None], mask=(k < H)[:, None] & ccmask[None, :],
                      other=0.0).to(tl.float32)  # W_out^T [BLOCK_K, CP]
-        x = tl.dot(hk, wk, x, input_precision="ieee")
+        x = mma(hk, wk, x, DOT)
     return x + b_o[None, :]
 
 
@@ -157,23 +151,15 @@ def _decode_forward_split_kernel(wih_ptr, bih_ptr, whh_ptr, bhh_ptr, wout_ptr, b
                                  hbuf_ptr, cbuf_ptr, B, T, H, C, sync_ptr, t_begin, t_end, COOP: tl.constexpr,
                                  BLOCK_B: tl.constexpr, HP: tl.constexpr, CP: tl.constexpr, BLOCK_N: tl.constexpr,
                                  BLOCK_K: tl.constexpr, ON_CHIP: tl.constexpr, CELL: tl.constexpr,
-                                 NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+                                 NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr, DOT: tl.constexpr):
     """Steps [t_begin, t_end) of the forward for the units of program_id(0) in the batch tile
     program_id(1) (rnngen/ops/triton_split.py): the scan's split forward (its hbuf and cbuf) with
     the output head x_t = h_{t-1} @ W_out^T + b_out computed by every program (program 0 stores it)
     and the input gates x_t @ W_ih^T + b_ih of its units."""
-    p = tl.program_id(0)
-    tile = tl.program_id(1)
-    BP = tl.num_programs(1) * BLOCK_B
-    rows = (tile * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
-    rmask = rows < B
+    p, tile, BP, rows, rmask, j, jmask, m, own = ts.unit_block(B, H, BLOCK_B, HP, BLOCK_N)
     cols = tl.arange(0, HP)
     cc = tl.arange(0, CP)
     ccmask = cc < C
-    j = p * BLOCK_N + tl.arange(0, BLOCK_N)
-    jmask = j < H
-    m = rmask[:, None] & jmask[None, :]
-    own = rows[:, None] * HP + j[None, :]
     b = load_gates(bhh_ptr, j, H, jmask, NG)
     bi = load_gates(bih_ptr, j, H, jmask, NG)
     u = load_gates_w_t(wih_ptr, H, C, cc, j, ccmask[:, None] & jmask[None, :], NG)  # W_ih^T slices [CP, BLOCK_N]
@@ -187,12 +173,12 @@ def _decode_forward_split_kernel(wih_ptr, bih_ptr, whh_ptr, bhh_ptr, wout_ptr, b
     for t in range(t_begin, t_end):
         hin = hbuf_ptr + (t % 2) * BP * HP
         step = rows * T + t
-        x = _head(hin, rows, wout_ptr, b_o, H, C, cc, ccmask, BLOCK_B, HP, CP, BLOCK_K)
+        x = _head(hin, rows, wout_ptr, b_o, H, C, cc, ccmask, BLOCK_B, HP, CP, BLOCK_K, DOT)
         if p == 0:
             tl.store(out_ptr + step[:, None] * C + cc[None, :], cast_for(x, out_ptr),
                      mask=rmask[:, None] & ccmask[None, :])
-        i = dot_gates(x, u, bi, NG)
-        g = ts.hidden_gates(hin, rows, w, b, whh_ptr, H, j, jmask, BLOCK_B, HP, BLOCK_N, BLOCK_K, ON_CHIP, NG)
+        i = dot_gates(x, u, bi, NG, DOT)
+        g = ts.hidden_gates(hin, rows, w, b, whh_ptr, H, j, jmask, BLOCK_B, HP, BLOCK_N, BLOCK_K, ON_CHIP, NG, DOT)
         hj, c = cell_update(CELL, i, g, tl.load(hin + own, cache_modifier=".cg"), c)
         hj = tl.where(m, hj, 0.0)
         sofs = step[:, None] * H + j[None, :]
@@ -213,27 +199,19 @@ def _decode_backward_split_kernel(gout_ptr, ghid_ptr, gc_ptr, gi_ptr, gh_ptr, hp
                                   ebuf_ptr, dbuf_ptr, B, T, H, C, sync_ptr, s_begin, s_end, COOP: tl.constexpr,
                                   BLOCK_B: tl.constexpr, HP: tl.constexpr, CP: tl.constexpr, BLOCK_N: tl.constexpr,
                                   BLOCK_K: tl.constexpr, ON_CHIP: tl.constexpr, CELL: tl.constexpr,
-                                  NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+                                  NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr, DOT: tl.constexpr):
     """Iterations [s_begin, s_end) of the reverse loop (T + 1 in all; the scan's split backward and
     its buffers). The exchange slot holds a step's dgh (gate blocks at g * HP) and, for the GRU,
     its dgi after them (the other cells' dgi is their dgh). Iteration s first forms, from the
     slot of step t + 1, dx_{t+1} = dL/dout_{t+1} + dgi_{t+1} @ W_ih in every program (program 0
     stores it) and its units of dL/dh_t = direct + dgh_{t+1} @ W_hh + dx_{t+1} @ W_out +
     dL/dhidden_t; then step t's backward."""
-    p = tl.program_id(0)
-    tile = tl.program_id(1)
-    BP = tl.num_programs(1) * BLOCK_B
+    p, tile, BP, rows, rmask, j, jmask, m, own = ts.unit_block(B, H, BLOCK_B, HP, BLOCK_N)
     NE = (2 if DIRECT else 1) * NG * HP  # an exchanged row: dgh, then (the GRU) dgi
-    rows = (tile * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
-    rmask = rows < B
     cols = tl.arange(0, HP)
     cc = tl.arange(0, CP)
     ccmask = cc < C
     xm = rmask[:, None] & ccmask[None, :]
-    j = p * BLOCK_N + tl.arange(0, BLOCK_N)
-    jmask = j < H
-    m = rmask[:, None] & jmask[None, :]
-    own = rows[:, None] * HP + j[None, :]
     G = NG * H
     w_o = tl.load(wout_ptr + cc[:, None] * H + j[None, :], mask=ccmask[:, None] & jmask[None, :],
                   other=0.0).to(tl.float32)  # W_out[:, j] [CP, BLOCK_N]
@@ -254,22 +232,18 @@ def _decode_backward_split_kernel(gout_ptr, ghid_ptr, gc_ptr, gi_ptr, gh_ptr, hp
                 k = kk * BLOCK_K + tl.arange(0, BLOCK_K)
                 dgi = ts.exchanged_gates(ein + (NG * HP if DIRECT else 0), rows, k, HP, NG, NE)
                 u = load_gates_w(wih_ptr, H, C, k, cc, (k < H)[:, None] & ccmask[None, :], NG)  # [BLOCK_K, CP]
-                dx += dot_sum(dgi, u, NG)
+                dx += dot_sum(dgi, u, NG, DOT)
             if p == 0:
                 tl.store(dx_ptr + (rows * T + t + 1)[:, None] * C + cc[None, :], dx, mask=xm)
-            dh += ts.hidden_grad(ein, rows, w, whh_ptr, H, j, jmask, BLOCK_B, HP, BLOCK_N, BLOCK_K, ON_CHIP, NG, NE)
-            dh += tl.dot(dx, w_o, input_precision="ieee")
+            dh += ts.hidden_grad(ein, rows, w, whh_ptr, H, j, jmask, BLOCK_B, HP, BLOCK_N, BLOCK_K, ON_CHIP, NG, NE,
+                                 DOT)
+            dh += mma(dx, w_o, None, DOT)
         if t >= 0:
             step = rows * T + t
             gofs = step[:, None] * G + j[None, :]
             sofs = step[:, None] * H + j[None, :]
-            dh += tl.load(ghid_ptr + sofs, mask=m, other=0.0).to(tl.float32)
-            if HAS_C:
-                dc += tl.load(gc_ptr + sofs, mask=m, other=0.0).to(tl.float32)
-            da, dg, direct, dc = cell_step_backward(CELL, NG, dh, dc, gi_ptr, gh_ptr, gofs, hprev_ptr, hid_ptr,
-                                                    cprev_ptr, chid_ptr, sofs, H, m)
-            da = where_gates(m, da, NG)
-            dg = where_gates(m, dg, NG) if DIRECT else da
+            da, dg, direct, dc = step_backward(CELL, NG, DIRECT, HAS_C, dh, dc, ghid_ptr, gc_ptr, gi_ptr, gh_ptr,
+                                               gofs, hprev_ptr, hid_ptr, cprev_ptr, chid_ptr, sofs, H, m)
             store_gates(dgi_ptr, gofs, H, m, da, NG)
             eofs = rows[:, None] * NE + j[None, :]
             eout = ebuf_ptr + (s % 2) * BP * NE
@@ -277,9 +251,7 @@ def _decode_backward_split_kernel(gout_ptr, ghid_ptr, gc_ptr, gi_ptr, gh_ptr, hp
             if DIRECT:  # else dgh = dgi: the launcher reads d_gi for both
                 store_gates(dgh_ptr, gofs, H, m, dg, NG)
                 store_gates(eout + NG * HP, eofs, HP, eofs >= 0, da, NG)
-            dd = tl.where(m, direct, 0.0) if DIRECT else tl.zeros((BLOCK_B, BLOCK_N), dtype=tl.float32)
-            if HAS_C:
-                dc = tl.where(m, dc, 0.0)
+            dd = direct if DIRECT else tl.zeros((BLOCK_B, BLOCK_N), dtype=tl.float32)
             if COOP:
                 ts.step_barrier(sync_ptr + tile, tl.num_programs(0) * (s + 1))
         else:
@@ -335,11 +307,11 @@ def _forward(cell, h0, c0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, c_
         c_hidden = hidden if c_hidden is None else c_hidden  # a placeholder the kernel never touches
         ts.run_steps(_decode_forward_split_kernel, (nsplit, tiles), T,
                      (w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, c_hidden, hbuf, cbuf, B, T, H, C),
-                     h0.device, **consts)
+                     h0.device, DOT=tc.dot_mode(w_hh.dtype, w_hh.device), **consts)
         return
     c0, c_hidden = (h0, hidden) if c0 is None else (c0, c_hidden)  # placeholders the kernel never touches
     _decode_forward_kernel[tc.grid(B)](h0, c0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden, c_hidden,
-                                       B, T, H, C, **_launch_args(H, C, cell))
+                                       B, T, H, C, DOT=tc.dot_mode(w_hh.dtype, w_hh.device), **_launch_args(H, C, cell))
 
 
 def _backward(cell, grad_out, grad_hidden, grad_c, h0, c0, w_ih, b_ih, w_hh, b_hh, w_out, b_out, out, hidden,
@@ -375,10 +347,12 @@ def _backward(cell, grad_out, grad_hidden, grad_c, h0, c0, w_ih, b_ih, w_hh, b_h
         dbuf = torch.zeros(2, bp, hp, dtype=f32, device=h0.device)
         ts.run_steps(_decode_backward_split_kernel, (nsplit, tiles), T + 1,
                      (grad_out, grad_hidden, grad_c, gi, gh, h_prev, hidden, c_prev, c_hidden, w_ih, w_hh, w_out, d_gi,
-                      d_gh, d_x, d_h0, d_c0, ebuf, dbuf, B, T, H, C), h0.device, **consts)
+                      d_gh, d_x, d_h0, d_c0, ebuf, dbuf, B, T, H, C), h0.device,
+                     DOT=tc.dot_mode(w_hh.dtype, w_hh.device, backward=True), **consts)
     elif B:
         _decode_backward_kernel[tc.grid(B)](grad_out, grad_hidden, grad_c, gi, gh, h_prev, hidden, c_prev, c_hidden,
                                             w_ih, w_hh, w_out, d_gi, d_gh, d_x, d_h0, d_c0, B, T, H, C,
+                                            DOT=tc.dot_mode(w_hh.dtype, w_hh.device, backward=True),
                                             **_launch_args(H, C, cell))
     d_gi, d_gh, d_x = d_gi.reshape(B * T, G), d_gh.reshape(B * T, G), d_x.reshape(B * T, C)
     h_prev, out32 = h_prev.reshape(B * T, H), out32.reshape(B * T, C)

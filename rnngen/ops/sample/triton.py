@@ -44,6 +44,7 @@ from ..triton_common import (
     dot_gates,
     load_gates,
     load_gates_w_t,
+    mma,
     put_chunk,
 )
 from ..scan import triton as scan_triton
@@ -101,7 +102,7 @@ def _sample_kernel(h0_ptr, c0_ptr, emb_ptr, lagemb_ptr, lags_ptr, cond_ptr, whh_
                    known_ptr, val_ptr, temperature, seed, row_offset, B, T, H, C, K, HAS_KNOWN: tl.constexpr,
                    NL: tl.constexpr, BLOCK_B: tl.constexpr, HP: tl.constexpr, KP: tl.constexpr, BLOCK_K: tl.constexpr,
                    NKK: tl.constexpr, HEAD_ON_CHIP: tl.constexpr, CELL: tl.constexpr, NG: tl.constexpr,
-                   HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+                   HAS_C: tl.constexpr, DIRECT: tl.constexpr, DOT: tl.constexpr):
     """All T draws for one batch tile, W_hh on chip."""
     pid = tl.program_id(0)
     rows = (pid * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
@@ -128,14 +129,14 @@ def _sample_kernel(h0_ptr, c0_ptr, emb_ptr, lagemb_ptr, lags_ptr, cond_ptr, whh_
         logits = tl.zeros((BLOCK_B, KP), dtype=tl.float32)
         for kk in range(NKK):  # the logits, BLOCK_K values at a time
             if HEAD_ON_CHIP:
-                lk = tl.dot(h, w_o, input_precision="ieee") + b_o[None, :]
+                lk = mma(h, w_o, None, DOT) + b_o[None, :]
             else:
                 k = kk * BLOCK_K + ck
                 kmask = k < K
                 wo = tl.load(wout_ptr + (ch * K + k)[None, :] * H + cols[:, None],
                              mask=cmask[:, None] & kmask[None, :], other=0.0).to(tl.float32)
                 bo = tl.load(bout_ptr + ch * K + k, mask=kmask, other=0.0).to(tl.float32)
-                lk = tl.dot(h, wo, input_precision="ieee") + bo[None, :]
+                lk = mma(h, wo, None, DOT) + bo[None, :]
             logits = put_chunk(logits, kk, lk, BLOCK_B, NKK, BLOCK_K)
         value = _draw(logits, known_ptr, step, rmask, kall, K, temperature, seed, row_offset, rows, T, t, HAS_KNOWN)
         tl.store(val_ptr + step, value, mask=rmask)
@@ -146,7 +147,7 @@ def _sample_kernel(h0_ptr, c0_ptr, emb_ptr, lagemb_ptr, lags_ptr, cond_ptr, whh_
             tl.debug_barrier()
         # the next state: input gates = emb[ch][value] + cond (+ the lagged rows), gathered row by row
         row_in = (ch * K + value) * G
-        g = dot_gates(h, w, b, NG)
+        g = dot_gates(h, w, b, NG, DOT)
         i = add_gates(load_gates(emb_ptr, row_in[:, None] + cols[None, :], H, m, NG),
                       load_gates(cond_ptr, rows[:, None] * G + cols[None, :], H, m, NG), NG)
         i = _add_lagged(i, lagemb_ptr, lags_ptr, val_ptr, value, t, rows, rmask, cols, m, T, H, C, K, NL, NG)
@@ -162,24 +163,17 @@ def _sample_split_kernel(emb_ptr, lagemb_ptr, lags_ptr, cond_ptr, whh_ptr, bhh_p
                          q_begin, q_end, COOP: tl.constexpr, HAS_KNOWN: tl.constexpr, NL: tl.constexpr,
                          BLOCK_B: tl.constexpr, HP: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
                          ON_CHIP: tl.constexpr, KP: tl.constexpr, BLOCK_V: tl.constexpr, BLOCK_H: tl.constexpr,
-                         CELL: tl.constexpr, NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+                         CELL: tl.constexpr, NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr,
+                         DOT: tl.constexpr):
     """Half-steps [q_begin, q_end) (2 T in all) for the units of program_id(0) in the batch tile
     program_id(1), W_hh split over the programs (rnngen/ops/triton_split.py; hbuf and cbuf as in
     the scan's split forward). Half-step 2t: the programs share out the logits of step t, BLOCK_V
     values per chunk, from h_{t-1} (each chunk one program's, in BLOCK_H units of h at a time),
     into lbuf [BP, KP]. Half-step 2t + 1: every program reads all of them and makes the same draw
     (program 0 stores it), then steps its units. A barrier after each half-step."""
-    p = tl.program_id(0)
-    tile = tl.program_id(1)
-    BP = tl.num_programs(1) * BLOCK_B
-    rows = (tile * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
-    rmask = rows < B
+    p, tile, BP, rows, rmask, j, jmask, m, own = ts.unit_block(B, H, BLOCK_B, HP, BLOCK_N)
     cols = tl.arange(0, HP)
     kall = tl.arange(0, KP)
-    j = p * BLOCK_N + tl.arange(0, BLOCK_N)
-    jmask = j < H
-    m = rmask[:, None] & jmask[None, :]
-    own = rows[:, None] * HP + j[None, :]
     G = NG * H
     b = load_gates(bhh_ptr, j, H, jmask, NG)
     w = b
@@ -203,7 +197,7 @@ def _sample_split_kernel(emb_ptr, lagemb_ptr, lags_ptr, cond_ptr, whh_ptr, bhh_p
                     hk = tl.load(hin + rows[:, None] * HP + kh[None, :], cache_modifier=".cg")
                     wo = tl.load(wout_ptr + (ch * K + k)[None, :] * H + kh[:, None],
                                  mask=(kh < H)[:, None] & kmask[None, :], other=0.0).to(tl.float32)
-                    lk = tl.dot(hk, wo, lk, input_precision="ieee")
+                    lk = mma(hk, wo, lk, DOT)
                 bo = tl.load(bout_ptr + ch * K + k, mask=kmask, other=0.0).to(tl.float32)
                 tl.store(lbuf_ptr + rows[:, None] * KP + k[None, :], lk + bo[None, :])
         else:  # the draw, then this program's units of h_t
@@ -216,7 +210,7 @@ def _sample_split_kernel(emb_ptr, lagemb_ptr, lags_ptr, cond_ptr, whh_ptr, bhh_p
             i = add_gates(load_gates(emb_ptr, row_in[:, None] + j[None, :], H, m, NG),
                           load_gates(cond_ptr, rows[:, None] * G + j[None, :], H, m, NG), NG)
             i = _add_lagged(i, lagemb_ptr, lags_ptr, val_ptr, value, t, rows, rmask, j, m, T, H, C, K, NL, NG)
-            g = ts.hidden_gates(hin, rows, w, b, whh_ptr, H, j, jmask, BLOCK_B, HP, BLOCK_N, BLOCK_K, ON_CHIP, NG)
+            g = ts.hidden_gates(hin, rows, w, b, whh_ptr, H, j, jmask, BLOCK_B, HP, BLOCK_N, BLOCK_K, ON_CHIP, NG, DOT)
             hj, c = cell_update(CELL, i, g, tl.load(hin + own, cache_modifier=".cg"), c)
             tl.store(hbuf_ptr + ((t + 1) % 2) * BP * HP + own, tl.where(m, hj, 0.0))
             if HAS_C:
@@ -264,12 +258,13 @@ def _sample(cell, h0, c0, emb, lag_emb, lags, cond, w_hh, b_hh, w_out, b_out, te
                      (emb, lag_emb if lags else emb, lag_steps, cond, w_hh, b_hh, w_out, b_out,
                       values if known is None else known, values, float(temperature), int(seed), int(row_offset),
                       hbuf, cbuf, lbuf, B, T, H, C, K), values.device,
-                     HAS_KNOWN=known is not None, NL=len(lags), **consts)
+                     HAS_KNOWN=known is not None, NL=len(lags), DOT=tc.dot_mode(w_hh.dtype, w_hh.device), **consts)
         return
     _sample_kernel[tc.grid(B)](
         h0, h0 if c0 is None else c0, emb, lag_emb if lags else emb, lag_steps, cond, w_hh, b_hh, w_out, b_out,
         values if known is None else known, values, float(temperature), int(seed), int(row_offset), B, T, H, C, K,
-        HAS_KNOWN=known is not None, NL=len(lags), **_launch_args(H, C, K, cell))
+        HAS_KNOWN=known is not None, NL=len(lags), DOT=tc.dot_mode(w_hh.dtype, w_hh.device),
+        **_launch_args(H, C, K, cell))
 
 
 def _split_args(H, K, cell):

@@ -27,15 +27,15 @@ from ...dispatch import register_kernel
 from .. import triton_common as tc
 from .. import triton_split as ts
 from ..cells import CELLS, kernel_for
-from ..triton_common import (cast_for, cell_step_backward, cell_update, dot_gates, dot_sum, load_gates, load_gates_w,
-                             load_gates_w_t, store_gates, where_gates)
+from ..triton_common import (cast_for, cell_update, dot_gates, dot_sum, load_gates, load_gates_w,
+                             load_gates_w_t, step_backward, store_gates)
 from . import naive
 
 
 @triton.jit
 def _scan_forward_kernel(gi_ptr, h0_ptr, c0_ptr, w_ptr, b_ptr, out_ptr, cout_ptr, gates_ptr, B, T, H,
                          SAVE_GATES: tl.constexpr, BLOCK_B: tl.constexpr, HP: tl.constexpr, CELL: tl.constexpr,
-                         NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+                         NG: tl.constexpr, HAS_C: tl.constexpr, DIRECT: tl.constexpr, DOT: tl.constexpr):
     """All T steps of the forward for one batch tile, W_hh^T's gate blocks and b_hh on chip."""
     pid = tl.program_id(0)
     rows = (pid * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
@@ -52,7 +52,7 @@ def _scan_forward_kernel(gi_ptr, h0_ptr, c0_ptr, w_ptr, b_ptr, out_ptr, cout_ptr
     b = load_gates(b_ptr, cols, H, cmask, NG)
     for t in range(T):
         step = rows * T + t  # [BLOCK_B] int64: row b, step t
-        g = dot_gates(h, w, b, NG)
+        g = dot_gates(h, w, b, NG, DOT)
         gofs = step[:, None] * G + cols[None, :]
         if SAVE_GATES:
             store_gates(gates_ptr, gofs, H, m, g, NG)
@@ -70,7 +70,7 @@ def _scan_forward_kernel(gi_ptr, h0_ptr, c0_ptr, w_ptr, b_ptr, out_ptr, cout_ptr
 def _scan_backward_kernel(grad_ptr, gradc_ptr, gi_ptr, gates_ptr, hprev_ptr, out_ptr, cprev_ptr, cout_ptr, w_ptr,
                           dgi_ptr, dgh_ptr, dh0_ptr, dc0_ptr, B, T, H, STORE_DGH: tl.constexpr,
                           BLOCK_B: tl.constexpr, HP: tl.constexpr, CELL: tl.constexpr, NG: tl.constexpr,
-                          HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+                          HAS_C: tl.constexpr, DIRECT: tl.constexpr, DOT: tl.constexpr):
     """The reverse loop over all T steps for one batch tile, W_hh's gate blocks on chip."""
     pid = tl.program_id(0)
     rows = (pid * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
@@ -89,21 +89,14 @@ def _scan_backward_kernel(grad_ptr, gradc_ptr, gi_ptr, gates_ptr, hprev_ptr, out
         step = rows * T + t
         gofs = step[:, None] * G + cols[None, :]
         sofs = step[:, None] * H + cols[None, :]
-        dh += tl.load(grad_ptr + sofs, mask=m, other=0.0).to(tl.float32)
-        if HAS_C:
-            dc += tl.load(gradc_ptr + sofs, mask=m, other=0.0).to(tl.float32)
-        da, dg, direct, dc = cell_step_backward(CELL, NG, dh, dc, gi_ptr, gates_ptr, gofs, hprev_ptr, out_ptr,
-                                                cprev_ptr, cout_ptr, sofs, H, m)
-        da = where_gates(m, da, NG)
-        dg = where_gates(m, dg, NG) if DIRECT else da
+        da, dg, direct, dc = step_backward(CELL, NG, DIRECT, HAS_C, dh, dc, grad_ptr, gradc_ptr, gi_ptr, gates_ptr,
+                                           gofs, hprev_ptr, out_ptr, cprev_ptr, cout_ptr, sofs, H, m)
         store_gates(dgi_ptr, gofs, H, m, da, NG)
         if STORE_DGH:  # else dgi_ptr (float32) holds dgh too
             store_gates(dgh_ptr, gofs, H, m, dg, NG)
-        dh = dot_sum(dg, w, NG)
+        dh = dot_sum(dg, w, NG, DOT)
         if DIRECT:
-            dh = tl.where(m, direct, 0.0) + dh
-        if HAS_C:
-            dc = tl.where(m, dc, 0.0)
+            dh = direct + dh
     tl.store(dh0_ptr + rows[:, None] * H + cols[None, :], cast_for(dh, dh0_ptr), mask=m)
     if HAS_C:
         tl.store(dc0_ptr + rows[:, None] * H + cols[None, :], cast_for(dc, dc0_ptr), mask=m)
@@ -114,20 +107,12 @@ def _scan_forward_split_kernel(gi_ptr, w_ptr, b_ptr, out_ptr, cout_ptr, gates_pt
                                sync_ptr, t_begin, t_end, COOP: tl.constexpr, SAVE_GATES: tl.constexpr,
                                BLOCK_B: tl.constexpr, HP: tl.constexpr, BLOCK_N: tl.constexpr,
                                BLOCK_K: tl.constexpr, ON_CHIP: tl.constexpr, CELL: tl.constexpr, NG: tl.constexpr,
-                               HAS_C: tl.constexpr, DIRECT: tl.constexpr):
+                               HAS_C: tl.constexpr, DIRECT: tl.constexpr, DOT: tl.constexpr):
     """Steps [t_begin, t_end) of the forward for the units of program_id(0) in the batch tile
     program_id(1) (rnngen/ops/triton_split.py). hbuf [2, BP, HP] float32: slot t % 2 holds h_{t-1}
     (the launcher writes h0 into slot 0); cbuf [BP, HP]: the LSTM's c between launches."""
-    p = tl.program_id(0)
-    tile = tl.program_id(1)
-    BP = tl.num_programs(1) * BLOCK_B
-    rows = (tile * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
-    rmask = rows < B
+    p, tile, BP, rows, rmask, j, jmask, m, own = ts.unit_block(B, H, BLOCK_B, HP, BLOCK_N)
     cols = tl.arange(0, HP)
-    j = p * BLOCK_N + tl.arange(0, BLOCK_N)
-    jmask = j < H
-    m = rmask[:, None] & jmask[None, :]
-    own = rows[:, None] * HP + j[None, :]  # this program's units in an exchange slot
     G = NG * H
     b = load_gates(b_ptr, j, H, jmask, NG)
     w = b  # the slices of W_hh^T on chip; streamed in hidden_gates otherwise
@@ -138,7 +123,7 @@ def _scan_forward_split_kernel(gi_ptr, w_ptr, b_ptr, out_ptr, cout_ptr, gates_pt
         c = tl.load(cbuf_ptr + own)
     for t in range(t_begin, t_end):
         hin = hbuf_ptr + (t % 2) * BP * HP
-        g = ts.hidden_gates(hin, rows, w, b, w_ptr, H, j, jmask, BLOCK_B, HP, BLOCK_N, BLOCK_K, ON_CHIP, NG)
+        g = ts.hidden_gates(hin, rows, w, b, w_ptr, H, j, jmask, BLOCK_B, HP, BLOCK_N, BLOCK_K, ON_CHIP, NG, DOT)
         step = rows * T + t
         gofs = step[:, None] * G + j[None, :]
         if SAVE_GATES:
@@ -164,23 +149,15 @@ def _scan_backward_split_kernel(grad_ptr, gradc_ptr, gi_ptr, gates_ptr, hprev_pt
                                 s_begin, s_end, COOP: tl.constexpr, STORE_DGH: tl.constexpr, BLOCK_B: tl.constexpr,
                                 HP: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
                                 ON_CHIP: tl.constexpr, CELL: tl.constexpr, NG: tl.constexpr, HAS_C: tl.constexpr,
-                                DIRECT: tl.constexpr):
+                                DIRECT: tl.constexpr, DOT: tl.constexpr):
     """Iterations [s_begin, s_end) of the reverse loop (T + 1 in all) for the units of
     program_id(0) in the batch tile program_id(1). Iteration s first completes dL/dh_t (t = T - 1 -
     s) of its units from the gate gradients the programs exchanged in iteration s - 1 (ebuf [2, BP,
     NG * HP] float32, slot s % 2), then runs step t's backward and exchanges its gate gradients;
     the last iteration (t = -1) writes dL/dh0. dbuf [2, BP, HP] keeps the units' direct part of
     dL/dh (the GRU's dh * z) and the LSTM's dL/dc between launches."""
-    p = tl.program_id(0)
-    tile = tl.program_id(1)
-    BP = tl.num_programs(1) * BLOCK_B
-    rows = (tile * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
-    rmask = rows < B
+    p, tile, BP, rows, rmask, j, jmask, m, own = ts.unit_block(B, H, BLOCK_B, HP, BLOCK_N)
     cols = tl.arange(0, HP)
-    j = p * BLOCK_N + tl.arange(0, BLOCK_N)
-    jmask = j < H
-    m = rmask[:, None] & jmask[None, :]
-    own = rows[:, None] * HP + j[None, :]
     G = NG * H
     dd = tl.load(dbuf_ptr + own)
     w = (dd, dd, dd, dd)  # the slices of W_hh on chip; streamed in hidden_grad otherwise
@@ -194,26 +171,19 @@ def _scan_backward_split_kernel(grad_ptr, gradc_ptr, gi_ptr, gates_ptr, hprev_pt
         dh = dd
         if s > 0:
             dh += ts.hidden_grad(ebuf_ptr + ((s - 1) % 2) * BP * (NG * HP), rows, w, w_ptr, H, j, jmask, BLOCK_B, HP,
-                                 BLOCK_N, BLOCK_K, ON_CHIP, NG, NG * HP)
+                                 BLOCK_N, BLOCK_K, ON_CHIP, NG, NG * HP, DOT)
         if t >= 0:
             step = rows * T + t
             gofs = step[:, None] * G + j[None, :]
             sofs = step[:, None] * H + j[None, :]
-            dh += tl.load(grad_ptr + sofs, mask=m, other=0.0).to(tl.float32)
-            if HAS_C:
-                dc += tl.load(gradc_ptr + sofs, mask=m, other=0.0).to(tl.float32)
-            da, dg, direct, dc = cell_step_backward(CELL, NG, dh, dc, gi_ptr, gates_ptr, gofs, hprev_ptr, out_ptr,
-                                                    cprev_ptr, cout_ptr, sofs, H, m)
-            da = where_gates(m, da, NG)
-            dg = where_gates(m, dg, NG) if DIRECT else da
+            da, dg, direct, dc = step_backward(CELL, NG, DIRECT, HAS_C, dh, dc, grad_ptr, gradc_ptr, gi_ptr,
+                                               gates_ptr, gofs, hprev_ptr, out_ptr, cprev_ptr, cout_ptr, sofs, H, m)
             store_gates(dgi_ptr, gofs, H, m, da, NG)
             if STORE_DGH:  # else dgi_ptr (float32) holds dgh too
                 store_gates(dgh_ptr, gofs, H, m, dg, NG)
             eofs = rows[:, None] * (NG * HP) + j[None, :]
             store_gates(ebuf_ptr + (s % 2) * BP * (NG * HP), eofs, HP, eofs >= 0, dg, NG)
-            dd = tl.where(m, direct, 0.0) if DIRECT else tl.zeros((BLOCK_B, BLOCK_N), dtype=tl.float32)
-            if HAS_C:
-                dc = tl.where(m, dc, 0.0)
+            dd = direct if DIRECT else tl.zeros((BLOCK_B, BLOCK_N), dtype=tl.float32)
             if COOP:
                 ts.step_barrier(sync_ptr + tile, tl.num_programs(0) * (s + 1))
         else:
@@ -258,11 +228,12 @@ def _forward(cell, gi, h0, c0, w_hh, b_hh, out, c_out, gates):
         c_out = out if c_out is None else c_out  # a placeholder the kernel never touches
         ts.run_steps(_scan_forward_split_kernel, (nsplit, tiles), T,
                      (gi, w_hh, b_hh, out, c_out, gates, hbuf, cbuf, B, T, H), gi.device,
-                     SAVE_GATES=gates.numel() > 0, **consts)
+                     SAVE_GATES=gates.numel() > 0, DOT=tc.dot_mode(w_hh.dtype, w_hh.device), **consts)
         return
     c0, c_out = (h0, out) if c0 is None else (c0, c_out)  # placeholders the kernel never touches
     _scan_forward_kernel[tc.grid(B)](gi, h0, c0, w_hh, b_hh, out, c_out, gates, B, T, H,
-                                     SAVE_GATES=gates.numel() > 0, **_launch_args(H, cell))
+                                     SAVE_GATES=gates.numel() > 0, DOT=tc.dot_mode(w_hh.dtype, w_hh.device),
+                                     **_launch_args(H, cell))
 
 
 def _padded(x, slots, tiles, HP):
@@ -300,10 +271,12 @@ def _backward(cell, grad_out, grad_c, gi, h0, c0, w_hh, b_hh, out, c_out, gates,
         dbuf = torch.zeros(2, bp, consts["HP"], dtype=torch.float32, device=gi.device)
         ts.run_steps(_scan_backward_split_kernel, (nsplit, tiles), T + 1,
                      (grad_out, grad_c, gi, gates, h_prev, out, c_prev, c_out, w_hh, d_gi_out, d_gh, d_h0_out,
-                      d_c0_out, ebuf, dbuf, B, T, H), gi.device, STORE_DGH=store_dgh, **consts)
+                      d_c0_out, ebuf, dbuf, B, T, H), gi.device, STORE_DGH=store_dgh,
+                     DOT=tc.dot_mode(w_hh.dtype, w_hh.device, backward=True), **consts)
     elif B:
         _scan_backward_kernel[tc.grid(B)](grad_out, grad_c, gi, gates, h_prev, out, c_prev, c_out, w_hh, d_gi_out,
                                           d_gh, d_h0_out, d_c0_out, B, T, H, STORE_DGH=store_dgh,
+                                          DOT=tc.dot_mode(w_hh.dtype, w_hh.device, backward=True),
                                           **_launch_args(H, cell))
     d_gh = d_gh.reshape(B * T, G)
     d_w_hh_out.copy_(d_gh.T @ h_prev.reshape(B * T, H))
