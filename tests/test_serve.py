@@ -245,5 +245,9 @@ def test_serve_command(tmp_path):
                 time.sleep(0.5)
     finally:
         server.send_signal(signal.SIGINT)
-        output = server.communicate(timeout=60)[0]
+        try:
+            output = server.communicate(timeout=120)[0]
+        except subprocess.TimeoutExpired:  # say what it printed instead of a bare timeout
+            server.kill()
+            pytest.fail(f"rnngen serve did not stop within 120 s of SIGINT; it printed:\n{server.communicate()[0]}")
     assert f"http://127.0.0.1:{port}" in output  # where it said it listens
