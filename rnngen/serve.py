@@ -14,6 +14,8 @@ a pixel where it covers most of its square.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 
 import numpy as np
@@ -244,6 +246,10 @@ def serve(checkpoint: str | None = None, host: str = "127.0.0.1", port: int | No
     if not block:
         return app, url
     print(f"rnngen serve: {checkpoint} on {url} (Ctrl+C stops it)", flush=True)
+    # Ctrl+C stops it even when started from something that ignores SIGINT (a background job of a
+    # non-interactive shell, nohup): Python then keeps SIGINT ignored instead of raising KeyboardInterrupt.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         app.block_thread()
     finally:

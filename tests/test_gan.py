@@ -272,10 +272,10 @@ def test_train_resume_sample_eval_complete_commands(tmp_path, capsys, monkeypatc
     saved = load_checkpoint(str(out / "checkpoint.pt"), resumable=True)
     assert saved["model"] == "GeneratorGAN" and saved["step"] == 3
     assert set(saved["optimizer"]) == {"generator", "critic"}
-    # The GAN recipe, not the digits one; 3 steps: the recipe's share of them (6000 of 6600) warm up.
+    # The GAN recipe, not the digits one; 3 steps: the recipe's share of them (6000 of 9600) warm up.
     assert saved["train"]["lr"] == recipes.GAN.lr == 1e-5 and saved["train"]["ema"] == 0.999
     assert saved["train"]["critic_lr"] == recipes.GAN.critic_lr == 4e-4
-    assert saved["train"]["reconstruction_steps"] == 3 * recipes.GAN.reconstruction_steps // recipes.GAN.steps == 2
+    assert saved["train"]["reconstruction_steps"] == 3 * recipes.GAN.reconstruction_steps // recipes.GAN.steps == 1
     # --resume with more steps continues the run (both optimisers restored: see the test above).
     assert main(["train", "--out", str(out), "--resume", "--steps", "5", "--no-progress"]) == 0
     assert "resuming from" in capsys.readouterr().out
