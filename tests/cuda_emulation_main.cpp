@@ -6,7 +6,8 @@
 // "streamed" keeps every weight in global memory whatever the plan says (the path large H takes).
 // CELL_: lstm_, rnn_tanh_ or rnn_relu_ (as rnngen.dispatch names the ops), none for the GRU.
 // KERNEL: sample, scan_forward, scan_backward, decode_forward, decode_backward, and the sm_90
-// variants sample_cluster, scan_forward_cluster, scan_backward_cluster. DIR holds dims.txt
+// variants sample_cluster, scan_forward_cluster, scan_backward_cluster, decode_forward_cluster,
+// decode_backward_cluster. DIR holds dims.txt
 // ("B T H C K temperature seed row_offset has_known has_gates") and one raw little-endian file
 // per array (float32, or int64 for known/values/lags), in the layouts of csrc/cuda/launchers.h;
 // the LSTM's cell-state arrays (c0, c_out, grad_c, c_hidden) are read only for the LSTM, the
@@ -177,7 +178,7 @@ static int run(const std::string& kernel, const Dims& d) {
     if (Cell::kSplitGrads) save("d_gh", d_gh);
     save("d_h0", d_h0);
     if (cs) save("d_c0", d_c0);
-  } else if (kernel == "decode_forward") {
+  } else if (kernel == "decode_forward" || kernel == "decode_forward_cluster") {
     const auto h0 = load<float>("h0"), c0 = load_if<float>(cs, "c0"), w_ih = load<float>("w_ih"),
                b_ih = load<float>("b_ih"), w = load<float>("w_hh_t"), bh = load<float>("b_hh"),
                head = load<float>("w_out_t"), bo = load<float>("b_out");
@@ -187,12 +188,21 @@ static int run(const std::string& kernel, const Dims& d) {
     const DecodeForwardArgs a{h0.data(), ptr(c0), w_ih.data(), b_ih.data(), w.data(), bh.data(), head.data(),
                               bo.data(), out.data(), hidden.data(), ptr(c_hidden), b, t, h, c, p.weights_on_chip,
                               p.head_on_chip};
-    launch(decode_forward_kernel<Cell, 1>, decode_forward_kernel<Cell, 2>, decode_forward_kernel<Cell, 4>,
-           decode_forward_kernel<Cell, 8>, p, a);
+    if (kernel == "decode_forward") {
+      launch(decode_forward_kernel<Cell, 1>, decode_forward_kernel<Cell, 2>, decode_forward_kernel<Cell, 4>,
+             decode_forward_kernel<Cell, 8>, p, a);
+    } else {
+      const ClusterPlan cp = plan_decode_forward_cluster(B, H, C, d.sms, d.limit, layout);
+      if (cp.rows == 0) return 3;
+      show_cluster(cp, true);
+      emu::run_blocks(pick(cp.rows, decode_forward_cluster_kernel<Cell, 1>, decode_forward_cluster_kernel<Cell, 2>,
+                           decode_forward_cluster_kernel<Cell, 4>, decode_forward_cluster_kernel<Cell, 8>),
+                      cp.clusters * kClusterBlocks, kClusterBlocks, cp.smem_bytes, a, static_cast<int>(cp.units));
+    }
     save("out", out);
     save("hidden", hidden);
     if (cs) save("c_hidden", c_hidden);
-  } else if (kernel == "decode_backward") {
+  } else if (kernel == "decode_backward" || kernel == "decode_backward_cluster") {
     const auto go = load<float>("grad_out"), ghid = load<float>("grad_hidden"), gc = load_if<float>(cs, "grad_c"),
                gi = load_if<float>(gates_read, "gi"), gh = load_if<float>(gates_read, "gh"), h0 = load<float>("h0"),
                c0 = load_if<float>(cs, "c0"), hidden = load<float>("hidden"),
@@ -205,8 +215,17 @@ static int run(const std::string& kernel, const Dims& d) {
     const DecodeBackwardArgs a{go.data(), ghid.data(), ptr(gc), ptr(gi), ptr(gh), h0.data(), ptr(c0), hidden.data(),
                                ptr(c_hidden), w_ih.data(), w.data(), w_out.data(), d_gi.data(), ptr(d_gh),
                                d_x.data(), d_h0.data(), ptr(d_c0), b, t, h, c, p.weights_on_chip};
-    launch(decode_backward_kernel<Cell, 1>, decode_backward_kernel<Cell, 2>, decode_backward_kernel<Cell, 4>,
-           decode_backward_kernel<Cell, 8>, p, a);
+    if (kernel == "decode_backward") {
+      launch(decode_backward_kernel<Cell, 1>, decode_backward_kernel<Cell, 2>, decode_backward_kernel<Cell, 4>,
+             decode_backward_kernel<Cell, 8>, p, a);
+    } else {
+      const ClusterPlan cp = plan_decode_backward_cluster(B, H, C, d.sms, d.limit, layout);
+      if (cp.rows == 0) return 3;
+      show_cluster(cp, false);
+      emu::run_blocks(pick(cp.rows, decode_backward_cluster_kernel<Cell, 1>, decode_backward_cluster_kernel<Cell, 2>,
+                           decode_backward_cluster_kernel<Cell, 4>, decode_backward_cluster_kernel<Cell, 8>),
+                      cp.clusters * kClusterBlocks, kClusterBlocks, cp.smem_bytes, a, static_cast<int>(cp.units));
+    }
     save("d_gi", d_gi);
     if (Cell::kSplitGrads) save("d_gh", d_gh);
     save("d_x", d_x);

@@ -129,6 +129,14 @@ def test_scan_forward_backward_emulated(B, T, H, path, tmp_path):
 
 
 @pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("B,T,H", CLUSTER_SHAPES, ids=CLUSTER_IDS)
+def test_decode_cluster_emulated(B, T, H, C, tmp_path):
+    """The sm_90 cluster variants of decode (8 blocks splitting W_hh; every block forms the same
+    outputs x_t from the gathered h; the blocks' shares of dx_t summed in rank order)."""
+    test_decode_forward_backward_emulated(B, T, H, C, "cluster", tmp_path)
+
+
+@pytest.mark.parametrize("C", [1, 3])
 @pytest.mark.parametrize("path", ["on_chip", "streamed"])
 @pytest.mark.parametrize("B,T,H", SHAPES, ids=IDS)
 def test_decode_forward_backward_emulated(B, T, H, C, path, tmp_path):
@@ -137,7 +145,8 @@ def test_decode_forward_backward_emulated(B, T, H, C, path, tmp_path):
     h0, g_out, g_hid = torch.randn(B, H), torch.randn(B, T, C), torch.randn(B, T, H)
     dims = (B, T, H, C, 0, 1.0, 0, 0, 0, 0)
     f32 = torch.float32
-    fwd, plan = run("decode_forward", path, tmp_path, dims,
+    suffix = "_cluster" if path == "cluster" else ""
+    fwd, plan = run("decode_forward" + suffix, path, tmp_path, dims,
                     {"h0": h0, "w_ih": w_ih, "b_ih": b_ih, "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh),
                      "w_out_t": pad4(w_out.t()), "b_out": pad4(b_out)},
                     {"out": (f32, (B, T, C)), "hidden": (f32, (B, T, H))})
@@ -150,7 +159,7 @@ def test_decode_forward_backward_emulated(B, T, H, C, path, tmp_path):
     h_prev = torch.cat([h0[:, None], hidden[:, :-1]], 1)
     gi = F.linear(out, w_ih, b_ih)  # as the binding: every step's gates by two GEMMs
     gh = F.linear(h_prev, w_hh, b_hh)
-    bwd, _ = run("decode_backward", path, tmp_path, dims,
+    bwd, _ = run("decode_backward" + suffix, path, tmp_path, dims,
                  {"grad_out": g_out, "grad_hidden": g_hid, "gi": gi, "gh": gh, "h0": h0, "hidden": hidden,
                   "w_ih": w_ih, "w_hh": pad4(w_hh), "w_out": w_out},
                  {"d_gi": (f32, (B, T, 3 * H)), "d_gh": (f32, (B, T, 3 * H)), "d_x": (f32, (B, T, C)),
@@ -315,14 +324,27 @@ def test_cell_scan_cluster_emulated(cell, B, T, H, tmp_path):
 @pytest.mark.parametrize("B,T,H,C", [(3, 7, 40, 3), (17, 3, 12, 1)], ids=["B3-T7-H40-C3", "B17-T3-H12-C1"])
 @pytest.mark.parametrize("cell", CELLS)
 def test_cell_decode_emulated(cell, B, T, H, C, path, tmp_path):
+    _cell_decode(cell, B, T, H, C, path, tmp_path)
+
+
+@pytest.mark.parametrize("B,T,H,C", [(3, 3, 32, 3), (17, 2, 32, 1)], ids=["B3-T3-H32-C3", "B17-T2-H32-C1"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_cell_decode_cluster_emulated(cell, B, T, H, C, tmp_path):
+    """The sm_90 cluster variants of decode for the other cells (the LSTM's cell state of its
+    units stays in the block; the Elman cells' and the LSTM's dgi is their dgh)."""
+    _cell_decode(cell, B, T, H, C, "cluster", tmp_path)
+
+
+def _cell_decode(cell, B, T, H, C, path, tmp_path):
     G, lstm = CELL_GATES[cell] * H, cell == "lstm"
+    suffix = "_cluster" if path == "cluster" else ""
     w_ih, b_ih, w_hh, b_hh = cell_weights(cell, H, C)
     w_out, b_out = torch.randn(C, H) / H**0.5, torch.randn(C)
     h0, g_out, g_hid = torch.randn(B, H), torch.randn(B, T, C), torch.randn(B, T, H)
     c0, g_c = (torch.randn(B, H), torch.randn(B, T, H)) if lstm else (None, None)
     dims = (B, T, H, C, 0, 1.0, 0, 0, 0, 0)
     f32 = torch.float32
-    fwd, _ = run(f"{cell}_decode_forward", path, tmp_path, dims,
+    fwd, _ = run(f"{cell}_decode_forward{suffix}", path, tmp_path, dims,
                  {"h0": h0, **({"c0": c0} if lstm else {}), "w_ih": w_ih, "b_ih": b_ih, "w_hh_t": pad4(w_hh.t()),
                   "b_hh": pad4(b_hh), "w_out_t": pad4(w_out.t()), "b_out": pad4(b_out)},
                  {"out": (f32, (B, T, C)), "hidden": (f32, (B, T, H)),
@@ -341,7 +363,7 @@ def test_cell_decode_emulated(cell, B, T, H, C, path, tmp_path):
     if lstm:  # as the binding: every step's gates by two GEMMs (the Elman cells' backward needs none)
         inputs.update(gi=F.linear(out, w_ih, b_ih), gh=F.linear(h_prev, w_hh, b_hh), grad_c=g_c, c0=c0,
                       c_hidden=fwd["c_hidden"])
-    bwd, _ = run(f"{cell}_decode_backward", path, tmp_path, dims, inputs,
+    bwd, _ = run(f"{cell}_decode_backward{suffix}", path, tmp_path, dims, inputs,
                  {"d_gi": (f32, (B, T, G)), "d_x": (f32, (B, T, C)), "d_h0": (f32, (B, H)),
                   **({"d_c0": (f32, (B, H))} if lstm else {})})
     x = [t.clone().requires_grad_() if t is not None else None for t in p64]

@@ -95,6 +95,10 @@ int main(int argc, char** argv) {
             if (K == 1) {
               show("decode_forward", B, H, C, 0, plan_decode_forward(B, H, C, sms, limit, l));
               show("decode_backward", B, H, C, 0, plan_decode_backward(B, H, C, sms, limit, l));
+              show("decode_forward_cluster", B, H, C, 0,
+                   plan_decode_forward_cluster(B, H, C, sms / kClusterBlocks, limit, l), 1);
+              show("decode_backward_cluster", B, H, C, 0,
+                   plan_decode_backward_cluster(B, H, C, sms / kClusterBlocks, limit, l), 0);
               if (C == 1) {
                 show("scan_forward", B, H, 0, 0, plan_scan_forward(B, H, sms, limit, l));
                 show("scan_backward", B, H, 0, 0, plan_scan_backward(B, H, sms, limit, l));
@@ -170,6 +174,13 @@ def test_shared_memory_plans_fit(arch, tmp_path_factory):
     if arch == "sm_90":  # scan forward and backward at H = 256 split the same way
         assert by["scan_forward_cluster", 64, 256, 0, 0]["rows"] == 4
         assert by["scan_backward_cluster", 64, 256, 0, 0]["rows"] == 4
+        # and decode (the article's generator: h = 256, one or three outputs), every cell
+        for prefix in ("", "lstm_", "rnn_"):
+            for C in (1, 3):
+                for kernel in ("decode_forward_cluster", "decode_backward_cluster"):
+                    assert by[prefix + kernel, 1, 256, C, 0]["rows"] == 1
+                    assert by[prefix + kernel, 64, 256, C, 0]["rows"] == 4
+                    assert not by[prefix + kernel.replace("_cluster", ""), 64, 256, C, 0]["weights"]
 
 
 CELL_PROBE = r"""

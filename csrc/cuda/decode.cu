@@ -210,6 +210,249 @@ __global__ void __launch_bounds__(kThreads, 1) decode_backward_kernel(DecodeBack
   }
 }
 
+
+// ---- sm_90 cluster variants (plan_decode_*_cluster in plan.h) ----
+// kClusterBlocks blocks share a tile of BT rows; block q owns units [q S, (q+1) S), S = H / N,
+// and all NG gates of those units (SG = NG * S columns), as scan.cu's cluster variants.
+// forward:  shared: W_hh^T's columns of its units' gates [H, SG], b_hh's, W_ih's rows of its
+//           units [SG, C] and b_ih's, the whole head W_out^T [H, C4], the full h [BT, H], its
+//           units of the new h (two buffers, by step parity), their cell state (LSTM), x_t
+//           [BT, C4], k-split partial sums. Per step: partial gates (k split over the warps) and
+//           x_t = h W_out^T + b_out (one warp per (row, output); every block computes the same
+//           x_t from the same h in the same order, so all blocks feed the same input), barrier;
+//           its units' cell update (block 0 writes out_t), cluster barrier; gather the full h,
+//           barrier.
+// backward: shared: W_hh's columns of its units [G, S], W_out's [C, S], W_ih's rows of its units
+//           [SG, C], dh of its units, its units' dgh (two buffers), dgi (GRU; else dgh), every
+//           unit's dgh [BT, G], its share of dx_t (two buffers), dx_t, dc (LSTM), partial sums.
+//           Per step: the cell's backward for its units, barrier; its share of dgi @ W_ih, cluster
+//           barrier; gather every block's dgh, dx_t = grad_out_t + the shares summed in rank order
+//           (block 0 writes d_x), barrier; dgh @ W_hh[:, own] (k = G split over the warps),
+//           barrier; dh = direct + partial sums + dx_t @ W_out[:, own], barrier.
+template <class Cell, int BT>
+__global__ void __launch_bounds__(kThreads, 1) decode_forward_cluster_kernel(DecodeForwardArgs a, int S) {
+#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900) || defined(RNNGEN_CUDA_EMULATION)
+  constexpr int NG = Cell::kGates;
+  Cluster cluster;
+  const int q = static_cast<int>(cluster.block_rank());
+  const int tile = blockIdx.x / kClusterBlocks;
+  float* p = shared_base();
+  const int H = a.H, G = NG * H, T = a.T, C = a.C, SG = NG * S;
+  const int G4 = static_cast<int>(round4(G)), C4 = static_cast<int>(round4(C));
+  float* w = p;  // [H, SG]: column g*S + s is W_hh^T's column g*H + q*S + s
+  p += static_cast<int64_t>(H) * SG;
+  float* bh = p;  // [SG]
+  p += SG;
+  float* wi = p;  // [SG, C]: row g*S + s is W_ih's row g*H + q*S + s
+  p += SG * C;
+  float* bi = p;  // [SG]
+  p += SG;
+  float* head = p;  // [H, C4]
+  p += static_cast<int64_t>(H) * C4;
+  float* h = p;                         // [BT, H]
+  float* h_own = h + BT * H;            // [2][BT, S]
+  float* c_own = h_own + 2 * BT * S;    // [BT, S] (LSTM)
+  float* x = c_own + (Cell::kCellState ? BT * S : 0);  // [BT, C4]
+  float* partial = x + BT * C4;         // [P, BT, SG]
+  for (int64_t i = threadIdx.x; i < static_cast<int64_t>(H) * SG; i += blockDim.x) {
+    const int k = static_cast<int>(i / SG), col = static_cast<int>(i % SG);
+    w[i] = a.w[static_cast<int64_t>(k) * G4 + (col / S) * H + q * S + col % S];
+  }
+  for (int i = threadIdx.x; i < SG; i += blockDim.x) {
+    const int row = (i / S) * H + q * S + i % S;
+    bh[i] = a.b_hh[row];
+    bi[i] = a.b_ih[row];
+    for (int c = 0; c < C; ++c) wi[i * C + c] = a.w_ih[static_cast<int64_t>(row) * C + c];
+  }
+  copy_to_shared(head, a.head, static_cast<int64_t>(H) * C4);
+  const int groups = SG / 4;
+  int P = kThreads / groups;
+  P = P < 1 ? 1 : P > 8 ? 8 : P;
+  const int kc = static_cast<int>(round4((H + P - 1) / P));
+  zero_shared(h, BT * (H + 2 * S + (Cell::kCellState ? S : 0) + C4) + P * BT * SG);
+  __syncthreads();
+  const int b0 = tile * BT, rows = min(BT, a.B - b0);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int i = threadIdx.x; i < rows * H; i += blockDim.x) h[i] = a.h0[static_cast<int64_t>(b0) * H + i];
+  if constexpr (Cell::kCellState)
+    for (int i = threadIdx.x; i < rows * S; i += blockDim.x)
+      c_own[i] = a.c0[static_cast<int64_t>(b0 + i / S) * H + q * S + i % S];
+  __syncthreads();
+  for (int t = 0; t < T; ++t) {
+    for (int idx = threadIdx.x; idx < groups * P; idx += blockDim.x) {
+      const int part = idx / groups, i = idx % groups;
+      const int k0 = min(H, part * kc), k1 = min(H, k0 + kc);
+      matvec_group<BT>(w + static_cast<int64_t>(k0) * SG, SG, k1 - k0, part > 0 ? nullptr : bh,
+                       partial + part * BT * SG, SG, false, i, h + k0, H);
+    }
+    for (int o = warp; o < rows * C; o += kThreads / 32) {  // x_t = h W_out^T + b_out
+      const int b = o / C, c = o % C;
+      float s = 0.0f;
+      for (int k = lane; k < H; k += 32) s = fmaf(h[b * H + k], head[static_cast<int64_t>(k) * C4 + c], s);
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+      if (lane == 0) x[b * C4 + c] = s + a.b_out[c];
+    }
+    __syncthreads();
+    if (q == 0)
+      for (int i = threadIdx.x; i < rows * C; i += blockDim.x)
+        a.out[(static_cast<int64_t>(b0 + i / C) * T + t) * C + i % C] = x[(i / C) * C4 + i % C];
+    float* own = h_own + (t & 1) * BT * S;
+    for (int i = threadIdx.x; i < rows * S; i += blockDim.x) {
+      const int b = i / S, s = i % S, j = q * S + s;
+      float g[NG], xi[NG];
+#pragma unroll
+      for (int gate = 0; gate < NG; ++gate) {
+        const int col = gate * S + s;
+        float sum = partial[b * SG + col];
+        for (int part = 1; part < P; ++part) sum += partial[part * BT * SG + b * SG + col];
+        g[gate] = sum;
+        float in = bi[col];
+        for (int c = 0; c < C; ++c) in = fmaf(wi[col * C + c], x[b * C4 + c], in);
+        xi[gate] = in;
+      }
+      float hn, cn = 0.0f;
+      Cell::forward(xi, g, h[b * H + j], Cell::kCellState ? c_own[i] : 0.0f, hn, cn);
+      own[b * S + s] = hn;
+      const int64_t btj = (static_cast<int64_t>(b0 + b) * T + t) * H + j;
+      a.hidden[btj] = hn;
+      if constexpr (Cell::kCellState) {
+        c_own[i] = cn;
+        a.c_hidden[btj] = cn;
+      }
+    }
+    cluster.sync();  // every block's units of h_t are written
+    for (int i = threadIdx.x; i < rows * H; i += blockDim.x) {
+      const int b = i / H, j = i % H;
+      h[i] = cluster.map_shared_rank(own, j / S)[b * S + j % S];
+    }
+    __syncthreads();
+  }
+  cluster.sync();  // the others may still read this block's last units
+#else
+  __trap();  // never launched: the launcher checks the kernel was compiled for sm_90 or later
+#endif
+}
+
+template <class Cell, int BT>
+__global__ void __launch_bounds__(kThreads, 1) decode_backward_cluster_kernel(DecodeBackwardArgs a, int S) {
+#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900) || defined(RNNGEN_CUDA_EMULATION)
+  constexpr int NG = Cell::kGates;
+  Cluster cluster;
+  const int q = static_cast<int>(cluster.block_rank());
+  const int tile = blockIdx.x / kClusterBlocks;
+  float* p = shared_base();
+  const int H = a.H, G = NG * H, T = a.T, C = a.C, SG = NG * S;
+  const int H4 = static_cast<int>(round4(H)), C4 = static_cast<int>(round4(C));
+  float* w = p;  // [G, S]: W_hh's columns q*S .. q*S + S
+  p += static_cast<int64_t>(G) * S;
+  float* wo = p;  // [C, S]: W_out's columns q*S .. q*S + S
+  p += C * S;
+  float* wi = p;  // [SG, C]: row g*S + s is W_ih's row g*H + q*S + s
+  p += SG * C;
+  constexpr int kOwnGi = Cell::kSplitGrads ? 1 : 0;
+  float* dh = p;                                 // [BT, S]
+  float* dgh_own = dh + BT * S;                  // [2][BT, SG]: the gate blocks of its units, in gate order
+  float* dgi_own = dgh_own + 2 * BT * SG;        // [BT, SG] (GRU; else the current dgh_own)
+  float* dgh = dgi_own + kOwnGi * BT * SG;       // [BT, G]: every unit's, in gate order
+  float* dx_own = dgh + BT * G;                  // [2][BT, C4]: its units' share of dgi @ W_ih
+  float* dx = dx_own + 2 * BT * C4;              // [BT, C4]
+  float* dc_own = dx + BT * C4;                  // [BT, S] (LSTM)
+  float* partial = dc_own + (Cell::kCellState ? BT * S : 0);  // [P, BT, S]
+  for (int64_t i = threadIdx.x; i < static_cast<int64_t>(G) * S; i += blockDim.x)
+    w[i] = a.w[(i / S) * H4 + q * S + i % S];
+  for (int i = threadIdx.x; i < C * S; i += blockDim.x) wo[i] = a.w_out[static_cast<int64_t>(i / S) * H + q * S + i % S];
+  for (int i = threadIdx.x; i < SG * C; i += blockDim.x) {
+    const int col = i / C;
+    wi[i] = a.w_ih[static_cast<int64_t>((col / S) * H + q * S + col % S) * C + i % C];
+  }
+  const int groups = S / 4;
+  int P = kThreads / groups;
+  P = P < 1 ? 1 : P > 8 ? 8 : P;
+  const int kc = static_cast<int>(round4((G + P - 1) / P));
+  zero_shared(dh, BT * (S + (2 + kOwnGi) * SG + G + 3 * C4 + (Cell::kCellState ? S : 0)) + P * BT * S);
+  __syncthreads();
+  const int b0 = tile * BT, rows = min(BT, a.B - b0);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int t = T - 1; t >= 0; --t) {
+    float* own = dgh_own + (t & 1) * BT * SG;
+    float* own_gi = Cell::kSplitGrads ? dgi_own : own;
+    for (int i = threadIdx.x; i < rows * S; i += blockDim.x) {
+      const int b = i / S, s = i % S, j = q * S + s;
+      const int64_t bt = static_cast<int64_t>(b0 + b) * T + t;
+      const float d = dh[b * S + s] + a.grad_hidden[bt * H + j];
+      float dc = 0.0f;
+      if constexpr (Cell::kCellState) dc = dc_own[i] + (a.grad_c ? a.grad_c[bt * H + j] : 0.0f);
+      float dgiv[NG], dghv[NG], direct;
+      unit_backward<Cell>(d, dc, Cell::kUsesGates ? a.gi + bt * G : nullptr,
+                          Cell::kUsesGates ? a.gh + bt * G : nullptr, H, j, a.hidden, a.h0, a.c_hidden, a.c0,
+                          b0 + b, bt, t, dgiv, dghv, direct);
+      float* dgi_t = a.d_gi + bt * G;
+#pragma unroll
+      for (int gate = 0; gate < NG; ++gate) dgi_t[gate * H + j] = dgiv[gate];
+      if constexpr (Cell::kSplitGrads) {
+        float* dgh_t = a.d_gh + bt * G;
+#pragma unroll
+        for (int gate = 0; gate < NG; ++gate) {
+          dgh_t[gate * H + j] = dghv[gate];
+          own_gi[b * SG + gate * S + s] = dgiv[gate];
+        }
+      }
+#pragma unroll
+      for (int gate = 0; gate < NG; ++gate) own[b * SG + gate * S + s] = dghv[gate];
+      dh[b * S + s] = direct;
+      if constexpr (Cell::kCellState) dc_own[i] = dc;
+    }
+    __syncthreads();
+    float* share = dx_own + (t & 1) * BT * C4;
+    for (int o = warp; o < rows * C; o += kThreads / 32) {  // this block's share of dgi_t @ W_ih
+      const int b = o / C, c = o % C;
+      float s = 0.0f;
+      for (int k = lane; k < SG; k += 32) s = fmaf(own_gi[b * SG + k], wi[k * C + c], s);
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+      if (lane == 0) share[b * C4 + c] = s;
+    }
+    cluster.sync();  // every block's dgh and dx share of step t are written
+    for (int i = threadIdx.x; i < rows * G; i += blockDim.x) {
+      const int b = i / G, g = i % G, gate = g / H, j = g % H;
+      dgh[i] = cluster.map_shared_rank(own, j / S)[b * SG + gate * S + j % S];
+    }
+    for (int i = threadIdx.x; i < rows * C; i += blockDim.x) {  // dx_t = grad_out_t + the shares, in rank order
+      const int b = i / C, c = i % C;
+      const int64_t btc = (static_cast<int64_t>(b0 + b) * T + t) * C + c;
+      float s = a.grad_out[btc];
+      for (int r = 0; r < kClusterBlocks; ++r) s += cluster.map_shared_rank(share, r)[b * C4 + c];
+      dx[b * C4 + c] = s;
+      if (q == 0) a.d_x[btc] = s;
+    }
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < groups * P; idx += blockDim.x) {  // dgh @ W_hh[:, own units]
+      const int part = idx / groups, i = idx % groups;
+      const int k0 = min(G, part * kc), k1 = min(G, k0 + kc);
+      matvec_group<BT>(w + static_cast<int64_t>(k0) * S, S, k1 - k0, nullptr, partial + part * BT * S, S, false, i,
+                       dgh + k0, G);
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < BT * S; i += blockDim.x) {  // + dx_t @ W_out[:, own units]
+      const int b = i / S, s = i % S;
+      float sum = dh[i];
+      for (int part = 0; part < P; ++part) sum += partial[part * BT * S + i];
+      for (int c = 0; c < C; ++c) sum = fmaf(dx[b * C4 + c], wo[c * S + s], sum);
+      dh[i] = sum;
+    }
+    __syncthreads();
+  }
+  for (int i = threadIdx.x; i < rows * S; i += blockDim.x) {
+    a.d_h0[static_cast<int64_t>(b0 + i / S) * H + q * S + i % S] = dh[i];
+    if constexpr (Cell::kCellState) a.d_c0[static_cast<int64_t>(b0 + i / S) * H + q * S + i % S] = dc_own[i];
+  }
+  cluster.sync();  // the others may still read this block's last dgh and dx share
+#else
+  __trap();  // never launched: the launcher checks the kernel was compiled for sm_90 or later
+#endif
+}
+
 }  // namespace
 
 #if defined(__CUDACC__)  // launching needs nvcc (the kernels above also build for the host emulation)
@@ -224,6 +467,19 @@ cudaError_t decode_forward_for(const DecodeForwardArgs& given, cudaStream_t stre
   DecodeForwardArgs args = given;
   args.weights_on_chip = plan.weights_on_chip;
   args.head_on_chip = plan.head_on_chip;
+  if (!plan.weights_on_chip && clusters_enabled()) {  // W_hh only fits split over a cluster's blocks
+    const int64_t B = given.B, H = given.H, C = given.C;
+    const ClusterPlan cp = plan_decode_forward_cluster(B, H, C, sms / kClusterBlocks, smem_limit, Cell::kLayout);
+    const auto pick = [](int rows) {
+      return rows == 1 ? decode_forward_cluster_kernel<Cell, 1> : rows == 2 ? decode_forward_cluster_kernel<Cell, 2>
+           : rows == 4 ? decode_forward_cluster_kernel<Cell, 4> : decode_forward_cluster_kernel<Cell, 8>;
+    };
+    const auto replan = [&](int64_t clusters) {
+      return plan_decode_forward_cluster(B, H, C, clusters, smem_limit, Cell::kLayout);
+    };
+    const cudaError_t err = launch_clusters(cp, pick, replan, stream, args, static_cast<int>(cp.units));
+    if (err != cudaErrorNotSupported) return err;
+  }
   return launch_planned(decode_forward_kernel<Cell, 1>, decode_forward_kernel<Cell, 2>,
                         decode_forward_kernel<Cell, 4>, decode_forward_kernel<Cell, 8>, plan, args, stream);
 }
@@ -236,6 +492,19 @@ cudaError_t decode_backward_for(const DecodeBackwardArgs& given, cudaStream_t st
   const KernelPlan plan = plan_decode_backward(given.B, given.H, given.C, sms, smem_limit, Cell::kLayout);
   DecodeBackwardArgs args = given;
   args.weights_on_chip = plan.weights_on_chip;
+  if (!plan.weights_on_chip && clusters_enabled()) {
+    const int64_t B = given.B, H = given.H, C = given.C;
+    const ClusterPlan cp = plan_decode_backward_cluster(B, H, C, sms / kClusterBlocks, smem_limit, Cell::kLayout);
+    const auto pick = [](int rows) {
+      return rows == 1 ? decode_backward_cluster_kernel<Cell, 1> : rows == 2 ? decode_backward_cluster_kernel<Cell, 2>
+           : rows == 4 ? decode_backward_cluster_kernel<Cell, 4> : decode_backward_cluster_kernel<Cell, 8>;
+    };
+    const auto replan = [&](int64_t clusters) {
+      return plan_decode_backward_cluster(B, H, C, clusters, smem_limit, Cell::kLayout);
+    };
+    const cudaError_t err = launch_clusters(cp, pick, replan, stream, args, static_cast<int>(cp.units));
+    if (err != cudaErrorNotSupported) return err;
+  }
   return launch_planned(decode_backward_kernel<Cell, 1>, decode_backward_kernel<Cell, 2>,
                         decode_backward_kernel<Cell, 4>, decode_backward_kernel<Cell, 8>, plan, args, stream);
 }

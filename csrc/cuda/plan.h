@@ -166,4 +166,35 @@ inline ClusterPlan plan_scan_backward_cluster(int64_t B, int64_t H, int64_t max_
   return p;
 }
 
+// decode on sm_90, the same split: forward keeps W_hh^T's columns of its units, their rows of
+// W_ih and b_ih, and the whole head W_out^T [H, C4] (every block forms the step's outputs x_t
+// itself from the full h, so all blocks feed the same inputs); backward keeps W_hh's and W_out's
+// columns of its units and its units' rows of W_ih (each block's share of dx_t = dgi @ W_ih is
+// exchanged and summed in rank order, so every block holds the same dx_t).
+inline ClusterPlan plan_decode_forward_cluster(int64_t B, int64_t H, int64_t C, int64_t max_clusters,
+                                               int64_t smem_limit, const CellLayout& cell = CellLayout{}) {
+  const int64_t N = kClusterBlocks;
+  if (H % (4 * N) != 0) return ClusterPlan{};
+  const int64_t S = H / N, SG = cell.gates * S, C4 = round4(C);
+  ClusterPlan p = plan_cluster(B, H * SG + SG + SG * C + SG + H * C4,  // W_hh^T cols, b_hh, W_ih rows, b_ih, head
+                               // h, own h (two buffers), own c (LSTM), x_t, partial sums
+                               H + 2 * S + (cell.cell_state ? S : 0) + C4 + 8 * SG, max_clusters, smem_limit);
+  p.units = S;
+  return p;
+}
+inline ClusterPlan plan_decode_backward_cluster(int64_t B, int64_t H, int64_t C, int64_t max_clusters,
+                                                int64_t smem_limit, const CellLayout& cell = CellLayout{}) {
+  const int64_t N = kClusterBlocks;
+  if (H % (4 * N) != 0) return ClusterPlan{};
+  const int64_t S = H / N, SG = cell.gates * S, C4 = round4(C);
+  ClusterPlan p = plan_cluster(B, cell.gates * H * S + C * S + SG * C,  // W_hh cols, W_out cols, W_ih rows
+                               // dh, own dgh (two buffers), own dgi (GRU), all dgh, own dx share (two
+                               // buffers), dx, own dc (LSTM), partials
+                               S + 2 * SG + (cell.split_grads ? SG : 0) + cell.gates * H + 3 * C4 +
+                                   (cell.cell_state ? S : 0) + 8 * S,
+                               max_clusters, smem_limit);
+  p.units = S;
+  return p;
+}
+
 }  // namespace rnngen::cuda

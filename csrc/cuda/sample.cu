@@ -33,7 +33,7 @@
 // - Limits: R halves while one block's state exceeds the device's opt-in shared memory; one
 //   row's state alone must fit (sample: 4H + K floats; about H <= 14000 on sm_90), else the
 //   launcher returns cudaErrorInvalidConfiguration and the op raises.
-// - sm_90 (Hopper) cluster variants, sample and scan forward/backward: when W_hh does not fit one block (on
+// - sm_90 (Hopper) cluster variants, sample, scan and decode: when W_hh does not fit one block (on
 //   sm_90: H >= 256) and H is a multiple of 32, a cluster of 8 blocks
 //   shares each row tile; block q keeps in shared memory the W_hh^T columns of units
 //   [q H/8, (q+1) H/8) (all three gates: 1.5 H^2 bytes, 96 KB at H = 256) and 1/8 of the head's
@@ -47,6 +47,8 @@
 //   scan (scan.cu) splits the same way: forward keeps W_hh^T's columns of its units and
 //   exchanges h, backward keeps W_hh's columns of its units and exchanges dgh (one cluster
 //   barrier per step, the exchanged slices double-buffered); about 130 KB per block at H = 256.
+//   decode (decode.cu) too: each block also keeps the whole head and forms the step's outputs
+//   itself from the gathered h; its backward exchanges dgh and each block's share of dx_t.
 // - decode keeps [W_hh^T | W_out^T] like sample (C outputs instead of K logits) and reads W_ih
 //   [3H, C] from global memory (C is small); scan forward keeps W_hh^T only. The backward
 //   kernels keep W_hh itself (the product dh += dgh @ W_hh) with the same rule and carry dL/dh
