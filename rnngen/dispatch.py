@@ -148,7 +148,7 @@ def _load_extensions() -> None:
         return
     _loaded = True
     _import_extension("rnngen._cpu", "rnngen_cpu", (torch.float32, torch.float64))
-    _import_extension("rnngen._cuda", "rnngen_cuda", (torch.float32,))
+    _import_extension("rnngen._cuda", "rnngen_cuda", (torch.float32, torch.bfloat16, torch.float16))
     _import_triton_kernels()
 
 

@@ -14,7 +14,7 @@ import torch
 
 import rnngen
 from helpers import (CELL_GATES, GPU_TARGETS, assert_same_draws, check_all, gru_weights, supported, target,
-                     truth_sample, truth_sample_cell, truth_scan, truth_scan_cell)
+                     truth_decode, truth_decode_cell, truth_sample, truth_sample_cell, truth_scan, truth_scan_cell)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -194,3 +194,81 @@ def test_cells_cuda_cluster_and_one_block_paths(monkeypatch, clusters, cell):
     got = rnngen.sample(*(x.to(DEV) for x in (f32[0], emb, f32[1], f32[2], w_out, b_out)), T, seed=9, cell=cell,
                         c0=None if c32 is None else c32.to(DEV), backend="cuda")
     assert_same_draws(got, want, DEV)
+
+
+@pytest.mark.skipif("cuda" not in GPU_BACKENDS, reason="cuda backend not available")
+@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn_tanh", "rnn_relu"])
+@pytest.mark.parametrize("clusters", ["1", "0"])
+def test_decode_cuda_cluster_and_one_block_paths(monkeypatch, clusters, cell):
+    """decode at H = 256 (the article's generator), forward and backward, C = 1 and 3: the sm_90
+    cluster variants (every block forms x_t itself; the shares of dx_t summed in rank order) and
+    the one-block path, against the float64 truth."""
+    monkeypatch.setenv("RNNGEN_CUDA_CLUSTERS", clusters)
+    G, B, T, H = CELL_GATES.get(cell, 3), 37, 6, 256
+    for C in (1, 3):
+        w_ih, b_ih = torch.randn(G * H, C, dtype=torch.float64) / C**0.5, torch.randn(G * H, dtype=torch.float64) * 0.1
+        w_hh = torch.randn(G * H, H, dtype=torch.float64) / H**0.5
+        b_hh = torch.randn(G * H, dtype=torch.float64) * 0.1
+        w_out, b_out = torch.randn(C, H, dtype=torch.float64) / H**0.5, torch.randn(C, dtype=torch.float64) * 0.1
+        h0 = torch.randn(B, H, dtype=torch.float64)
+        douts = [torch.randn(B, T, C, dtype=torch.float64), torch.randn(B, T, H, dtype=torch.float64)]
+        names = ["h0", "w_ih", "b_ih", "w_hh", "b_hh", "w_out", "b_out"]
+        if cell == "gru":
+            check_all(lambda *a: rnngen.decode(*a, T, return_hidden=True, backend="cuda"),
+                      lambda *a: truth_decode(*a, T), [h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out], douts,
+                      torch.float32, names, device=DEV)
+        elif cell == "lstm":
+            c0 = torch.randn(B, H, dtype=torch.float64)
+            douts.append(torch.randn(B, T, H, dtype=torch.float64))
+            check_all(lambda h0, c0, *w: rnngen.decode(h0, *w, T, cell=cell, c0=c0, return_hidden=True,
+                                                       backend="cuda"),
+                      lambda h0, c0, *w: truth_decode_cell(cell, h0, c0, *w, T), [h0, c0, w_ih, b_ih, w_hh, b_hh,
+                                                                                w_out, b_out],
+                      douts, torch.float32, ["h0", "c0", *names[1:]], device=DEV)
+        else:
+            check_all(lambda *a: rnngen.decode(*a, T, cell=cell, return_hidden=True, backend="cuda"),
+                      lambda h0, *w: truth_decode_cell(cell, h0, None, *w, T)[:2],
+                      [h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out], douts, torch.float32, names,
+                      relu=cell == "rnn_relu", device=DEV)
+
+
+@pytest.mark.skipif("cuda" not in GPU_BACKENDS, reason="cuda backend not available")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("B,T,H", [(3, 63, 40), (37, 6, 256)], ids=["B3-T63-H40", "B37-T6-H256"])
+def test_cuda_low_precision(dtype, B, T, H):
+    """bfloat16 and float16 on the cuda backend (float32 kernels, converted at the binding's
+    edges): outputs in the input dtype, errors at most twice a plain PyTorch run's in that dtype;
+    sample draws as the truth does from the same (rounded) inputs."""
+    _, _, w_hh, b_hh = gru_weights(H, 1)
+    gi, h0 = torch.randn(B, T, 3 * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
+    check_all(lambda *a: rnngen.scan(*a, backend="cuda"), truth_scan, [gi, h0, w_hh, b_hh],
+              [torch.randn(B, T, H, dtype=torch.float64)], dtype, ["gi", "h0", "w_hh", "b_hh"], device=DEV)
+    C = 3
+    w_ih, b_ih, _, _ = gru_weights(H, C)
+    w_out, b_out = torch.randn(C, H, dtype=torch.float64) / H**0.5, torch.randn(C, dtype=torch.float64) * 0.1
+    check_all(lambda *a: rnngen.decode(*a, T, return_hidden=True, backend="cuda"), lambda *a: truth_decode(*a, T),
+              [h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out],
+              [torch.randn(B, T, C, dtype=torch.float64), torch.randn(B, T, H, dtype=torch.float64)], dtype,
+              ["h0", "w_ih", "b_ih", "w_hh", "b_hh", "w_out", "b_out"], device=DEV)
+    a = {k: v.to(dtype) for k, v in _sample_inputs(B, H, 7).items()}
+    args = [a[k] for k in ("h0", "emb", "w_hh", "b_hh", "w_out", "b_out")]
+    want = truth_sample(*[a[k].float() for k in ("h0", "emb", "cond", "w_hh", "b_hh", "w_out", "b_out")], T, 1.0, 5)
+    got = rnngen.sample(*[x.to(DEV) for x in args], T, cond=a["cond"].to(DEV), seed=5, backend="cuda")
+    assert_same_draws(got, want, DEV)
+
+
+@pytest.mark.parametrize("name", ["GRU", "LSTM", "RNN"])
+def test_drop_ins_under_cuda_autocast(name):
+    """Under CUDA autocast the drop-ins return what nn.GRU / nn.LSTM / nn.RNN (cuDNN) return: the
+    autocast dtype, close values, gradients reaching the float32 parameters."""
+    torch.manual_seed(0)
+    ref = getattr(torch.nn, name)(16, 64, num_layers=2, batch_first=True).to(DEV)
+    fused = getattr(rnngen, f"FusedPixel{name}")(16, 64, num_layers=2, batch_first=True).to(DEV)
+    fused.load_state_dict(ref.state_dict())
+    x = torch.randn(5, 30, 16, device=DEV)
+    with torch.autocast("cuda"):
+        want, got = ref(x)[0], fused(x)[0]
+    assert got.dtype == want.dtype == torch.float16
+    assert (got.float() - want.float()).abs().max() < 2e-2
+    got.float().square().sum().backward()
+    assert fused.weight_hh_l0.grad is not None and fused.weight_hh_l0.grad.dtype == torch.float32

@@ -170,6 +170,18 @@ def test_torch_compile_fullgraph(backend):
             assert torch.equal(compiled(temperature, seed), draw(temperature, seed))
 
 
+def test_recurrence_dtype_under_autocast(monkeypatch):
+    """Under CUDA autocast the drop-ins run the recurrence in the autocast dtype (cuDNN's rule),
+    on the CPU in the parameters' dtype."""
+    from rnngen.nn.rnn_base import recurrence_dtype
+    assert recurrence_dtype("cuda", torch.float32) == torch.float32  # no autocast here
+    monkeypatch.setattr(torch, "is_autocast_enabled", lambda device_type=None: True)
+    monkeypatch.setattr(torch, "get_autocast_dtype", lambda device_type: torch.bfloat16)
+    assert recurrence_dtype("cuda", torch.float32) == torch.bfloat16
+    assert recurrence_dtype("cuda", torch.float64) == torch.float64  # autocast leaves float64 alone
+    assert recurrence_dtype("cpu", torch.float32) == torch.float32
+
+
 def test_fused_gru_under_autocast():
     gru = nn.GRU(3, 8)
     fused = rnngen.FusedPixelGRU.from_gru(gru)

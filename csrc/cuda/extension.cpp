@@ -3,7 +3,7 @@
 // the GRU's five kernels under their plain names, the LSTM's and the Elman cells' prefixed with
 // the cell's name (lstm_scan_forward, rnn_tanh_sample, ...). A kernel named like one of
 // rnngen.dispatch.KERNELS (for a cell of rnngen.dispatch.CELL_NAMES) becomes the "cuda"
-// backend's kernel (float32). The op layer
+// backend's kernel (float32, bfloat16 and float16: see "bfloat16 and float16" below). The op layer
 // has checked shapes, dtypes and devices and made every input contiguous; this binding only lays
 // the weights out as the kernels read them (transposed, columns padded to a multiple of 4), calls
 // the launchers (sample.cu, decode.cu, scan.cu) on the current stream, and runs the backward's
@@ -90,12 +90,32 @@ at::Tensor previous(const at::Tensor& state0, const at::Tensor& states) {
   return at::cat({state0.unsqueeze(1), states.narrow(1, 0, states.size(1) - 1)}, 1);
 }
 
+// ---- bfloat16 and float16 ----
+// The kernels run in float32 (state, gates, every product and sum), whatever the op's dtype: a
+// bf16/fp16 call runs on float32 copies of its inputs, into float32 buffers that are copied into
+// its outputs at the end (one elementwise pass each, small beside the sequential loop). The
+// weights are copied anyway (transposed and padded for the kernels).
+bool low_precision(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kHalf; }
+at::Tensor as_f32(const at::Tensor& t) { return t.defined() && t.numel() ? t.to(at::kFloat) : t; }
+at::Tensor f32_buffer(const at::Tensor& t) { return t.defined() ? at::empty(t.sizes(), t.options().dtype(at::kFloat)) : t; }
+void copy_back(at::Tensor& dst, const at::Tensor& src) {
+  if (dst.defined() && dst.numel()) dst.copy_(src);
+}
+
 // ---- the kernels of any cell (the LSTM's arguments; the other cells' adapters follow) ----
 
 void scan_forward_any(CellKind cell, const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& c0,
                       const at::Tensor& w_hh, const at::Tensor& b_hh, at::Tensor& out, at::Tensor& c_out,
                       at::Tensor& gates) {
   const at::AutoDispatchBelowADInplaceOrView below_autograd;  // the weights may require grad
+  if (low_precision(gi)) {
+    at::Tensor out32 = f32_buffer(out), c_out32 = f32_buffer(c_out), gates32 = f32_buffer(gates);
+    scan_forward_any(cell, as_f32(gi), as_f32(h0), as_f32(c0), as_f32(w_hh), as_f32(b_hh), out32, c_out32, gates32);
+    copy_back(out, out32);
+    copy_back(c_out, c_out32);
+    copy_back(gates, gates32);
+    return;
+  }
   const Launch launch(gi);
   const int64_t B = gi.size(0), T = gi.size(1), H = h0.size(1);
   const at::Tensor w_t = pad4(w_hh.t()), bias = pad4(b_hh);  // [H, G4], [G4]
@@ -110,6 +130,19 @@ void scan_backward_any(CellKind cell, const at::Tensor& grad_out, const at::Tens
                        const at::Tensor& out, const at::Tensor& c_out, const at::Tensor& gates, at::Tensor& d_gi,
                        at::Tensor& d_h0, at::Tensor& d_c0, at::Tensor& d_w_hh, at::Tensor& d_b_hh) {
   const at::AutoDispatchBelowADInplaceOrView below_autograd;
+  if (low_precision(gi)) {
+    at::Tensor d_gi32 = f32_buffer(d_gi), d_h032 = f32_buffer(d_h0), d_c032 = f32_buffer(d_c0),
+               d_w_hh32 = f32_buffer(d_w_hh), d_b_hh32 = f32_buffer(d_b_hh);
+    scan_backward_any(cell, as_f32(grad_out), as_f32(grad_c), as_f32(gi), as_f32(h0), as_f32(c0), as_f32(w_hh),
+                      as_f32(b_hh), as_f32(out), as_f32(c_out), as_f32(gates), d_gi32, d_h032, d_c032, d_w_hh32,
+                      d_b_hh32);
+    copy_back(d_gi, d_gi32);
+    copy_back(d_h0, d_h032);
+    copy_back(d_c0, d_c032);
+    copy_back(d_w_hh, d_w_hh32);
+    copy_back(d_b_hh, d_b_hh32);
+    return;
+  }
   const Launch launch(gi);
   const int64_t B = gi.size(0), T = gi.size(1), H = h0.size(1), G = gates_of(cell) * H;
   const at::Tensor h_prev = previous(h0, out);  // [B, T, H]
@@ -139,6 +172,15 @@ void decode_forward_any(CellKind cell, const at::Tensor& h0, const at::Tensor& c
                         const at::Tensor& w_out, const at::Tensor& b_out, at::Tensor& out, at::Tensor& hidden,
                         at::Tensor& c_hidden) {
   const at::AutoDispatchBelowADInplaceOrView below_autograd;
+  if (low_precision(h0)) {
+    at::Tensor out32 = f32_buffer(out), hidden32 = f32_buffer(hidden), c_hidden32 = f32_buffer(c_hidden);
+    decode_forward_any(cell, as_f32(h0), as_f32(c0), as_f32(w_ih), as_f32(b_ih), as_f32(w_hh), as_f32(b_hh),
+                       as_f32(w_out), as_f32(b_out), out32, hidden32, c_hidden32);
+    copy_back(out, out32);
+    copy_back(hidden, hidden32);
+    copy_back(c_hidden, c_hidden32);
+    return;
+  }
   const Launch launch(h0);
   const int64_t B = h0.size(0), H = h0.size(1), T = out.size(1), C = out.size(2);
   const at::Tensor w_t = pad4(w_hh.t()), bias = pad4(b_hh);        // [H, G4], [G4]
@@ -157,6 +199,17 @@ void decode_backward_any(CellKind cell, const at::Tensor& grad_out, const at::Te
                          at::Tensor& d_w_ih, at::Tensor& d_b_ih, at::Tensor& d_w_hh, at::Tensor& d_b_hh,
                          at::Tensor& d_w_out, at::Tensor& d_b_out) {
   const at::AutoDispatchBelowADInplaceOrView below_autograd;
+  if (low_precision(h0)) {
+    at::Tensor outs[8] = {d_h0, d_c0, d_w_ih, d_b_ih, d_w_hh, d_b_hh, d_w_out, d_b_out};
+    at::Tensor o32[8];
+    for (int i = 0; i < 8; ++i) o32[i] = f32_buffer(outs[i]);
+    decode_backward_any(cell, as_f32(grad_out), as_f32(grad_hidden), as_f32(grad_c), as_f32(h0), as_f32(c0),
+                        as_f32(w_ih), as_f32(b_ih), as_f32(w_hh), as_f32(b_hh), as_f32(w_out), as_f32(b_out),
+                        as_f32(out), as_f32(hidden), as_f32(c_hidden), o32[0], o32[1], o32[2], o32[3], o32[4],
+                        o32[5], o32[6], o32[7]);
+    for (int i = 0; i < 8; ++i) copy_back(outs[i], o32[i]);
+    return;
+  }
   const Launch launch(h0);
   const int64_t B = h0.size(0), H = h0.size(1), T = out.size(1), C = out.size(2), G = gates_of(cell) * H;
   // Every step's gates at once from the saved outputs and states (two GEMMs; the Elman cells'
@@ -195,6 +248,11 @@ void sample_any(CellKind cell, const at::Tensor& h0, const at::Tensor& c0, const
                 const at::Tensor& b_hh, const at::Tensor& w_out, const at::Tensor& b_out, double temperature,
                 int64_t seed, int64_t row_offset, const std::optional<at::Tensor>& known, at::Tensor& values) {
   const at::AutoDispatchBelowADInplaceOrView below_autograd;
+  if (low_precision(h0)) {  // the values are int64 whatever the dtype: only the inputs change
+    sample_any(cell, as_f32(h0), as_f32(c0), as_f32(emb), as_f32(lag_emb), lags, as_f32(cond), as_f32(w_hh),
+               as_f32(b_hh), as_f32(w_out), as_f32(b_out), temperature, seed, row_offset, known, values);
+    return;
+  }
   const Launch launch(h0);
   const int64_t B = h0.size(0), H = h0.size(1), C = w_out.size(0), K = w_out.size(1), T = values.size(1);
   // the op layer checked these; the kernel takes the lags in its parameters

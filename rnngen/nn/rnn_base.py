@@ -23,6 +23,17 @@ from .. import dispatch
 from ..ops import cells, scan
 
 
+def recurrence_dtype(device_type: str, param_dtype: torch.dtype) -> torch.dtype:
+    """The dtype the drop-ins run their recurrence in: under CUDA autocast the autocast dtype
+    (float16 by default), as nn.GRU / nn.LSTM / nn.RNN do through cuDNN (its autocast rule casts
+    the input, the state and the weights); elsewhere the parameters' dtype (on the CPU, also under
+    autocast: rnngen's CPU kernels are float32/float64, so a bfloat16 recurrence would fall back
+    to the reference; nn.GRU keeps float32 there too, while nn.LSTM and nn.RNN return bfloat16)."""
+    if device_type == "cuda" and param_dtype == torch.float32 and torch.is_autocast_enabled("cuda"):
+        return torch.get_autocast_dtype("cuda")
+    return param_dtype
+
+
 class RNNInputError(ValueError, RuntimeError):
     """Bad input to a drop-in module. It is a ValueError like the rest of rnngen's input errors,
     and a RuntimeError, the type nn.GRU raises for the same mistakes, so code written for
@@ -243,15 +254,18 @@ class _FusedRNNBase(nn.Module):
                 raise RNNInputError(f"{name}: {which} is on {t.device} but the parameters are on {weight.device}")
         last = None if lengths is None else lengths - 1
         rows = None if last is None else torch.arange(B, device=x.device)
+        dtype = recurrence_dtype(x.device.type, weight.dtype)
         h_n, c_n = [], []
         for layer in range(self.num_layers):
             w_ih, w_hh = getattr(self, f"weight_ih_l{layer}"), getattr(self, f"weight_hh_l{layer}")
             b_ih = getattr(self, f"bias_ih_l{layer}") if self.bias else None
             b_hh = getattr(self, f"bias_hh_l{layer}") if self.bias else None
-            gi = F.linear(x.to(w_ih.dtype), w_ih, b_ih).to(w_hh.dtype)  # under autocast F.linear may return bf16
-            h0 = None if h is None else h[layer].to(w_hh.dtype)
+            gi = F.linear(x.to(w_ih.dtype), w_ih, b_ih).to(dtype)  # under autocast F.linear may return bf16
+            if dtype != w_hh.dtype:  # CUDA autocast: the recurrence in its dtype (the gradients reach w_hh)
+                w_hh, b_hh = w_hh.to(dtype), None if b_hh is None else b_hh.to(dtype)
+            h0 = None if h is None else h[layer].to(dtype)
             if lstm:
-                c0 = None if c is None else c[layer].to(w_hh.dtype)
+                c0 = None if c is None else c[layer].to(dtype)
                 out, states = scan(gi, h0, w_hh, b_hh, cell=self._cell.name, c0=c0, return_cell_state=True,
                                    backend=self.backend)
                 c_n.append(states[:, -1] if last is None else states[rows, last])
