@@ -83,8 +83,8 @@ struct Dims {
 };
 
 template <typename Kernel>
-static Kernel pick(int rows, Kernel k1, Kernel k2, Kernel k4, Kernel k8) {
-  return rows == 1 ? k1 : rows == 2 ? k2 : rows == 4 ? k4 : k8;
+static Kernel pick(int rows, Kernel k1, Kernel k2, Kernel k4, Kernel k8, Kernel k16) {  // the cluster variants
+  return rows == 1 ? k1 : rows == 2 ? k2 : rows == 4 ? k4 : rows == 8 ? k8 : k16;
 }
 
 static void show_cluster(const ClusterPlan& p, bool head) {
@@ -125,7 +125,8 @@ static int run(const std::string& kernel, const Dims& d) {
       show_cluster(p, true);
       const int S = static_cast<int>(p.units), KQ = static_cast<int>(p.head_cols);
       emu::run_blocks(pick(p.rows, sample_cluster_kernel<Cell, 1>, sample_cluster_kernel<Cell, 2>,
-                           sample_cluster_kernel<Cell, 4>, sample_cluster_kernel<Cell, 8>),
+                           sample_cluster_kernel<Cell, 4>, sample_cluster_kernel<Cell, 8>,
+                           sample_cluster_kernel<Cell, 16>),
                       p.clusters * kClusterBlocks, kClusterBlocks, p.smem_bytes, a, S, KQ);
     }
     save("values", values);
@@ -146,7 +147,8 @@ static int run(const std::string& kernel, const Dims& d) {
       if (p.rows == 0) return 3;
       show_cluster(p, false);
       emu::run_blocks(pick(p.rows, scan_forward_cluster_kernel<Cell, 1>, scan_forward_cluster_kernel<Cell, 2>,
-                           scan_forward_cluster_kernel<Cell, 4>, scan_forward_cluster_kernel<Cell, 8>),
+                           scan_forward_cluster_kernel<Cell, 4>, scan_forward_cluster_kernel<Cell, 8>,
+                           scan_forward_cluster_kernel<Cell, 16>),
                       p.clusters * kClusterBlocks, kClusterBlocks, p.smem_bytes, a, static_cast<int>(p.units));
     }
     save("out", out);
@@ -171,7 +173,8 @@ static int run(const std::string& kernel, const Dims& d) {
       if (p.rows == 0) return 3;
       show_cluster(p, false);
       emu::run_blocks(pick(p.rows, scan_backward_cluster_kernel<Cell, 1>, scan_backward_cluster_kernel<Cell, 2>,
-                           scan_backward_cluster_kernel<Cell, 4>, scan_backward_cluster_kernel<Cell, 8>),
+                           scan_backward_cluster_kernel<Cell, 4>, scan_backward_cluster_kernel<Cell, 8>,
+                           scan_backward_cluster_kernel<Cell, 16>),
                       p.clusters * kClusterBlocks, kClusterBlocks, p.smem_bytes, a, static_cast<int>(p.units));
     }
     save("d_gi", d_gi);
@@ -196,7 +199,8 @@ static int run(const std::string& kernel, const Dims& d) {
       if (cp.rows == 0) return 3;
       show_cluster(cp, true);
       emu::run_blocks(pick(cp.rows, decode_forward_cluster_kernel<Cell, 1>, decode_forward_cluster_kernel<Cell, 2>,
-                           decode_forward_cluster_kernel<Cell, 4>, decode_forward_cluster_kernel<Cell, 8>),
+                           decode_forward_cluster_kernel<Cell, 4>, decode_forward_cluster_kernel<Cell, 8>,
+                           decode_forward_cluster_kernel<Cell, 16>),
                       cp.clusters * kClusterBlocks, kClusterBlocks, cp.smem_bytes, a, static_cast<int>(cp.units));
     }
     save("out", out);
@@ -223,7 +227,8 @@ static int run(const std::string& kernel, const Dims& d) {
       if (cp.rows == 0) return 3;
       show_cluster(cp, false);
       emu::run_blocks(pick(cp.rows, decode_backward_cluster_kernel<Cell, 1>, decode_backward_cluster_kernel<Cell, 2>,
-                           decode_backward_cluster_kernel<Cell, 4>, decode_backward_cluster_kernel<Cell, 8>),
+                           decode_backward_cluster_kernel<Cell, 4>, decode_backward_cluster_kernel<Cell, 8>,
+                           decode_backward_cluster_kernel<Cell, 16>),
                       cp.clusters * kClusterBlocks, kClusterBlocks, cp.smem_bytes, a, static_cast<int>(cp.units));
     }
     save("d_gi", d_gi);

@@ -87,7 +87,10 @@ SHAPES = [(1, 3, 8), (3, 5, 16), (5, 7, 40), (17, 4, 12)]  # tiles of 1, 2, 4, 8
 IDS = [f"B{b}-T{t}-H{h}" for b, t, h in SHAPES]
 
 
-CLUSTER_SHAPES = [(1, 3, 32), (5, 4, 64), (17, 2, 32)]  # H a multiple of 32; B=17: three clusters of 8 rows
+# H a multiple of 32; with 2 clusters at once (PATHS): B=5 two tiles of 4 rows, B=9 of 8 (the last one row),
+# B=17 of 16 (kMaxClusterRows; the last one row)
+CLUSTER_SHAPES = [(1, 3, 32), (5, 4, 64), (9, 2, 32), (17, 2, 32)]
+CLUSTER_ROWS = {1: 1, 5: 4, 9: 8, 17: 16}
 CLUSTER_IDS = [f"B{b}-T{t}-H{h}" for b, t, h in CLUSTER_SHAPES]
 
 
@@ -106,9 +109,11 @@ def test_scan_forward_backward_emulated(B, T, H, path, tmp_path):
     dims = (B, T, H, 0, 0, 1.0, 0, 0, 0, 1)
     f32 = torch.float32
     suffix = "_cluster" if path == "cluster" else ""
-    fwd, _ = run("scan_forward" + suffix, path, tmp_path, dims,
-                 {"gi": gi, "h0": h0, "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh)},
-                 {"out": (f32, (B, T, H)), "gates": (f32, (B, T, 3 * H))})
+    fwd, plan = run("scan_forward" + suffix, path, tmp_path, dims,
+                    {"gi": gi, "h0": h0, "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh)},
+                    {"out": (f32, (B, T, H)), "gates": (f32, (B, T, 3 * H))})
+    if path == "cluster":
+        assert int(plan["rows"]) == CLUSTER_ROWS[B], plan
     g64 = [x.double() for x in (gi, h0, w_hh, b_hh)]
     assert_matches(fwd["out"], truth_scan(*g64), name="out")
     h_prev = torch.cat([h0[:, None], fwd["out"][:, :-1]], 1)
@@ -150,6 +155,8 @@ def test_decode_forward_backward_emulated(B, T, H, C, path, tmp_path):
                     {"h0": h0, "w_ih": w_ih, "b_ih": b_ih, "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh),
                      "w_out_t": pad4(w_out.t()), "b_out": pad4(b_out)},
                     {"out": (f32, (B, T, C)), "hidden": (f32, (B, T, H))})
+    if path == "cluster":
+        assert int(plan["rows"]) == CLUSTER_ROWS[B], plan
     p64 = [x.double() for x in (h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out)]
     want_out, want_hidden = truth_decode(*p64, T)
     assert_matches(fwd["out"], want_out, name="out")
@@ -221,7 +228,7 @@ def test_sample_emulated_nan_and_cold(path, tmp_path):
 def test_sample_cluster_emulated(B, T, H, C, K, tmp_path):
     """The sm_90 cluster variant (8 blocks splitting W_hh and the head, logits and h exchanged
     between the blocks' shared memories): the same values as the truth. K = 70 leaves the last
-    blocks of the cluster without logit columns; B = 17 runs three clusters of 8 rows."""
+    blocks of the cluster without logit columns; B = 17 runs a cluster of 16 rows and one of 1."""
     _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32)
     h0, emb, cond = torch.randn(B, H), torch.randn(C, K, 3 * H), torch.randn(B, 3 * H) * 0.1
     w_out, b_out = torch.randn(C, K, H) * 2, torch.randn(C, K)

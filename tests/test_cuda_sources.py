@@ -180,6 +180,9 @@ def test_shared_memory_plans_fit(arch, tmp_path_factory):
                 for kernel in ("decode_forward_cluster", "decode_backward_cluster"):
                     assert by[prefix + kernel, 1, 256, C, 0]["rows"] == 1
                     assert by[prefix + kernel, 64, 256, C, 0]["rows"] == 4
+                    # B = 256 (16 clusters run at once): 16 rows a cluster where they fit, one wave
+                    assert by[prefix + kernel, 256, 256, C, 0]["rows"] == (8 if (prefix, kernel) == (
+                        "lstm_", "decode_backward_cluster") else 16)
                     assert not by[prefix + kernel.replace("_cluster", ""), 64, 256, C, 0]["weights"]
 
 
@@ -285,3 +288,17 @@ def test_cells_match_reference(cell, tmp_path):
     for name, g, w in zip(names, got.T, want.T):
         # float32 math against the float64 truth (relu's derivative: exact)
         assert rel_error(g, w) < 1e-6 or (w.norm() == 0 and g.norm() == 0), name
+
+
+@needs_nvcc
+def test_step_clock_probe_compiles(tmp_path):
+    """bench/gpu/step_clocks.cu (run by bench/gpu/run.sh on a GPU) builds for sm_90 with the
+    kernels' clock stamps on, without register spills."""
+    run = subprocess.run([NVCC, "-arch=sm_90", "-std=c++17", "-O3", "-DRNNGEN_STEP_CLOCKS", f"-I{ROOT / 'csrc'}",
+                          "-Xptxas", "-v", str(ROOT / "bench" / "gpu" / "step_clocks.cu"), "-o",
+                          str(tmp_path / "step_clocks")], capture_output=True, text=True, timeout=600)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log
+    assert "decode_forward_cluster_kernel" in log and "sample_cluster_kernel" in log
+    spills = [int(n) for n in re.findall(r"(\d+) bytes spill (?:stores|loads)", log)]
+    assert spills and not any(spills), log

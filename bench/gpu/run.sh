@@ -15,7 +15,8 @@
 #      (tests/test_ops.py, test_cells.py, -k gpu) on the cuda backend (float32 and bf16),
 #      and compute-sanitizer memcheck and racecheck on short sample, scan and decode runs
 #      (bench/gpu/sanitize_case.py), also with RNNGEN_CUDA_CLUSTERS=0
-#   4. the benchmark alone on the GPU, python -m rnngen.bench --device cuda (sampling, the article's
+#   4. the benchmark alone on the GPU, then bench/gpu/step_clocks.cu (where a B=1 step's time goes, in
+#      clock64 cycles per phase; built during step 3), python -m rnngen.bench --device cuda (sampling, the article's
 #      generator, scan fwd+bwd T=784 vs cuDNN nn.GRU, CUDA graphs, FlashRNN where it imports)
 #      with the torch.compile baseline off, then the cuda backend with RNNGEN_CUDA_CLUSTERS=0 and
 #      torch.compile on the sampling workloads, as far as the time allows
@@ -124,12 +125,17 @@ if command -v compute-sanitizer > /dev/null; then
 else
   echo "compute-sanitizer: not found, skipped" >> "$STATUS_FILE"
 fi
+# the step-clock probe (bench/gpu/step_clocks.cu: where a B=1 step's time goes), built meanwhile
+step step_clocks_build 180 nvcc -arch=sm_90 -std=c++17 -O3 -DRNNGEN_STEP_CLOCKS -Icsrc bench/gpu/step_clocks.cu \
+  -o "$EVID/step_clocks" &
+SIDE+=($!)
 wait "${SIDE[@]}" "$TRITON_JOB"
 
 # 4. the benchmark, alone on the GPU
 budget() { echo $(( $(left) - 45 )); }
 step bench 600 "$PY" -m rnngen.bench --device cuda --no-compile --repeats 5 --budget "$(budget)" \
   --json "$EVID/bench-gpu.json"
+[ -x "$EVID/step_clocks" ] && step step_clocks 60 "$EVID/step_clocks" 20
 if (( $(budget) > 30 )); then
   step bench_no_clusters 300 env RNNGEN_CUDA_CLUSTERS=0 "$PY" -m rnngen.bench --device cuda --backends cuda \
     --no-compile -k sampling -k scan --repeats 3 --budget "$(( $(budget) / 2 ))" --json "$EVID/bench-gpu-no-clusters.json"

@@ -278,6 +278,7 @@ __global__ void __launch_bounds__(kThreads, 1) decode_forward_cluster_kernel(Dec
     for (int i = threadIdx.x; i < rows * S; i += blockDim.x)
       c_own[i] = a.c0[static_cast<int64_t>(b0 + i / S) * H + q * S + i % S];
   __syncthreads();
+  RNNGEN_CLOCK_START;
   for (int t = 0; t < T; ++t) {
     for (int idx = threadIdx.x; idx < groups * P; idx += blockDim.x) {
       const int part = idx / groups, i = idx % groups;
@@ -294,6 +295,7 @@ __global__ void __launch_bounds__(kThreads, 1) decode_forward_cluster_kernel(Dec
       if (lane == 0) x[b * C4 + c] = s + a.b_out[c];
     }
     __syncthreads();
+    RNNGEN_CLOCK(0);  // the block product and the outputs x_t
     if (q == 0)
       for (int i = threadIdx.x; i < rows * C; i += blockDim.x)
         a.out[(static_cast<int64_t>(b0 + i / C) * T + t) * C + i % C] = x[(i / C) * C4 + i % C];
@@ -322,11 +324,13 @@ __global__ void __launch_bounds__(kThreads, 1) decode_forward_cluster_kernel(Dec
       }
     }
     cluster.sync();  // every block's units of h_t are written
+    RNNGEN_CLOCK(1);  // the cell update of its units and the cluster barrier
     for (int i = threadIdx.x; i < rows * H; i += blockDim.x) {
       const int b = i / H, j = i % H;
       h[i] = cluster.map_shared_rank(own, j / S)[b * S + j % S];
     }
     __syncthreads();
+    RNNGEN_CLOCK(2);  // h gathered from the other blocks
   }
   cluster.sync();  // the others may still read this block's last units
 #else
@@ -472,7 +476,8 @@ cudaError_t decode_forward_for(const DecodeForwardArgs& given, cudaStream_t stre
     const ClusterPlan cp = plan_decode_forward_cluster(B, H, C, sms / kClusterBlocks, smem_limit, Cell::kLayout);
     const auto pick = [](int rows) {
       return rows == 1 ? decode_forward_cluster_kernel<Cell, 1> : rows == 2 ? decode_forward_cluster_kernel<Cell, 2>
-           : rows == 4 ? decode_forward_cluster_kernel<Cell, 4> : decode_forward_cluster_kernel<Cell, 8>;
+           : rows == 4 ? decode_forward_cluster_kernel<Cell, 4>
+           : rows == 8 ? decode_forward_cluster_kernel<Cell, 8> : decode_forward_cluster_kernel<Cell, 16>;
     };
     const auto replan = [&](int64_t clusters) {
       return plan_decode_forward_cluster(B, H, C, clusters, smem_limit, Cell::kLayout);
@@ -497,7 +502,8 @@ cudaError_t decode_backward_for(const DecodeBackwardArgs& given, cudaStream_t st
     const ClusterPlan cp = plan_decode_backward_cluster(B, H, C, sms / kClusterBlocks, smem_limit, Cell::kLayout);
     const auto pick = [](int rows) {
       return rows == 1 ? decode_backward_cluster_kernel<Cell, 1> : rows == 2 ? decode_backward_cluster_kernel<Cell, 2>
-           : rows == 4 ? decode_backward_cluster_kernel<Cell, 4> : decode_backward_cluster_kernel<Cell, 8>;
+           : rows == 4 ? decode_backward_cluster_kernel<Cell, 4>
+           : rows == 8 ? decode_backward_cluster_kernel<Cell, 8> : decode_backward_cluster_kernel<Cell, 16>;
     };
     const auto replan = [&](int64_t clusters) {
       return plan_decode_backward_cluster(B, H, C, clusters, smem_limit, Cell::kLayout);

@@ -25,6 +25,27 @@ namespace rnngen::cuda {
 #define RNNGEN_HD inline
 #endif
 
+// ---- where a step's time goes (bench/gpu/step_clocks.cu) ----
+// Built with -DRNNGEN_STEP_CLOCKS, the cluster kernels of sample and decode add, on thread 0 of
+// block 0, the clock64() cycles of each phase of every step to rnngen_step_clocks[phase]: the
+// barriers make thread 0's timeline the block's. Otherwise the stamps compile to nothing.
+#if defined(RNNGEN_STEP_CLOCKS) && defined(__CUDACC__)
+constexpr int kClockPhases = 8;
+__device__ unsigned long long rnngen_step_clocks[kClockPhases];
+#define RNNGEN_CLOCK_START long long rnngen_clock_last = clock64()
+#define RNNGEN_CLOCK(phase)                                                                     \
+  do {                                                                                          \
+    if (blockIdx.x == 0 && threadIdx.x == 0) {                                                  \
+      const long long rnngen_clock_now = clock64();                                             \
+      ::rnngen::cuda::rnngen_step_clocks[phase] += rnngen_clock_now - rnngen_clock_last;        \
+      rnngen_clock_last = rnngen_clock_now;                                                     \
+    }                                                                                           \
+  } while (0)
+#else
+#define RNNGEN_CLOCK_START do { } while (0)
+#define RNNGEN_CLOCK(phase) do { } while (0)
+#endif
+
 // ---- GRU math (exactly nn.GRU's; expf/tanhf, not the fast intrinsics) ----
 
 RNNGEN_HD float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
@@ -292,7 +313,7 @@ cudaError_t launch_clusters(ClusterPlan plan, Pick pick, Replan replan, cudaStre
       (void)cudaGetLastError();  // clear it
       return cudaErrorNotSupported;
     }
-    if (active < plan.clusters && plan.rows < kMaxRows && attempt == 0) {  // more rows, fewer clusters
+    if (active < plan.clusters && plan.rows < kMaxClusterRows && attempt == 0) {  // more rows, fewer clusters
       const ClusterPlan fewer = replan(active);
       if (fewer.rows > plan.rows) {
         plan = fewer;

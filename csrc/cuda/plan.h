@@ -10,6 +10,7 @@ namespace rnngen::cuda {
 
 constexpr int kThreads = 256;  // threads per block of every fused kernel
 constexpr int kMaxRows = 8;    // batch rows per block: 1, 2, 4 or 8 (one warp draws one row)
+constexpr int kMaxClusterRows = 16;  // rows per cluster of the sm_90 variants: up to 16 (B = 256 in one wave)
 constexpr int kMaxLags = 16;   // lagged inputs of sample (rnngen/ops/sample/op.py: MAX_LAGS)
 
 #if defined(__CUDACC__)
@@ -108,14 +109,14 @@ struct ClusterPlan {
 };
 
 // The cluster plan for `fixed` floats per block (weights) and `per_row` floats per batch row.
-// Rows per cluster: the fewest (a power of two up to kMaxRows) that need at most max_clusters
+// Rows per cluster: the fewest (a power of two up to kMaxClusterRows) that need at most max_clusters
 // clusters (first sms / N; the launcher re-plans with the number the device reports it can run
 // at once, as a cluster's blocks must share one GPC), halved while they do not fit.
 inline ClusterPlan plan_cluster(int64_t B, int64_t fixed, int64_t per_row, int64_t max_clusters, int64_t smem_limit) {
   ClusterPlan p;
   if (B == 0) return p;
   int rows = 1;
-  while (rows < kMaxRows && (B + rows - 1) / rows > (max_clusters > 0 ? max_clusters : 1)) rows *= 2;
+  while (rows < kMaxClusterRows && (B + rows - 1) / rows > (max_clusters > 0 ? max_clusters : 1)) rows *= 2;
   while (rows > 1 && (fixed + rows * per_row) * 4 > smem_limit) rows /= 2;
   const int64_t bytes = (fixed + rows * per_row) * 4;
   if (bytes > smem_limit) return p;
@@ -130,7 +131,7 @@ inline ClusterPlan plan_sample_cluster(int64_t B, int64_t H, int64_t C, int64_t 
   const int64_t N = kClusterBlocks;
   if (H % (4 * N) != 0) return ClusterPlan{};
   const int64_t S = H / N, SG = cell.gates * S, KQ = round4((round4(K) + N - 1) / N), K4 = round4(K);
-  ClusterPlan p = plan_cluster(B, H * SG + SG + C * H * KQ + C * KQ + round4(kMaxRows),  // weights, values
+  ClusterPlan p = plan_cluster(B, H * SG + SG + C * H * KQ + C * KQ + round4(kMaxClusterRows),  // weights, values
                                H + SG + KQ + S + K4 + kMaxLags + (cell.cell_state ? S : 0) + 8 * (SG + KQ),
                                // h, gates|logits, own h, logits, lagged rows, own c (LSTM), partials
                                max_clusters, smem_limit);

@@ -249,7 +249,7 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
   float* y = h + BT * H;         // [BT, SG + KQ]: own gates | own logits
   float* h_own = y + BT * ldy;   // [BT, S]: own units of the next state
   float* logits = h_own + BT * S;// [BT, K4]: all logits, gathered
-  int* vbuf = reinterpret_cast<int*>(logits + BT * K4);  // [kMaxRows]
+  int* vbuf = reinterpret_cast<int*>(logits + BT * K4);  // [kMaxClusterRows]
   for (int64_t i = threadIdx.x; i < static_cast<int64_t>(H) * S3; i += blockDim.x) {
     const int k = static_cast<int>(i / S3), col = static_cast<int>(i % S3);
     w[i] = a.w[static_cast<int64_t>(k) * G4 + (col / S) * H + q * S + col % S];
@@ -273,7 +273,7 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
   int P = kThreads / groups;
   P = P < 1 ? 1 : P > 8 ? 8 : P;
   const int kc = static_cast<int>(round4((H + P - 1) / P));
-  int* lag_rows = vbuf + kMaxRows;  // [BT, kMaxLags] the lagged tables' rows for the next step
+  int* lag_rows = vbuf + kMaxClusterRows;  // [BT, kMaxLags] the lagged tables' rows for the next step
   float* c_own = reinterpret_cast<float*>(lag_rows + BT * kMaxLags);  // [BT, S]: the cell state of its units (LSTM)
   float* partial = c_own + (Cell::kCellState ? BT * S : 0);  // [P, BT, ldy] (plan: P * BT * ldy floats)
   zero_shared(c_own, (Cell::kCellState ? BT * S : 0) + P * BT * ldy);
@@ -284,6 +284,7 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
     __syncthreads();
   }
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  RNNGEN_CLOCK_START;
   for (int t = 0; t < T; ++t) {
     const int c = t % C;
     for (int idx = threadIdx.x; idx < groups * P; idx += blockDim.x) {
@@ -298,18 +299,21 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
                        h + k0, H);
     }
     __syncthreads();
+    RNNGEN_CLOCK(0);  // the block product (gates and logits of its columns)
     for (int i = threadIdx.x; i < BT * ldy; i += blockDim.x) {
       float sum = partial[i];
       for (int part = 1; part < P; ++part) sum += partial[part * BT * ldy + i];
       y[i] = sum;
     }
     cluster.sync();  // every block's gates and logits are complete
+    RNNGEN_CLOCK(1);  // the partial sums and the cluster barrier
     for (int i = threadIdx.x; i < rows * K; i += blockDim.x) {
       const int b = i / K, k = i % K;
       const float* src = cluster.map_shared_rank(y, k / KQ);
       logits[b * K4 + k] = src[b * ldy + S3 + k % KQ];
     }
     __syncthreads();
+    RNNGEN_CLOCK(2);  // the logits gathered from the other blocks
     for (int b = warp; b < rows; b += kThreads / 32) {
       const int64_t bt = static_cast<int64_t>(b0 + b) * T + t;
       const int64_t forced = a.known ? a.known[bt] : -1;
@@ -327,6 +331,7 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
       lagged_rows(a, b0 + b, t, v, lane, lag_rows + b * kMaxLags);
     }
     __syncthreads();
+    RNNGEN_CLOCK(3);  // the draw
     if (t + 1 == T) {
       cluster.sync();  // the others may still read this block's logits
       break;
@@ -349,12 +354,14 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
       if constexpr (Cell::kCellState) c_own[i] = cn;
     }
     cluster.sync();  // every block's units are updated
+    RNNGEN_CLOCK(4);  // the cell update of its units and the cluster barrier
     for (int i = threadIdx.x; i < rows * H; i += blockDim.x) {
       const int b = i / H, j = i % H;
       const float* src = cluster.map_shared_rank(h_own, j / S);
       h[b * H + j] = src[b * S + j % S];
     }
     __syncthreads();
+    RNNGEN_CLOCK(5);  // h gathered from the other blocks
   }
 #else
   __trap();  // never launched: the launcher checks the kernel was compiled for sm_90 or later
@@ -380,7 +387,8 @@ cudaError_t sample_for(const SampleArgs& given, cudaStream_t stream) {
     const ClusterPlan cp = plan_sample_cluster(B, H, C, K, sms / kClusterBlocks, smem_limit, Cell::kLayout);
     const auto pick = [](int rows) {
       return rows == 1 ? sample_cluster_kernel<Cell, 1> : rows == 2 ? sample_cluster_kernel<Cell, 2>
-           : rows == 4 ? sample_cluster_kernel<Cell, 4> : sample_cluster_kernel<Cell, 8>;
+           : rows == 4 ? sample_cluster_kernel<Cell, 4>
+           : rows == 8 ? sample_cluster_kernel<Cell, 8> : sample_cluster_kernel<Cell, 16>;
     };
     const auto replan = [&](int64_t clusters) {
       return plan_sample_cluster(B, H, C, K, clusters, smem_limit, Cell::kLayout);

@@ -361,7 +361,8 @@ cudaError_t scan_forward_for(const ScanForwardArgs& given, cudaStream_t stream) 
     const ClusterPlan cp = plan_scan_forward_cluster(B, H, sms / kClusterBlocks, smem_limit, Cell::kLayout);
     const auto pick = [](int rows) {
       return rows == 1 ? scan_forward_cluster_kernel<Cell, 1> : rows == 2 ? scan_forward_cluster_kernel<Cell, 2>
-           : rows == 4 ? scan_forward_cluster_kernel<Cell, 4> : scan_forward_cluster_kernel<Cell, 8>;
+           : rows == 4 ? scan_forward_cluster_kernel<Cell, 4>
+           : rows == 8 ? scan_forward_cluster_kernel<Cell, 8> : scan_forward_cluster_kernel<Cell, 16>;
     };
     const auto replan = [&](int64_t clusters) {
       return plan_scan_forward_cluster(B, H, clusters, smem_limit, Cell::kLayout);
@@ -386,7 +387,8 @@ cudaError_t scan_backward_for(const ScanBackwardArgs& given, cudaStream_t stream
     const ClusterPlan cp = plan_scan_backward_cluster(B, H, sms / kClusterBlocks, smem_limit, Cell::kLayout);
     const auto pick = [](int rows) {
       return rows == 1 ? scan_backward_cluster_kernel<Cell, 1> : rows == 2 ? scan_backward_cluster_kernel<Cell, 2>
-           : rows == 4 ? scan_backward_cluster_kernel<Cell, 4> : scan_backward_cluster_kernel<Cell, 8>;
+           : rows == 4 ? scan_backward_cluster_kernel<Cell, 4>
+           : rows == 8 ? scan_backward_cluster_kernel<Cell, 8> : scan_backward_cluster_kernel<Cell, 16>;
     };
     const auto replan = [&](int64_t clusters) {
       return plan_scan_backward_cluster(B, H, clusters, smem_limit, Cell::kLayout);
