@@ -17,6 +17,7 @@
 #include <barrier>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <thread>
@@ -30,6 +31,7 @@ struct Warp {
   std::barrier<> bar{32};
   float f[32];
   int i[32];
+  unsigned frag[32][6];  // mma16816: each lane's A and B fragments
 };
 inline thread_local uint3 thread_idx{0, 0, 0};
 inline thread_local uint3 block_idx{0, 0, 0};
@@ -86,8 +88,49 @@ inline unsigned __ballot_sync(unsigned, int predicate) {
 }
 inline int __ffs(unsigned x) { return __builtin_ffs(static_cast<int>(x)); }
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 namespace rnngen::cuda {
 inline float* shared_base() { return emu::block_smem; }
+
+enum class Operand : int;
+// mma.sync.m16n8k16 (gru_device.cuh has the fragment layout): the warp's lanes exchange their
+// fragments, each lane forms its four sums (float32, in k order) and adds them to d.
+inline float unpack_half(unsigned word, int half, int op) {
+  const unsigned short bits = static_cast<unsigned short>(half ? word >> 16 : word & 0xffffu);
+  if (op == 2) {
+    __half_raw raw;
+    raw.x = bits;
+    return __half2float(__half(raw));
+  }
+  const unsigned f = static_cast<unsigned>(bits) << 16;
+  float v;
+  std::memcpy(&v, &f, 4);
+  return v;
+}
+inline void mma16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2], Operand operand) {
+  const int op = static_cast<int>(operand);
+  emu::Warp& w = emu::warp();
+  const int lane = emu::lane();
+  for (int r = 0; r < 4; ++r) w.frag[lane][r] = a[r];
+  w.frag[lane][4] = b[0];
+  w.frag[lane][5] = b[1];
+  w.bar.arrive_and_wait();
+  const int g = lane / 4, t4 = lane % 4;
+  for (int i = 0; i < 4; ++i) {
+    const int row = g + (i >= 2 ? 8 : 0), col = 2 * t4 + (i & 1);
+    float sum = 0.0f;
+    for (int k = 0; k < 16; ++k) {
+      const int kk = k % 8;
+      const float av = unpack_half(w.frag[(row % 8) * 4 + kk / 2][(row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0)], kk % 2, op);
+      const float bv = unpack_half(w.frag[col * 4 + kk / 2][4 + (k >= 8 ? 1 : 0)], kk % 2, op);
+      sum += av * bv;
+    }
+    d[i] += sum;
+  }
+  w.bar.arrive_and_wait();
+}
 
 struct Cluster {
   unsigned block_rank() const { return emu::cluster_rank; }

@@ -74,7 +74,7 @@ static const T* ptr(const std::vector<T>& v) {
 }
 
 struct Dims {
-  long B, T, H, C, K, row_offset, has_known, has_gates;
+  long B, T, H, C, K, row_offset, has_known, has_gates, operand;
   float temperature;
   unsigned long long seed;
   int sms;
@@ -88,8 +88,9 @@ static Kernel pick(int rows, Kernel k1, Kernel k2, Kernel k4, Kernel k8, Kernel 
 }
 
 static void show_cluster(const ClusterPlan& p, bool head) {
-  std::printf("rows=%d weights_on_chip=1 head_on_chip=%d smem=%lld blocks=%lld\n", p.rows, head ? 1 : 0,
-              static_cast<long long>(p.smem_bytes), static_cast<long long>(p.clusters * kClusterBlocks));
+  std::printf("rows=%d weights_on_chip=1 head_on_chip=%d smem=%lld blocks=%lld tensor_cores=%d\n", p.rows,
+              head ? 1 : 0, static_cast<long long>(p.smem_bytes), static_cast<long long>(p.clusters * kClusterBlocks),
+              p.tensor_cores ? 1 : 0);
 }
 
 template <class Cell>
@@ -143,9 +144,10 @@ static int run(const std::string& kernel, const Dims& d) {
       launch(scan_forward_kernel<Cell, 1>, scan_forward_kernel<Cell, 2>, scan_forward_kernel<Cell, 4>,
              scan_forward_kernel<Cell, 8>, p, a);
     } else {
-      const ClusterPlan p = plan_scan_forward_cluster(B, H, d.sms, d.limit, layout);
+      const ClusterPlan p = plan_scan_forward_cluster(B, H, d.sms, d.limit, layout, d.operand != 0);
       if (p.rows == 0) return 3;
       show_cluster(p, false);
+      a.operand = p.tensor_cores ? static_cast<Operand>(d.operand) : Operand::f32;
       emu::run_blocks(pick(p.rows, scan_forward_cluster_kernel<Cell, 1>, scan_forward_cluster_kernel<Cell, 2>,
                            scan_forward_cluster_kernel<Cell, 4>, scan_forward_cluster_kernel<Cell, 8>,
                            scan_forward_cluster_kernel<Cell, 16>),
@@ -188,16 +190,17 @@ static int run(const std::string& kernel, const Dims& d) {
     std::vector<float> out(B * T * C, NAN), hidden(B * T * H, NAN), c_hidden(cs ? B * T * H : 0, NAN);
     KernelPlan p = plan_decode_forward(B, H, C, d.sms, d.limit, layout);
     if (d.streamed) p.weights_on_chip = p.head_on_chip = false;
-    const DecodeForwardArgs a{h0.data(), ptr(c0), w_ih.data(), b_ih.data(), w.data(), bh.data(), head.data(),
-                              bo.data(), out.data(), hidden.data(), ptr(c_hidden), b, t, h, c, p.weights_on_chip,
-                              p.head_on_chip};
+    DecodeForwardArgs a{h0.data(), ptr(c0), w_ih.data(), b_ih.data(), w.data(), bh.data(), head.data(),
+                        bo.data(), out.data(), hidden.data(), ptr(c_hidden), b, t, h, c, p.weights_on_chip,
+                        p.head_on_chip};
     if (kernel == "decode_forward") {
       launch(decode_forward_kernel<Cell, 1>, decode_forward_kernel<Cell, 2>, decode_forward_kernel<Cell, 4>,
              decode_forward_kernel<Cell, 8>, p, a);
     } else {
-      const ClusterPlan cp = plan_decode_forward_cluster(B, H, C, d.sms, d.limit, layout);
+      const ClusterPlan cp = plan_decode_forward_cluster(B, H, C, d.sms, d.limit, layout, d.operand != 0);
       if (cp.rows == 0) return 3;
       show_cluster(cp, true);
+      a.operand = cp.tensor_cores ? static_cast<Operand>(d.operand) : Operand::f32;
       emu::run_blocks(pick(cp.rows, decode_forward_cluster_kernel<Cell, 1>, decode_forward_cluster_kernel<Cell, 2>,
                            decode_forward_cluster_kernel<Cell, 4>, decode_forward_cluster_kernel<Cell, 8>,
                            decode_forward_cluster_kernel<Cell, 16>),
@@ -252,6 +255,7 @@ int main(int argc, char** argv) {
   d.limit = std::atol(argv[4]);
   std::ifstream(dir + "/dims.txt") >> d.B >> d.T >> d.H >> d.C >> d.K >> d.temperature >> d.seed >> d.row_offset >>
       d.has_known >> d.has_gates;
+  std::ifstream(dir + "/operand.txt") >> d.operand;  // tensor-core operand of scan/decode forward (absent: 0)
   for (const char* prefix : {"lstm_", "rnn_tanh_", "rnn_relu_"}) {
     const std::string p = prefix;
     if (kernel.rfind(p, 0) != 0) continue;

@@ -25,8 +25,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import (CELL_GATES, assert_matches, gru_weights, truth_decode, truth_decode_cell, truth_sample,
-                     truth_sample_cell, truth_scan, truth_scan_cell)
+from helpers import (CELL_GATES, assert_matches, gru_weights, rel_error, truth_decode, truth_decode_cell,
+                     truth_sample, truth_sample_cell, truth_scan, truth_scan_cell)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CXX = shutil.which("c++") or shutil.which("g++")
@@ -131,6 +131,90 @@ def test_scan_forward_backward_emulated(B, T, H, path, tmp_path):
     # (the GEMMs after the loop, in float64 here: the kernels' float32 gradients are what is checked)
     assert_matches((d_gh.T @ h_prev.reshape(B * T, H).double()).float(), x[2].grad, name="d_w_hh")
     assert_matches(d_gh.sum(0).float(), x[3].grad, name="d_b_hh")
+
+
+# ---- the tensor-core path of the forward cluster variants (16-row tiles, bf16/fp16 operands) ----
+
+OPERANDS = {"bf16": (1, torch.bfloat16), "fp16": (2, torch.float16)}
+
+
+def _gru_step_rounded(gi, h, w_hh, b_hh, dtype):
+    """One GRU step whose hidden product has operands rounded to ``dtype`` (h and W_hh), summed in
+    float64: what mma_product computes, up to float32 accumulation."""
+    gh = F.linear(h.to(dtype).double(), w_hh.to(dtype).double(), b_hh.double())
+    i_r, i_z, i_n = gi.chunk(3, -1)
+    g_r, g_z, g_n = gh.chunk(3, -1)
+    r, z = torch.sigmoid(i_r + g_r), torch.sigmoid(i_z + g_z)
+    n = torch.tanh(i_n + r * g_n)
+    return (1 - z) * n + z * h, gh
+
+
+@pytest.mark.parametrize("operand", sorted(OPERANDS))
+@pytest.mark.parametrize("H", [32, 64])
+def test_scan_forward_tensor_cores_emulated(operand, H, tmp_path):
+    """scan forward's cluster variant on tensor cores (mma.sync m16n8k16 emulated lane by lane):
+    B = 17 gives tiles of 16 rows (a full one and one of a single row, the rest zero); every row
+    matches a float64 loop with the same operand rounding, and the float32 truth only to the
+    operand type's precision (so the rounding did happen). H = 32: the GRU's 12 columns a block,
+    a partial 8-column tile."""
+    code, dtype = OPERANDS[operand]
+    B, T = 17, 5
+    _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32)
+    gi, h0 = torch.randn(B, T, 3 * H), torch.randn(B, H)
+    (tmp_path / "operand.txt").write_text(str(code))
+    fwd, plan = run("scan_forward_cluster", "cluster", tmp_path, (B, T, H, 0, 0, 1.0, 0, 0, 0, 1),
+                    {"gi": gi, "h0": h0, "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh)},
+                    {"out": (torch.float32, (B, T, H)), "gates": (torch.float32, (B, T, 3 * H))})
+    assert plan["rows"] == "16" and plan["tensor_cores"] == "1", plan
+    h, outs, gates = h0.double(), [], []
+    for t in range(T):
+        h, gh = _gru_step_rounded(gi[:, t].double(), h, w_hh, b_hh, dtype)
+        outs.append(h)
+        gates.append(gh)
+    assert rel_error(fwd["out"], torch.stack(outs, 1)) < 1e-4
+    assert rel_error(fwd["gates"], torch.stack(gates, 1)) < 1e-4
+    exact = truth_scan(*[x.double() for x in (gi, h0, w_hh, b_hh)])
+    assert 1e-5 < rel_error(fwd["out"], exact) < 3e-2
+
+
+@pytest.mark.parametrize("operand", sorted(OPERANDS))
+@pytest.mark.parametrize("C", [1, 3])
+def test_decode_forward_tensor_cores_emulated(operand, C, tmp_path):
+    """decode forward's cluster variant on tensor cores: the hidden product on mma (operands
+    rounded), the outputs x_t and the input gates in float32, as a float64 loop doing the same."""
+    code, dtype = OPERANDS[operand]
+    B, T, H = 17, 4, 64
+    w_ih, b_ih, w_hh, b_hh = gru_weights(H, C, torch.float32)
+    w_out, b_out = torch.randn(C, H) / H**0.5, torch.randn(C)
+    h0 = torch.randn(B, H)
+    (tmp_path / "operand.txt").write_text(str(code))
+    fwd, plan = run("decode_forward_cluster", "cluster", tmp_path, (B, T, H, C, 0, 1.0, 0, 0, 0, 0),
+                    {"h0": h0, "w_ih": w_ih, "b_ih": b_ih, "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh),
+                     "w_out_t": pad4(w_out.t()), "b_out": pad4(b_out)},
+                    {"out": (torch.float32, (B, T, C)), "hidden": (torch.float32, (B, T, H))})
+    assert plan["rows"] == "16" and plan["tensor_cores"] == "1", plan
+    h, outs, hs = h0.double(), [], []
+    for _ in range(T):
+        x = F.linear(h, w_out.double(), b_out.double())
+        h, _ = _gru_step_rounded(F.linear(x, w_ih.double(), b_ih.double()), h, w_hh, b_hh, dtype)
+        outs.append(x)
+        hs.append(h)
+    assert rel_error(fwd["out"], torch.stack(outs, 1)) < 1e-4
+    assert rel_error(fwd["hidden"], torch.stack(hs, 1)) < 1e-4
+    want_out, want_hidden = truth_decode(*[x.double() for x in (h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out)], T)
+    assert 1e-5 < rel_error(fwd["hidden"], want_hidden) < 3e-2
+
+
+def test_float32_cluster_plan_keeps_float32_products(tmp_path):
+    """Without an operand type (a float32 op) the 16-row tile stays on the float32 path."""
+    B, T, H = 17, 3, 32
+    _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32)
+    gi, h0 = torch.randn(B, T, 3 * H), torch.randn(B, H)
+    fwd, plan = run("scan_forward_cluster", "cluster", tmp_path, (B, T, H, 0, 0, 1.0, 0, 0, 0, 1),
+                    {"gi": gi, "h0": h0, "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh)},
+                    {"out": (torch.float32, (B, T, H))})
+    assert plan["rows"] == "16" and plan["tensor_cores"] == "0", plan
+    assert rel_error(fwd["out"], truth_scan(*[x.double() for x in (gi, h0, w_hh, b_hh)])) < 1e-5
 
 
 @pytest.mark.parametrize("C", [1, 3])

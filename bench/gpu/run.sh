@@ -136,6 +136,10 @@ budget() { echo $(( $(left) - 45 )); }
 step bench 600 "$PY" -m rnngen.bench --device cuda --no-compile --repeats 5 --budget "$(budget)" \
   --json "$EVID/bench-gpu.json"
 [ -x "$EVID/step_clocks" ] && step step_clocks 60 "$EVID/step_clocks" 20
+if (( $(budget) > 40 )); then  # scan in float16: cuDNN as under autocast, rnngen's tensor-core path at 16 rows
+  step bench_fp16 240 "$PY" -m rnngen.bench --device cuda --dtype float16 --no-compile -k scan --repeats 3 \
+    --budget "$(( $(budget) / 2 ))" --json "$EVID/bench-gpu-fp16.json"
+fi
 if (( $(budget) > 30 )); then
   step bench_no_clusters 300 env RNNGEN_CUDA_CLUSTERS=0 "$PY" -m rnngen.bench --device cuda --backends cuda \
     --no-compile -k sampling -k scan --repeats 3 --budget "$(( $(budget) / 2 ))" --json "$EVID/bench-gpu-no-clusters.json"

@@ -34,6 +34,7 @@ struct DecodeForwardArgs {
   float* c_hidden;     // [B, T, H] (LSTM)
   int B, T, H, C;
   bool weights_on_chip, head_on_chip;
+  Operand operand = Operand::f32;  // the cluster variant's product on tensor cores (plan: tensor_cores)
 };
 
 template <class Cell, int BT>
@@ -239,8 +240,10 @@ __global__ void __launch_bounds__(kThreads, 1) decode_forward_cluster_kernel(Dec
   float* p = shared_base();
   const int H = a.H, G = NG * H, T = a.T, C = a.C, SG = NG * S;
   const int G4 = static_cast<int>(round4(G)), C4 = static_cast<int>(round4(C));
+  const bool tc = BT == kMaxClusterRows && a.operand != Operand::f32;  // tensor cores (the plan's choice)
   float* w = p;  // [H, SG]: column g*S + s is W_hh^T's column g*H + q*S + s
-  p += static_cast<int64_t>(H) * SG;
+  uint32_t* wf = reinterpret_cast<uint32_t*>(p);  // or those columns as packed mma fragments
+  p += tc ? packed_weight_floats(H, SG) : static_cast<int64_t>(H) * SG;
   float* bh = p;  // [SG]
   p += SG;
   float* wi = p;  // [SG, C]: row g*S + s is W_ih's row g*H + q*S + s
@@ -254,9 +257,12 @@ __global__ void __launch_bounds__(kThreads, 1) decode_forward_cluster_kernel(Dec
   float* c_own = h_own + 2 * BT * S;    // [BT, S] (LSTM)
   float* x = c_own + (Cell::kCellState ? BT * S : 0);  // [BT, C4]
   float* partial = x + BT * C4;         // [P, BT, SG]
-  for (int64_t i = threadIdx.x; i < static_cast<int64_t>(H) * SG; i += blockDim.x) {
-    const int k = static_cast<int>(i / SG), col = static_cast<int>(i % SG);
-    w[i] = a.w[static_cast<int64_t>(k) * G4 + (col / S) * H + q * S + col % S];
+  const auto column = [&](int k, int col) { return a.w[static_cast<int64_t>(k) * G4 + (col / S) * H + q * S + col % S]; };
+  if (tc) {
+    pack_b_fragments(wf, H, SG, column, a.operand);
+  } else {
+    for (int64_t i = threadIdx.x; i < static_cast<int64_t>(H) * SG; i += blockDim.x)
+      w[i] = column(static_cast<int>(i / SG), static_cast<int>(i % SG));
   }
   for (int i = threadIdx.x; i < SG; i += blockDim.x) {
     const int row = (i / S) * H + q * S + i % S;
@@ -267,7 +273,7 @@ __global__ void __launch_bounds__(kThreads, 1) decode_forward_cluster_kernel(Dec
   copy_to_shared(head, a.head, static_cast<int64_t>(H) * C4);
   const int groups = SG / 4;
   int P = kThreads / groups;
-  P = P < 1 ? 1 : P > 8 ? 8 : P;
+  P = tc || P < 1 ? 1 : P > 8 ? 8 : P;
   const int kc = static_cast<int>(round4((H + P - 1) / P));
   zero_shared(h, BT * (H + 2 * S + (Cell::kCellState ? S : 0) + C4) + P * BT * SG);
   __syncthreads();
@@ -280,11 +286,15 @@ __global__ void __launch_bounds__(kThreads, 1) decode_forward_cluster_kernel(Dec
   __syncthreads();
   RNNGEN_CLOCK_START;
   for (int t = 0; t < T; ++t) {
-    for (int idx = threadIdx.x; idx < groups * P; idx += blockDim.x) {
-      const int part = idx / groups, i = idx % groups;
-      const int k0 = min(H, part * kc), k1 = min(H, k0 + kc);
-      matvec_group<BT>(w + static_cast<int64_t>(k0) * SG, SG, k1 - k0, part > 0 ? nullptr : bh,
-                       partial + part * BT * SG, SG, false, i, h + k0, H);
+    if (tc) {
+      mma_product(wf, H, SG, bh, h, H, partial, SG, a.operand);
+    } else {
+      for (int idx = threadIdx.x; idx < groups * P; idx += blockDim.x) {
+        const int part = idx / groups, i = idx % groups;
+        const int k0 = min(H, part * kc), k1 = min(H, k0 + kc);
+        matvec_group<BT>(w + static_cast<int64_t>(k0) * SG, SG, k1 - k0, part > 0 ? nullptr : bh,
+                         partial + part * BT * SG, SG, false, i, h + k0, H);
+      }
     }
     for (int o = warp; o < rows * C; o += kThreads / 32) {  // x_t = h W_out^T + b_out
       const int b = o / C, c = o % C;
@@ -473,16 +483,20 @@ cudaError_t decode_forward_for(const DecodeForwardArgs& given, cudaStream_t stre
   args.head_on_chip = plan.head_on_chip;
   if (!plan.weights_on_chip && clusters_enabled()) {  // W_hh only fits split over a cluster's blocks
     const int64_t B = given.B, H = given.H, C = given.C;
-    const ClusterPlan cp = plan_decode_forward_cluster(B, H, C, sms / kClusterBlocks, smem_limit, Cell::kLayout);
+    const bool tensor = given.operand != Operand::f32;
+    const ClusterPlan cp = plan_decode_forward_cluster(B, H, C, sms / kClusterBlocks, smem_limit, Cell::kLayout,
+                                                       tensor);
+    DecodeForwardArgs cargs = args;
+    cargs.operand = cp.tensor_cores ? given.operand : Operand::f32;
     const auto pick = [](int rows) {
       return rows == 1 ? decode_forward_cluster_kernel<Cell, 1> : rows == 2 ? decode_forward_cluster_kernel<Cell, 2>
            : rows == 4 ? decode_forward_cluster_kernel<Cell, 4>
            : rows == 8 ? decode_forward_cluster_kernel<Cell, 8> : decode_forward_cluster_kernel<Cell, 16>;
     };
-    const auto replan = [&](int64_t clusters) {
+    const auto replan = [&](int64_t clusters) {  // (more rows: tensor cores only at 16, which cp has not)
       return plan_decode_forward_cluster(B, H, C, clusters, smem_limit, Cell::kLayout);
     };
-    const cudaError_t err = launch_clusters(cp, pick, replan, stream, args, static_cast<int>(cp.units));
+    const cudaError_t err = launch_clusters(cp, pick, replan, stream, cargs, static_cast<int>(cp.units));
     if (err != cudaErrorNotSupported) return err;
   }
   return launch_planned(decode_forward_kernel<Cell, 1>, decode_forward_kernel<Cell, 2>,
@@ -520,11 +534,12 @@ cudaError_t decode_backward_for(const DecodeBackwardArgs& given, cudaStream_t st
 cudaError_t launch_decode_forward(CellKind cell, const float* h0, const float* c0, const float* w_ih,
                                   const float* b_ih, const float* w_hh_t, const float* b_hh, const float* w_out_t,
                                   const float* b_out, float* out, float* hidden, float* c_hidden, int64_t B, int64_t T,
-                                  int64_t H, int64_t C, cudaStream_t stream) {
+                                  int64_t H, int64_t C, cudaStream_t stream, int operand) {
   if (B == 0) return cudaSuccess;
+  if (operand < 0 || operand > 2) return cudaErrorInvalidValue;
   const DecodeForwardArgs args{h0, c0, w_ih, b_ih, w_hh_t, b_hh, w_out_t, b_out, out, hidden, c_hidden,
                                static_cast<int>(B), static_cast<int>(T), static_cast<int>(H), static_cast<int>(C),
-                               false, false};
+                               false, false, static_cast<Operand>(operand)};
   switch (cell) {
     case CellKind::gru: return decode_forward_for<GruCell>(args, stream);
     case CellKind::lstm: return decode_forward_for<LstmCell>(args, stream);

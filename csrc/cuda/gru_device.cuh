@@ -6,8 +6,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 #if defined(__CUDACC__) || defined(RNNGEN_CUDA_EMULATION)
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #endif
 #if defined(__CUDACC__)
@@ -180,6 +183,95 @@ template <int BT>
 __device__ __forceinline__ void matvec1(const MatVec& a, const float* x, int ldx) {
   for (int i = threadIdx.x; i < a.groups; i += blockDim.x)
     matvec_group<BT>(a.m, a.ld, a.kdim, a.bias, a.y, a.ldy, a.accumulate, i, x, ldx);
+}
+
+// ---- tensor cores: the block product of 16 rows on mma.sync (sm_80+), bf16 or fp16 operands ----
+// Used by the sm_90 cluster variants of the forward products (scan, decode) for tiles of 16 rows
+// when the op's dtype is bfloat16 or float16 (plan.h: tensor_cores). The operands are rounded to
+// that dtype (the weights are that dtype already; h is rounded each step, as a PyTorch run in that
+// dtype rounds it), the products accumulate in float32, and everything else stays float32.
+// mma.sync.m16n8k16 fragments (PTX ISA), lane = 4 g + t:
+//   A (16 x 16, row-major): a0 = A[g][2t, 2t+1], a1 = A[g+8][2t, 2t+1], a2 = A[g][2t+8, 2t+9], a3 = A[g+8][2t+8, 2t+9]
+//   B (16 x 8):             b0 = B[2t, 2t+1][g],  b1 = B[2t+8, 2t+9][g]
+//   D (16 x 8, float):      d0, d1 = D[g][2t, 2t+1],  d2, d3 = D[g+8][2t, 2t+1]
+// each pair packed in one 32-bit register, the lower index in the low half.
+enum class Operand : int { f32 = 0, bf16 = 1, f16 = 2 };
+
+RNNGEN_HD uint32_t pack2(float lo, float hi, Operand op) {
+  uint32_t bits;
+  if (op == Operand::f16) {
+    const __half2 v = __floats2half2_rn(lo, hi);
+    memcpy(&bits, &v, 4);
+  } else {
+    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    memcpy(&bits, &v, 4);
+  }
+  return bits;
+}
+
+#if !defined(RNNGEN_CUDA_EMULATION)  // (the emulation provides its own)
+// d += A B for one warp's fragments.
+__device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2], Operand op) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  if (op == Operand::f16)
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+  __trap();  // never reached: tensor cores are planned for the sm_90 cluster variants only
+#endif
+}
+#endif
+
+// Pack B fragments of the [K, N] weight weight(k, n) (columns >= N zero) as
+// [K/16][ceil(N/8)][32 lanes][2] words (plan.h: packed_weight_floats), so that each lane reads its
+// two words of a tile at once.
+template <typename Weight>
+__device__ __forceinline__ void pack_b_fragments(uint32_t* wf, int K, int N, Weight weight, Operand op) {
+  const int NT = (N + 7) / 8;
+  const int64_t n_items = static_cast<int64_t>(K / 16) * NT * 32;
+  for (int64_t i = threadIdx.x; i < n_items; i += blockDim.x) {
+    const int lane = static_cast<int>(i % 32), nt = static_cast<int>((i / 32) % NT), kt = static_cast<int>(i / 32 / NT);
+    const int n = nt * 8 + lane / 4, k = kt * 16 + 2 * (lane % 4);
+    const auto at = [&](int kk) { return n < N ? weight(kk, n) : 0.0f; };
+    wf[2 * i] = pack2(at(k), at(k + 1), op);
+    wf[2 * i + 1] = pack2(at(k + 8), at(k + 9), op);
+  }
+}
+
+// y[r, n] = bias[n] + sum_k x[r, k] W[k, n] for the 16 rows of x (shared [16, ldx], float; K a
+// multiple of 16) and the N columns of W packed in wf; the block's warps share the column tiles.
+__device__ __forceinline__ void mma_product(const uint32_t* wf, int K, int N, const float* bias, const float* x,
+                                            int ldx, float* y, int ldy, Operand op) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
+  const int NT = (N + 7) / 8, KT = K / 16;
+  for (int nt = warp; nt < NT; nt += kThreads / 32) {
+    float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int kt = 0; kt < KT; ++kt) {
+      const float* x0 = x + g * ldx + kt * 16 + 2 * t4;
+      const float* x1 = x0 + 8 * ldx;
+      const uint32_t a[4] = {pack2(x0[0], x0[1], op), pack2(x1[0], x1[1], op), pack2(x0[8], x0[9], op),
+                             pack2(x1[8], x1[9], op)};
+      const uint32_t* bp = wf + ((static_cast<int64_t>(kt) * NT + nt) * 32 + lane) * 2;
+      const uint32_t b[2] = {bp[0], bp[1]};
+      mma16816(d, a, b, op);
+    }
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int col = nt * 8 + 2 * t4 + i;
+      if (col < N) {
+        const float bb = bias ? bias[col] : 0.0f;
+        y[g * ldy + col] = d[i] + bb;
+        y[(g + 8) * ldy + col] = d[2 + i] + bb;
+      }
+    }
+  }
 }
 
 // ---- the draw: one warp, the contract's inverse CDF ----

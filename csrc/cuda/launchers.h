@@ -34,11 +34,13 @@ cudaError_t launch_sample(CellKind cell, const float* h0, const float* c0, const
                           int64_t T, int64_t H, int64_t C, int64_t K, cudaStream_t stream);
 
 // out [B, T, C], hidden [B, T, H], c_hidden [B, T, H]: h0 [B, H], c0 [B, H], w_ih [G, C], b_ih [G],
-// w_hh_t [H, G4], b_hh [G4], w_out_t [H, C4], b_out [C4].
+// w_hh_t [H, G4], b_hh [G4], w_out_t [H, C4], b_out [C4]. operand (decode and scan forward): the op's
+// dtype, 0 float32, 1 bfloat16, 2 float16: with 1 or 2 the sm_90 cluster variant multiplies 16-row
+// tiles on tensor cores in that type (gru_device.cuh: mma_product); the arrays stay float32.
 cudaError_t launch_decode_forward(CellKind cell, const float* h0, const float* c0, const float* w_ih,
                                   const float* b_ih, const float* w_hh_t, const float* b_hh, const float* w_out_t,
                                   const float* b_out, float* out, float* hidden, float* c_hidden, int64_t B, int64_t T,
-                                  int64_t H, int64_t C, cudaStream_t stream);
+                                  int64_t H, int64_t C, cudaStream_t stream, int operand = 0);
 
 // The reverse loop of decode: d_gi [B, T, G], d_gh [B, T, G] (GRU only: the other cells' hidden-gate
 // gradients equal d_gi; pass null), d_x [B, T, C] (every step's gradients of the input gates,
@@ -56,7 +58,7 @@ cudaError_t launch_decode_backward(CellKind cell, const float* grad_out, const f
 // c0 [B, H], w_hh_t [H, G4], b_hh [G4].
 cudaError_t launch_scan_forward(CellKind cell, const float* gi, const float* h0, const float* c0, const float* w_hh_t,
                                 const float* b_hh, float* out, float* c_out, float* gates, int64_t B, int64_t T,
-                                int64_t H, cudaStream_t stream);
+                                int64_t H, cudaStream_t stream, int operand = 0);
 
 // The reverse loop of scan: d_gi [B, T, G], d_gh [B, T, G] (GRU only, as decode), d_h0, d_c0 [B, H].
 // gh [B, T, G]: every step's hidden gates (saved by the forward or recomputed by the caller;

@@ -29,6 +29,7 @@ struct ScanForwardArgs {
   float* gates;       // [B, T, G] or null
   int B, T, H;
   bool weights_on_chip;
+  Operand operand = Operand::f32;  // the cluster variant's product on tensor cores (plan: tensor_cores)
 };
 
 template <class Cell, int BT>
@@ -188,22 +189,27 @@ __global__ void __launch_bounds__(kThreads, 1) scan_forward_cluster_kernel(ScanF
   float* p = shared_base();
   const int H = a.H, G = NG * H, T = a.T, SG = NG * S;
   const int G4 = static_cast<int>(round4(G));
+  const bool tc = BT == kMaxClusterRows && a.operand != Operand::f32;  // tensor cores (the plan's choice)
   float* w = p;  // [H, SG]: column g*S + s is W_hh^T's column g*H + q*S + s
-  p += static_cast<int64_t>(H) * SG;
+  uint32_t* wf = reinterpret_cast<uint32_t*>(p);  // or those columns as packed mma fragments
+  p += tc ? packed_weight_floats(H, SG) : static_cast<int64_t>(H) * SG;
   float* bh = p;  // [SG]
   p += SG;
   float* h = p;                         // [BT, H]
   float* h_own = h + BT * H;            // [2][BT, S]
   float* c_own = h_own + 2 * BT * S;    // [BT, S] (LSTM)
   float* partial = c_own + (Cell::kCellState ? BT * S : 0);  // [P, BT, SG]
-  for (int64_t i = threadIdx.x; i < static_cast<int64_t>(H) * SG; i += blockDim.x) {
-    const int k = static_cast<int>(i / SG), col = static_cast<int>(i % SG);
-    w[i] = a.w[static_cast<int64_t>(k) * G4 + (col / S) * H + q * S + col % S];
+  const auto column = [&](int k, int col) { return a.w[static_cast<int64_t>(k) * G4 + (col / S) * H + q * S + col % S]; };
+  if (tc) {
+    pack_b_fragments(wf, H, SG, column, a.operand);
+  } else {
+    for (int64_t i = threadIdx.x; i < static_cast<int64_t>(H) * SG; i += blockDim.x)
+      w[i] = column(static_cast<int>(i / SG), static_cast<int>(i % SG));
   }
   for (int i = threadIdx.x; i < SG; i += blockDim.x) bh[i] = a.b_hh[(i / S) * H + q * S + i % S];
   const int groups = SG / 4;
   int P = kThreads / groups;
-  P = P < 1 ? 1 : P > 8 ? 8 : P;
+  P = tc || P < 1 ? 1 : P > 8 ? 8 : P;
   const int kc = static_cast<int>(round4((H + P - 1) / P));
   zero_shared(h, BT * (H + 2 * S + (Cell::kCellState ? S : 0)) + P * BT * SG);
   __syncthreads();
@@ -214,11 +220,15 @@ __global__ void __launch_bounds__(kThreads, 1) scan_forward_cluster_kernel(ScanF
       c_own[i] = a.c0[static_cast<int64_t>(b0 + i / S) * H + q * S + i % S];
   __syncthreads();
   for (int t = 0; t < T; ++t) {
-    for (int idx = threadIdx.x; idx < groups * P; idx += blockDim.x) {
-      const int part = idx / groups, i = idx % groups;
-      const int k0 = min(H, part * kc), k1 = min(H, k0 + kc);
-      matvec_group<BT>(w + static_cast<int64_t>(k0) * SG, SG, k1 - k0, part > 0 ? nullptr : bh,
-                       partial + part * BT * SG, SG, false, i, h + k0, H);
+    if (tc) {
+      mma_product(wf, H, SG, bh, h, H, partial, SG, a.operand);
+    } else {
+      for (int idx = threadIdx.x; idx < groups * P; idx += blockDim.x) {
+        const int part = idx / groups, i = idx % groups;
+        const int k0 = min(H, part * kc), k1 = min(H, k0 + kc);
+        matvec_group<BT>(w + static_cast<int64_t>(k0) * SG, SG, k1 - k0, part > 0 ? nullptr : bh,
+                         partial + part * BT * SG, SG, false, i, h + k0, H);
+      }
     }
     __syncthreads();
     float* own = h_own + (t & 1) * BT * S;
@@ -358,16 +368,19 @@ cudaError_t scan_forward_for(const ScanForwardArgs& given, cudaStream_t stream) 
   ScanForwardArgs args = given;
   args.weights_on_chip = plan.weights_on_chip;
   if (!plan.weights_on_chip && clusters_enabled()) {  // W_hh only fits split over a cluster's blocks
-    const ClusterPlan cp = plan_scan_forward_cluster(B, H, sms / kClusterBlocks, smem_limit, Cell::kLayout);
+    const bool tensor = given.operand != Operand::f32;
+    const ClusterPlan cp = plan_scan_forward_cluster(B, H, sms / kClusterBlocks, smem_limit, Cell::kLayout, tensor);
+    ScanForwardArgs cargs = args;
+    cargs.operand = cp.tensor_cores ? given.operand : Operand::f32;
     const auto pick = [](int rows) {
       return rows == 1 ? scan_forward_cluster_kernel<Cell, 1> : rows == 2 ? scan_forward_cluster_kernel<Cell, 2>
            : rows == 4 ? scan_forward_cluster_kernel<Cell, 4>
            : rows == 8 ? scan_forward_cluster_kernel<Cell, 8> : scan_forward_cluster_kernel<Cell, 16>;
     };
-    const auto replan = [&](int64_t clusters) {
+    const auto replan = [&](int64_t clusters) {  // (more rows: tensor cores only at 16, which cp has not)
       return plan_scan_forward_cluster(B, H, clusters, smem_limit, Cell::kLayout);
     };
-    const cudaError_t err = launch_clusters(cp, pick, replan, stream, args, static_cast<int>(cp.units));
+    const cudaError_t err = launch_clusters(cp, pick, replan, stream, cargs, static_cast<int>(cp.units));
     if (err != cudaErrorNotSupported) return err;
   }
   return launch_planned(scan_forward_kernel<Cell, 1>, scan_forward_kernel<Cell, 2>, scan_forward_kernel<Cell, 4>,
@@ -404,10 +417,11 @@ cudaError_t scan_backward_for(const ScanBackwardArgs& given, cudaStream_t stream
 
 cudaError_t launch_scan_forward(CellKind cell, const float* gi, const float* h0, const float* c0, const float* w_hh_t,
                                 const float* b_hh, float* out, float* c_out, float* gates, int64_t B, int64_t T,
-                                int64_t H, cudaStream_t stream) {
+                                int64_t H, cudaStream_t stream, int operand) {
   if (B == 0) return cudaSuccess;
+  if (operand < 0 || operand > 2) return cudaErrorInvalidValue;
   const ScanForwardArgs args{gi, h0, c0, w_hh_t, b_hh, out, c_out, gates, static_cast<int>(B), static_cast<int>(T),
-                             static_cast<int>(H), false};
+                             static_cast<int>(H), false, static_cast<Operand>(operand)};
   switch (cell) {
     case CellKind::gru: return scan_forward_for<GruCell>(args, stream);
     case CellKind::lstm: return scan_forward_for<LstmCell>(args, stream);

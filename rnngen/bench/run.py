@@ -27,7 +27,8 @@ from .timing import (TimeLimitExceeded, busy_processes, cpu_team_stats, machine_
                      time_limit)
 from .workloads import Impl, Options, Workload, build, candidate_backends, specs
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# bfloat16/float16: the scan workloads on a GPU (cuDNN in float16 is what it runs under autocast)
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def _reason(exc: BaseException) -> str:

@@ -81,6 +81,7 @@ def specs(quick: bool = False) -> list[Spec]:
             + [Spec("generator", 16, h, 28, grad=True) for h in (128, 256)]
             + [Spec("sampling", B, 256, 28, levels=256) for B in (1, 64)] + [Spec("sampling", 64, 128, 28, levels=256)]
             + [Spec("scan", B, 256, 28, grad=grad) for grad in (False, True) for B in (16, 64)]
+            + [Spec("scan", 256, 256, 28, grad=True)]  # 16 rows a cluster: the CUDA tensor-core path (bf16/fp16)
             + [Spec("scan", 16, 256, 28, grad=True, cell=cell) for cell in ("lstm", "rnn_tanh")]
             + [Spec("generator", 1, 256, 28, cell=cell) for cell in ("lstm", "rnn_tanh")]
             + [Spec("sampling", 1, 256, 28, levels=256, cell="lstm")]
@@ -472,4 +473,8 @@ def build(spec: Spec, opts: Options, candidates: list[str]) -> Workload:
         # cuDNN may run float32 RNNs in TF32 (torch.backends.cudnn.allow_tf32, on by default), and
         # summation orders differ over hundreds of steps.
         workload.tolerance = 1e-2
+    if opts.dtype in (torch.bfloat16, torch.float16):
+        # cuDNN keeps its state in the low dtype, rnngen in float32: over hundreds of steps they part
+        # by far more than rounding; the check still catches a wrong kernel (errors of order 1)
+        workload.tolerance = 1e-1
     return workload
