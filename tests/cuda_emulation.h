@@ -109,6 +109,11 @@ inline float unpack_half(unsigned word, int half, int op) {
   std::memcpy(&v, &f, 4);
   return v;
 }
+inline float tf32_value(unsigned word) {  // the float32 bits of a TF32 operand (already rounded)
+  float v;
+  std::memcpy(&v, &word, 4);
+  return v;
+}
 inline void mma16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2], Operand operand) {
   const int op = static_cast<int>(operand);
   emu::Warp& w = emu::warp();
@@ -118,6 +123,20 @@ inline void mma16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[
   w.frag[lane][5] = b[1];
   w.bar.arrive_and_wait();
   const int g = lane / 4, t4 = lane % 4;
+  if (op == 3) {  // m16n8k8, tf32: one value a register
+    for (int i = 0; i < 4; ++i) {
+      const int row = g + (i >= 2 ? 8 : 0), col = 2 * t4 + (i & 1);
+      float sum = 0.0f;
+      for (int k = 0; k < 8; ++k) {
+        const float av = tf32_value(w.frag[(row % 8) * 4 + k % 4][(row >= 8 ? 1 : 0) + (k >= 4 ? 2 : 0)]);
+        const float bv = tf32_value(w.frag[col * 4 + k % 4][4 + (k >= 4 ? 1 : 0)]);
+        sum += av * bv;
+      }
+      d[i] += sum;
+    }
+    w.bar.arrive_and_wait();
+    return;
+  }
   for (int i = 0; i < 4; ++i) {
     const int row = g + (i >= 2 ? 8 : 0), col = 2 * t4 + (i & 1);
     float sum = 0.0f;

@@ -144,7 +144,7 @@ static int run(const std::string& kernel, const Dims& d) {
       launch(scan_forward_kernel<Cell, 1>, scan_forward_kernel<Cell, 2>, scan_forward_kernel<Cell, 4>,
              scan_forward_kernel<Cell, 8>, p, a);
     } else {
-      const ClusterPlan p = plan_scan_forward_cluster(B, H, d.sms, d.limit, layout, d.operand != 0);
+      const ClusterPlan p = plan_scan_forward_cluster(B, H, d.sms, d.limit, layout, static_cast<int>(d.operand));
       if (p.rows == 0) return 3;
       show_cluster(p, false);
       a.operand = p.tensor_cores ? static_cast<Operand>(d.operand) : Operand::f32;
@@ -197,7 +197,7 @@ static int run(const std::string& kernel, const Dims& d) {
       launch(decode_forward_kernel<Cell, 1>, decode_forward_kernel<Cell, 2>, decode_forward_kernel<Cell, 4>,
              decode_forward_kernel<Cell, 8>, p, a);
     } else {
-      const ClusterPlan cp = plan_decode_forward_cluster(B, H, C, d.sms, d.limit, layout, d.operand != 0);
+      const ClusterPlan cp = plan_decode_forward_cluster(B, H, C, d.sms, d.limit, layout, static_cast<int>(d.operand));
       if (cp.rows == 0) return 3;
       show_cluster(cp, true);
       a.operand = cp.tensor_cores ? static_cast<Operand>(d.operand) : Operand::f32;

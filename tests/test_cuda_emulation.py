@@ -135,13 +135,21 @@ def test_scan_forward_backward_emulated(B, T, H, path, tmp_path):
 
 # ---- the tensor-core path of the forward cluster variants (16-row tiles, bf16/fp16 operands) ----
 
-OPERANDS = {"bf16": (1, torch.bfloat16), "fp16": (2, torch.float16)}
+def _tf32(x):
+    """x rounded to TF32 as cvt.rna.tf32.f32 does: to nearest, ties away from zero, 10 mantissa bits."""
+    bits = x.float().view(torch.int32)
+    return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
 
 
-def _gru_step_rounded(gi, h, w_hh, b_hh, dtype):
-    """One GRU step whose hidden product has operands rounded to ``dtype`` (h and W_hh), summed in
-    float64: what mma_product computes, up to float32 accumulation."""
-    gh = F.linear(h.to(dtype).double(), w_hh.to(dtype).double(), b_hh.double())
+# operand code (launchers.h), rounding
+OPERANDS = {"bf16": (1, lambda x: x.to(torch.bfloat16)), "fp16": (2, lambda x: x.to(torch.float16)),
+            "tf32": (3, _tf32)}
+
+
+def _gru_step_rounded(gi, h, w_hh, b_hh, rounded):
+    """One GRU step whose hidden product has its operands (h and W_hh) rounded by ``rounded``,
+    summed in float64: what mma_product computes, up to float32 accumulation."""
+    gh = F.linear(rounded(h).double(), rounded(w_hh).double(), b_hh.double())
     i_r, i_z, i_n = gi.chunk(3, -1)
     g_r, g_z, g_n = gh.chunk(3, -1)
     r, z = torch.sigmoid(i_r + g_r), torch.sigmoid(i_z + g_z)
@@ -157,7 +165,7 @@ def test_scan_forward_tensor_cores_emulated(operand, H, tmp_path):
     matches a float64 loop with the same operand rounding, and the float32 truth only to the
     operand type's precision (so the rounding did happen). H = 32: the GRU's 12 columns a block,
     a partial 8-column tile."""
-    code, dtype = OPERANDS[operand]
+    code, rounded = OPERANDS[operand]
     B, T = 17, 5
     _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32)
     gi, h0 = torch.randn(B, T, 3 * H), torch.randn(B, H)
@@ -168,7 +176,7 @@ def test_scan_forward_tensor_cores_emulated(operand, H, tmp_path):
     assert plan["rows"] == "16" and plan["tensor_cores"] == "1", plan
     h, outs, gates = h0.double(), [], []
     for t in range(T):
-        h, gh = _gru_step_rounded(gi[:, t].double(), h, w_hh, b_hh, dtype)
+        h, gh = _gru_step_rounded(gi[:, t].double(), h, w_hh, b_hh, rounded)
         outs.append(h)
         gates.append(gh)
     assert rel_error(fwd["out"], torch.stack(outs, 1)) < 1e-4
@@ -181,8 +189,9 @@ def test_scan_forward_tensor_cores_emulated(operand, H, tmp_path):
 @pytest.mark.parametrize("C", [1, 3])
 def test_decode_forward_tensor_cores_emulated(operand, C, tmp_path):
     """decode forward's cluster variant on tensor cores: the hidden product on mma (operands
-    rounded), the outputs x_t and the input gates in float32, as a float64 loop doing the same."""
-    code, dtype = OPERANDS[operand]
+    rounded; TF32: m16n8k8), the outputs x_t and the input gates in float32, as a float64 loop
+    doing the same."""
+    code, rounded = OPERANDS[operand]
     B, T, H = 17, 4, 64
     w_ih, b_ih, w_hh, b_hh = gru_weights(H, C, torch.float32)
     w_out, b_out = torch.randn(C, H) / H**0.5, torch.randn(C)
@@ -196,7 +205,7 @@ def test_decode_forward_tensor_cores_emulated(operand, C, tmp_path):
     h, outs, hs = h0.double(), [], []
     for _ in range(T):
         x = F.linear(h, w_out.double(), b_out.double())
-        h, _ = _gru_step_rounded(F.linear(x, w_ih.double(), b_ih.double()), h, w_hh, b_hh, dtype)
+        h, _ = _gru_step_rounded(F.linear(x, w_ih.double(), b_ih.double()), h, w_hh, b_hh, rounded)
         outs.append(x)
         hs.append(h)
     assert rel_error(fwd["out"], torch.stack(outs, 1)) < 1e-4

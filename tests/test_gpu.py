@@ -274,3 +274,20 @@ def test_drop_ins_under_cuda_autocast(name):
     assert (got.float() - want.float()).abs().max() < 2e-2
     got.float().square().sum().backward()
     assert fused.weight_hh_l0.grad is not None and fused.weight_hh_l0.grad.dtype == torch.float32
+
+
+@pytest.mark.skipif("cuda" not in GPU_BACKENDS, reason="cuda backend not available")
+def test_cuda_tf32_only_when_allowed(monkeypatch):
+    """float32 scan at B = 256, H = 256 (16 rows a cluster on sm_90): IEEE float32 products by
+    default; TF32 tensor cores only under torch.backends.cuda.matmul.allow_tf32, still close."""
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    B, T, H = 256, 8, 256
+    _, _, w_hh, b_hh = gru_weights(H, 1)
+    gi, h0 = torch.randn(B, T, 3 * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
+    want = truth_scan(gi, h0, w_hh, b_hh)
+    args = [x.to(DEV, torch.float32) for x in (gi, h0, w_hh, b_hh)]
+    ieee = rnngen.scan(*args, backend="cuda").cpu().double()
+    assert ((ieee - want).norm() / want.norm()).item() < 1e-5
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
+    tf32 = rnngen.scan(*args, backend="cuda").cpu().double()
+    assert ((tf32 - want).norm() / want.norm()).item() < 1e-2

@@ -243,7 +243,7 @@ __global__ void __launch_bounds__(kThreads, 1) decode_forward_cluster_kernel(Dec
   const bool tc = BT == kMaxClusterRows && a.operand != Operand::f32;  // tensor cores (the plan's choice)
   float* w = p;  // [H, SG]: column g*S + s is W_hh^T's column g*H + q*S + s
   uint32_t* wf = reinterpret_cast<uint32_t*>(p);  // or those columns as packed mma fragments
-  p += tc ? packed_weight_floats(H, SG) : static_cast<int64_t>(H) * SG;
+  p += tc ? packed_weight_floats(H, SG, static_cast<int>(a.operand)) : static_cast<int64_t>(H) * SG;
   float* bh = p;  // [SG]
   p += SG;
   float* wi = p;  // [SG, C]: row g*S + s is W_ih's row g*H + q*S + s
@@ -483,7 +483,7 @@ cudaError_t decode_forward_for(const DecodeForwardArgs& given, cudaStream_t stre
   args.head_on_chip = plan.head_on_chip;
   if (!plan.weights_on_chip && clusters_enabled()) {  // W_hh only fits split over a cluster's blocks
     const int64_t B = given.B, H = given.H, C = given.C;
-    const bool tensor = given.operand != Operand::f32;
+    const int tensor = static_cast<int>(given.operand);
     const ClusterPlan cp = plan_decode_forward_cluster(B, H, C, sms / kClusterBlocks, smem_limit, Cell::kLayout,
                                                        tensor);
     DecodeForwardArgs cargs = args;
@@ -536,7 +536,7 @@ cudaError_t launch_decode_forward(CellKind cell, const float* h0, const float* c
                                   const float* b_out, float* out, float* hidden, float* c_hidden, int64_t B, int64_t T,
                                   int64_t H, int64_t C, cudaStream_t stream, int operand) {
   if (B == 0) return cudaSuccess;
-  if (operand < 0 || operand > 2) return cudaErrorInvalidValue;
+  if (operand < 0 || operand > 3) return cudaErrorInvalidValue;
   const DecodeForwardArgs args{h0, c0, w_ih, b_ih, w_hh_t, b_hh, w_out_t, b_out, out, hidden, c_hidden,
                                static_cast<int>(B), static_cast<int>(T), static_cast<int>(H), static_cast<int>(C),
                                false, false, static_cast<Operand>(operand)};

@@ -97,8 +97,14 @@ at::Tensor previous(const at::Tensor& state0, const at::Tensor& states) {
 // weights are copied anyway, transposed and padded for the kernels). The forward kernels' sm_90
 // cluster variants multiply tiles of 16 rows on tensor cores with operands in the op's dtype.
 bool low_precision(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kHalf; }
-// the forward kernels' tensor-core operand type for the op's dtype (launchers.h: 1 bf16, 2 fp16)
-int operand_of(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16 ? 1 : 2; }
+// the forward kernels' tensor-core operand type (launchers.h): 1 bf16, 2 fp16 for those dtypes; a
+// float32 op 3 (TF32) where torch allows TF32 matmuls (torch.backends.cuda.matmul.allow_tf32, the
+// triton backend's switch too), else 0 (float32 products)
+int operand_of(const at::Tensor& t) {
+  if (t.scalar_type() == at::kBFloat16) return 1;
+  if (t.scalar_type() == at::kHalf) return 2;
+  return at::globalContext().allowTF32CuBLAS() ? 3 : 0;
+}
 at::Tensor as_f32(const at::Tensor& t) { return t.defined() && t.numel() ? t.to(at::kFloat) : t; }
 at::Tensor f32_buffer(const at::Tensor& t) { return t.defined() ? at::empty(t.sizes(), t.options().dtype(at::kFloat)) : t; }
 void copy_back(at::Tensor& dst, const at::Tensor& src) {
@@ -109,7 +115,7 @@ void copy_back(at::Tensor& dst, const at::Tensor& src) {
 
 void scan_forward_any(CellKind cell, const at::Tensor& gi, const at::Tensor& h0, const at::Tensor& c0,
                       const at::Tensor& w_hh, const at::Tensor& b_hh, at::Tensor& out, at::Tensor& c_out,
-                      at::Tensor& gates, int operand = 0) {
+                      at::Tensor& gates, int operand = -1) {
   const at::AutoDispatchBelowADInplaceOrView below_autograd;  // the weights may require grad
   if (low_precision(gi)) {
     at::Tensor out32 = f32_buffer(out), c_out32 = f32_buffer(c_out), gates32 = f32_buffer(gates);
@@ -125,7 +131,8 @@ void scan_forward_any(CellKind cell, const at::Tensor& gi, const at::Tensor& h0,
   const at::Tensor w_t = pad4(w_hh.t()), bias = pad4(b_hh);  // [H, G4], [G4]
   check_launch(cuda::launch_scan_forward(cell, f32(gi), f32(h0), state_in(cell, c0), f32(w_t), f32(bias),
                                          f32_out(out), state_out(cell, c_out),
-                                         gates.numel() ? f32_out(gates) : nullptr, B, T, H, launch.stream, operand),
+                                         gates.numel() ? f32_out(gates) : nullptr, B, T, H, launch.stream,
+                                         operand < 0 ? operand_of(gi) : operand),
                "scan_forward");
 }
 
@@ -174,7 +181,7 @@ void scan_backward_any(CellKind cell, const at::Tensor& grad_out, const at::Tens
 void decode_forward_any(CellKind cell, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
                         const at::Tensor& b_ih, const at::Tensor& w_hh, const at::Tensor& b_hh,
                         const at::Tensor& w_out, const at::Tensor& b_out, at::Tensor& out, at::Tensor& hidden,
-                        at::Tensor& c_hidden, int operand = 0) {
+                        at::Tensor& c_hidden, int operand = -1) {
   const at::AutoDispatchBelowADInplaceOrView below_autograd;
   if (low_precision(h0)) {
     at::Tensor out32 = f32_buffer(out), hidden32 = f32_buffer(hidden), c_hidden32 = f32_buffer(c_hidden);
@@ -191,7 +198,8 @@ void decode_forward_any(CellKind cell, const at::Tensor& h0, const at::Tensor& c
   const at::Tensor head_t = pad4(w_out.t()), head_b = pad4(b_out);  // [H, C4], [C4]
   check_launch(cuda::launch_decode_forward(cell, f32(h0), state_in(cell, c0), f32(w_ih), f32(b_ih), f32(w_t),
                                            f32(bias), f32(head_t), f32(head_b), f32_out(out), f32_out(hidden),
-                                           state_out(cell, c_hidden), B, T, H, C, launch.stream, operand),
+                                           state_out(cell, c_hidden), B, T, H, C, launch.stream,
+                                           operand < 0 ? operand_of(h0) : operand),
                "decode_forward");
 }
 

@@ -185,17 +185,35 @@ __device__ __forceinline__ void matvec1(const MatVec& a, const float* x, int ldx
     matvec_group<BT>(a.m, a.ld, a.kdim, a.bias, a.y, a.ldy, a.accumulate, i, x, ldx);
 }
 
-// ---- tensor cores: the block product of 16 rows on mma.sync (sm_80+), bf16 or fp16 operands ----
+// ---- tensor cores: the block product of 16 rows on mma.sync (sm_80+) ----
 // Used by the sm_90 cluster variants of the forward products (scan, decode) for tiles of 16 rows
-// when the op's dtype is bfloat16 or float16 (plan.h: tensor_cores). The operands are rounded to
-// that dtype (the weights are that dtype already; h is rounded each step, as a PyTorch run in that
-// dtype rounds it), the products accumulate in float32, and everything else stays float32.
-// mma.sync.m16n8k16 fragments (PTX ISA), lane = 4 g + t:
+// (plan.h: tensor_cores) when the op's dtype is bfloat16 or float16, and for float32 ops when
+// torch allows TF32 matmuls (torch.backends.cuda.matmul.allow_tf32, as the triton backend). The
+// operands are rounded to that type (bf16/fp16 weights are that type already; h is rounded each
+// step, as a PyTorch run in that dtype rounds it; TF32: to nearest, 10 mantissa bits), the
+// products accumulate in float32, and everything else stays float32.
+// mma.sync.m16n8k16 fragments (bf16, fp16; PTX ISA), lane = 4 g + t:
 //   A (16 x 16, row-major): a0 = A[g][2t, 2t+1], a1 = A[g+8][2t, 2t+1], a2 = A[g][2t+8, 2t+9], a3 = A[g+8][2t+8, 2t+9]
 //   B (16 x 8):             b0 = B[2t, 2t+1][g],  b1 = B[2t+8, 2t+9][g]
 //   D (16 x 8, float):      d0, d1 = D[g][2t, 2t+1],  d2, d3 = D[g+8][2t, 2t+1]
-// each pair packed in one 32-bit register, the lower index in the low half.
-enum class Operand : int { f32 = 0, bf16 = 1, f16 = 2 };
+// each pair packed in one 32-bit register, the lower index in the low half. m16n8k8 (tf32), one
+// value a register: a0 = A[g][t], a1 = A[g+8][t], a2 = A[g][t+4], a3 = A[g+8][t+4];
+// b0 = B[t][g], b1 = B[t+4][g]; D as above.
+enum class Operand : int { f32 = 0, bf16 = 1, f16 = 2, tf32 = 3 };
+
+// x rounded to TF32 (to nearest, ties away from zero, as cvt.rna.tf32.f32), as its float32 bits.
+RNNGEN_HD uint32_t tf32_bits(float x) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  uint32_t bits;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(bits) : "f"(x));
+  return bits;
+#else
+  uint32_t bits;
+  memcpy(&bits, &x, 4);
+  if ((bits & 0x7f800000u) == 0x7f800000u) return bits;  // inf, NaN: unchanged
+  return (bits + 0x1000u) & 0xffffe000u;
+#endif
+}
 
 RNNGEN_HD uint32_t pack2(float lo, float hi, Operand op) {
   uint32_t bits;
@@ -210,10 +228,15 @@ RNNGEN_HD uint32_t pack2(float lo, float hi, Operand op) {
 }
 
 #if !defined(RNNGEN_CUDA_EMULATION)  // (the emulation provides its own)
-// d += A B for one warp's fragments.
+// d += A B for one warp's fragments (m16n8k8 for tf32, else m16n8k16).
 __device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2], Operand op) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  if (op == Operand::f16)
+  if (op == Operand::tf32)
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  else if (op == Operand::f16)
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
                  "{%0,%1,%2,%3};\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
@@ -234,14 +257,20 @@ __device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], 
 // two words of a tile at once.
 template <typename Weight>
 __device__ __forceinline__ void pack_b_fragments(uint32_t* wf, int K, int N, Weight weight, Operand op) {
-  const int NT = (N + 7) / 8;
-  const int64_t n_items = static_cast<int64_t>(K / 16) * NT * 32;
+  const int NT = (N + 7) / 8, KS = op == Operand::tf32 ? 8 : 16;  // KS: k per mma
+  const int64_t n_items = static_cast<int64_t>(K / KS) * NT * 32;
   for (int64_t i = threadIdx.x; i < n_items; i += blockDim.x) {
     const int lane = static_cast<int>(i % 32), nt = static_cast<int>((i / 32) % NT), kt = static_cast<int>(i / 32 / NT);
-    const int n = nt * 8 + lane / 4, k = kt * 16 + 2 * (lane % 4);
+    const int n = nt * 8 + lane / 4, t4 = lane % 4;
     const auto at = [&](int kk) { return n < N ? weight(kk, n) : 0.0f; };
-    wf[2 * i] = pack2(at(k), at(k + 1), op);
-    wf[2 * i + 1] = pack2(at(k + 8), at(k + 9), op);
+    if (op == Operand::tf32) {
+      wf[2 * i] = tf32_bits(at(kt * 8 + t4));
+      wf[2 * i + 1] = tf32_bits(at(kt * 8 + t4 + 4));
+    } else {
+      const int k = kt * 16 + 2 * t4;
+      wf[2 * i] = pack2(at(k), at(k + 1), op);
+      wf[2 * i + 1] = pack2(at(k + 8), at(k + 9), op);
+    }
   }
 }
 
@@ -250,14 +279,25 @@ __device__ __forceinline__ void pack_b_fragments(uint32_t* wf, int K, int N, Wei
 __device__ __forceinline__ void mma_product(const uint32_t* wf, int K, int N, const float* bias, const float* x,
                                             int ldx, float* y, int ldy, Operand op) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
-  const int NT = (N + 7) / 8, KT = K / 16;
+  const bool tf32 = op == Operand::tf32;
+  const int NT = (N + 7) / 8, KT = K / (tf32 ? 8 : 16);
   for (int nt = warp; nt < NT; nt += kThreads / 32) {
     float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int kt = 0; kt < KT; ++kt) {
-      const float* x0 = x + g * ldx + kt * 16 + 2 * t4;
+      const float* x0 = x + g * ldx + (tf32 ? kt * 8 + t4 : kt * 16 + 2 * t4);
       const float* x1 = x0 + 8 * ldx;
-      const uint32_t a[4] = {pack2(x0[0], x0[1], op), pack2(x1[0], x1[1], op), pack2(x0[8], x0[9], op),
-                             pack2(x1[8], x1[9], op)};
+      uint32_t a[4];
+      if (tf32) {
+        a[0] = tf32_bits(x0[0]);
+        a[1] = tf32_bits(x1[0]);
+        a[2] = tf32_bits(x0[4]);
+        a[3] = tf32_bits(x1[4]);
+      } else {
+        a[0] = pack2(x0[0], x0[1], op);
+        a[1] = pack2(x1[0], x1[1], op);
+        a[2] = pack2(x0[8], x0[9], op);
+        a[3] = pack2(x1[8], x1[9], op);
+      }
       const uint32_t* bp = wf + ((static_cast<int64_t>(kt) * NT + nt) * 32 + lane) * 2;
       const uint32_t b[2] = {bp[0], bp[1]};
       mma16816(d, a, b, op);

@@ -35,8 +35,9 @@ cudaError_t launch_sample(CellKind cell, const float* h0, const float* c0, const
 
 // out [B, T, C], hidden [B, T, H], c_hidden [B, T, H]: h0 [B, H], c0 [B, H], w_ih [G, C], b_ih [G],
 // w_hh_t [H, G4], b_hh [G4], w_out_t [H, C4], b_out [C4]. operand (decode and scan forward): the op's
-// dtype, 0 float32, 1 bfloat16, 2 float16: with 1 or 2 the sm_90 cluster variant multiplies 16-row
-// tiles on tensor cores in that type (gru_device.cuh: mma_product); the arrays stay float32.
+// operand type, 0 float32, 1 bfloat16, 2 float16, 3 TF32: with 1-3 the sm_90 cluster variant
+// multiplies 16-row tiles on tensor cores in that type (gru_device.cuh: mma_product); the arrays
+// stay float32.
 cudaError_t launch_decode_forward(CellKind cell, const float* h0, const float* c0, const float* w_ih,
                                   const float* b_ih, const float* w_hh_t, const float* b_hh, const float* w_out_t,
                                   const float* b_out, float* out, float* hidden, float* c_hidden, int64_t B, int64_t T,

@@ -102,7 +102,7 @@ constexpr int kClusterBlocks = 8;  // the portable maximum cluster size
 
 struct ClusterPlan {
   int rows = 0;
-  bool tensor_cores = false;  // the forward product on mma.sync (16 rows, bf16/fp16 operands; gru_device.cuh)
+  bool tensor_cores = false;  // the forward product on mma.sync (16 rows; gru_device.cuh: Operand)
   int64_t units = 0;      // hidden units per block (H / N)
   int64_t head_cols = 0;  // logit columns per block (a multiple of 4)
   int64_t smem_bytes = 0;
@@ -144,12 +144,15 @@ inline ClusterPlan plan_sample_cluster(int64_t B, int64_t H, int64_t C, int64_t 
 // scan on sm_90, the same split: block q keeps W_hh^T's columns of units [q S, (q+1) S) for the
 // forward, W_hh's columns of those units (all G = gates * H rows) for the backward: G S floats
 // each (the LSTM's cell state of its units stays in the block: it is never exchanged).
-// The forward products on tensor cores (bf16/fp16 ops, `tensor`): when the plan gives a cluster
-// 16 rows, W_hh^T's columns are kept as packed bf16/fp16 mma fragments (half the bytes) instead.
+// The forward products on tensor cores (`operand`: gru_device.cuh's Operand, 0 for none; 1 bf16,
+// 2 fp16, 3 tf32): when the plan gives a cluster 16 rows, W_hh^T's columns are kept as packed mma
+// fragments instead (bf16/fp16: half the bytes; tf32: as many).
 #if defined(__CUDACC__)
 __host__ __device__
 #endif
-inline int64_t packed_weight_floats(int64_t K, int64_t N) { return K / 16 * ((N + 7) / 8) * 64; }
+inline int64_t packed_weight_floats(int64_t K, int64_t N, int operand) {
+  return K / (operand == 3 ? 8 : 16) * ((N + 7) / 8) * 64;
+}
 
 template <typename Plan>
 inline ClusterPlan with_tensor_cores(bool tensor, Plan plan) {
@@ -164,12 +167,12 @@ inline ClusterPlan with_tensor_cores(bool tensor, Plan plan) {
 }
 
 inline ClusterPlan plan_scan_forward_cluster(int64_t B, int64_t H, int64_t max_clusters, int64_t smem_limit,
-                                             const CellLayout& cell = CellLayout{}, bool tensor = false) {
+                                             const CellLayout& cell = CellLayout{}, int operand = 0) {
   const int64_t N = kClusterBlocks;
   if (H % (4 * N) != 0) return ClusterPlan{};
   const int64_t S = H / N, SG = cell.gates * S;
-  return with_tensor_cores(tensor, [&](bool packed) {
-    ClusterPlan p = plan_cluster(B, (packed ? packed_weight_floats(H, SG) : H * SG) + SG,  // W_hh^T columns, b_hh
+  return with_tensor_cores(operand != 0, [&](bool packed) {
+    ClusterPlan p = plan_cluster(B, (packed ? packed_weight_floats(H, SG, operand) : H * SG) + SG,  // W_hh^T cols, b_hh
                                  // h, own h (two buffers), own c (LSTM), partial sums
                                  H + 2 * S + (cell.cell_state ? S : 0) + 8 * SG, max_clusters, smem_limit);
     p.units = S;
@@ -196,12 +199,12 @@ inline ClusterPlan plan_scan_backward_cluster(int64_t B, int64_t H, int64_t max_
 // exchanged and summed in rank order, so every block holds the same dx_t).
 inline ClusterPlan plan_decode_forward_cluster(int64_t B, int64_t H, int64_t C, int64_t max_clusters,
                                                int64_t smem_limit, const CellLayout& cell = CellLayout{},
-                                               bool tensor = false) {
+                                               int operand = 0) {
   const int64_t N = kClusterBlocks;
   if (H % (4 * N) != 0) return ClusterPlan{};
   const int64_t S = H / N, SG = cell.gates * S, C4 = round4(C);
-  return with_tensor_cores(tensor, [&](bool packed) {
-    ClusterPlan p = plan_cluster(B, (packed ? packed_weight_floats(H, SG) : H * SG) + SG + SG * C + SG + H * C4,
+  return with_tensor_cores(operand != 0, [&](bool packed) {
+    ClusterPlan p = plan_cluster(B, (packed ? packed_weight_floats(H, SG, operand) : H * SG) + SG + SG * C + SG + H * C4,
                                  // W_hh^T cols, b_hh, W_ih rows, b_ih, head; per row: h, own h (two
                                  // buffers), own c (LSTM), x_t, partial sums
                                  H + 2 * S + (cell.cell_state ? S : 0) + C4 + 8 * SG, max_clusters, smem_limit);

@@ -192,7 +192,7 @@ __global__ void __launch_bounds__(kThreads, 1) scan_forward_cluster_kernel(ScanF
   const bool tc = BT == kMaxClusterRows && a.operand != Operand::f32;  // tensor cores (the plan's choice)
   float* w = p;  // [H, SG]: column g*S + s is W_hh^T's column g*H + q*S + s
   uint32_t* wf = reinterpret_cast<uint32_t*>(p);  // or those columns as packed mma fragments
-  p += tc ? packed_weight_floats(H, SG) : static_cast<int64_t>(H) * SG;
+  p += tc ? packed_weight_floats(H, SG, static_cast<int>(a.operand)) : static_cast<int64_t>(H) * SG;
   float* bh = p;  // [SG]
   p += SG;
   float* h = p;                         // [BT, H]
@@ -368,7 +368,7 @@ cudaError_t scan_forward_for(const ScanForwardArgs& given, cudaStream_t stream) 
   ScanForwardArgs args = given;
   args.weights_on_chip = plan.weights_on_chip;
   if (!plan.weights_on_chip && clusters_enabled()) {  // W_hh only fits split over a cluster's blocks
-    const bool tensor = given.operand != Operand::f32;
+    const int tensor = static_cast<int>(given.operand);
     const ClusterPlan cp = plan_scan_forward_cluster(B, H, sms / kClusterBlocks, smem_limit, Cell::kLayout, tensor);
     ScanForwardArgs cargs = args;
     cargs.operand = cp.tensor_cores ? given.operand : Operand::f32;
@@ -419,7 +419,7 @@ cudaError_t launch_scan_forward(CellKind cell, const float* gi, const float* h0,
                                 const float* b_hh, float* out, float* c_out, float* gates, int64_t B, int64_t T,
                                 int64_t H, cudaStream_t stream, int operand) {
   if (B == 0) return cudaSuccess;
-  if (operand < 0 || operand > 2) return cudaErrorInvalidValue;
+  if (operand < 0 || operand > 3) return cudaErrorInvalidValue;
   const ScanForwardArgs args{gi, h0, c0, w_hh_t, b_hh, out, c_out, gates, static_cast<int>(B), static_cast<int>(T),
                              static_cast<int>(H), false, static_cast<Operand>(operand)};
   switch (cell) {
