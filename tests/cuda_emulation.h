@@ -41,7 +41,7 @@ inline thread_local Warp* warps = nullptr;
 inline thread_local float* block_smem = nullptr;
 inline thread_local unsigned cluster_rank = 0;
 inline std::barrier<>* cluster_barrier = nullptr;
-inline float* cluster_smem[8] = {};
+inline float* cluster_smem[128] = {};  // the blocks that run together (a cluster, or a whole split grid)
 inline Warp& warp() { return warps[thread_idx.x / 32]; }
 inline int lane() { return static_cast<int>(thread_idx.x % 32); }
 }  // namespace emu
@@ -151,8 +151,15 @@ inline void mma16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[
   w.bar.arrive_and_wait();
 }
 
-struct Cluster {
+struct GroupArgs;
+struct Cluster {  // the 8 blocks that run together, each its own shared memory
+  static constexpr bool kCluster = true;
+  Cluster() = default;
+  template <typename Args>
+  explicit Cluster(const Args&) {}
   unsigned block_rank() const { return emu::cluster_rank; }
+  int size() const { return 8; }
+  int tile() const { return static_cast<int>(emu::block_idx.x) / 8; }
   void sync() const { emu::cluster_barrier->arrive_and_wait(); }
   template <typename T>
   T* map_shared_rank(T* addr, int rank) const {
@@ -160,6 +167,28 @@ struct Cluster {
     return reinterpret_cast<T*>(reinterpret_cast<char*>(emu::cluster_smem[rank]) +
                                 (reinterpret_cast<const char*>(addr) - mine));
   }
+  template <typename T>
+  T* own(T* shared, int64_t) const { return shared; }
+  template <typename T>
+  T* remote(T* own, int rank) const { return map_shared_rank(own, rank); }
+  float load(const float* p) const { return *p; }
+};
+struct GridGroup {  // every block of the launch runs together (run_blocks with together = blocks)
+  static constexpr bool kCluster = false;
+  float* exchange;
+  int64_t stride;
+  int blocks;
+  template <typename Args>
+  explicit GridGroup(const Args& a) : exchange(a.exchange), stride(a.stride), blocks(a.blocks) {}
+  unsigned block_rank() const { return emu::block_idx.x; }
+  int size() const { return blocks; }
+  int tile() const { return 0; }
+  void sync() const { emu::cluster_barrier->arrive_and_wait(); }
+  template <typename T>
+  T* own(T*, int64_t offset) const { return reinterpret_cast<T*>(exchange + emu::block_idx.x * stride + offset); }
+  template <typename T>
+  T* remote(T* own, int rank) const { return own + (static_cast<int64_t>(rank) - emu::block_idx.x) * stride; }
+  float load(const float* p) const { return *p; }
 };
 }  // namespace rnngen::cuda
 

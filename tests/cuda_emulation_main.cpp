@@ -7,7 +7,8 @@
 // CELL_: lstm_, rnn_tanh_ or rnn_relu_ (as rnngen.dispatch names the ops), none for the GRU.
 // KERNEL: sample, scan_forward, scan_backward, decode_forward, decode_backward, and the sm_90
 // variants sample_cluster, scan_forward_cluster, scan_backward_cluster, decode_forward_cluster,
-// decode_backward_cluster. DIR holds dims.txt
+// decode_backward_cluster, and the grid-split scan_forward_grid, scan_backward_grid (SMS: the
+// blocks the grid may have). DIR holds dims.txt
 // ("B T H C K temperature seed row_offset has_known has_gates") and one raw little-endian file
 // per array (float32, or int64 for known/values/lags), in the layouts of csrc/cuda/launchers.h;
 // the LSTM's cell-state arrays (c0, c_out, grad_c, c_hidden) are read only for the LSTM, the
@@ -87,6 +88,11 @@ static Kernel pick(int rows, Kernel k1, Kernel k2, Kernel k4, Kernel k8, Kernel 
   return rows == 1 ? k1 : rows == 2 ? k2 : rows == 4 ? k4 : rows == 8 ? k8 : k16;
 }
 
+static void show_grid(const GridPlan& p) {
+  std::printf("rows=%d weights_on_chip=1 head_on_chip=0 smem=%lld blocks=%d units=%lld\n", p.rows,
+              static_cast<long long>(p.smem_bytes), p.blocks, static_cast<long long>(p.units));
+}
+
 static void show_cluster(const ClusterPlan& p, bool head) {
   std::printf("rows=%d weights_on_chip=1 head_on_chip=%d smem=%lld blocks=%lld tensor_cores=%d\n", p.rows,
               head ? 1 : 0, static_cast<long long>(p.smem_bytes), static_cast<long long>(p.clusters * kClusterBlocks),
@@ -131,7 +137,7 @@ static int run(const std::string& kernel, const Dims& d) {
                       p.clusters * kClusterBlocks, kClusterBlocks, p.smem_bytes, a, S, KQ);
     }
     save("values", values);
-  } else if (kernel == "scan_forward" || kernel == "scan_forward_cluster") {
+  } else if (kernel == "scan_forward" || kernel == "scan_forward_cluster" || kernel == "scan_forward_grid") {
     const auto gi = load<float>("gi"), h0 = load<float>("h0"), c0 = load_if<float>(cs, "c0"),
                w = load<float>("w_hh_t"), bh = load<float>("b_hh");
     std::vector<float> out(B * T * H, NAN), c_out(cs ? B * T * H : 0, NAN), gates(d.has_gates ? B * T * G : 0, NAN);
@@ -143,20 +149,31 @@ static int run(const std::string& kernel, const Dims& d) {
       a.weights_on_chip = p.weights_on_chip;
       launch(scan_forward_kernel<Cell, 1>, scan_forward_kernel<Cell, 2>, scan_forward_kernel<Cell, 4>,
              scan_forward_kernel<Cell, 8>, p, a);
-    } else {
+    } else if (kernel == "scan_forward_cluster") {
       const ClusterPlan p = plan_scan_forward_cluster(B, H, d.sms, d.limit, layout, static_cast<int>(d.operand));
       if (p.rows == 0) return 3;
       show_cluster(p, false);
       a.operand = p.tensor_cores ? static_cast<Operand>(d.operand) : Operand::f32;
-      emu::run_blocks(pick(p.rows, scan_forward_cluster_kernel<Cell, 1>, scan_forward_cluster_kernel<Cell, 2>,
-                           scan_forward_cluster_kernel<Cell, 4>, scan_forward_cluster_kernel<Cell, 8>,
-                           scan_forward_cluster_kernel<Cell, 16>),
-                      p.clusters * kClusterBlocks, kClusterBlocks, p.smem_bytes, a, static_cast<int>(p.units));
+      emu::run_blocks(pick(p.rows, scan_forward_split_kernel<Cell, 1, Cluster>, scan_forward_split_kernel<Cell, 2, Cluster>,
+                           scan_forward_split_kernel<Cell, 4, Cluster>, scan_forward_split_kernel<Cell, 8, Cluster>,
+                           scan_forward_split_kernel<Cell, 16, Cluster>),
+                      p.clusters * kClusterBlocks, kClusterBlocks, p.smem_bytes, a, static_cast<int>(p.units),
+                      GroupArgs{});
+    } else {
+      const GridPlan p = plan_scan_forward_grid(B, H, d.sms, d.limit, layout);  // SMS: the device's
+      if (p.rows == 0) return 3;
+      std::vector<float> exchange(static_cast<size_t>(p.exchange) * p.blocks, NAN);
+      show_grid(p);
+      emu::run_blocks(pick(p.rows, scan_forward_split_kernel<Cell, 1, GridGroup>,
+                           scan_forward_split_kernel<Cell, 2, GridGroup>, scan_forward_split_kernel<Cell, 4, GridGroup>,
+                           scan_forward_split_kernel<Cell, 8, GridGroup>, scan_forward_split_kernel<Cell, 16, GridGroup>),
+                      p.blocks, p.blocks, p.smem_bytes, a, static_cast<int>(p.units),
+                      GroupArgs{exchange.data(), p.exchange, p.blocks});
     }
     save("out", out);
     save("gates", gates);
     if (cs) save("c_out", c_out);
-  } else if (kernel == "scan_backward" || kernel == "scan_backward_cluster") {
+  } else if (kernel == "scan_backward" || kernel == "scan_backward_cluster" || kernel == "scan_backward_grid") {
     const auto go = load<float>("grad_out"), gc = load_if<float>(cs, "grad_c"), gi = load_if<float>(gates_read, "gi"),
                gh = load_if<float>(gates_read, "gh"), h0 = load<float>("h0"), c0 = load_if<float>(cs, "c0"),
                out = load<float>("out"), c_out = load_if<float>(cs, "c_out"), w = load<float>("w_hh");
@@ -170,14 +187,27 @@ static int run(const std::string& kernel, const Dims& d) {
       a.weights_on_chip = p.weights_on_chip;
       launch(scan_backward_kernel<Cell, 1>, scan_backward_kernel<Cell, 2>, scan_backward_kernel<Cell, 4>,
              scan_backward_kernel<Cell, 8>, p, a);
-    } else {
+    } else if (kernel == "scan_backward_cluster") {
       const ClusterPlan p = plan_scan_backward_cluster(B, H, d.sms, d.limit, layout);
       if (p.rows == 0) return 3;
       show_cluster(p, false);
-      emu::run_blocks(pick(p.rows, scan_backward_cluster_kernel<Cell, 1>, scan_backward_cluster_kernel<Cell, 2>,
-                           scan_backward_cluster_kernel<Cell, 4>, scan_backward_cluster_kernel<Cell, 8>,
-                           scan_backward_cluster_kernel<Cell, 16>),
-                      p.clusters * kClusterBlocks, kClusterBlocks, p.smem_bytes, a, static_cast<int>(p.units));
+      emu::run_blocks(pick(p.rows, scan_backward_split_kernel<Cell, 1, Cluster>,
+                           scan_backward_split_kernel<Cell, 2, Cluster>, scan_backward_split_kernel<Cell, 4, Cluster>,
+                           scan_backward_split_kernel<Cell, 8, Cluster>, scan_backward_split_kernel<Cell, 16, Cluster>),
+                      p.clusters * kClusterBlocks, kClusterBlocks, p.smem_bytes, a, static_cast<int>(p.units),
+                      GroupArgs{});
+    } else {
+      const GridPlan p = plan_scan_backward_grid(B, H, d.sms, d.limit, layout);
+      if (p.rows == 0) return 3;
+      std::vector<float> exchange(static_cast<size_t>(p.exchange) * p.blocks, NAN);
+      show_grid(p);
+      emu::run_blocks(pick(p.rows, scan_backward_split_kernel<Cell, 1, GridGroup>,
+                           scan_backward_split_kernel<Cell, 2, GridGroup>,
+                           scan_backward_split_kernel<Cell, 4, GridGroup>,
+                           scan_backward_split_kernel<Cell, 8, GridGroup>,
+                           scan_backward_split_kernel<Cell, 16, GridGroup>),
+                      p.blocks, p.blocks, p.smem_bytes, a, static_cast<int>(p.units),
+                      GroupArgs{exchange.data(), p.exchange, p.blocks});
     }
     save("d_gi", d_gi);
     if (Cell::kSplitGrads) save("d_gh", d_gh);

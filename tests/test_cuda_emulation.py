@@ -46,7 +46,9 @@ pytestmark = pytest.mark.skipif(CXX is None or CUDA_INCLUDE is None, reason="nee
 # the weights in shared memory (the plan for 2 multiprocessors and sm_90's 227 KB; every size
 # here fits) or streamed from global memory (the path of large H, forced)
 PATHS = {"on_chip": ["2", str(227 * 1024)], "streamed": ["2", str(227 * 1024), "streamed"],
-         "cluster": ["2", str(227 * 1024)]}  # the sm_90 variants: SMS here is the clusters that run at once
+         "cluster": ["2", str(227 * 1024)],  # the sm_90 variants: SMS here is the clusters that run at once
+         "grid": ["8", str(227 * 1024)]}  # the grid-split variants: at most 8 blocks (SMS), all run at once
+SUFFIX = {"cluster": "_cluster", "grid": "_grid"}
 
 
 @functools.cache
@@ -75,7 +77,7 @@ def run(kernel, path, tmp_path, dims, arrays, outputs):
                          capture_output=True, text=True, timeout=600)
     assert log.returncode == 0, log.stdout + log.stderr
     plan = dict(kv.split("=") for kv in log.stdout.split())
-    assert (plan["weights_on_chip"] == "1") == (path in ("on_chip", "cluster")), plan
+    assert (plan["weights_on_chip"] == "1") == (path in ("on_chip", "cluster", "grid")), plan
     outs = {}
     for name, (dtype, shape) in outputs.items():
         outs[name] = torch.frombuffer(bytearray((tmp_path / name).read_bytes()), dtype=dtype).reshape(shape)
@@ -101,6 +103,17 @@ def test_scan_cluster_emulated(B, T, H, tmp_path):
     test_scan_forward_backward_emulated(B, T, H, "cluster", tmp_path)
 
 
+GRID_SHAPES = [(1, 3, 32), (5, 4, 64), (9, 2, 32), (16, 3, 40)]  # B <= 16 (one tile); H=40: 5 blocks of 8 units
+GRID_IDS = [f"B{b}-T{t}-H{h}" for b, t, h in GRID_SHAPES]
+
+
+@pytest.mark.parametrize("B,T,H", GRID_SHAPES, ids=GRID_IDS)
+def test_scan_grid_emulated(B, T, H, tmp_path):
+    """The grid-split variants of scan (the whole grid of a cooperative launch splitting W_hh, h
+    and dgh exchanged through a NaN-poisoned global buffer; what H >= 512 runs on a GPU)."""
+    test_scan_forward_backward_emulated(B, T, H, "grid", tmp_path)
+
+
 @pytest.mark.parametrize("path", ["on_chip", "streamed"])
 @pytest.mark.parametrize("B,T,H", SHAPES, ids=IDS)
 def test_scan_forward_backward_emulated(B, T, H, path, tmp_path):
@@ -108,7 +121,7 @@ def test_scan_forward_backward_emulated(B, T, H, path, tmp_path):
     gi, h0, g = torch.randn(B, T, 3 * H), torch.randn(B, H), torch.randn(B, T, H)
     dims = (B, T, H, 0, 0, 1.0, 0, 0, 0, 1)
     f32 = torch.float32
-    suffix = "_cluster" if path == "cluster" else ""
+    suffix = SUFFIX.get(path, "")
     fwd, plan = run("scan_forward" + suffix, path, tmp_path, dims,
                     {"gi": gi, "h0": h0, "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh)},
                     {"out": (f32, (B, T, H)), "gates": (f32, (B, T, 3 * H))})
@@ -243,7 +256,7 @@ def test_decode_forward_backward_emulated(B, T, H, C, path, tmp_path):
     h0, g_out, g_hid = torch.randn(B, H), torch.randn(B, T, C), torch.randn(B, T, H)
     dims = (B, T, H, C, 0, 1.0, 0, 0, 0, 0)
     f32 = torch.float32
-    suffix = "_cluster" if path == "cluster" else ""
+    suffix = SUFFIX.get(path, "")
     fwd, plan = run("decode_forward" + suffix, path, tmp_path, dims,
                     {"h0": h0, "w_ih": w_ih, "b_ih": b_ih, "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh),
                      "w_out_t": pad4(w_out.t()), "b_out": pad4(b_out)},
@@ -368,7 +381,7 @@ def _cell_scan(cell, B, T, H, path, tmp_path, zero_grad_c=False):
         gc = torch.zeros(B, T, H)
     dims = (B, T, H, 0, 0, 1.0, 0, 0, 0, 1)
     f32 = torch.float32
-    suffix = "_cluster" if path == "cluster" else ""
+    suffix = SUFFIX.get(path, "")
     state = {"c0": c0} if lstm else {}
     fwd, _ = run(f"{cell}_scan_forward{suffix}", path, tmp_path, dims,
                  {"gi": gi, "h0": h0, **state, "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh)},
@@ -412,6 +425,14 @@ def test_cell_scan_emulated(cell, B, T, H, path, tmp_path):
     _cell_scan(cell, B, T, H, path, tmp_path, zero_grad_c=(cell == "lstm" and B == 17 and path == "streamed"))
 
 
+@pytest.mark.parametrize("B,T,H", [(3, 3, 32), (16, 2, 40)], ids=["B3-T3-H32", "B16-T2-H40"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_cell_scan_grid_emulated(cell, B, T, H, tmp_path):
+    """The grid-split variants of scan for the other cells (the LSTM: grad_c read as zero where
+    absent, as in the one-block test)."""
+    _cell_scan(cell, B, T, H, "grid", tmp_path)
+
+
 @pytest.mark.parametrize("B,T,H", [(3, 3, 32), (17, 2, 32)], ids=["B3-T3-H32", "B17-T2-H32"])
 @pytest.mark.parametrize("cell", CELLS)
 def test_cell_scan_cluster_emulated(cell, B, T, H, tmp_path):
@@ -437,7 +458,7 @@ def test_cell_decode_cluster_emulated(cell, B, T, H, C, tmp_path):
 
 def _cell_decode(cell, B, T, H, C, path, tmp_path):
     G, lstm = CELL_GATES[cell] * H, cell == "lstm"
-    suffix = "_cluster" if path == "cluster" else ""
+    suffix = SUFFIX.get(path, "")
     w_ih, b_ih, w_hh, b_hh = cell_weights(cell, H, C)
     w_out, b_out = torch.randn(C, H) / H**0.5, torch.randn(C)
     h0, g_out, g_hid = torch.randn(B, H), torch.randn(B, T, C), torch.randn(B, T, H)

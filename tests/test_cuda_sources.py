@@ -74,6 +74,10 @@ static void show(const char* name, long B, long H, long C, long K, const KernelP
   std::printf("%s%s %ld %ld %ld %ld %d %d %d %lld\n", prefix.c_str(), name, B, H, C, K, p.rows, p.weights_on_chip,
               p.head_on_chip, static_cast<long long>(p.smem_bytes));
 }
+static void show(const char* name, long B, long H, long C, long K, const GridPlan& p) {
+  std::printf("%s%s %ld %ld %ld %ld %d 1 %d %lld\n", prefix.c_str(), name, B, H, C, K, p.rows, p.blocks,
+              static_cast<long long>(p.smem_bytes));
+}
 static void show(const char* name, long B, long H, long C, long K, const ClusterPlan& p, int head) {
   std::printf("%s%s %ld %ld %ld %ld %d 1 %d %lld\n", prefix.c_str(), name, B, H, C, K, p.rows, head,
               static_cast<long long>(p.smem_bytes));
@@ -86,7 +90,7 @@ int main(int argc, char** argv) {
   for (const auto& cell : cells) {
     prefix = cell.prefix;
     const CellLayout& l = cell.layout;
-    for (long B : {1L, 7L, 64L, 131L, 256L, 1000L})
+    for (long B : {1L, 7L, 8L, 16L, 64L, 131L, 256L, 1000L})
       for (long H : {1L, 3L, 16L, 64L, 96L, 100L, 128L, 256L, 512L, 1024L, 2048L, 4096L})
         for (long C : {1L, 3L})
           for (long K : {1L, 2L, 256L, 1024L}) {
@@ -106,6 +110,8 @@ int main(int argc, char** argv) {
                      plan_scan_forward_cluster(B, H, sms / kClusterBlocks, limit, l), 0);
                 show("scan_backward_cluster", B, H, 0, 0,
                      plan_scan_backward_cluster(B, H, sms / kClusterBlocks, limit, l), 0);
+                show("scan_forward_grid", B, H, 0, 0, plan_scan_forward_grid(B, H, sms, limit, l));
+                show("scan_backward_grid", B, H, 0, 0, plan_scan_backward_grid(B, H, sms, limit, l));
               }
             }
           }
@@ -126,7 +132,8 @@ def plans(arch: str, tmp: str):
     for line in out.splitlines():
         name, *nums = line.split()
         B, H, C, K, r, w, head, smem = map(int, nums)
-        rows.append(dict(kernel=name, B=B, H=H, C=C, K=K, rows=r, weights=bool(w), head=bool(head), smem=smem))
+        rows.append(dict(kernel=name, B=B, H=H, C=C, K=K, rows=r, weights=bool(w), head=bool(head), smem=smem,
+                         blocks=head))  # (the grid plans print their blocks in the head column)
     return rows
 
 
@@ -137,6 +144,11 @@ def test_shared_memory_plans_fit(arch, tmp_path_factory):
     tmp = str(tmp_path_factory.getbasetemp())
     static = max([0] + [int(n) for s in SOURCES for n in re.findall(r"(\d+) bytes smem", ptxas_log(s, arch, tmp))])
     for p in plans(arch, tmp):
+        if p["kernel"].endswith("_grid"):  # one tile of B <= 16 rows, where it applies (else rows = 0)
+            assert p["smem"] + static <= SMEM_LIMIT[arch], p
+            assert p["blocks"] <= SMS[arch] and (p["rows"] == 0) == (p["smem"] == 0), p
+            assert p["rows"] == 0 or p["rows"] >= p["B"], p
+            continue
         if p["kernel"].endswith("_cluster"):  # sm_90 only, where it applies (else rows = 0)
             assert p["smem"] + static <= SMEM_LIMIT[arch], p
             continue
@@ -171,6 +183,17 @@ def test_shared_memory_plans_fit(arch, tmp_path_factory):
         for C in (1, 3):
             assert by["sample_cluster", 64, 256, C, 256]["rows"] == 4
     assert by["sample_cluster", 64, 100, 1, 256]["rows"] == 0  # H not a multiple of 32
+    # the grid split: H = 512 and (on sm_90) 1024, for every cell, over 64 or more multiprocessors
+    # (8 units a block at H = 1024); the backward's gathered dgh (G floats a row) limits it to 8 rows
+    # at H = 1024 (the LSTM: 4). (sm_80's 108 multiprocessors and 163 KB: S divides H, so H = 1024 takes 16 units
+    # a block, 196 KB of the GRU's W_hh^T: it does not fit there)
+    for prefix in ("", "lstm_", "rnn_"):
+        for H in (512, 1024) if arch == "sm_90" else (512,):
+            B_bwd = 1 if (prefix, H) == ("lstm_", 1024) else 8  # (the LSTM's 4H floats of dgh a row: B <= 4)
+            fwd, bwd = by[prefix + "scan_forward_grid", 16, H, 0, 0], by[prefix + "scan_backward_grid", B_bwd, H, 0, 0]
+            assert fwd["rows"] == 16 and bwd["rows"] == B_bwd, (fwd, bwd)
+            assert fwd["blocks"] >= 64 and bwd["blocks"] >= 64, (fwd, bwd)
+        assert by[prefix + "scan_forward_grid", 64, 1024, 0, 0]["rows"] == 0  # more than one tile: not split
     if arch == "sm_90":  # scan forward and backward at H = 256 split the same way
         assert by["scan_forward_cluster", 64, 256, 0, 0]["rows"] == 4
         assert by["scan_backward_cluster", 64, 256, 0, 0]["rows"] == 4

@@ -291,3 +291,29 @@ def test_cuda_tf32_only_when_allowed(monkeypatch):
     monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
     tf32 = rnngen.scan(*args, backend="cuda").cpu().double()
     assert ((tf32 - want).norm() / want.norm()).item() < 1e-2
+
+
+@pytest.mark.skipif("cuda" not in GPU_BACKENDS, reason="cuda backend not available")
+@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn_tanh"])
+@pytest.mark.parametrize("grid", ["1", "0"])
+def test_scan_cuda_grid_split(monkeypatch, grid, cell):
+    """H = 1024 (and 512), B <= 16: W_hh fits neither one block nor a cluster; the grid-split
+    variants (one cooperative launch, h and dgh exchanged through global memory) and, with
+    RNNGEN_CUDA_GRID=0, the one-block path streaming W_hh, both against the float64 truth."""
+    monkeypatch.setenv("RNNGEN_CUDA_GRID", grid)
+    for B, T, H in ((8, 5, 1024), (3, 7, 512)):
+        G = CELL_GATES.get(cell, 3)
+        w_hh = torch.randn(G * H, H, dtype=torch.float64) / H**0.5
+        b_hh = torch.randn(G * H, dtype=torch.float64) / H**0.5
+        gi, h0 = torch.randn(B, T, G * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
+        dout = torch.randn(B, T, H, dtype=torch.float64)
+        if cell == "lstm":
+            c0, dc = torch.randn(B, H, dtype=torch.float64), torch.randn(B, T, H, dtype=torch.float64)
+            check_all(lambda gi, h0, c0, w, b: rnngen.scan(gi, h0, w, b, cell=cell, c0=c0, return_cell_state=True,
+                                                         backend="cuda"),
+                      lambda *a: truth_scan_cell(cell, *a), [gi, h0, c0, w_hh, b_hh], [dout, dc], torch.float32,
+                      ["gi", "h0", "c0", "w_hh", "b_hh"], device=DEV)
+        else:
+            check_all(lambda *a: (rnngen.scan(*a, cell=cell, backend="cuda"),),
+                      lambda gi, h0, w, b: truth_scan_cell(cell, gi, h0, None, w, b)[:1], [gi, h0, w_hh, b_hh],
+                      [dout], torch.float32, ["gi", "h0", "w_hh", "b_hh"], device=DEV)

@@ -93,14 +93,64 @@ __device__ __forceinline__ float* shared_base() {
 }
 #endif
 
+// ---- where the blocks of a split kernel meet ----
+// The split kernels (scan.cu) share W_hh's columns out over the blocks of a group, which
+// exchange each step's slices: Cluster, the 8 blocks of an sm_90 thread-block cluster (each
+// tile of rows its own cluster; the slices in shared memory, read through distributed shared
+// memory), or GridGroup, every block of a cooperative launch (one tile of rows; the slices in a
+// global exchange buffer, read past L1, after a grid barrier). Both give: block_rank, size, tile,
+// sync, own(shared, offset) (where this block puts the slices it shares), remote(own, rank) (the
+// same place of block rank) and load (a read of another block's slice). The emulation provides
+// its own of both.
+struct GroupArgs {
+  float* exchange = nullptr;  // GridGroup: [blocks][stride] floats of global memory
+  int64_t stride = 0;
+  int blocks = 0;
+};
+
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-// The thread-block cluster of the sm_90 kernels (the emulation provides its own).
 struct Cluster {
+  static constexpr bool kCluster = true;
   cooperative_groups::cluster_group group = cooperative_groups::this_cluster();
+  Cluster() = default;
+  __device__ explicit Cluster(const GroupArgs&) {}
   __device__ unsigned block_rank() { return group.block_rank(); }
+  __device__ int size() const { return kClusterBlocks; }
+  __device__ int tile() const { return static_cast<int>(blockIdx.x) / kClusterBlocks; }
   __device__ void sync() { group.sync(); }
   template <typename T>
   __device__ T* map_shared_rank(T* addr, int rank) { return group.map_shared_rank(addr, rank); }
+  template <typename T>
+  __device__ T* own(T* shared, int64_t) { return shared; }
+  template <typename T>
+  __device__ T* remote(T* own, int rank) { return group.map_shared_rank(own, rank); }
+  __device__ float load(const float* p) const { return *p; }
+};
+#elif !defined(RNNGEN_CUDA_EMULATION)
+struct Cluster {  // sm_80 and the host pass: the cluster instantiations compile to a trap
+  static constexpr bool kCluster = true;
+  __host__ __device__ explicit Cluster(const GroupArgs&) {}
+};
+#endif
+
+#if defined(__CUDACC__)
+struct GridGroup {
+  static constexpr bool kCluster = false;
+  GroupArgs g;
+  __device__ explicit GridGroup(const GroupArgs& args) : g(args) {}
+  __device__ unsigned block_rank() const { return blockIdx.x; }
+  __device__ int size() const { return g.blocks; }
+  __device__ int tile() const { return 0; }
+  __device__ void sync() const { cooperative_groups::this_grid().sync(); }  // (a memory fence too)
+  template <typename T>
+  __device__ T* own(T*, int64_t offset) const {
+    return reinterpret_cast<T*>(g.exchange + static_cast<int64_t>(blockIdx.x) * g.stride + offset);
+  }
+  template <typename T>
+  __device__ T* remote(T* own, int rank) const {
+    return own + (static_cast<int64_t>(rank) - static_cast<int64_t>(blockIdx.x)) * g.stride;
+  }
+  __device__ float load(const float* p) const { return __ldcg(p); }  // not a stale line of this SM's L1
 };
 #endif
 
@@ -455,6 +505,61 @@ cudaError_t launch_clusters(ClusterPlan plan, Pick pick, Replan replan, cudaStre
     if (const cudaError_t err = cudaLaunchKernelEx(&config, kernel, args...); err != cudaSuccess) return err;
     return cudaGetLastError();
   }
+}
+
+// The instantiation for `rows` rows (1, 2, 4, 8 or 16) among five.
+template <class Group, typename Kernel>
+Kernel pick_rows(int rows, Kernel k1, Kernel k2, Kernel k4, Kernel k8, Kernel k16) {
+  return rows == 1 ? k1 : rows == 2 ? k2 : rows == 4 ? k4 : rows == 8 ? k8 : k16;
+}
+
+// The grid-split variants run unless RNNGEN_CUDA_GRID is "0".
+inline bool grid_split_enabled() {
+  const char* env = std::getenv("RNNGEN_CUDA_GRID");
+  return !(env && env[0] == '0');
+}
+
+// Launch a grid-split kernel (plan_*_grid in plan.h): all plan.blocks blocks at once, as one
+// cooperative launch (the driver refuses a grid that cannot be resident at once, so the grid
+// barrier cannot hang), with a global exchange buffer of plan.exchange floats a block, allocated
+// and freed in stream order. kernel(args, S, GroupArgs). cudaErrorNotSupported: not applicable
+// here (the plan has no rows, or the blocks cannot all be resident): the caller goes on.
+template <typename Kernel, typename Args>
+cudaError_t launch_grid_split(const GridPlan& plan, Kernel kernel, cudaStream_t stream, const Args& args, int units) {
+  if (plan.rows == 0) return cudaErrorNotSupported;
+  if (const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                   static_cast<int>(plan.smem_bytes));
+      err != cudaSuccess)
+    return err;
+  int dev = 0, sms = 0, per_sm = 0, cooperative = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, static_cast<size_t>(plan.smem_bytes)) !=
+          cudaSuccess ||
+      !cooperative || static_cast<int64_t>(per_sm) * sms < plan.blocks) {
+    (void)cudaGetLastError();  // clear it
+    return cudaErrorNotSupported;
+  }
+  GroupArgs group{nullptr, plan.exchange, plan.blocks};
+  const size_t bytes = static_cast<size_t>(plan.exchange) * plan.blocks * sizeof(float);
+  if (const cudaError_t err = cudaMallocAsync(reinterpret_cast<void**>(&group.exchange), bytes, stream);
+      err != cudaSuccess)
+    return err;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(plan.blocks));
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = static_cast<size_t>(plan.smem_bytes);
+  config.stream = stream;
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeCooperative;
+  attr.val.cooperative = 1;
+  config.attrs = &attr;
+  config.numAttrs = 1;
+  cudaError_t err = cudaLaunchKernelEx(&config, kernel, args, units, group);
+  if (err == cudaSuccess) err = cudaGetLastError();
+  const cudaError_t freed = cudaFreeAsync(group.exchange, stream);
+  return err != cudaSuccess ? err : freed;
 }
 
 #endif  // __CUDACC__

@@ -192,6 +192,56 @@ inline ClusterPlan plan_scan_backward_cluster(int64_t B, int64_t H, int64_t max_
   return p;
 }
 
+// scan when W_hh fits neither one block nor a cluster's 8 (H >= 512 in float32), for one tile of
+// B <= kMaxClusterRows rows: the whole grid of a cooperative launch splits it (scan.cu, GridGroup),
+// N blocks of S units each, N <= sms (one block per multiprocessor, all resident at once). S: the
+// smallest multiple of 4 dividing H with N = H / S <= sms whose block fits (the most blocks: the
+// least work a step each), larger while it does not. exchange: floats of global memory per block
+// for the slices it shares.
+struct GridPlan {
+  int rows = 0;  // 0: not applicable
+  int64_t units = 0;
+  int blocks = 0;
+  int64_t smem_bytes = 0;
+  int64_t exchange = 0;
+};
+
+template <typename Fixed, typename PerRow, typename Exchange>
+inline GridPlan plan_grid(int64_t B, int64_t H, int sms, int64_t smem_limit, Fixed fixed, PerRow per_row,
+                          Exchange exchange) {
+  GridPlan p;
+  if (B == 0 || B > kMaxClusterRows || H % 4 != 0 || sms <= 0) return p;
+  int rows = 1;
+  while (rows < B) rows *= 2;
+  for (int64_t S = 4; S <= H; S += 4) {
+    if (H % S != 0 || H / S > sms) continue;
+    const int64_t bytes = (fixed(S) + rows * per_row(S)) * 4;
+    if (bytes > smem_limit) continue;
+    p.rows = rows;
+    p.units = S;
+    p.blocks = static_cast<int>(H / S);
+    p.smem_bytes = bytes;
+    p.exchange = round4(exchange(S, rows));
+    return p;
+  }
+  return p;
+}
+
+inline GridPlan plan_scan_forward_grid(int64_t B, int64_t H, int sms, int64_t smem_limit,
+                                       const CellLayout& cell = CellLayout{}) {
+  const int64_t g = cell.gates, c = cell.cell_state ? 1 : 0;
+  return plan_grid(B, H, sms, smem_limit, [&](int64_t S) { return H * g * S + g * S; },
+                   [&](int64_t S) { return H + 2 * S + c * S + 8 * g * S; },  // as the cluster plan
+                   [&](int64_t S, int64_t rows) { return 2 * rows * S; });      // own h, two buffers
+}
+inline GridPlan plan_scan_backward_grid(int64_t B, int64_t H, int sms, int64_t smem_limit,
+                                        const CellLayout& cell = CellLayout{}) {
+  const int64_t g = cell.gates, c = cell.cell_state ? 1 : 0;
+  return plan_grid(B, H, sms, smem_limit, [&](int64_t S) { return g * H * S; },
+                   [&](int64_t S) { return S + 2 * g * S + g * H + c * S + 8 * S; },
+                   [&](int64_t S, int64_t rows) { return 2 * rows * g * S; });  // own dgh, two buffers
+}
+
 // decode on sm_90, the same split: forward keeps W_hh^T's columns of its units, their rows of
 // W_ih and b_ih, and the whole head W_out^T [H, C4] (every block forms the step's outputs x_t
 // itself from the full h, so all blocks feed the same inputs); backward keeps W_hh's and W_out's

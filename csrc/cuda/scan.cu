@@ -163,9 +163,12 @@ __global__ void __launch_bounds__(kThreads, 1) scan_backward_kernel(ScanBackward
 }
 
 
-// ---- sm_90 cluster variants (plan_scan_*_cluster in plan.h) ----
-// kClusterBlocks blocks share a tile of BT rows; block q owns units [q S, (q+1) S), S = H / N,
-// and all NG gates of those units (SG = NG * S columns).
+// ---- split variants: W_hh's columns shared out over a group of N blocks (gru_device.cuh) ----
+// Group Cluster: the sm_90 cluster variants (plan_scan_*_cluster in plan.h), N = 8 blocks a tile
+// of BT rows, the slices exchanged through distributed shared memory. Group GridGroup: every
+// block of a cooperative launch (plan_scan_*_grid: H up to 1024 and more, one tile of B <= 16
+// rows), the slices exchanged through a global buffer. Block q owns units [q S, (q+1) S), S = H / N,
+// and all NG gates of those units (SG = NG * S columns). "cluster barrier" below: the group's.
 // forward:  shared: W_hh^T's columns of its units' gates [H, SG], b_hh's, the full h [BT, H], its
 //           units of the new h (two buffers, by step parity), their cell state (LSTM), k-split
 //           partial sums. Per step: partial gates (k split over the warps), barrier, its units'
@@ -179,13 +182,21 @@ __global__ void __launch_bounds__(kThreads, 1) scan_backward_kernel(ScanBackward
 //           the cell's backward for its units, cluster barrier, gather every block's dgh,
 //           barrier, dh += dgh @ W_hh[:, own] (k = G split over the warps), barrier, partial sums
 //           added, barrier.
-template <class Cell, int BT>
-__global__ void __launch_bounds__(kThreads, 1) scan_forward_cluster_kernel(ScanForwardArgs a, int S) {
-#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900) || defined(RNNGEN_CUDA_EMULATION)
+#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900) || defined(RNNGEN_CUDA_EMULATION) || !defined(__CUDA_ARCH__)
+#define RNNGEN_SPLIT_RUNS(Group) true
+#else  // sm_80: clusters do not exist there (the launcher never picks them)
+#define RNNGEN_SPLIT_RUNS(Group) (!Group::kCluster)
+#endif
+
+template <class Cell, int BT, class Group>
+__global__ void __launch_bounds__(kThreads, 1) scan_forward_split_kernel(ScanForwardArgs a, int S, GroupArgs ga) {
+  if constexpr (!RNNGEN_SPLIT_RUNS(Group)) {
+    __trap();
+  } else {
   constexpr int NG = Cell::kGates;
-  Cluster cluster;
+  Group cluster(ga);
   const int q = static_cast<int>(cluster.block_rank());
-  const int tile = blockIdx.x / kClusterBlocks;
+  const int tile = cluster.tile();
   float* p = shared_base();
   const int H = a.H, G = NG * H, T = a.T, SG = NG * S;
   const int G4 = static_cast<int>(round4(G));
@@ -196,8 +207,8 @@ __global__ void __launch_bounds__(kThreads, 1) scan_forward_cluster_kernel(ScanF
   float* bh = p;  // [SG]
   p += SG;
   float* h = p;                         // [BT, H]
-  float* h_own = h + BT * H;            // [2][BT, S]
-  float* c_own = h_own + 2 * BT * S;    // [BT, S] (LSTM)
+  float* h_own = cluster.own(h + BT * H, 0);  // [2][BT, S] (shared, or the grid's exchange buffer)
+  float* c_own = h + BT * H + 2 * BT * S;     // [BT, S] (LSTM)
   float* partial = c_own + (Cell::kCellState ? BT * S : 0);  // [P, BT, SG]
   const auto column = [&](int k, int col) { return a.w[static_cast<int64_t>(k) * G4 + (col / S) * H + q * S + col % S]; };
   if (tc) {
@@ -262,31 +273,31 @@ __global__ void __launch_bounds__(kThreads, 1) scan_forward_cluster_kernel(ScanF
     cluster.sync();  // every block's units of h_t are written
     for (int i = threadIdx.x; i < rows * H; i += blockDim.x) {
       const int b = i / H, j = i % H;
-      h[i] = cluster.map_shared_rank(own, j / S)[b * S + j % S];
+      h[i] = cluster.load(cluster.remote(own, j / S) + b * S + j % S);
     }
     __syncthreads();
   }
   cluster.sync();  // the others may still read this block's last units
-#else
-  __trap();  // never launched: the launcher checks the kernel was compiled for sm_90 or later
-#endif
+  }
 }
 
-template <class Cell, int BT>
-__global__ void __launch_bounds__(kThreads, 1) scan_backward_cluster_kernel(ScanBackwardArgs a, int S) {
-#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900) || defined(RNNGEN_CUDA_EMULATION)
+template <class Cell, int BT, class Group>
+__global__ void __launch_bounds__(kThreads, 1) scan_backward_split_kernel(ScanBackwardArgs a, int S, GroupArgs ga) {
+  if constexpr (!RNNGEN_SPLIT_RUNS(Group)) {
+    __trap();
+  } else {
   constexpr int NG = Cell::kGates;
-  Cluster cluster;
+  Group cluster(ga);
   const int q = static_cast<int>(cluster.block_rank());
-  const int tile = blockIdx.x / kClusterBlocks;
+  const int tile = cluster.tile();
   float* p = shared_base();
   const int H = a.H, G = NG * H, T = a.T, SG = NG * S;
   const int H4 = static_cast<int>(round4(H));
   float* w = p;  // [G, S]: W_hh's columns q*S .. q*S + S
   p += static_cast<int64_t>(G) * S;
   float* dh = p;                       // [BT, S]
-  float* dgh_own = dh + BT * S;        // [2][BT, SG]: the gate blocks of its units, in gate order
-  float* dgh = dgh_own + 2 * BT * SG;  // [BT, G]: every unit's, in gate order
+  float* dgh_own = cluster.own(dh + BT * S, 0);  // [2][BT, SG]: the gate blocks of its units, in gate order
+  float* dgh = dh + BT * S + 2 * BT * SG;        // [BT, G]: every unit's, in gate order
   float* dc_own = dgh + BT * G;        // [BT, S] (LSTM)
   float* partial = dc_own + (Cell::kCellState ? BT * S : 0);  // [P, BT, S]
   for (int64_t i = threadIdx.x; i < static_cast<int64_t>(G) * S; i += blockDim.x)
@@ -326,7 +337,7 @@ __global__ void __launch_bounds__(kThreads, 1) scan_backward_cluster_kernel(Scan
     cluster.sync();  // every block's dgh of step t is written
     for (int i = threadIdx.x; i < rows * G; i += blockDim.x) {
       const int b = i / G, g = i % G, gate = g / H, j = g % H;
-      dgh[i] = cluster.map_shared_rank(own, j / S)[b * SG + gate * S + j % S];
+      dgh[i] = cluster.load(cluster.remote(own, j / S) + b * SG + gate * S + j % S);
     }
     __syncthreads();
     for (int idx = threadIdx.x; idx < groups * P; idx += blockDim.x) {  // dgh @ W_hh[:, own units]
@@ -348,9 +359,7 @@ __global__ void __launch_bounds__(kThreads, 1) scan_backward_cluster_kernel(Scan
     if constexpr (Cell::kCellState) a.d_c0[static_cast<int64_t>(b0 + i / S) * H + q * S + i % S] = dc_own[i];
   }
   cluster.sync();  // the others may still read this block's last dgh
-#else
-  __trap();  // never launched: the launcher checks the kernel was compiled for sm_90 or later
-#endif
+  }
 }
 
 }  // namespace
@@ -372,15 +381,25 @@ cudaError_t scan_forward_for(const ScanForwardArgs& given, cudaStream_t stream) 
     const ClusterPlan cp = plan_scan_forward_cluster(B, H, sms / kClusterBlocks, smem_limit, Cell::kLayout, tensor);
     ScanForwardArgs cargs = args;
     cargs.operand = cp.tensor_cores ? given.operand : Operand::f32;
-    const auto pick = [](int rows) {
-      return rows == 1 ? scan_forward_cluster_kernel<Cell, 1> : rows == 2 ? scan_forward_cluster_kernel<Cell, 2>
-           : rows == 4 ? scan_forward_cluster_kernel<Cell, 4>
-           : rows == 8 ? scan_forward_cluster_kernel<Cell, 8> : scan_forward_cluster_kernel<Cell, 16>;
-    };
+    const auto pick = [](int rows) { return pick_rows<Cluster>(rows, scan_forward_split_kernel<Cell, 1, Cluster>,
+                                                              scan_forward_split_kernel<Cell, 2, Cluster>,
+                                                              scan_forward_split_kernel<Cell, 4, Cluster>,
+                                                              scan_forward_split_kernel<Cell, 8, Cluster>,
+                                                              scan_forward_split_kernel<Cell, 16, Cluster>); };
     const auto replan = [&](int64_t clusters) {  // (more rows: tensor cores only at 16, which cp has not)
       return plan_scan_forward_cluster(B, H, clusters, smem_limit, Cell::kLayout);
     };
-    const cudaError_t err = launch_clusters(cp, pick, replan, stream, cargs, static_cast<int>(cp.units));
+    const cudaError_t err = launch_clusters(cp, pick, replan, stream, cargs, static_cast<int>(cp.units), GroupArgs{});
+    if (err != cudaErrorNotSupported) return err;
+  }
+  if (!plan.weights_on_chip && grid_split_enabled()) {  // nor in a cluster: split over the whole grid
+    const GridPlan gp = plan_scan_forward_grid(B, H, sms, smem_limit, Cell::kLayout);
+    const auto kernel = pick_rows<GridGroup>(gp.rows, scan_forward_split_kernel<Cell, 1, GridGroup>,
+                                             scan_forward_split_kernel<Cell, 2, GridGroup>,
+                                             scan_forward_split_kernel<Cell, 4, GridGroup>,
+                                             scan_forward_split_kernel<Cell, 8, GridGroup>,
+                                             scan_forward_split_kernel<Cell, 16, GridGroup>);
+    const cudaError_t err = launch_grid_split(gp, kernel, stream, args, static_cast<int>(gp.units));
     if (err != cudaErrorNotSupported) return err;
   }
   return launch_planned(scan_forward_kernel<Cell, 1>, scan_forward_kernel<Cell, 2>, scan_forward_kernel<Cell, 4>,
@@ -398,15 +417,25 @@ cudaError_t scan_backward_for(const ScanBackwardArgs& given, cudaStream_t stream
   args.weights_on_chip = plan.weights_on_chip;
   if (!plan.weights_on_chip && clusters_enabled()) {
     const ClusterPlan cp = plan_scan_backward_cluster(B, H, sms / kClusterBlocks, smem_limit, Cell::kLayout);
-    const auto pick = [](int rows) {
-      return rows == 1 ? scan_backward_cluster_kernel<Cell, 1> : rows == 2 ? scan_backward_cluster_kernel<Cell, 2>
-           : rows == 4 ? scan_backward_cluster_kernel<Cell, 4>
-           : rows == 8 ? scan_backward_cluster_kernel<Cell, 8> : scan_backward_cluster_kernel<Cell, 16>;
-    };
+    const auto pick = [](int rows) { return pick_rows<Cluster>(rows, scan_backward_split_kernel<Cell, 1, Cluster>,
+                                                              scan_backward_split_kernel<Cell, 2, Cluster>,
+                                                              scan_backward_split_kernel<Cell, 4, Cluster>,
+                                                              scan_backward_split_kernel<Cell, 8, Cluster>,
+                                                              scan_backward_split_kernel<Cell, 16, Cluster>); };
     const auto replan = [&](int64_t clusters) {
       return plan_scan_backward_cluster(B, H, clusters, smem_limit, Cell::kLayout);
     };
-    const cudaError_t err = launch_clusters(cp, pick, replan, stream, args, static_cast<int>(cp.units));
+    const cudaError_t err = launch_clusters(cp, pick, replan, stream, args, static_cast<int>(cp.units), GroupArgs{});
+    if (err != cudaErrorNotSupported) return err;
+  }
+  if (!plan.weights_on_chip && grid_split_enabled()) {
+    const GridPlan gp = plan_scan_backward_grid(B, H, sms, smem_limit, Cell::kLayout);
+    const auto kernel = pick_rows<GridGroup>(gp.rows, scan_backward_split_kernel<Cell, 1, GridGroup>,
+                                             scan_backward_split_kernel<Cell, 2, GridGroup>,
+                                             scan_backward_split_kernel<Cell, 4, GridGroup>,
+                                             scan_backward_split_kernel<Cell, 8, GridGroup>,
+                                             scan_backward_split_kernel<Cell, 16, GridGroup>);
+    const cudaError_t err = launch_grid_split(gp, kernel, stream, args, static_cast<int>(gp.units));
     if (err != cudaErrorNotSupported) return err;
   }
   return launch_planned(scan_backward_kernel<Cell, 1>, scan_backward_kernel<Cell, 2>, scan_backward_kernel<Cell, 4>,
