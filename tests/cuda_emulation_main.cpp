@@ -7,8 +7,8 @@
 // CELL_: lstm_, rnn_tanh_ or rnn_relu_ (as rnngen.dispatch names the ops), none for the GRU.
 // KERNEL: sample, scan_forward, scan_backward, decode_forward, decode_backward, and the sm_90
 // variants sample_cluster, scan_forward_cluster, scan_backward_cluster, decode_forward_cluster,
-// decode_backward_cluster, and the grid-split scan_forward_grid, scan_backward_grid (SMS: the
-// blocks the grid may have). DIR holds dims.txt
+// decode_backward_cluster, and the grid-split scan_forward_grid, scan_backward_grid, sample_grid
+// (SMS: the blocks the grid may have). DIR holds dims.txt
 // ("B T H C K temperature seed row_offset has_known has_gates") and one raw little-endian file
 // per array (float32, or int64 for known/values/lags), in the layouts of csrc/cuda/launchers.h;
 // the LSTM's cell-state arrays (c0, c_out, grad_c, c_hidden) are read only for the LSTM, the
@@ -106,7 +106,7 @@ static int run(const std::string& kernel, const Dims& d) {
   const int b = static_cast<int>(B), t = static_cast<int>(T), h = static_cast<int>(H), c = static_cast<int>(C),
             k = static_cast<int>(K);
   const CellLayout layout = Cell::kLayout;
-  if (kernel == "sample" || kernel == "sample_cluster") {
+  if (kernel == "sample" || kernel == "sample_cluster" || kernel == "sample_grid") {
     const auto h0 = load<float>("h0"), c0 = load_if<float>(cs, "c0"), emb = load<float>("emb"),
                cond = load<float>("cond");
     const auto w = load<float>("w_hh_t"), bh = load<float>("b_hh"), head = load<float>("w_out_t"),
@@ -126,15 +126,26 @@ static int run(const std::string& kernel, const Dims& d) {
       a.weights_on_chip = p.weights_on_chip;
       a.head_on_chip = p.head_on_chip;
       launch(sample_kernel<Cell, 1>, sample_kernel<Cell, 2>, sample_kernel<Cell, 4>, sample_kernel<Cell, 8>, p, a);
-    } else {
+    } else if (kernel == "sample_cluster") {
       const ClusterPlan p = plan_sample_cluster(B, H, C, K, d.sms, d.limit, layout);  // SMS: clusters at once
       if (p.rows == 0) return 3;
       show_cluster(p, true);
       const int S = static_cast<int>(p.units), KQ = static_cast<int>(p.head_cols);
-      emu::run_blocks(pick(p.rows, sample_cluster_kernel<Cell, 1>, sample_cluster_kernel<Cell, 2>,
-                           sample_cluster_kernel<Cell, 4>, sample_cluster_kernel<Cell, 8>,
-                           sample_cluster_kernel<Cell, 16>),
-                      p.clusters * kClusterBlocks, kClusterBlocks, p.smem_bytes, a, S, KQ);
+      emu::run_blocks(pick(p.rows, sample_split_kernel<Cell, 1, Cluster>, sample_split_kernel<Cell, 2, Cluster>,
+                           sample_split_kernel<Cell, 4, Cluster>, sample_split_kernel<Cell, 8, Cluster>,
+                           sample_split_kernel<Cell, 16, Cluster>),
+                      p.clusters * kClusterBlocks, kClusterBlocks, p.smem_bytes, a, S, KQ, GroupArgs{});
+    }
+    if (kernel == "sample_grid") {
+      const GridPlan p = plan_sample_grid(B, H, C, K, d.sms, d.limit, layout);  // SMS: the device's
+      if (p.rows == 0) return 3;
+      std::vector<float> exchange(static_cast<size_t>(p.exchange) * p.blocks, NAN);
+      show_grid(p);
+      emu::run_blocks(pick(p.rows, sample_split_kernel<Cell, 1, GridGroup>, sample_split_kernel<Cell, 2, GridGroup>,
+                           sample_split_kernel<Cell, 4, GridGroup>, sample_split_kernel<Cell, 8, GridGroup>,
+                           sample_split_kernel<Cell, 16, GridGroup>),
+                      p.blocks, p.blocks, p.smem_bytes, a, static_cast<int>(p.units), static_cast<int>(p.head_cols),
+                      GroupArgs{exchange.data(), p.exchange, p.blocks});
     }
     save("values", values);
   } else if (kernel == "scan_forward" || kernel == "scan_forward_cluster" || kernel == "scan_forward_grid") {

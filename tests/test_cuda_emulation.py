@@ -356,6 +356,29 @@ def test_sample_cluster_emulated(B, T, H, C, K, tmp_path):
     assert torch.equal(got, want)
 
 
+@pytest.mark.parametrize("K", [7, 70])
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("B,T,H", [(1, 3, 32), (5, 4, 64), (16, 2, 40)], ids=["B1-T3-H32", "B5-T4-H64", "B16-T2-H40"])
+def test_sample_grid_emulated(B, T, H, C, K, tmp_path):
+    """The grid-split variant of sample (every block of a cooperative launch: W_hh and the head's
+    columns split over up to 8 blocks here, gates, logits and h exchanged through a NaN-poisoned
+    global buffer): the same values as the truth. K = 7: most blocks hold no logit column."""
+    _, _, w_hh, b_hh = gru_weights(H, 1, torch.float32)
+    h0, emb, cond = torch.randn(B, H), torch.randn(C, K, 3 * H), torch.randn(B, 3 * H) * 0.1
+    w_out, b_out = torch.randn(C, K, H) * 2, torch.randn(C, K)
+    steps = T * C
+    known = torch.full((B, steps), -1)
+    known[:, -1] = 0
+    seed, row_offset, temperature = 78, 1, 1.1
+    values, plan = run("sample_grid", "grid", tmp_path, (B, steps, H, C, K, temperature, seed, row_offset, 1, 0),
+                       {"h0": h0, "emb": emb, "cond": cond, "w_hh_t": pad4(w_hh.t()), "b_hh": pad4(b_hh),
+                        "w_out_t": pad4(w_out.transpose(1, 2)), "b_out": pad4(b_out), "known": known},
+                       {"values": (torch.int64, (B, steps))})
+    assert int(plan["blocks"]) > 1, plan
+    want = truth_sample(h0, emb, cond, w_hh, b_hh, w_out, b_out, steps, temperature, seed, row_offset, known)
+    assert torch.equal(values["values"], want)
+
+
 # ---- the other cells: the LSTM (4 gate blocks, a cell state) and the Elman cells (1 block) ----
 
 CELLS = sorted(CELL_GATES)
@@ -510,7 +533,7 @@ def _cell_sample(cell, B, T, H, C, K, path, tmp_path):
     known = torch.full((B, steps), -1)
     known[:, steps // 2] = K - 1
     seed, row_offset, temperature = 2**63 + 999, 5, 0.8
-    kernel = f"{cell}_sample" + ("_cluster" if path == "cluster" else "")
+    kernel = f"{cell}_sample" + SUFFIX.get(path, "")
     values, _ = run(kernel, path, tmp_path, (B, steps, H, C, K, temperature, seed, row_offset, 1, 0),
                     {"h0": h0, **({"c0": c0} if lstm else {}), "emb": emb, "cond": cond, "w_hh_t": pad4(w_hh.t()),
                      "b_hh": pad4(b_hh), "w_out_t": pad4(w_out.transpose(1, 2)), "b_out": pad4(b_out),
@@ -531,6 +554,12 @@ def test_cell_sample_emulated(cell, B, T, H, C, K, path, tmp_path):
     """The same values as ATen's cells for the same seed (the Philox contract: row offset, known
     values, channels)."""
     _cell_sample(cell, B, T, H, C, K, path, tmp_path)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_cell_sample_grid_emulated(cell, tmp_path):
+    """The grid-split variant of sample for the other cells (B = 5, H = 40: 5 blocks of 8 units)."""
+    _cell_sample(cell, 5, 2, 40, 3, 70, "grid", tmp_path)
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -558,7 +587,7 @@ def _lag_sample(cell, B, T, H, C, K, lags, with_known, path, tmp_path):
         known[:, 1] = K - 1  # a forced value is a lagged input too
         known[0, -1] = 0
     seed, row_offset, temperature = 4242, 1, 0.9
-    kernel = ("" if cell == "gru" else f"{cell}_") + "sample" + ("_cluster" if path == "cluster" else "")
+    kernel = ("" if cell == "gru" else f"{cell}_") + "sample" + SUFFIX.get(path, "")
     arrays = {"h0": h0, **({"c0": c0} if lstm else {}), "emb": emb, "cond": cond, "w_hh_t": pad4(w_hh.t()),
               "b_hh": pad4(b_hh), "w_out_t": pad4(w_out.transpose(1, 2)), "b_out": pad4(b_out),
               "lags": torch.tensor(lags, dtype=torch.int64), "lag_emb": lag_emb,
@@ -609,6 +638,13 @@ def test_sample_lags_cluster_emulated(cell, B, T, H, C, K, lags, known, tmp_path
     """The sm_90 cluster variant with lagged inputs: every block of the cluster forms the same
     inputs (the earlier values from block 0's writes, the latest from its own draw)."""
     _lag_sample(cell, B, T, H, C, K, lags, known, "cluster", tmp_path)
+
+
+@pytest.mark.parametrize("B,T,H,C,K,lags,known", [(5, 4, 40, 2, 70, (1, 3, 100), True)], ids=["B5-C2-lags1,3,100"])
+@pytest.mark.parametrize("cell", ["gru", *CELLS])
+def test_sample_lags_grid_emulated(cell, B, T, H, C, K, lags, known, tmp_path):
+    """The grid-split variant with lagged inputs (block 0's writes of the values read by every block)."""
+    _lag_sample(cell, B, T, H, C, K, lags, known, "grid", tmp_path)
 
 
 @pytest.mark.parametrize("lags", [tuple(range(1, 18)), (0,), (2, -1)], ids=["17lags", "lag0", "negative"])

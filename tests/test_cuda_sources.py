@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
           for (long K : {1L, 2L, 256L, 1024L}) {
             show("sample", B, H, C, K, plan_sample(B, H, C, K, sms, limit, l));
             show("sample_cluster", B, H, C, K, plan_sample_cluster(B, H, C, K, sms / kClusterBlocks, limit, l), 1);
+            show("sample_grid", B, H, C, K, plan_sample_grid(B, H, C, K, sms, limit, l));
             if (K == 1) {
               show("decode_forward", B, H, C, 0, plan_decode_forward(B, H, C, sms, limit, l));
               show("decode_backward", B, H, C, 0, plan_decode_backward(B, H, C, sms, limit, l));
@@ -194,6 +195,9 @@ def test_shared_memory_plans_fit(arch, tmp_path_factory):
             assert fwd["rows"] == 16 and bwd["rows"] == B_bwd, (fwd, bwd)
             assert fwd["blocks"] >= 64 and bwd["blocks"] >= 64, (fwd, bwd)
         assert by[prefix + "scan_forward_grid", 64, 1024, 0, 0]["rows"] == 0  # more than one tile: not split
+        for H in (512, 1024) if arch == "sm_90" else (512,):  # sampling at B = 1, 256 levels, 1 or 3 channels
+            for C in (1, 3):
+                assert by[prefix + "sample_grid", 1, H, C, 256]["rows"] == 1, by[prefix + "sample_grid", 1, H, C, 256]
     if arch == "sm_90":  # scan forward and backward at H = 256 split the same way
         assert by["scan_forward_cluster", 64, 256, 0, 0]["rows"] == 4
         assert by["scan_backward_cluster", 64, 256, 0, 0]["rows"] == 4
@@ -322,6 +326,6 @@ def test_step_clock_probe_compiles(tmp_path):
                           str(tmp_path / "step_clocks")], capture_output=True, text=True, timeout=600)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log
-    assert "decode_forward_cluster_kernel" in log and "sample_cluster_kernel" in log
+    assert "decode_forward_cluster_kernel" in log and "sample_split_kernel" in log
     spills = [int(n) for n in re.findall(r"(\d+) bytes spill (?:stores|loads)", log)]
     assert spills and not any(spills), log

@@ -317,3 +317,17 @@ def test_scan_cuda_grid_split(monkeypatch, grid, cell):
             check_all(lambda *a: (rnngen.scan(*a, cell=cell, backend="cuda"),),
                       lambda gi, h0, w, b: truth_scan_cell(cell, gi, h0, None, w, b)[:1], [gi, h0, w_hh, b_hh],
                       [dout], torch.float32, ["gi", "h0", "w_hh", "b_hh"], device=DEV)
+
+
+@pytest.mark.skipif("cuda" not in GPU_BACKENDS, reason="cuda backend not available")
+@pytest.mark.parametrize("grid", ["1", "0"])
+def test_sample_cuda_grid_split(monkeypatch, grid):
+    """Sampling at H = 1024 (and 512), B <= 16, 256 values: the grid-split variant and, with
+    RNNGEN_CUDA_GRID=0, the one-block path; the same draws as the truth."""
+    monkeypatch.setenv("RNNGEN_CUDA_GRID", grid)
+    for B, T, H in ((2, 12, 1024), (9, 10, 512)):
+        a = _sample_inputs(B, H, 256)
+        args = [a[k] for k in ("h0", "emb", "w_hh", "b_hh", "w_out", "b_out")]
+        want = truth_sample(a["h0"], a["emb"], a["cond"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], T, 1.0, 3)
+        got = rnngen.sample(*[x.to(DEV) for x in args], T, cond=a["cond"].to(DEV), seed=3, backend="cuda")
+        assert_same_draws(got, want, DEV)

@@ -29,9 +29,10 @@ namespace rnngen::cuda {
 #endif
 
 // ---- where a step's time goes (bench/gpu/step_clocks.cu) ----
-// Built with -DRNNGEN_STEP_CLOCKS, the cluster kernels of sample and decode add, on thread 0 of
-// block 0, the clock64() cycles of each phase of every step to rnngen_step_clocks[phase]: the
-// barriers make thread 0's timeline the block's. Otherwise the stamps compile to nothing.
+// Built with -DRNNGEN_STEP_CLOCKS, sample's split kernel and decode's cluster kernel add, on
+// thread 0 of block 0, the clock64() cycles of each phase of every step to
+// rnngen_step_clocks[phase]: the barriers make thread 0's timeline the block's. Otherwise the
+// stamps compile to nothing.
 #if defined(RNNGEN_STEP_CLOCKS) && defined(__CUDACC__)
 constexpr int kClockPhases = 8;
 __device__ unsigned long long rnngen_step_clocks[kClockPhases];
@@ -131,6 +132,14 @@ struct Cluster {  // sm_80 and the host pass: the cluster instantiations compile
   static constexpr bool kCluster = true;
   __host__ __device__ explicit Cluster(const GroupArgs&) {}
 };
+#endif
+
+// Whether a split kernel's body is compiled for this pass: the cluster instantiations only on
+// sm_90 (and the emulation); on sm_80 they compile to a trap (the launchers never pick them).
+#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900) || defined(RNNGEN_CUDA_EMULATION) || !defined(__CUDA_ARCH__)
+#define RNNGEN_SPLIT_RUNS(Group) true
+#else
+#define RNNGEN_SPLIT_RUNS(Group) (!Group::kCluster)
 #endif
 
 #if defined(__CUDACC__)
@@ -522,10 +531,10 @@ inline bool grid_split_enabled() {
 // Launch a grid-split kernel (plan_*_grid in plan.h): all plan.blocks blocks at once, as one
 // cooperative launch (the driver refuses a grid that cannot be resident at once, so the grid
 // barrier cannot hang), with a global exchange buffer of plan.exchange floats a block, allocated
-// and freed in stream order. kernel(args, S, GroupArgs). cudaErrorNotSupported: not applicable
+// and freed in stream order. kernel(args..., GroupArgs). cudaErrorNotSupported: not applicable
 // here (the plan has no rows, or the blocks cannot all be resident): the caller goes on.
-template <typename Kernel, typename Args>
-cudaError_t launch_grid_split(const GridPlan& plan, Kernel kernel, cudaStream_t stream, const Args& args, int units) {
+template <typename Kernel, typename... Args>
+cudaError_t launch_grid_split(const GridPlan& plan, Kernel kernel, cudaStream_t stream, const Args&... args) {
   if (plan.rows == 0) return cudaErrorNotSupported;
   if (const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                    static_cast<int>(plan.smem_bytes));
@@ -556,7 +565,7 @@ cudaError_t launch_grid_split(const GridPlan& plan, Kernel kernel, cudaStream_t 
   attr.val.cooperative = 1;
   config.attrs = &attr;
   config.numAttrs = 1;
-  cudaError_t err = cudaLaunchKernelEx(&config, kernel, args, units, group);
+  cudaError_t err = cudaLaunchKernelEx(&config, kernel, args..., group);
   if (err == cudaSuccess) err = cudaGetLastError();
   const cudaError_t freed = cudaFreeAsync(group.exchange, stream);
   return err != cudaSuccess ? err : freed;

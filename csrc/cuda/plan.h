@@ -204,6 +204,7 @@ struct GridPlan {
   int blocks = 0;
   int64_t smem_bytes = 0;
   int64_t exchange = 0;
+  int64_t head_cols = 0;  // sample: logit columns a block (a multiple of 4)
 };
 
 template <typename Fixed, typename PerRow, typename Exchange>
@@ -240,6 +241,20 @@ inline GridPlan plan_scan_backward_grid(int64_t B, int64_t H, int sms, int64_t s
   return plan_grid(B, H, sms, smem_limit, [&](int64_t S) { return g * H * S; },
                    [&](int64_t S) { return S + 2 * g * S + g * H + c * S + 8 * S; },
                    [&](int64_t S, int64_t rows) { return 2 * rows * g * S; });  // own dgh, two buffers
+}
+
+// sample, the same split (the cluster plan's layout with N = H / S blocks; K / N logit columns each)
+inline GridPlan plan_sample_grid(int64_t B, int64_t H, int64_t C, int64_t K, int sms, int64_t smem_limit,
+                                 const CellLayout& cell = CellLayout{}) {
+  const int64_t g = cell.gates, c = cell.cell_state ? 1 : 0, K4 = round4(K);
+  const auto kq = [&](int64_t S) { return round4((K4 + H / S - 1) / (H / S)); };
+  GridPlan p = plan_grid(
+      B, H, sms, smem_limit,
+      [&](int64_t S) { return H * g * S + g * S + C * H * kq(S) + C * kq(S) + round4(kMaxClusterRows); },
+      [&](int64_t S) { return H + g * S + kq(S) + S + K4 + kMaxLags + c * S + 8 * (g * S + kq(S)); },
+      [&](int64_t S, int64_t rows) { return rows * (g * S + kq(S) + S); });  // own gates|logits, own h
+  if (p.rows) p.head_cols = kq(p.units);
+  return p;
 }
 
 // decode on sm_90, the same split: forward keeps W_hh^T's columns of its units, their rows of

@@ -214,8 +214,11 @@ __global__ void __launch_bounds__(kThreads, 1) sample_kernel(SampleArgs a) {
 }
 
 
-// The sm_90 cluster variant (plan_sample_cluster in plan.h): kClusterBlocks blocks share a tile
-// of BT rows. Block q keeps in shared memory the W_hh^T columns of its S = H / N units (all their
+// The split variant, a template over the group of blocks that share a tile of BT rows (scan.cu
+// has the same): the sm_90 cluster variant (plan_sample_cluster in plan.h: kClusterBlocks blocks,
+// through distributed shared memory), or the grid split (plan_sample_grid: every block of one
+// cooperative launch, one tile of B <= 16 rows, through a global exchange buffer; H = 512 and
+// 1024). "cluster barrier" below: the group's. Block q keeps in shared memory the W_hh^T columns of its S = H / N units (all their
 // gates: SG = gates * S columns), K / N of the head's columns, the full h of the tile's rows and
 // (LSTM) the cell state of its units. Per step:
 //   gates and logits of its columns (the k dimension split over the warps, partial sums reduced
@@ -225,13 +228,15 @@ __global__ void __launch_bounds__(kThreads, 1) sample_kernel(SampleArgs a) {
 // Lagged inputs: block 0 writes the values; every block reads the earlier ones it needs from
 // there (written two or more cluster barriers before: their release / acquire order global
 // memory across the cluster too) and the latest one (lag 1) from its own draw.
-template <class Cell, int BT>
-__global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs a, int S, int KQ) {
-#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900) || defined(RNNGEN_CUDA_EMULATION)
+template <class Cell, int BT, class Group>
+__global__ void __launch_bounds__(kThreads, 1) sample_split_kernel(SampleArgs a, int S, int KQ, GroupArgs ga) {
+  if constexpr (!RNNGEN_SPLIT_RUNS(Group)) {
+    __trap();
+  } else {
   constexpr int NG = Cell::kGates;
-  Cluster cluster;
+  Group cluster(ga);
   const int q = static_cast<int>(cluster.block_rank());
-  const int tile = blockIdx.x / kClusterBlocks;
+  const int tile = cluster.tile();
   float* p = shared_base();
   const int H = a.H, G = NG * H, K = a.K, C = a.C, T = a.T, S3 = NG * S;  // S3: SG
   const int K4 = static_cast<int>(round4(K)), G4 = static_cast<int>(round4(G));
@@ -246,9 +251,10 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
   p += C * KQ;
   const int ldy = S3 + KQ;
   float* h = p;                  // [BT, H]: the full state of the tile's rows (H % 32 == 0)
-  float* y = h + BT * H;         // [BT, SG + KQ]: own gates | own logits
-  float* h_own = y + BT * ldy;   // [BT, S]: own units of the next state
-  float* logits = h_own + BT * S;// [BT, K4]: all logits, gathered
+  // (y and h_own: shared, or for the grid split the block's part of the global exchange buffer)
+  float* y = cluster.own(h + BT * H, 0);                    // [BT, SG + KQ]: own gates | own logits
+  float* h_own = cluster.own(h + BT * H + BT * ldy, BT * ldy);  // [BT, S]: own units of the next state
+  float* logits = h + BT * H + BT * ldy + BT * S;           // [BT, K4]: all logits, gathered
   int* vbuf = reinterpret_cast<int*>(logits + BT * K4);  // [kMaxClusterRows]
   for (int64_t i = threadIdx.x; i < static_cast<int64_t>(H) * S3; i += blockDim.x) {
     const int k = static_cast<int>(i / S3), col = static_cast<int>(i % S3);
@@ -309,8 +315,7 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
     RNNGEN_CLOCK(1);  // the partial sums and the cluster barrier
     for (int i = threadIdx.x; i < rows * K; i += blockDim.x) {
       const int b = i / K, k = i % K;
-      const float* src = cluster.map_shared_rank(y, k / KQ);
-      logits[b * K4 + k] = src[b * ldy + S3 + k % KQ];
+      logits[b * K4 + k] = cluster.load(cluster.remote(y, k / KQ) + b * ldy + S3 + k % KQ);
     }
     __syncthreads();
     RNNGEN_CLOCK(2);  // the logits gathered from the other blocks
@@ -357,15 +362,12 @@ __global__ void __launch_bounds__(kThreads, 1) sample_cluster_kernel(SampleArgs 
     RNNGEN_CLOCK(4);  // the cell update of its units and the cluster barrier
     for (int i = threadIdx.x; i < rows * H; i += blockDim.x) {
       const int b = i / H, j = i % H;
-      const float* src = cluster.map_shared_rank(h_own, j / S);
-      h[b * H + j] = src[b * S + j % S];
+      h[b * H + j] = cluster.load(cluster.remote(h_own, j / S) + b * S + j % S);
     }
     __syncthreads();
     RNNGEN_CLOCK(5);  // h gathered from the other blocks
   }
-#else
-  __trap();  // never launched: the launcher checks the kernel was compiled for sm_90 or later
-#endif
+  }
 }
 
 }  // namespace
@@ -385,16 +387,27 @@ cudaError_t sample_for(const SampleArgs& given, cudaStream_t stream) {
   args.head_on_chip = plan.head_on_chip;
   if (!plan.weights_on_chip && clusters_enabled()) {  // W_hh only fits split over a cluster's blocks
     const ClusterPlan cp = plan_sample_cluster(B, H, C, K, sms / kClusterBlocks, smem_limit, Cell::kLayout);
-    const auto pick = [](int rows) {
-      return rows == 1 ? sample_cluster_kernel<Cell, 1> : rows == 2 ? sample_cluster_kernel<Cell, 2>
-           : rows == 4 ? sample_cluster_kernel<Cell, 4>
-           : rows == 8 ? sample_cluster_kernel<Cell, 8> : sample_cluster_kernel<Cell, 16>;
-    };
+    const auto pick = [](int rows) { return pick_rows<Cluster>(rows, sample_split_kernel<Cell, 1, Cluster>,
+                                                              sample_split_kernel<Cell, 2, Cluster>,
+                                                              sample_split_kernel<Cell, 4, Cluster>,
+                                                              sample_split_kernel<Cell, 8, Cluster>,
+                                                              sample_split_kernel<Cell, 16, Cluster>); };
     const auto replan = [&](int64_t clusters) {
       return plan_sample_cluster(B, H, C, K, clusters, smem_limit, Cell::kLayout);
     };
     const cudaError_t err = launch_clusters(cp, pick, replan, stream, args, static_cast<int>(cp.units),
-                                            static_cast<int>(cp.head_cols));
+                                            static_cast<int>(cp.head_cols), GroupArgs{});
+    if (err != cudaErrorNotSupported) return err;
+  }
+  if (!plan.weights_on_chip && grid_split_enabled()) {  // nor in a cluster: split over the whole grid
+    const GridPlan gp = plan_sample_grid(B, H, C, K, sms, smem_limit, Cell::kLayout);
+    const auto kernel = pick_rows<GridGroup>(gp.rows, sample_split_kernel<Cell, 1, GridGroup>,
+                                             sample_split_kernel<Cell, 2, GridGroup>,
+                                             sample_split_kernel<Cell, 4, GridGroup>,
+                                             sample_split_kernel<Cell, 8, GridGroup>,
+                                             sample_split_kernel<Cell, 16, GridGroup>);
+    const cudaError_t err = launch_grid_split(gp, kernel, stream, args, static_cast<int>(gp.units),
+                                              static_cast<int>(gp.head_cols));
     if (err != cudaErrorNotSupported) return err;
   }
   return launch_planned(sample_kernel<Cell, 1>, sample_kernel<Cell, 2>, sample_kernel<Cell, 4>,

@@ -182,12 +182,6 @@ __global__ void __launch_bounds__(kThreads, 1) scan_backward_kernel(ScanBackward
 //           the cell's backward for its units, cluster barrier, gather every block's dgh,
 //           barrier, dh += dgh @ W_hh[:, own] (k = G split over the warps), barrier, partial sums
 //           added, barrier.
-#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900) || defined(RNNGEN_CUDA_EMULATION) || !defined(__CUDA_ARCH__)
-#define RNNGEN_SPLIT_RUNS(Group) true
-#else  // sm_80: clusters do not exist there (the launcher never picks them)
-#define RNNGEN_SPLIT_RUNS(Group) (!Group::kCluster)
-#endif
-
 template <class Cell, int BT, class Group>
 __global__ void __launch_bounds__(kThreads, 1) scan_forward_split_kernel(ScanForwardArgs a, int S, GroupArgs ga) {
   if constexpr (!RNNGEN_SPLIT_RUNS(Group)) {
