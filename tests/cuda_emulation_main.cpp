@@ -7,8 +7,8 @@
 // CELL_: lstm_, rnn_tanh_ or rnn_relu_ (as rnngen.dispatch names the ops), none for the GRU.
 // KERNEL: sample, scan_forward, scan_backward, decode_forward, decode_backward, and the sm_90
 // variants sample_cluster, scan_forward_cluster, scan_backward_cluster, decode_forward_cluster,
-// decode_backward_cluster, and the grid-split scan_forward_grid, scan_backward_grid, sample_grid
-// (SMS: the blocks the grid may have). DIR holds dims.txt
+// decode_backward_cluster, and the grid-split scan_forward_grid, scan_backward_grid, sample_grid,
+// decode_forward_grid, decode_backward_grid (SMS: the blocks the grid may have). DIR holds dims.txt
 // ("B T H C K temperature seed row_offset has_known has_gates") and one raw little-endian file
 // per array (float32, or int64 for known/values/lags), in the layouts of csrc/cuda/launchers.h;
 // the LSTM's cell-state arrays (c0, c_out, grad_c, c_hidden) are read only for the LSTM, the
@@ -224,7 +224,7 @@ static int run(const std::string& kernel, const Dims& d) {
     if (Cell::kSplitGrads) save("d_gh", d_gh);
     save("d_h0", d_h0);
     if (cs) save("d_c0", d_c0);
-  } else if (kernel == "decode_forward" || kernel == "decode_forward_cluster") {
+  } else if (kernel == "decode_forward" || kernel == "decode_forward_cluster" || kernel == "decode_forward_grid") {
     const auto h0 = load<float>("h0"), c0 = load_if<float>(cs, "c0"), w_ih = load<float>("w_ih"),
                b_ih = load<float>("b_ih"), w = load<float>("w_hh_t"), bh = load<float>("b_hh"),
                head = load<float>("w_out_t"), bo = load<float>("b_out");
@@ -237,20 +237,33 @@ static int run(const std::string& kernel, const Dims& d) {
     if (kernel == "decode_forward") {
       launch(decode_forward_kernel<Cell, 1>, decode_forward_kernel<Cell, 2>, decode_forward_kernel<Cell, 4>,
              decode_forward_kernel<Cell, 8>, p, a);
-    } else {
+    } else if (kernel == "decode_forward_cluster") {
       const ClusterPlan cp = plan_decode_forward_cluster(B, H, C, d.sms, d.limit, layout, static_cast<int>(d.operand));
       if (cp.rows == 0) return 3;
       show_cluster(cp, true);
       a.operand = cp.tensor_cores ? static_cast<Operand>(d.operand) : Operand::f32;
-      emu::run_blocks(pick(cp.rows, decode_forward_cluster_kernel<Cell, 1>, decode_forward_cluster_kernel<Cell, 2>,
-                           decode_forward_cluster_kernel<Cell, 4>, decode_forward_cluster_kernel<Cell, 8>,
-                           decode_forward_cluster_kernel<Cell, 16>),
-                      cp.clusters * kClusterBlocks, kClusterBlocks, cp.smem_bytes, a, static_cast<int>(cp.units));
+      emu::run_blocks(pick(cp.rows, decode_forward_split_kernel<Cell, 1, Cluster>,
+                           decode_forward_split_kernel<Cell, 2, Cluster>, decode_forward_split_kernel<Cell, 4, Cluster>,
+                           decode_forward_split_kernel<Cell, 8, Cluster>, decode_forward_split_kernel<Cell, 16, Cluster>),
+                      cp.clusters * kClusterBlocks, kClusterBlocks, cp.smem_bytes, a, static_cast<int>(cp.units),
+                      GroupArgs{});
+    } else {
+      const GridPlan gp = plan_decode_forward_grid(B, H, C, d.sms, d.limit, layout);
+      if (gp.rows == 0) return 3;
+      std::vector<float> exchange(static_cast<size_t>(gp.exchange) * gp.blocks, NAN);
+      show_grid(gp);
+      emu::run_blocks(pick(gp.rows, decode_forward_split_kernel<Cell, 1, GridGroup>,
+                           decode_forward_split_kernel<Cell, 2, GridGroup>,
+                           decode_forward_split_kernel<Cell, 4, GridGroup>,
+                           decode_forward_split_kernel<Cell, 8, GridGroup>,
+                           decode_forward_split_kernel<Cell, 16, GridGroup>),
+                      gp.blocks, gp.blocks, gp.smem_bytes, a, static_cast<int>(gp.units),
+                      GroupArgs{exchange.data(), gp.exchange, gp.blocks});
     }
     save("out", out);
     save("hidden", hidden);
     if (cs) save("c_hidden", c_hidden);
-  } else if (kernel == "decode_backward" || kernel == "decode_backward_cluster") {
+  } else if (kernel == "decode_backward" || kernel == "decode_backward_cluster" || kernel == "decode_backward_grid") {
     const auto go = load<float>("grad_out"), ghid = load<float>("grad_hidden"), gc = load_if<float>(cs, "grad_c"),
                gi = load_if<float>(gates_read, "gi"), gh = load_if<float>(gates_read, "gh"), h0 = load<float>("h0"),
                c0 = load_if<float>(cs, "c0"), hidden = load<float>("hidden"),
@@ -266,14 +279,29 @@ static int run(const std::string& kernel, const Dims& d) {
     if (kernel == "decode_backward") {
       launch(decode_backward_kernel<Cell, 1>, decode_backward_kernel<Cell, 2>, decode_backward_kernel<Cell, 4>,
              decode_backward_kernel<Cell, 8>, p, a);
-    } else {
+    } else if (kernel == "decode_backward_cluster") {
       const ClusterPlan cp = plan_decode_backward_cluster(B, H, C, d.sms, d.limit, layout);
       if (cp.rows == 0) return 3;
       show_cluster(cp, false);
-      emu::run_blocks(pick(cp.rows, decode_backward_cluster_kernel<Cell, 1>, decode_backward_cluster_kernel<Cell, 2>,
-                           decode_backward_cluster_kernel<Cell, 4>, decode_backward_cluster_kernel<Cell, 8>,
-                           decode_backward_cluster_kernel<Cell, 16>),
-                      cp.clusters * kClusterBlocks, kClusterBlocks, cp.smem_bytes, a, static_cast<int>(cp.units));
+      emu::run_blocks(pick(cp.rows, decode_backward_split_kernel<Cell, 1, Cluster>,
+                           decode_backward_split_kernel<Cell, 2, Cluster>,
+                           decode_backward_split_kernel<Cell, 4, Cluster>,
+                           decode_backward_split_kernel<Cell, 8, Cluster>,
+                           decode_backward_split_kernel<Cell, 16, Cluster>),
+                      cp.clusters * kClusterBlocks, kClusterBlocks, cp.smem_bytes, a, static_cast<int>(cp.units),
+                      GroupArgs{});
+    } else {
+      const GridPlan gp = plan_decode_backward_grid(B, H, C, d.sms, d.limit, layout);
+      if (gp.rows == 0) return 3;
+      std::vector<float> exchange(static_cast<size_t>(gp.exchange) * gp.blocks, NAN);
+      show_grid(gp);
+      emu::run_blocks(pick(gp.rows, decode_backward_split_kernel<Cell, 1, GridGroup>,
+                           decode_backward_split_kernel<Cell, 2, GridGroup>,
+                           decode_backward_split_kernel<Cell, 4, GridGroup>,
+                           decode_backward_split_kernel<Cell, 8, GridGroup>,
+                           decode_backward_split_kernel<Cell, 16, GridGroup>),
+                      gp.blocks, gp.blocks, gp.smem_bytes, a, static_cast<int>(gp.units),
+                      GroupArgs{exchange.data(), gp.exchange, gp.blocks});
     }
     save("d_gi", d_gi);
     if (Cell::kSplitGrads) save("d_gh", d_gh);

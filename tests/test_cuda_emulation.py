@@ -240,6 +240,14 @@ def test_float32_cluster_plan_keeps_float32_products(tmp_path):
 
 
 @pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("B,T,H", GRID_SHAPES, ids=GRID_IDS)
+def test_decode_grid_emulated(B, T, H, C, tmp_path):
+    """The grid-split variants of decode (every block of a cooperative launch: h, dgh and the dx
+    shares exchanged through a NaN-poisoned global buffer)."""
+    test_decode_forward_backward_emulated(B, T, H, C, "grid", tmp_path)
+
+
+@pytest.mark.parametrize("C", [1, 3])
 @pytest.mark.parametrize("B,T,H", CLUSTER_SHAPES, ids=CLUSTER_IDS)
 def test_decode_cluster_emulated(B, T, H, C, tmp_path):
     """The sm_90 cluster variants of decode (8 blocks splitting W_hh; every block forms the same
@@ -469,6 +477,13 @@ def test_cell_scan_cluster_emulated(cell, B, T, H, tmp_path):
 @pytest.mark.parametrize("cell", CELLS)
 def test_cell_decode_emulated(cell, B, T, H, C, path, tmp_path):
     _cell_decode(cell, B, T, H, C, path, tmp_path)
+
+
+@pytest.mark.parametrize("B,T,H,C", [(3, 3, 32, 3), (16, 2, 40, 1)], ids=["B3-T3-H32-C3", "B16-T2-H40-C1"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_cell_decode_grid_emulated(cell, B, T, H, C, tmp_path):
+    """The grid-split variants of decode for the other cells."""
+    _cell_decode(cell, B, T, H, C, "grid", tmp_path)
 
 
 @pytest.mark.parametrize("B,T,H,C", [(3, 3, 32, 3), (17, 2, 32, 1)], ids=["B3-T3-H32-C3", "B17-T2-H32-C1"])

@@ -104,6 +104,8 @@ int main(int argc, char** argv) {
                    plan_decode_forward_cluster(B, H, C, sms / kClusterBlocks, limit, l), 1);
               show("decode_backward_cluster", B, H, C, 0,
                    plan_decode_backward_cluster(B, H, C, sms / kClusterBlocks, limit, l), 0);
+              show("decode_forward_grid", B, H, C, 0, plan_decode_forward_grid(B, H, C, sms, limit, l));
+              show("decode_backward_grid", B, H, C, 0, plan_decode_backward_grid(B, H, C, sms, limit, l));
               if (C == 1) {
                 show("scan_forward", B, H, 0, 0, plan_scan_forward(B, H, sms, limit, l));
                 show("scan_backward", B, H, 0, 0, plan_scan_backward(B, H, sms, limit, l));
@@ -198,6 +200,10 @@ def test_shared_memory_plans_fit(arch, tmp_path_factory):
         for H in (512, 1024) if arch == "sm_90" else (512,):  # sampling at B = 1, 256 levels, 1 or 3 channels
             for C in (1, 3):
                 assert by[prefix + "sample_grid", 1, H, C, 256]["rows"] == 1, by[prefix + "sample_grid", 1, H, C, 256]
+                # the article's generator at B = 1 and 16 (forward), B = 1 (backward)
+                assert by[prefix + "decode_forward_grid", 1, H, C, 0]["rows"] == 1
+                assert by[prefix + "decode_forward_grid", 16, H, C, 0]["rows"] == 16
+                assert by[prefix + "decode_backward_grid", 1, H, C, 0]["rows"] == 1
     if arch == "sm_90":  # scan forward and backward at H = 256 split the same way
         assert by["scan_forward_cluster", 64, 256, 0, 0]["rows"] == 4
         assert by["scan_backward_cluster", 64, 256, 0, 0]["rows"] == 4
@@ -326,6 +332,6 @@ def test_step_clock_probe_compiles(tmp_path):
                           str(tmp_path / "step_clocks")], capture_output=True, text=True, timeout=600)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log
-    assert "decode_forward_cluster_kernel" in log and "sample_split_kernel" in log
+    assert "decode_forward_split_kernel" in log and "sample_split_kernel" in log
     spills = [int(n) for n in re.findall(r"(\d+) bytes spill (?:stores|loads)", log)]
     assert spills and not any(spills), log

@@ -163,18 +163,15 @@ def test_scan_cuda_cluster_and_one_block_paths(monkeypatch, clusters):
               [torch.randn(B, T, H, dtype=torch.float64)], torch.float32, ["gi", "h0", "w_hh", "b_hh"], device=DEV)
 
 
-@pytest.mark.skipif("cuda" not in GPU_BACKENDS, reason="cuda backend not available")
-@pytest.mark.parametrize("cell", ["lstm", "rnn_tanh", "rnn_relu"])
-@pytest.mark.parametrize("clusters", ["1", "0"])
-def test_cells_cuda_cluster_and_one_block_paths(monkeypatch, clusters, cell):
-    """The other cells at H = 256: scan forward and backward, and sample, through the sm_90
-    cluster variants and the one-block path, against ATen's cell steps."""
-    monkeypatch.setenv("RNNGEN_CUDA_CLUSTERS", clusters)
-    G, B, T, H, K = CELL_GATES[cell], 37, 6, 256, 256
+def _check_cell_scan(cell, B, T, H):
+    """scan forward and backward of ``cell`` on the cuda backend against ATen's cell steps (float64
+    truth); returns the float64 (h0, c0, w_hh, b_hh) it drew (c0 None but for the LSTM)."""
+    G = CELL_GATES.get(cell, 3)
     w_hh = torch.randn(G * H, H, dtype=torch.float64) / H**0.5
     b_hh = torch.randn(G * H, dtype=torch.float64) / H**0.5
     gi, h0 = torch.randn(B, T, G * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
     dout = torch.randn(B, T, H, dtype=torch.float64)
+    c0 = None
     if cell == "lstm":
         c0, dc = torch.randn(B, H, dtype=torch.float64), torch.randn(B, T, H, dtype=torch.float64)
         check_all(lambda gi, h0, c0, w, b: rnngen.scan(gi, h0, w, b, cell=cell, c0=c0, return_cell_state=True,
@@ -182,10 +179,22 @@ def test_cells_cuda_cluster_and_one_block_paths(monkeypatch, clusters, cell):
                   lambda *a: truth_scan_cell(cell, *a), [gi, h0, c0, w_hh, b_hh], [dout, dc], torch.float32,
                   ["gi", "h0", "c0", "w_hh", "b_hh"], device=DEV)
     else:
-        c0 = None
         check_all(lambda *a: (rnngen.scan(*a, cell=cell, backend="cuda"),),
                   lambda gi, h0, w, b: truth_scan_cell(cell, gi, h0, None, w, b)[:1], [gi, h0, w_hh, b_hh], [dout],
                   torch.float32, ["gi", "h0", "w_hh", "b_hh"], device=DEV)
+    return h0, c0, w_hh, b_hh
+
+
+@pytest.mark.skipif("cuda" not in GPU_BACKENDS, reason="cuda backend not available")
+@pytest.mark.parametrize("cell", ["lstm", "rnn_tanh", "rnn_relu"])
+@pytest.mark.parametrize("clusters", ["1", "0"])
+def test_cells_cuda_cluster_and_one_block_paths(monkeypatch, clusters, cell):
+    """The other cells at H = 256: scan forward and backward, and sample, through the sm_90
+    cluster variants and the one-block path, against ATen's cell steps."""
+    monkeypatch.setenv("RNNGEN_CUDA_CLUSTERS", clusters)
+    B, T, H, K = 37, 6, 256, 256
+    h0, c0, w_hh, b_hh = _check_cell_scan(cell, B, T, H)
+    G = CELL_GATES[cell]
     f32 = [x.float() for x in (h0, w_hh, b_hh)]
     c32 = None if c0 is None else c0.float()
     emb, w_out, b_out = torch.randn(1, K, G * H) * 0.5, torch.randn(1, K, H) * 4 / H**0.5, torch.randn(1, K)
@@ -302,22 +311,7 @@ def test_scan_cuda_grid_split(monkeypatch, grid, cell):
     RNNGEN_CUDA_GRID=0, the one-block path streaming W_hh, both against the float64 truth."""
     monkeypatch.setenv("RNNGEN_CUDA_GRID", grid)
     for B, T, H in ((8, 5, 1024), (3, 7, 512)):
-        G = CELL_GATES.get(cell, 3)
-        w_hh = torch.randn(G * H, H, dtype=torch.float64) / H**0.5
-        b_hh = torch.randn(G * H, dtype=torch.float64) / H**0.5
-        gi, h0 = torch.randn(B, T, G * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
-        dout = torch.randn(B, T, H, dtype=torch.float64)
-        if cell == "lstm":
-            c0, dc = torch.randn(B, H, dtype=torch.float64), torch.randn(B, T, H, dtype=torch.float64)
-            check_all(lambda gi, h0, c0, w, b: rnngen.scan(gi, h0, w, b, cell=cell, c0=c0, return_cell_state=True,
-                                                         backend="cuda"),
-                      lambda *a: truth_scan_cell(cell, *a), [gi, h0, c0, w_hh, b_hh], [dout, dc], torch.float32,
-                      ["gi", "h0", "c0", "w_hh", "b_hh"], device=DEV)
-        else:
-            check_all(lambda *a: (rnngen.scan(*a, cell=cell, backend="cuda"),),
-                      lambda gi, h0, w, b: truth_scan_cell(cell, gi, h0, None, w, b)[:1], [gi, h0, w_hh, b_hh],
-                      [dout], torch.float32, ["gi", "h0", "w_hh", "b_hh"], device=DEV)
-
+        _check_cell_scan(cell, B, T, H)
 
 @pytest.mark.skipif("cuda" not in GPU_BACKENDS, reason="cuda backend not available")
 @pytest.mark.parametrize("grid", ["1", "0"])
@@ -331,3 +325,19 @@ def test_sample_cuda_grid_split(monkeypatch, grid):
         want = truth_sample(a["h0"], a["emb"], a["cond"], a["w_hh"], a["b_hh"], a["w_out"], a["b_out"], T, 1.0, 3)
         got = rnngen.sample(*[x.to(DEV) for x in args], T, cond=a["cond"].to(DEV), seed=3, backend="cuda")
         assert_same_draws(got, want, DEV)
+
+
+@pytest.mark.skipif("cuda" not in GPU_BACKENDS, reason="cuda backend not available")
+@pytest.mark.parametrize("grid", ["1", "0"])
+def test_decode_cuda_grid_split(monkeypatch, grid):
+    """The article's generator at H = 1024, B = 4, forward and backward: the grid-split variants
+    and, with RNNGEN_CUDA_GRID=0, the one-block path, against the float64 truth."""
+    monkeypatch.setenv("RNNGEN_CUDA_GRID", grid)
+    B, T, H, C = 4, 6, 1024, 1
+    w_ih, b_ih, w_hh, b_hh = gru_weights(H, C)
+    w_out, b_out = torch.randn(C, H, dtype=torch.float64) / H**0.5, torch.randn(C, dtype=torch.float64) * 0.1
+    h0 = torch.randn(B, H, dtype=torch.float64)
+    douts = [torch.randn(B, T, C, dtype=torch.float64), torch.randn(B, T, H, dtype=torch.float64)]
+    check_all(lambda *a: rnngen.decode(*a, T, return_hidden=True, backend="cuda"), lambda *a: truth_decode(*a, T),
+              [h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out], douts, torch.float32,
+              ["h0", "w_ih", "b_ih", "w_hh", "b_hh", "w_out", "b_out"], device=DEV)

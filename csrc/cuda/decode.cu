@@ -212,9 +212,11 @@ __global__ void __launch_bounds__(kThreads, 1) decode_backward_kernel(DecodeBack
 }
 
 
-// ---- sm_90 cluster variants (plan_decode_*_cluster in plan.h) ----
-// kClusterBlocks blocks share a tile of BT rows; block q owns units [q S, (q+1) S), S = H / N,
-// and all NG gates of those units (SG = NG * S columns), as scan.cu's cluster variants.
+// ---- split variants (plan_decode_*_cluster, plan_decode_*_grid in plan.h) ----
+// Templates over the group of blocks that share a tile of BT rows, as scan.cu's: an sm_90
+// cluster of kClusterBlocks blocks, or every block of one cooperative launch (one tile of
+// B <= 16 rows; the exchanged slices in global memory). Block q owns units [q S, (q+1) S),
+// S = H / N, and all NG gates of those units (SG = NG * S columns). "cluster barrier": the group's.
 // forward:  shared: W_hh^T's columns of its units' gates [H, SG], b_hh's, W_ih's rows of its
 //           units [SG, C] and b_ih's, the whole head W_out^T [H, C4], the full h [BT, H], its
 //           units of the new h (two buffers, by step parity), their cell state (LSTM), x_t
@@ -230,13 +232,15 @@ __global__ void __launch_bounds__(kThreads, 1) decode_backward_kernel(DecodeBack
 //           barrier; gather every block's dgh, dx_t = grad_out_t + the shares summed in rank order
 //           (block 0 writes d_x), barrier; dgh @ W_hh[:, own] (k = G split over the warps),
 //           barrier; dh = direct + partial sums + dx_t @ W_out[:, own], barrier.
-template <class Cell, int BT>
-__global__ void __launch_bounds__(kThreads, 1) decode_forward_cluster_kernel(DecodeForwardArgs a, int S) {
-#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900) || defined(RNNGEN_CUDA_EMULATION)
+template <class Cell, int BT, class Group>
+__global__ void __launch_bounds__(kThreads, 1) decode_forward_split_kernel(DecodeForwardArgs a, int S, GroupArgs ga) {
+  if constexpr (!RNNGEN_SPLIT_RUNS(Group)) {
+    __trap();
+  } else {
   constexpr int NG = Cell::kGates;
-  Cluster cluster;
+  Group cluster(ga);
   const int q = static_cast<int>(cluster.block_rank());
-  const int tile = blockIdx.x / kClusterBlocks;
+  const int tile = cluster.tile();
   float* p = shared_base();
   const int H = a.H, G = NG * H, T = a.T, C = a.C, SG = NG * S;
   const int G4 = static_cast<int>(round4(G)), C4 = static_cast<int>(round4(C));
@@ -253,8 +257,8 @@ __global__ void __launch_bounds__(kThreads, 1) decode_forward_cluster_kernel(Dec
   float* head = p;  // [H, C4]
   p += static_cast<int64_t>(H) * C4;
   float* h = p;                         // [BT, H]
-  float* h_own = h + BT * H;            // [2][BT, S]
-  float* c_own = h_own + 2 * BT * S;    // [BT, S] (LSTM)
+  float* h_own = cluster.own(h + BT * H, 0);  // [2][BT, S] (shared, or the grid's exchange buffer)
+  float* c_own = h + BT * H + 2 * BT * S;     // [BT, S] (LSTM)
   float* x = c_own + (Cell::kCellState ? BT * S : 0);  // [BT, C4]
   float* partial = x + BT * C4;         // [P, BT, SG]
   const auto column = [&](int k, int col) { return a.w[static_cast<int64_t>(k) * G4 + (col / S) * H + q * S + col % S]; };
@@ -337,24 +341,24 @@ __global__ void __launch_bounds__(kThreads, 1) decode_forward_cluster_kernel(Dec
     RNNGEN_CLOCK(1);  // the cell update of its units and the cluster barrier
     for (int i = threadIdx.x; i < rows * H; i += blockDim.x) {
       const int b = i / H, j = i % H;
-      h[i] = cluster.map_shared_rank(own, j / S)[b * S + j % S];
+      h[i] = cluster.load(cluster.remote(own, j / S) + b * S + j % S);
     }
     __syncthreads();
     RNNGEN_CLOCK(2);  // h gathered from the other blocks
   }
   cluster.sync();  // the others may still read this block's last units
-#else
-  __trap();  // never launched: the launcher checks the kernel was compiled for sm_90 or later
-#endif
+  }
 }
 
-template <class Cell, int BT>
-__global__ void __launch_bounds__(kThreads, 1) decode_backward_cluster_kernel(DecodeBackwardArgs a, int S) {
-#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900) || defined(RNNGEN_CUDA_EMULATION)
+template <class Cell, int BT, class Group>
+__global__ void __launch_bounds__(kThreads, 1) decode_backward_split_kernel(DecodeBackwardArgs a, int S, GroupArgs ga) {
+  if constexpr (!RNNGEN_SPLIT_RUNS(Group)) {
+    __trap();
+  } else {
   constexpr int NG = Cell::kGates;
-  Cluster cluster;
+  Group cluster(ga);
   const int q = static_cast<int>(cluster.block_rank());
-  const int tile = blockIdx.x / kClusterBlocks;
+  const int tile = cluster.tile();
   float* p = shared_base();
   const int H = a.H, G = NG * H, T = a.T, C = a.C, SG = NG * S;
   const int H4 = static_cast<int>(round4(H)), C4 = static_cast<int>(round4(C));
@@ -365,12 +369,13 @@ __global__ void __launch_bounds__(kThreads, 1) decode_backward_cluster_kernel(De
   float* wi = p;  // [SG, C]: row g*S + s is W_ih's row g*H + q*S + s
   p += SG * C;
   constexpr int kOwnGi = Cell::kSplitGrads ? 1 : 0;
+  // (dgh_own and dx_own: shared, or for the grid split the block's part of the exchange buffer)
   float* dh = p;                                 // [BT, S]
-  float* dgh_own = dh + BT * S;                  // [2][BT, SG]: the gate blocks of its units, in gate order
-  float* dgi_own = dgh_own + 2 * BT * SG;        // [BT, SG] (GRU; else the current dgh_own)
+  float* dgh_own = cluster.own(dh + BT * S, 0);  // [2][BT, SG]: the gate blocks of its units, in gate order
+  float* dgi_own = dh + BT * S + 2 * BT * SG;    // [BT, SG] (GRU; else the current dgh_own)
   float* dgh = dgi_own + kOwnGi * BT * SG;       // [BT, G]: every unit's, in gate order
-  float* dx_own = dgh + BT * G;                  // [2][BT, C4]: its units' share of dgi @ W_ih
-  float* dx = dx_own + 2 * BT * C4;              // [BT, C4]
+  float* dx_own = cluster.own(dgh + BT * G, 2 * BT * SG);  // [2][BT, C4]: its units' share of dgi @ W_ih
+  float* dx = dgh + BT * G + 2 * BT * C4;        // [BT, C4]
   float* dc_own = dx + BT * C4;                  // [BT, S] (LSTM)
   float* partial = dc_own + (Cell::kCellState ? BT * S : 0);  // [P, BT, S]
   for (int64_t i = threadIdx.x; i < static_cast<int64_t>(G) * S; i += blockDim.x)
@@ -430,13 +435,13 @@ __global__ void __launch_bounds__(kThreads, 1) decode_backward_cluster_kernel(De
     cluster.sync();  // every block's dgh and dx share of step t are written
     for (int i = threadIdx.x; i < rows * G; i += blockDim.x) {
       const int b = i / G, g = i % G, gate = g / H, j = g % H;
-      dgh[i] = cluster.map_shared_rank(own, j / S)[b * SG + gate * S + j % S];
+      dgh[i] = cluster.load(cluster.remote(own, j / S) + b * SG + gate * S + j % S);
     }
     for (int i = threadIdx.x; i < rows * C; i += blockDim.x) {  // dx_t = grad_out_t + the shares, in rank order
       const int b = i / C, c = i % C;
       const int64_t btc = (static_cast<int64_t>(b0 + b) * T + t) * C + c;
       float s = a.grad_out[btc];
-      for (int r = 0; r < kClusterBlocks; ++r) s += cluster.map_shared_rank(share, r)[b * C4 + c];
+      for (int r = 0; r < cluster.size(); ++r) s += cluster.load(cluster.remote(share, r) + b * C4 + c);
       dx[b * C4 + c] = s;
       if (q == 0) a.d_x[btc] = s;
     }
@@ -462,9 +467,7 @@ __global__ void __launch_bounds__(kThreads, 1) decode_backward_cluster_kernel(De
     if constexpr (Cell::kCellState) a.d_c0[static_cast<int64_t>(b0 + i / S) * H + q * S + i % S] = dc_own[i];
   }
   cluster.sync();  // the others may still read this block's last dgh and dx share
-#else
-  __trap();  // never launched: the launcher checks the kernel was compiled for sm_90 or later
-#endif
+  }
 }
 
 }  // namespace
@@ -488,15 +491,27 @@ cudaError_t decode_forward_for(const DecodeForwardArgs& given, cudaStream_t stre
                                                        tensor);
     DecodeForwardArgs cargs = args;
     cargs.operand = cp.tensor_cores ? given.operand : Operand::f32;
-    const auto pick = [](int rows) {
-      return rows == 1 ? decode_forward_cluster_kernel<Cell, 1> : rows == 2 ? decode_forward_cluster_kernel<Cell, 2>
-           : rows == 4 ? decode_forward_cluster_kernel<Cell, 4>
-           : rows == 8 ? decode_forward_cluster_kernel<Cell, 8> : decode_forward_cluster_kernel<Cell, 16>;
-    };
+    const auto pick = [](int rows) { return pick_rows<Cluster>(rows, decode_forward_split_kernel<Cell, 1, Cluster>,
+                                                              decode_forward_split_kernel<Cell, 2, Cluster>,
+                                                              decode_forward_split_kernel<Cell, 4, Cluster>,
+                                                              decode_forward_split_kernel<Cell, 8, Cluster>,
+                                                              decode_forward_split_kernel<Cell, 16, Cluster>); };
     const auto replan = [&](int64_t clusters) {  // (more rows: tensor cores only at 16, which cp has not)
       return plan_decode_forward_cluster(B, H, C, clusters, smem_limit, Cell::kLayout);
     };
-    const cudaError_t err = launch_clusters(cp, pick, replan, stream, cargs, static_cast<int>(cp.units));
+    const cudaError_t err = launch_clusters(cp, pick, replan, stream, cargs, static_cast<int>(cp.units), GroupArgs{});
+    if (err != cudaErrorNotSupported) return err;
+  }
+  if (!plan.weights_on_chip && grid_split_enabled()) {  // nor in a cluster: split over the whole grid
+    const GridPlan gp = plan_decode_forward_grid(given.B, given.H, given.C, sms, smem_limit, Cell::kLayout);
+    const auto kernel = pick_rows<GridGroup>(gp.rows, decode_forward_split_kernel<Cell, 1, GridGroup>,
+                                             decode_forward_split_kernel<Cell, 2, GridGroup>,
+                                             decode_forward_split_kernel<Cell, 4, GridGroup>,
+                                             decode_forward_split_kernel<Cell, 8, GridGroup>,
+                                             decode_forward_split_kernel<Cell, 16, GridGroup>);
+    DecodeForwardArgs gargs = args;
+    gargs.operand = Operand::f32;  // (the grid plan keeps float32 weights: no tensor cores there)
+    const cudaError_t err = launch_grid_split(gp, kernel, stream, gargs, static_cast<int>(gp.units));
     if (err != cudaErrorNotSupported) return err;
   }
   return launch_planned(decode_forward_kernel<Cell, 1>, decode_forward_kernel<Cell, 2>,
@@ -514,15 +529,25 @@ cudaError_t decode_backward_for(const DecodeBackwardArgs& given, cudaStream_t st
   if (!plan.weights_on_chip && clusters_enabled()) {
     const int64_t B = given.B, H = given.H, C = given.C;
     const ClusterPlan cp = plan_decode_backward_cluster(B, H, C, sms / kClusterBlocks, smem_limit, Cell::kLayout);
-    const auto pick = [](int rows) {
-      return rows == 1 ? decode_backward_cluster_kernel<Cell, 1> : rows == 2 ? decode_backward_cluster_kernel<Cell, 2>
-           : rows == 4 ? decode_backward_cluster_kernel<Cell, 4>
-           : rows == 8 ? decode_backward_cluster_kernel<Cell, 8> : decode_backward_cluster_kernel<Cell, 16>;
-    };
+    const auto pick = [](int rows) { return pick_rows<Cluster>(rows, decode_backward_split_kernel<Cell, 1, Cluster>,
+                                                              decode_backward_split_kernel<Cell, 2, Cluster>,
+                                                              decode_backward_split_kernel<Cell, 4, Cluster>,
+                                                              decode_backward_split_kernel<Cell, 8, Cluster>,
+                                                              decode_backward_split_kernel<Cell, 16, Cluster>); };
     const auto replan = [&](int64_t clusters) {
       return plan_decode_backward_cluster(B, H, C, clusters, smem_limit, Cell::kLayout);
     };
-    const cudaError_t err = launch_clusters(cp, pick, replan, stream, args, static_cast<int>(cp.units));
+    const cudaError_t err = launch_clusters(cp, pick, replan, stream, args, static_cast<int>(cp.units), GroupArgs{});
+    if (err != cudaErrorNotSupported) return err;
+  }
+  if (!plan.weights_on_chip && grid_split_enabled()) {
+    const GridPlan gp = plan_decode_backward_grid(given.B, given.H, given.C, sms, smem_limit, Cell::kLayout);
+    const auto kernel = pick_rows<GridGroup>(gp.rows, decode_backward_split_kernel<Cell, 1, GridGroup>,
+                                             decode_backward_split_kernel<Cell, 2, GridGroup>,
+                                             decode_backward_split_kernel<Cell, 4, GridGroup>,
+                                             decode_backward_split_kernel<Cell, 8, GridGroup>,
+                                             decode_backward_split_kernel<Cell, 16, GridGroup>);
+    const cudaError_t err = launch_grid_split(gp, kernel, stream, args, static_cast<int>(gp.units));
     if (err != cudaErrorNotSupported) return err;
   }
   return launch_planned(decode_backward_kernel<Cell, 1>, decode_backward_kernel<Cell, 2>,

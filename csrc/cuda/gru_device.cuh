@@ -29,7 +29,7 @@ namespace rnngen::cuda {
 #endif
 
 // ---- where a step's time goes (bench/gpu/step_clocks.cu) ----
-// Built with -DRNNGEN_STEP_CLOCKS, sample's split kernel and decode's cluster kernel add, on
+// Built with -DRNNGEN_STEP_CLOCKS, the split kernels of sample and decode (forward) add, on
 // thread 0 of block 0, the clock64() cycles of each phase of every step to
 // rnngen_step_clocks[phase]: the barriers make thread 0's timeline the block's. Otherwise the
 // stamps compile to nothing.

@@ -257,6 +257,22 @@ inline GridPlan plan_sample_grid(int64_t B, int64_t H, int64_t C, int64_t K, int
   return p;
 }
 
+// decode, the same split (the cluster plans' layouts with N = H / S blocks)
+inline GridPlan plan_decode_forward_grid(int64_t B, int64_t H, int64_t C, int sms, int64_t smem_limit,
+                                         const CellLayout& cell = CellLayout{}) {
+  const int64_t g = cell.gates, c = cell.cell_state ? 1 : 0, C4 = round4(C);
+  return plan_grid(B, H, sms, smem_limit, [&](int64_t S) { return H * g * S + g * S + g * S * C + g * S + H * C4; },
+                   [&](int64_t S) { return H + 2 * S + c * S + C4 + 8 * g * S; },
+                   [&](int64_t S, int64_t rows) { return 2 * rows * S; });  // own h, two buffers
+}
+inline GridPlan plan_decode_backward_grid(int64_t B, int64_t H, int64_t C, int sms, int64_t smem_limit,
+                                          const CellLayout& cell = CellLayout{}) {
+  const int64_t g = cell.gates, c = cell.cell_state ? 1 : 0, C4 = round4(C), split = cell.split_grads ? 1 : 0;
+  return plan_grid(B, H, sms, smem_limit, [&](int64_t S) { return g * H * S + C * S + g * S * C; },
+                   [&](int64_t S) { return S + (2 + split) * g * S + g * H + 3 * C4 + c * S + 8 * S; },
+                   [&](int64_t S, int64_t rows) { return 2 * rows * (g * S + C4); });  // own dgh, own dx share
+}
+
 // decode on sm_90, the same split: forward keeps W_hh^T's columns of its units, their rows of
 // W_ih and b_ih, and the whole head W_out^T [H, C4] (every block forms the step's outputs x_t
 // itself from the full h, so all blocks feed the same inputs); backward keeps W_hh's and W_out's

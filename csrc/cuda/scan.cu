@@ -393,7 +393,9 @@ cudaError_t scan_forward_for(const ScanForwardArgs& given, cudaStream_t stream) 
                                              scan_forward_split_kernel<Cell, 4, GridGroup>,
                                              scan_forward_split_kernel<Cell, 8, GridGroup>,
                                              scan_forward_split_kernel<Cell, 16, GridGroup>);
-    const cudaError_t err = launch_grid_split(gp, kernel, stream, args, static_cast<int>(gp.units));
+    ScanForwardArgs gargs = args;
+    gargs.operand = Operand::f32;  // (the grid plan keeps float32 weights: no tensor cores there)
+    const cudaError_t err = launch_grid_split(gp, kernel, stream, gargs, static_cast<int>(gp.units));
     if (err != cudaErrorNotSupported) return err;
   }
   return launch_planned(scan_forward_kernel<Cell, 1>, scan_forward_kernel<Cell, 2>, scan_forward_kernel<Cell, 4>,
