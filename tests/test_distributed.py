@@ -33,6 +33,8 @@ def _worker(rank: int, world: int, port: int, argv: list, errors):
         code = main(argv)
         if code != 0:
             errors.put(f"rank {rank}: exit {code}")
+        if not dist.is_initialized():  # torchrun of one process joins a group of one too
+            errors.put(f"rank {rank}: not in a process group")
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
         errors.put(f"rank {rank}: {exc!r}")
     finally:
@@ -64,10 +66,40 @@ def test_two_processes_train_like_one(tmp_path):
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not available")
+def test_torchrun_of_one_process_trains_like_a_plain_one(tmp_path):
+    # One GPU: torchrun --nproc-per-node 1 joins a group of one (NCCL there, gloo here), and DDP's
+    # all-reduce runs; the result is the plain process's.
+    _run(1, TRAIN + ["--out", str(tmp_path / "group")])
+    torch.set_num_threads(1)
+    assert main(TRAIN + ["--out", str(tmp_path / "plain")]) == 0
+    group, plain = (load_checkpoint(str(tmp_path / d / "checkpoint.pt")) for d in ("group", "plain"))
+    for name, value in plain["state"].items():
+        torch.testing.assert_close(group["state"][name], value, rtol=1e-5, atol=1e-6, msg=name)
+    assert json.loads((tmp_path / "group" / "metrics.json").read_text())["world_size"] == 1
+
+
+def test_launched_reads_torchruns_variables(monkeypatch):
+    from rnngen.distributed import launched
+
+    for name in ("WORLD_SIZE", "MASTER_ADDR"):
+        monkeypatch.delenv(name, raising=False)
+    assert not launched()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert not launched()               # WORLD_SIZE=1 alone: no rendezvous to join
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    assert launched()                   # torchrun --nproc-per-node 1
+    monkeypatch.delenv("MASTER_ADDR")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert launched()
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not available")
 def test_sampling_with_two_ranks_equals_one(tmp_path):
     argv = ["sample", "--n", "30", "--labels", "1,4,7", "--seed", "5"]
     _run(2, argv + ["--out", str(tmp_path / "two.png"), "--save-array", str(tmp_path / "two.npz")])
+    _run(1, argv + ["--out", str(tmp_path / "group.png"), "--save-array", str(tmp_path / "group.npz")])
     assert main(argv + ["--out", str(tmp_path / "one.png"), "--save-array", str(tmp_path / "one.npz")]) == 0
-    two, one = np.load(tmp_path / "two.npz"), np.load(tmp_path / "one.npz")
-    assert np.array_equal(two["images"], one["images"]) and np.array_equal(two["labels"], one["labels"])
+    two, group, one = (np.load(tmp_path / f"{name}.npz") for name in ("two", "group", "one"))
+    for other in (two, group):
+        assert np.array_equal(other["images"], one["images"]) and np.array_equal(other["labels"], one["labels"])
     assert (tmp_path / "two.png").stat().st_size > 0

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from ..data import DataSplit, ImageDataset
 from .augment import augment, augmentation_count, check_image_shape
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ..distributed import world  # rnngen.distributed.world; also importable from here
+from ..distributed import joined, world  # rnngen.distributed.world; also importable from here
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
@@ -192,7 +192,7 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
     os.makedirs(out_dir, exist_ok=True)  # only once the arguments are known to be good
     main = rank == 0
     trained = model
-    if size > 1:
+    if joined():  # under torchrun, of one process too: the gradients go through the group's all-reduce
         from torch.nn.parallel import DistributedDataParallel
 
         trained = DistributedDataParallel(model)
@@ -254,7 +254,7 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
                     else:
                         ema[key].copy_(value)
 
-        if size > 1:  # the global batch's loss, as one process would log it
+        if joined():  # the global batch's loss, as one process would log it
             loss = loss.detach().clone()
             torch.distributed.all_reduce(loss)
             loss /= size
@@ -292,7 +292,7 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
     metrics.update({"model": meta["model"], "config": model.config, "data": meta["data"], "train": asdict(settings)})
     if main:
         write_json(os.path.join(out_dir, METRICS), {k: v for k, v in metrics.items() if k != "recent_losses"})
-    if size > 1:
+    if joined():
         torch.distributed.barrier()  # the files are written before any process goes on
     return metrics
 
