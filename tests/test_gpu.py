@@ -341,3 +341,24 @@ def test_decode_cuda_grid_split(monkeypatch, grid):
     check_all(lambda *a: rnngen.decode(*a, T, return_hidden=True, backend="cuda"), lambda *a: truth_decode(*a, T),
               [h0, w_ih, b_ih, w_hh, b_hh, w_out, b_out], douts, torch.float32,
               ["h0", "w_ih", "b_ih", "w_hh", "b_hh", "w_out", "b_out"], device=DEV)
+
+
+@pytest.mark.parametrize("model", ["pixelgru", "generator-gan"])
+def test_train_on_the_gpu_and_resume(tmp_path, model):
+    # The checkpoint is read onto the CPU; resuming must put every part of the run state (the
+    # moving average too) back on the model's GPU, and the resumed run must end where one run ends.
+    from rnngen.cli import main
+    from rnngen.training import load_checkpoint
+
+    argv = ["train", "--data", "digits", "--model", model, "--hidden", "16", "--batch-size", "8", "--eval-every",
+            "0", "--no-progress", "--device", "cuda"]
+    if model == "generator-gan":
+        argv += ["--reconstruction-steps", "4"]
+    assert main(argv + ["--steps", "8", "--out", str(tmp_path / "one")]) == 0
+    assert main(argv + ["--steps", "4", "--out", str(tmp_path / "two")]) == 0
+    assert main(["train", "--out", str(tmp_path / "two"), "--resume", "--steps", "8", "--no-progress",
+                 "--device", "cuda"]) == 0
+    one, two = (load_checkpoint(str(tmp_path / d / "checkpoint.pt")) for d in ("one", "two"))
+    assert two["step"] == 8
+    for name, value in one["state"].items():
+        torch.testing.assert_close(two["state"][name], value, rtol=1e-4, atol=1e-5, msg=name)

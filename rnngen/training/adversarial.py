@@ -130,7 +130,7 @@ def train_adversarial(model, data: DataSplit, out_dir: str, settings: TrainSetti
                 encoder.load_state_dict(saved["encoder"])
                 opt_r.load_state_dict(saved["optimizer"]["reconstruction"])
             if ema is not None:
-                ema = {k: saved["state"][k].clone() for k in ema}
+                ema = {k: saved["state"][k].to(ema[k].device, copy=True) for k in ema}  # loaded on the CPU
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise CheckpointError(f"{checkpoint_path}: does not fit this model ({str(exc).splitlines()[0]})") from None
         start, metrics = int(saved["step"]), dict(saved["metrics"])

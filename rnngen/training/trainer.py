@@ -208,7 +208,7 @@ def train(model, data: DataSplit, out_dir: str, settings: TrainSettings, *, meta
             optimizer.load_state_dict(saved["optimizer"])
             if settings.ema:
                 averaged = saved["state"]
-                ema = {k: averaged[k].clone() for k in ema}
+                ema = {k: averaged[k].to(ema[k].device, copy=True) for k in ema}  # loaded on the CPU
         except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{checkpoint_path}: does not fit this model ({str(exc).splitlines()[0]})") from None
         start, metrics = int(saved["step"]), dict(saved["metrics"])
