@@ -154,8 +154,11 @@ def _train(args) -> int:
             args.above_rows = 1
         if not pixelgru and args.above_rank is None:
             args.above_rank = 0
+        if not pixelgru and args.positions is None:
+            args.positions = False
         for name in ("hidden", "dropout", "input_dropout", "weight_dropout", "ema", "batch_size", "lr",
-                     "weight_decay", "shift", "augment", "p_identity", "above", "above_rows", "above_rank"):
+                     "weight_decay", "shift", "augment", "p_identity", "above", "above_rows", "above_rank",
+                     "positions"):
             if getattr(args, name) is None:
                 setattr(args, name, getattr(recipe, name))
         data_spec = _data_spec(args)
@@ -167,6 +170,7 @@ def _train(args) -> int:
                                      augment=args.augment, mixture=args.mixture, z_dim=args.z_dim,
                                      critic_size=args.critic_size or 32, cell=args.cell,
                                      above=args.above, above_rows=args.above_rows, above_rank=args.above_rank,
+                                     positions=args.positions,
                                      backend=args.backend,
                                      data_name=args.data)
         steps = args.steps or recipe.steps
@@ -441,6 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--above-rank", type=int, default=None,
                        help="pixelgru: factor the tables of the pixels above through a shared value embedding "
                             "of this size (default: the recipe's; 0: a free table per neighbour)")
+    train.add_argument("--positions", action=argparse.BooleanOptionalAction, default=None,
+                       help="pixelgru: a learned row of input gates and logits per image column, so the model "
+                            "knows where in the row it is (default: the recipe's)")
     train.add_argument("--weight-dropout", type=float, default=None,
                        help="DropConnect on the recurrent weights, one mask per batch")
     train.add_argument("--ema", type=float, default=None,

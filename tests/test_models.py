@@ -14,11 +14,11 @@ from rnngen.training.augment import transform
 
 
 def _model(channels=1, levels=5, hidden=8, size=(3, 2), num_classes=3, per_column=False, augmentations=0,
-           mixture="none", above=0, above_rows=1, above_rank=0):
+           mixture="none", above=0, above_rows=1, above_rank=0, positions=False):
     torch.manual_seed(0)
     model = PixelGRU(size, channels=channels, levels=levels, hidden_size=hidden, num_classes=num_classes,
                      per_column=per_column, augmentations=augmentations, mixture=mixture, above=above,
-                     above_rows=above_rows, above_rank=above_rank, backend="reference")
+                     above_rows=above_rows, above_rank=above_rank, positions=positions, backend="reference")
     with torch.no_grad():  # away from the zero/symmetric initial values
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.3)
@@ -30,7 +30,8 @@ def _truth_nll(model, images, labels, augmentation=None):
     then each sub-pixel's log-probability from its channel's head and its value fed on through its
     channel's table (with per_column: the table of its column and channel); with ``above`` also
     the pixels of the rows above the next one, each through its neighbour's table (with
-    ``above_rank``: the value's embedding times the neighbour's projection)."""
+    ``above_rank``: the value's embedding times the neighbour's projection); with ``positions``
+    the row of its column and channel added to its logits and to its input gates."""
     m = {k: v.double() for k, v in model.state_dict().items()}
     C, K, H = model.channels, model.levels, model.hidden_size
     W = model.image_size[1]
@@ -48,9 +49,11 @@ def _truth_nll(model, images, labels, augmentation=None):
 
     for t in range(seq.shape[1]):
         c = table(t)
-        logp = F.log_softmax(h @ m["head_weight"][c].T + m["head_bias"][c], -1)
+        place = t % (W * C)  # column * C + channel
+        position = (m["position_logits"][place], m["position_gates"][place]) if model.positions else (0, 0)
+        logp = F.log_softmax(h @ m["head_weight"][c].T + m["head_bias"][c] + position[0], -1)
         total -= logp.gather(1, seq[:, t:t + 1])[:, 0]
-        x = m["input_gates"][c][seq[:, t]] + cond
+        x = m["input_gates"][c][seq[:, t]] + cond + position[1]
         i, j = divmod((t + 1) // C, W)  # the next sub-pixel's row and column; its neighbours above:
         rows = range(1, model.above_rows + 1) if model.above else ()
         for n, (k, d) in enumerate((k, d) for k in rows for d in range(model.above, -model.above - 1, -1)):
@@ -79,6 +82,32 @@ def test_nll_matches_a_step_by_step_loop(backend, channels, per_column, above, a
     torch.testing.assert_close(model.bits_per_dim(images, labels), nll / (6 * channels * math.log(2)))
     nll.sum().backward()  # the fused scan's backward runs
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("channels,above,above_rank", [(1, 0, 0), (3, 1, 0), (1, 1, 3)])
+def test_positions_add_a_row_per_column(backend, channels, above, above_rank):
+    model = _model(channels=channels, above=above, above_rank=above_rank,
+                   positions=True)
+    model.backend = backend
+    assert model.position_gates.shape == (2 * channels, 24) and model.position_logits.shape == (2 * channels, 5)
+    images = torch.randint(0, 5, (4, channels, 3, 2))
+    labels = torch.tensor([0, 2, 1, 2])
+    nll = model(images, labels)
+    torch.testing.assert_close(nll.double(), _truth_nll(model, images, labels), rtol=1e-5, atol=1e-5)
+    nll.sum().backward()
+    assert model.position_gates.grad.abs().sum() > 0 and model.position_logits.grad.abs().sum() > 0
+    # Zero rows: the model without positions, to the last bit of its samples too.
+    plain = _model(channels=channels, above=above, above_rank=above_rank)
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("position")})
+    with torch.no_grad():
+        model.position_gates.zero_()
+        model.position_logits.zero_()
+        torch.testing.assert_close(model(images, labels), plain(images, labels))
+    some = torch.arange(5) % 3
+    assert torch.equal(model.sample(5, labels=some, seed=2), plain.sample(5, labels=some, seed=2))
+    with pytest.raises(ValueError, match="give one of them"):
+        PixelGRU(8, per_column=True, positions=True)
 
 
 def test_augmentation_conditions_like_a_second_label():
@@ -154,16 +183,17 @@ def test_mixture_over_transforms_is_exact_normalised_and_sampled(mixture):
             PixelGRU((8, 6), augmentations=8, mixture=mixture)
 
 
-@pytest.mark.parametrize("channels,size,per_column,num_classes,above", [
-    (1, (2, 2), True, None, 0), (2, (1, 2), True, 3, 0), (2, (2, 1), False, 3, 0), (1, (2, 2), False, 3, 1)])
-def test_likelihood_normalised_and_samples_follow_it(channels, size, per_column, num_classes, above):
+@pytest.mark.parametrize("channels,size,per_column,num_classes,above,positions", [
+    (1, (2, 2), True, None, 0, False), (2, (1, 2), True, 3, 0, False), (2, (2, 1), False, 3, 0, False),
+    (1, (2, 2), False, 3, 1, False), (1, (2, 2), False, 3, 1, True), (2, (1, 2), False, None, 0, True)])
+def test_likelihood_normalised_and_samples_follow_it(channels, size, per_column, num_classes, above, positions):
     """Every image of a tiny 3-level model (4 sub-pixels: 81 images): probabilities sum to 1, and
     20000 samples (the fused sample op, on the auto backend: cpu where built) have those
     frequencies. The other backends draw the same images for the same seed
     (test_same_seed_same_images_on_every_backend), so this holds for them too, without 20000
     draws in Triton's CPU interpreter (about 100 s each case)."""
     model = _model(channels=channels, levels=3, size=size, num_classes=num_classes, per_column=per_column,
-                   above=above)
+                   above=above, positions=positions)
     # All images, in raster order with channels as sub-steps (the index below reads them so).
     seqs = torch.tensor(list(itertools.product(range(3), repeat=4)))
     images = seqs.view(-1, *size, channels).permute(0, 3, 1, 2)
@@ -177,12 +207,12 @@ def test_likelihood_normalised_and_samples_follow_it(channels, size, per_column,
     assert (freq - p).abs().max() < 4 * math.sqrt(p.max() / 20000) + 1e-3
 
 
-@pytest.mark.parametrize("channels,per_column,above,above_rows,above_rank", [
-    (1, False, 0, 1, 0), (3, False, 0, 1, 0), (1, True, 0, 1, 0), (3, True, 2, 1, 0), (1, False, 1, 3, 0),
-    (3, True, 1, 2, 4)])
-def test_same_seed_same_images_on_every_backend(channels, per_column, above, above_rows, above_rank):
+@pytest.mark.parametrize("channels,per_column,above,above_rows,above_rank,positions", [
+    (1, False, 0, 1, 0, False), (3, False, 0, 1, 0, False), (1, True, 0, 1, 0, False), (3, True, 2, 1, 0, False),
+    (1, False, 1, 3, 0, False), (3, True, 1, 2, 4, False), (3, False, 1, 2, 4, True)])
+def test_same_seed_same_images_on_every_backend(channels, per_column, above, above_rows, above_rank, positions):
     model = _model(channels=channels, levels=7, hidden=16, size=(4, 3), per_column=per_column, above=above,
-                   above_rows=above_rows, above_rank=above_rank)
+                   above_rows=above_rows, above_rank=above_rank, positions=positions)
     labels = torch.tensor([0, 1, 2, 1, 0])
     results = [model.sample(5, labels=labels, seed=11, temperature=0.8, backend=b) for b in BACKENDS]
     for other in results[1:]:

@@ -63,6 +63,12 @@ class PixelGRU(nn.Module):
         per_column: give every image column its own input table and output head (the tables
             are indexed by column and channel), so the model knows where in a row it is without
             having to count; costs W times the table parameters, no time.
+        positions: the same knowledge for W*(G*H + K) parameters: the tables stay shared and every
+            column (and channel) adds its own learned row to the input gates
+            (``position_gates`` [W*C, G*H]) and to the head's logits (``position_logits`` [W*C,
+            K]). A raster-order model that must count its columns loses count: its samples drift
+            along the row or wrap round the edge (docs/results-mnist.md). The fused sampler sees
+            per-column tables (:meth:`op_tables`), built at each call.
         above: also feed each step the pixels of the row above it, from ``above`` columns to the
             left to ``above`` columns to the right (0: none; 1 gives the three pixels above). Each
             neighbour has its own input table ([rows*(2r+1), C, K, G*H] ``above_gates``); at the
@@ -100,6 +106,7 @@ class PixelGRU(nn.Module):
     def __init__(self, image_size, channels: int = 1, levels: int = 256, hidden_size: int = 256,
                  num_classes: int | None = None, latent_size: int = 0, dropout: float = 0.0,
                  input_dropout: float = 0.0, per_column: bool = False, weight_dropout: float = 0.0,
+                 positions: bool = False,
                  augmentations: int = 0, mixture: str = "none", cell: str = "gru", above: int = 0,
                  above_rows: int = 1, above_rank: int = 0, backend: str = "auto"):
         super().__init__()
@@ -120,6 +127,10 @@ class PixelGRU(nn.Module):
         self.hidden_size, self.num_classes, self.latent_size = hidden_size, num_classes, latent_size
         self.dropout, self.input_dropout, self.backend = float(dropout), float(input_dropout), dispatch.check_name(backend)
         self.per_column, self.weight_dropout = bool(per_column), float(weight_dropout)
+        if positions and per_column:
+            raise ValueError("positions adds a row per column to shared tables, per_column gives every column its "
+                             "own tables: give one of them")
+        self.positions = bool(positions)
         if mixture not in AUGMENTATIONS:
             raise ValueError(f"mixture must be one of {', '.join(AUGMENTATIONS)}, got {mixture!r}")
         if mixture != "none":
@@ -152,6 +163,9 @@ class PixelGRU(nn.Module):
         self.head_weight = nn.Parameter(torch.empty(C, K, H).uniform_(-bound, bound))
         self.head_bias = nn.Parameter(torch.zeros(C, K))
         self.h0 = nn.Parameter(torch.zeros(H))
+        if self.positions:  # zero: the model starts as the one without positions
+            self.position_gates = nn.Parameter(torch.zeros(self.op_period, G))
+            self.position_logits = nn.Parameter(torch.zeros(self.op_period, K))
         if above and above_rank:
             # Every neighbour's table is value embedding @ its projection; the product starts with
             # the full tables' spread (standard deviation bound / sqrt(3)).
@@ -182,7 +196,7 @@ class PixelGRU(nn.Module):
         return {"image_size": list(self.image_size), "channels": self.channels, "levels": self.levels,
                 "hidden_size": self.hidden_size, "num_classes": self.num_classes,
                 "latent_size": self.latent_size, "dropout": self.dropout,
-                "input_dropout": self.input_dropout, "per_column": self.per_column,
+                "input_dropout": self.input_dropout, "per_column": self.per_column, "positions": self.positions,
                 "weight_dropout": self.weight_dropout, "augmentations": self.augmentations,
                 "mixture": self.mixture, "cell": self.cell, "above": self.above,
                 "above_rows": self.above_rows, "above_rank": self.above_rank}
@@ -196,6 +210,24 @@ class PixelGRU(nn.Module):
     def tables(self) -> int:
         """Number of input tables / output heads: one per channel (and column, with per_column)."""
         return self.channels * (self.image_size[1] if self.per_column else 1)
+
+    @property
+    def op_period(self) -> int:
+        """The period of the ops' tables along the sequence: :attr:`tables`, or with ``positions``
+        one table per column and channel (W * channels)."""
+        return self.channels * self.image_size[1] if self.positions else self.tables
+
+    def op_tables(self) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """(input gates [P, K, G*H], head weight [P, K, H], head bias [P, K], lag_emb [L, P, K, G*H]
+        or None) as the ops take them, P = :attr:`op_period`: the parameters themselves, or with
+        ``positions`` the shared tables repeated for every column, its rows added."""
+        emb, weight, bias, lag_emb = self.input_gates, self.head_weight, self.head_bias, self.above_table()
+        if self.positions:
+            W = self.image_size[1]
+            emb = emb.repeat(W, 1, 1) + self.position_gates[:, None]
+            weight, bias = weight.repeat(W, 1, 1), bias.repeat(W, 1) + self.position_logits
+            lag_emb = None if lag_emb is None else lag_emb.repeat(1, W, 1, 1)
+        return emb, weight, bias, lag_emb
 
     @property
     def lags(self) -> tuple[int, ...]:
@@ -330,6 +362,8 @@ class PixelGRU(nn.Module):
             gi = F.embedding(channel * K + x[:, :-1], self.input_gates.view(C * K, self.gate_size))
             if self.above:
                 gi = gi + self._above_inputs(x)
+            if self.positions:  # step t's column: its input's row
+                gi = gi + self.position_gates[torch.arange(T - 1, device=x.device) % self.op_period]
             gi = F.dropout(gi, self.input_dropout, self.training) + cond[:, None]
             weight_hh = self.weight_hh
             if self.training and self.weight_dropout:
@@ -342,6 +376,8 @@ class PixelGRU(nn.Module):
         # Each period of C steps side by side: each table's head applied to its own steps.
         states = states.view(n, T // C, C, H)
         logits = torch.einsum("npch,ckh->npck", states, self.head_weight) + self.head_bias
+        if self.positions:  # step t's column: its logits' row
+            logits = logits.reshape(n, T // self.op_period, self.op_period, K) + self.position_logits
         nll = F.cross_entropy(logits.reshape(-1, K), x.reshape(-1), reduction="none")
         return nll.view(n, T)
 
@@ -447,13 +483,14 @@ class PixelGRU(nn.Module):
         h0, cond = self._condition(n, labels, latents, component)
         if n == 0:
             return torch.zeros(0, self.channels, *self.image_size, dtype=torch.long, device=h0.device)
-        lag_emb = self.above_table()
+        tables = self.op_tables()
         if guidance:
-            values = self._guided(n, labels, latents, component, lag_emb, float(temperature), seed, known,
+            values = self._guided(n, labels, latents, component, tables, float(temperature), seed, known,
                                   row_offset, precision, guidance)
         else:
-            values = sample_op(h0, self.input_gates, self.weight_hh, self.bias_hh, self.head_weight,
-                               self.head_bias, self.steps, cond=cond, lag_emb=lag_emb, lags=self.lags,
+            emb, head_weight, head_bias, lag_emb = tables
+            values = sample_op(h0, emb, self.weight_hh, self.bias_hh, head_weight,
+                               head_bias, self.steps, cond=cond, lag_emb=lag_emb, lags=self.lags,
                                temperature=float(temperature), seed=seed, known=known, row_offset=row_offset,
                                cell=self.cell, backend=backend or self.backend, precision=precision)
         images = self._to_images(values)
@@ -463,7 +500,7 @@ class PixelGRU(nn.Module):
                 images[chosen] = inverse_transform(images[chosen], self.mixture, k)
         return images
 
-    def _guided(self, n, labels, latents, component, lag_emb, temperature, seed, known, row_offset, precision,
+    def _guided(self, n, labels, latents, component, tables, temperature, seed, known, row_offset, precision,
                 guidance) -> Tensor:
         """rnngen.sample_guided with a stream per class: image i's streams share its latents and
         mixture component and differ in the class."""
@@ -475,7 +512,8 @@ class PixelGRU(nn.Module):
             component = component.repeat_interleave(R, 0)
         h0, cond = self._condition(n * R, classes, latents, component)
         target = self._check_labels(labels, n)
-        return sample_guided(h0.view(n, R, -1), self.input_gates, self.weight_hh, self.bias_hh, self.head_weight,
-                             self.head_bias, self.steps, target=target, guidance=float(guidance),
+        emb, head_weight, head_bias, lag_emb = tables
+        return sample_guided(h0.view(n, R, -1), emb, self.weight_hh, self.bias_hh, head_weight,
+                             head_bias, self.steps, target=target, guidance=float(guidance),
                              cond=cond.view(n, R, -1), lag_emb=lag_emb, lags=self.lags, temperature=temperature,
                              seed=seed, known=known, row_offset=row_offset, cell=self.cell, precision=precision)

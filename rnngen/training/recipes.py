@@ -41,6 +41,7 @@ class Recipe:
     above: int              # PixelGRU's inputs from the rows above: this many columns either side
     above_rows: int = 1     # ... of this many rows
     above_rank: int = 0     # their tables factored through a value embedding of this size (0: free tables)
+    positions: bool = False  # PixelGRU: a learned row of input gates and logits per column
     reconstruction_steps: int = 0  # generator-gan: the first steps, a teacher-forced reconstruction warm-up
     critic_lr: float = 0.0  # generator-gan: the critic's learning rate (0: 4x lr)
 
@@ -48,7 +49,7 @@ class Recipe:
         """The recipe's options of :func:`make_model` (``changes`` replacing some)."""
         options = {"hidden": self.hidden, "dropout": self.dropout, "input_dropout": self.input_dropout,
                    "weight_dropout": self.weight_dropout, "augment": self.augment, "above": self.above,
-                   "above_rows": self.above_rows, "above_rank": self.above_rank}
+                   "above_rows": self.above_rows, "above_rank": self.above_rank, "positions": self.positions}
         return {**options, **changes}
 
 
@@ -167,7 +168,7 @@ def make_model(model: str, data: DataSplit, *, hidden: int = BUNDLED.hidden, con
                per_column: bool = False, weight_dropout: float = BUNDLED.weight_dropout,
                augment: str = BUNDLED.augment, mixture: bool = True, z_dim: int | None = None,
                critic_size: int = 32, cell: str = "gru", above: int = 0, above_rows: int = 1,
-               above_rank: int = 0, backend: str = "auto", data_name: str | None = None):
+               above_rank: int = 0, positions: bool = False, backend: str = "auto", data_name: str | None = None):
     """A new model for ``data`` (its image shape, levels and, if ``conditional``, classes):
     ``model`` is "pixelgru", "generator-vae" or "generator-gan" (:data:`MODEL_NAMES`; the old
     names "seed-vae" and "seed-gan" are accepted). Returns (model kind, module).
@@ -178,7 +179,8 @@ def make_model(model: str, data: DataSplit, *, hidden: int = BUNDLED.hidden, con
     size (default 16 and 64); GeneratorGAN is class-conditional like PixelGRU and takes
     ``critic_size``, the critic's first channel count. ``cell``: PixelGRU's recurrent cell ("gru",
     "lstm", "rnn_tanh", "rnn_relu"; the other models run the GRU), ``above``, ``above_rows`` and
-    ``above_rank`` (its inputs from the rows above; PixelGRU only). ``data_name``: what errors call
+    ``above_rank`` (its inputs from the rows above; PixelGRU only), ``positions`` (a learned row per
+    column; PixelGRU only). ``data_name``: what errors call
     the data (default: its name)."""
 
     kind = MODEL_NAMES.get(OLD_MODEL_NAMES.get(model, model))
@@ -187,6 +189,8 @@ def make_model(model: str, data: DataSplit, *, hidden: int = BUNDLED.hidden, con
     channels, height, width = data.train.shape
     if kind != "PixelGRU" and cell != "gru":
         raise ValueError(f"`cell` {cell} is an option of `model` pixelgru only; {model} runs the GRU")
+    if kind != "PixelGRU" and positions:
+        raise ValueError(f"`positions` is an option of `model` pixelgru only; {model} has no tables per column")
     if kind != "PixelGRU" and (above or above_rows != 1 or above_rank):
         raise ValueError(f"`above`, `above_rows` and `above_rank` are options of `model` pixelgru only; {model} "
                          f"reads its last pixel only")
@@ -209,7 +213,7 @@ def make_model(model: str, data: DataSplit, *, hidden: int = BUNDLED.hidden, con
                           per_column=per_column, weight_dropout=weight_dropout,
                           augmentations=0 if augment == "none" else augmentation_count(augment),
                           mixture=augment if mixture else "none", cell=cell, above=above, above_rows=above_rows,
-                          above_rank=above_rank, backend=backend)
+                          above_rank=above_rank, positions=positions, backend=backend)
 
 
 def demo_settings(steps: int = DEMO.steps, seed: int = 0, recipe: Recipe = DEMO) -> TrainSettings:
