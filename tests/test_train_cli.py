@@ -76,6 +76,25 @@ def test_above_rank_is_trained_saved_and_sampled(tmp_path, capsys):
     assert not (tmp_path / "bad").exists() and not (tmp_path / "gan").exists()
 
 
+def test_positions_are_trained_saved_sampled_and_completed(tmp_path, capsys):
+    """--positions: a row per column, kept in the checkpoint's config; sampling and completion
+    draw through the per-column tables; other models refuse the option by name."""
+    out = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--out", str(out), "--steps", "3", "--eval-every", "0",
+                 "--positions", "--above", "1", *TINY]) == 0
+    model, payload = load_model(str(out / "model.pt"))
+    assert model.positions and payload["config"]["positions"]
+    assert model.position_gates.shape == (8, 48) and model.position_logits.shape == (8, 17)
+    assert model.position_gates.abs().sum() > 0  # trained away from its zero start
+    assert main(["sample", "--checkpoint", str(out / "model.pt"), "--out", str(tmp_path / "s.png"), "--n", "4"]) == 0
+    assert main(["complete", "--checkpoint", str(out / "model.pt"), "--out", str(tmp_path / "c.png"),
+                 "--n", "2"]) == 0
+    assert main(["train", "--data", "digits", "--out", str(tmp_path / "gan"), "--model", "generator-gan",
+                 "--augment", "none", "--positions", *TINY]) == 2
+    assert "--positions is an option of --model pixelgru only" in capsys.readouterr().err
+    assert not (tmp_path / "gan").exists()
+
+
 @pytest.mark.parametrize("ema,augment", [(0.0, "none"), (0.9, "none"), (0.0, "dihedral")])
 def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, ema, augment):
     data = load_dataset("digits")
