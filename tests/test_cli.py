@@ -92,8 +92,8 @@ def test_the_cli_calls_the_library(tmp_path, capsys):
         from rnngen.models import load_model, pretrained_path
 
         config = load_model(pretrained_path(name))[0].config
-        assert (config["above"], config["above_rows"], config.get("above_rank", 0)) == (
-            recipe.above, recipe.above_rows, recipe.above_rank), name
+        assert (config["above"], config["above_rows"], config.get("above_rank", 0), config.get("positions", False)) == (
+            recipe.above, recipe.above_rows, recipe.above_rank, recipe.positions), name
 
     assert completion_mask("top-half", (4, 3)).tolist() == [[True] * 3] * 2 + [[False] * 3] * 2
     assert completion_mask("top-quarter", (8, 2)).sum(1).tolist() == [2, 2] + [0] * 6
