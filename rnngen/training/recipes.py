@@ -90,7 +90,7 @@ BUNDLED = replace(
 # `rnngen train --data mnist` (and mnist:DIR, fashion-mnist:DIR) at 256 grey levels: the article's
 # setting, 28x28 at hidden 256. At 784 steps an image the digits recipe (hidden 768, dihedral
 # augmentation, 6000 steps) would take hours on a CPU; this is the shipped mnist.pt's recipe, about
-# 40 minutes on a quiet 2-vCPU machine (its run: 2331 s, 2.1 steps a second; docs/results-mnist.md
+# 40 minutes on a quiet 2-vCPU machine (its run: 2367 s, 2.1 steps a second; docs/results-mnist.md
 # has the runs and their scores).
 MNIST = replace(
     DEMO,
