@@ -115,8 +115,7 @@ MNIST = replace(
 # The same data binarized (--binarize, or --levels 2): the shipped mnist-bin.pt's recipe, about
 # 40 minutes (about 2.1 steps a second) on the same machine. Two values need no factored tables.
 MNIST_BIN = replace(
-    MNIST,
-    positions=False,       # the shipped mnist-bin.pt has none
+    MNIST,                 # a row per column too: 94.3% of the samples recognised (83.9% without), test 80.21 nats (82.05)
     above_rank=0,          # the five pixels above in each of two rows (binarized probes of 800 steps:
                            # 0.1669 bits/dim on training images, against 0.1745 for one row, 0.1778
                            # for three pixels, docs/results-mnist.md)
