@@ -44,9 +44,14 @@ def _worker(rank: int, world: int, port: int, argv: list, errors):
 
 def _run(world: int, argv: list):
     ctx = mp.get_context("spawn")
-    errors = ctx.Queue()
-    mp.start_processes(_worker, args=(world, _free_port(), argv, errors), nprocs=world, start_method="spawn")
-    assert errors.empty(), errors.get()
+    # The free port may be taken by another process before rank 0 binds it: then draw another.
+    for attempt in range(3):
+        errors = ctx.Queue()
+        mp.start_processes(_worker, args=(world, _free_port(), argv, errors), nprocs=world, start_method="spawn")
+        reported = [errors.get() for _ in range(world) if not errors.empty()]
+        if not any("address already in use" in r.lower() for r in reported):
+            break
+    assert not reported, reported[0]
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not available")
