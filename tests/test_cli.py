@@ -83,7 +83,7 @@ def test_the_cli_calls_the_library(tmp_path, capsys):
         assert recipes.recipe_for(spec, binary=True) == ("mnist-bin", recipes.MNIST_BIN)
     assert recipes.recipe_for("digits", binary=True) == ("bundled", recipes.BUNDLED)
     # 256 levels: the shipped mnist.pt's recipe; binarized: mnist-bin.pt's (docs/results-mnist.md).
-    assert (recipes.MNIST.hidden, recipes.MNIST.steps, recipes.MNIST.augment) == (256, 5000, "none")
+    assert (recipes.MNIST.hidden, recipes.MNIST.steps, recipes.MNIST.augment) == (256, 10000, "none")
     assert (recipes.MNIST.above, recipes.MNIST.above_rows, recipes.MNIST.above_rank) == (2, 2, 16)
     assert (recipes.MNIST_BIN.hidden, recipes.MNIST_BIN.steps, recipes.MNIST_BIN.augment) == (256, 5000, "none")
     assert (recipes.MNIST_BIN.above, recipes.MNIST_BIN.above_rows, recipes.MNIST_BIN.above_rank) == (2, 2, 0)
